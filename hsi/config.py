@@ -1,0 +1,78 @@
+"""The run configuration: one flat, typed record of every setting of a run.
+
+Each run writes it, resolved, to ``config.json``; ``RunConfig.from_dict`` reads it back,
+so any figure can be reproduced from its run folder alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hsi._core.errors import ConfigError
+
+
+@dataclass
+class RunConfig:
+    """Every setting of a ``train`` run; defaults follow the HybridSN paper (Roy et al. 2020)."""
+
+    # data
+    dataset: str | None = None
+    cube: str | None = None
+    gt: str | None = None
+    cube_key: str | None = None
+    gt_key: str | None = None
+    data_dir: str | None = None
+    download: bool = True
+    nan_policy: str = "error"
+    # features
+    pca_components: int = 30
+    pca_fit: str = "train"
+    patch_size: int = 25
+    pad_mode: str = "constant"
+    # split
+    split: str = "random"
+    train_ratio: float = 0.3
+    val_ratio: float = 0.0
+    train_per_class: int | None = None
+    block_size: int | None = None
+    train_gt: str | None = None
+    test_gt: str | None = None
+    control: str = "none"
+    # model and training
+    model: str = "hybridsn"
+    epochs: int = 100
+    batch_size: int = 256
+    lr: float = 1e-3
+    seed: int = 0
+    device: str = "auto"
+    deterministic: bool = False
+    # output
+    out: str = "runs"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns the settings as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+        """Builds a config; unknown keys raise :class:`ConfigError` naming them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(
+                f"config has unknown keys {unknown}; expected only {sorted(known)}. Remove or rename them."
+            )
+        return cls(**values)
+
+    @classmethod
+    def from_json_file(cls, path: str | Path) -> RunConfig:
+        """Reads a ``config.json`` written by a run (its ``run`` section, or the whole file)."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ConfigError(f"could not read config {path}: {err}") from None
+        return cls.from_dict(data.get("run", data))
