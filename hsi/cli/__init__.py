@@ -1,0 +1,1 @@
+"""The command-line interface: parsing and dispatch only; the work lives in hsi.experiments."""

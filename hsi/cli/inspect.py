@@ -1,0 +1,25 @@
+"""`hsi-classify inspect`: describe a scene's cube and classes."""
+
+from __future__ import annotations
+
+import argparse
+
+from hsi.cli.train import add_data_arguments
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("inspect", help="show a scene's shape, value range and classes")
+    add_data_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hsi.experiments.inspect import describe_scene
+    from hsi.experiments.train import load_config_scene
+    from hsi.config import RunConfig
+
+    config = RunConfig(dataset=args.dataset, cube=args.cube, gt=args.gt, cube_key=args.cube_key,
+                       gt_key=args.gt_key, data_dir=args.data_dir,
+                       download=args.download is not False, nan_policy=args.nan_policy or "error")
+    print(describe_scene(load_config_scene(config)))
+    return 0

@@ -1,0 +1,89 @@
+"""`hsi-classify train`: train a model on a scene and write a run folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from hsi.config import RunConfig
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """--dataset / --cube / --gt / keys / --data-dir / --no-download / --nan-policy."""
+    group = parser.add_argument_group("data")
+    group.add_argument("--dataset", help="built-in scene name (see `hsi-classify datasets`)")
+    group.add_argument("--cube", help="custom scene: the cube file (.mat, ENVI .hdr, .npy)")
+    group.add_argument("--gt", help="custom scene: the ground-truth file (0 = unlabelled)")
+    group.add_argument("--cube-key", help="variable name of the cube inside a .mat file")
+    group.add_argument("--gt-key", help="variable name of the ground truth inside a .mat file")
+    group.add_argument("--data-dir", help="folder with <dataset>/<files>; default $HSI_DATA_DIR, then the cache")
+    group.add_argument("--no-download", dest="download", action="store_false",
+                       help="never download; fail if the files are not on disk")
+    group.add_argument("--nan-policy", choices=("error", "zero", "interpolate"),
+                       help="what to do with NaN/infinite cube values (default: error)")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every `train` setting except the data ones; defaults come from RunConfig (None = keep default)."""
+    d = RunConfig()
+    features = parser.add_argument_group("features and split")
+    features.add_argument("--pca-components", type=int, help=f"PCA bands kept (default {d.pca_components})")
+    features.add_argument("--pca-fit", choices=("train", "all"),
+                          help="fit PCA on training pixels only, or on all pixels as the paper does (default train)")
+    features.add_argument("--patch-size", type=int, help=f"odd patch side in pixels (default {d.patch_size})")
+    features.add_argument("--pad-mode", choices=("constant", "reflect"),
+                          help="border padding: constant = the paper's zeros (default), reflect = mirrored")
+    features.add_argument("--split", choices=("random", "per-class"), help="how labelled pixels are split (default random)")
+    features.add_argument("--train-ratio", type=float,
+                          help=f"share of each class used for training (default {d.train_ratio}, the paper's)")
+    features.add_argument("--train-per-class", type=int, help="with --split per-class: training pixels per class")
+    features.add_argument("--val-ratio", type=float,
+                          help="share of the training pixels held out to pick the best epoch (default 0: last epoch)")
+    training = parser.add_argument_group("model and training")
+    training.add_argument("--model", help=f"model name (default {d.model}; see `hsi-classify models`)")
+    training.add_argument("--epochs", type=int, help=f"training epochs (default {d.epochs})")
+    training.add_argument("--batch-size", type=int, help=f"patches per step (default {d.batch_size})")
+    training.add_argument("--lr", type=float, help=f"Adam learning rate (default {d.lr})")
+    training.add_argument("--seed", type=int, help=f"seed of split, initialisation and batch order (default {d.seed})")
+    training.add_argument("--device", help="auto (CUDA if present), cpu, cuda or cuda:<index> (default auto)")
+    training.add_argument("--deterministic", action="store_true", default=None,
+                          help="deterministic algorithms: same seed, same metrics on the same machine (slower)")
+    output = parser.add_argument_group("output")
+    output.add_argument("--out", help=f"folder for run folders (default {d.out}/)")
+    output.add_argument("--config", help="a config.json of an earlier run (or a JSON of settings); flags override it")
+    output.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """RunConfig defaults <- --config file <- explicit flags."""
+    values: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        values.update(RunConfig.from_json_file(args.config).to_dict())
+    fields = RunConfig().to_dict()
+    for name in fields:
+        value = getattr(args, name, None)
+        if value is not None:
+            values[name] = value
+    return RunConfig.from_dict({**fields, **values})
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a model on a scene, classify every pixel, write maps and metrics",
+        description="Train a model (HybridSN by default) on a scene and write a run folder with "
+        "config.json, metrics.json, report.md, model.pt, prediction.npy and maps.",
+    )
+    add_data_arguments(parser)
+    add_run_arguments(parser)
+    parser.set_defaults(func=run, download=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hsi.experiments.train import train_run
+
+    result = train_run(config_from_args(args), progress=not args.quiet)
+    m = result.metrics
+    print(json.dumps({"run_dir": str(result.run_dir), "overall_accuracy": round(m["overall_accuracy"], 4),
+                      "average_accuracy": round(m["average_accuracy"], 4), "kappa": round(m["kappa"], 4)}))
+    return 0

@@ -1,0 +1,97 @@
+"""`hsi-classify predict`: classify a scene with a checkpoint alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from hsi._core.errors import CheckpointError
+from hsi.data.patches import PatchSource
+from hsi.data.scene import Scene, load_custom_scene, load_scene
+from hsi.evaluation.predict import predict_scene
+from hsi.experiments.run_dir import check_writable, create_run_dir, write_status
+from hsi.experiments.train import class_id_map, write_scene_figures
+from hsi.features.pca import SpectralPCA
+from hsi.models import create_model
+from hsi.reporting.files import atomic_save_json, atomic_save_npy
+from hsi.training.checkpoint import load_checkpoint
+from hsi.training.device import resolve_device
+
+
+def load_model_from_checkpoint(checkpoint: dict, device: torch.device) -> torch.nn.Module:
+    """Rebuilds the network a checkpoint describes and loads its weights."""
+    spec = checkpoint["model"]
+    model = create_model(spec["name"], in_chans=int(spec["in_chans"]), num_classes=int(spec["num_classes"]),
+                         patch_size=int(spec["patch_size"]))
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except (RuntimeError, KeyError) as err:
+        raise CheckpointError(f"checkpoint weights do not fit model {spec['name']!r}: {str(err).splitlines()[0]}") from None
+    return model.to(device)
+
+
+def check_scene_fits(checkpoint: dict, scene: Scene, *, has_labels: bool) -> None:
+    """Refuses a scene whose band count (or, with labels, class count) differs from the checkpoint's."""
+    n_bands = int(checkpoint["scene"]["n_bands"])
+    if scene.n_bands != n_bands:
+        raise CheckpointError(
+            f"checkpoint was trained on {n_bands}-band cubes ({checkpoint['scene']['name']}); got a cube with "
+            f"{scene.n_bands} bands. Use a scene from the same sensor, or train a model for this one."
+        )
+    n_classes = len(checkpoint["classes"]["ids"])
+    if has_labels and scene.n_classes != n_classes:
+        raise CheckpointError(
+            f"checkpoint predicts {n_classes} classes; the ground truth given has {scene.n_classes}. "
+            "Use the ground truth of the scene the model was trained for."
+        )
+
+
+def predict_run(
+    checkpoint_path: str | Path,
+    *,
+    dataset: str | None = None,
+    cube: str | None = None,
+    cube_key: str | None = None,
+    data_dir: str | None = None,
+    download: bool = True,
+    out: str | Path = "runs",
+    device: str = "auto",
+    batch_size: int = 512,
+) -> Path:
+    """Classifies every pixel of a scene with a saved model; writes map.png and prediction.npy.
+
+    Returns:
+        The new output folder.
+    """
+    checkpoint = load_checkpoint(checkpoint_path)
+    check_writable(out)
+    torch_device = resolve_device(device)
+    if dataset is not None:
+        scene = load_scene(dataset, data_dir=data_dir, download=download)
+        check_scene_fits(checkpoint, scene, has_labels=True)
+    elif cube is not None:
+        scene = load_custom_scene(cube, None, cube_key=cube_key)
+        check_scene_fits(checkpoint, scene, has_labels=False)
+    else:
+        raise CheckpointError("predict needs --dataset NAME or --cube FILE: the scene to classify.")
+    classes = checkpoint["classes"]
+    scene.class_ids = tuple(int(i) for i in classes["ids"])
+    scene.class_names = tuple(classes["names"])
+    scene.palette = tuple(classes["palette"])
+    model = load_model_from_checkpoint(checkpoint, torch_device)
+    pca = SpectralPCA.from_state_dict({k: (v.numpy() if torch.is_tensor(v) else v) for k, v in checkpoint["pca"].items()})
+    source = PatchSource(pca.transform(scene.cube), patch_size=int(checkpoint["model"]["patch_size"]),
+                         pad_mode=str(checkpoint["pad_mode"]), device=torch_device)
+    prediction = predict_scene(model, source, batch_size=batch_size)
+    run_dir = create_run_dir(out, f"predict_{scene.name}")
+    write_status(run_dir, "running")
+    atomic_save_json(run_dir / "prediction.json", {"checkpoint": str(Path(checkpoint_path).resolve()),
+                                                    "scene": scene.name, "sources": scene.sources})
+    atomic_save_npy(run_dir / "prediction.npy", class_id_map(scene, prediction))
+    write_scene_figures(run_dir, scene, prediction)
+    write_status(run_dir, "complete")
+    return run_dir
+
+
+__all__ = ["predict_run", "load_model_from_checkpoint"]

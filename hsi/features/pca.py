@@ -1,0 +1,101 @@
+"""Spectral PCA: band reduction fitted on chosen pixels only (no test-pixel leakage by default)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+from hsi._core.errors import ConfigError, NotFittedError
+
+# PCA on more than this many pixels gains nothing and costs memory; a seeded subsample is used.
+_MAX_FIT_PIXELS = 200_000
+
+
+class SpectralPCA:
+    """Projects each pixel's spectrum onto its first principal components.
+
+    The projection is computed with scikit-learn's PCA on the pixels passed to
+    :meth:`fit`. The outputs are divided by one scalar, the standard deviation of the
+    first component on the fitting pixels, so network inputs are of order one while the
+    components keep their relative variance (unlike whitening, which would blow noise
+    components up to the size of the signal).
+
+    Args:
+        n_components: number of components kept; must not exceed the band count.
+        seed: seed of the randomised solver and of the subsample on very large scenes.
+    """
+
+    def __init__(self, n_components: int = 30, *, seed: int | None = 0) -> None:
+        self.n_components = n_components
+        self.seed = seed
+
+    def fit(self, pixels: np.ndarray) -> SpectralPCA:
+        """Fits the projection.
+
+        Args:
+            pixels: spectra of the fitting pixels, shape (N, B).
+
+        Returns:
+            self, with ``mean_`` (B,), ``components_`` (n_components, B), ``scale_`` and
+            ``explained_variance_ratio_`` (n_components,).
+        """
+        n_samples, n_bands = pixels.shape
+        if not 1 <= self.n_components <= min(n_bands, n_samples):
+            raise ConfigError(
+                f"PCA components must be between 1 and {min(n_bands, n_samples)} (the band count {n_bands}, "
+                f"and at most one per fitting pixel, {n_samples}); got {self.n_components}. "
+                "Lower --pca-components."
+            )
+        if n_samples > _MAX_FIT_PIXELS:
+            keep = np.random.default_rng(self.seed).choice(n_samples, _MAX_FIT_PIXELS, replace=False)
+            pixels = pixels[np.sort(keep)]
+        pca = PCA(n_components=self.n_components, random_state=self.seed).fit(pixels)
+        self.mean_ = pca.mean_.astype(np.float32)
+        self.components_ = pca.components_.astype(np.float32)
+        self.explained_variance_ratio_ = pca.explained_variance_ratio_.astype(np.float32)
+        self.scale_ = float(np.sqrt(pca.explained_variance_[0])) or 1.0
+        return self
+
+    def transform(self, cube: np.ndarray) -> np.ndarray:
+        """Projects every pixel of a cube.
+
+        Args:
+            cube: shape (H, W, B) float32.
+
+        Returns:
+            shape (H, W, n_components) float32.
+        """
+        if not hasattr(self, "components_"):
+            raise NotFittedError("This SpectralPCA is not fitted yet; call fit(pixels) first.")
+        if cube.shape[-1] != self.mean_.shape[0]:
+            raise ConfigError(
+                f"PCA was fitted on {self.mean_.shape[0]} bands; got a cube with {cube.shape[-1]}. "
+                "Use a cube of the same sensor, or retrain."
+            )
+        flat = cube.reshape(-1, cube.shape[-1])
+        out = np.empty((flat.shape[0], self.n_components), dtype=np.float32)
+        projection = self.components_.T / np.float32(self.scale_)
+        for start in range(0, flat.shape[0], 65_536):  # chunks keep the centred copy small
+            chunk = flat[start : start + 65_536]
+            np.matmul(chunk - self.mean_, projection, out=out[start : start + 65_536])
+        return out.reshape(*cube.shape[:2], self.n_components)
+
+    def state_dict(self) -> dict[str, object]:
+        """The fitted state as plain arrays and numbers (safe to store in a checkpoint)."""
+        return {
+            "n_components": self.n_components,
+            "mean": self.mean_,
+            "components": self.components_,
+            "scale": self.scale_,
+            "explained_variance_ratio": self.explained_variance_ratio_,
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, object]) -> SpectralPCA:
+        """Rebuilds a fitted transformer from :meth:`state_dict`."""
+        pca = cls(int(state["n_components"]))  # type: ignore[call-overload]
+        pca.mean_ = np.asarray(state["mean"], dtype=np.float32)
+        pca.components_ = np.asarray(state["components"], dtype=np.float32)
+        pca.scale_ = float(state["scale"])  # type: ignore[arg-type]
+        pca.explained_variance_ratio_ = np.asarray(state["explained_variance_ratio"], dtype=np.float32)
+        return pca

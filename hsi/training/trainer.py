@@ -1,0 +1,155 @@
+"""The training loop: batches gathered on the device, Adam, cross-entropy, optional validation."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from hsi.data.patches import PatchSource
+from hsi.training.seed import epoch_seed
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PixelSet:
+    """Pixels of one part of a split, as tensors on the patch source's device (shapes (N,))."""
+
+    rows: torch.Tensor
+    cols: torch.Tensor
+    targets: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.rows.shape[0])
+
+
+@dataclass
+class TrainState:
+    """What a resumed run needs: the epoch reached, weights, optimiser, history, best weights."""
+
+    epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_val_accuracy: float = -1.0
+    best_epoch: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+
+
+EpochCallback = Callable[[int, nn.Module, torch.optim.Optimizer, TrainState], None]
+
+
+def autocast_for(device: torch.device) -> AbstractContextManager[Any]:
+    """bf16 mixed precision on CUDA (no loss scaling needed); full precision elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, source: PatchSource, pixels: PixelSet, *, batch_size: int) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` (in eval mode) on ``pixels``."""
+    model.eval()
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(pixels), batch_size):
+        stop = start + batch_size
+        patches = source.gather(pixels.rows[start:stop], pixels.cols[start:stop])
+        targets = pixels.targets[start:stop]
+        with autocast_for(source.device):
+            logits = model(patches)
+        total_loss += float(nn.functional.cross_entropy(logits.float(), targets, reduction="sum"))
+        correct += int((logits.argmax(1) == targets).sum())
+    n = max(len(pixels), 1)
+    return total_loss / n, correct / n
+
+
+def fit(
+    model: nn.Module,
+    source: PatchSource,
+    train: PixelSet,
+    val: PixelSet | None = None,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    state: TrainState | None = None,
+    optimizer_state: dict[str, Any] | None = None,
+    on_epoch_end: EpochCallback | None = None,
+    progress: bool = True,
+) -> TrainState:
+    """Trains ``model`` in place for ``epochs`` epochs (continuing from ``state`` if given).
+
+    Each epoch's batch order and dropout draw from a generator seeded by ``(seed, epoch)``,
+    so a run resumed at epoch e repeats the uninterrupted run. With ``val`` the best
+    epoch's weights are kept in ``state.best_state``; the model holds the last epoch's.
+
+    Args:
+        model: a network taking (N, C, p, p) patches and returning (N, K) logits.
+        source: the patch source (its device is the training device).
+        train: training pixels; val: validation pixels or None.
+        epochs: total number of epochs (including those already done in ``state``).
+        batch_size: patches per optimiser step.
+        lr: Adam learning rate.
+        seed: the run's seed.
+        state: a state to resume from; optimizer_state: the optimiser's saved state.
+        on_epoch_end: called after every epoch (used to save resumable checkpoints).
+        progress: show a progress bar.
+
+    Returns:
+        The final :class:`TrainState`.
+    """
+    device = source.device
+    state = state or TrainState()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
+    bar = tqdm(range(state.epoch, epochs), desc="train", unit="epoch", disable=not progress, leave=False)
+    for epoch in bar:
+        started = time.perf_counter()
+        generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
+        torch.manual_seed(epoch_seed(seed, epoch))  # dropout draws
+        order = torch.randperm(len(train), generator=generator).to(device)
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        for start in range(0, len(train), batch_size):
+            batch = order[start : start + batch_size]
+            patches = source.gather(train.rows[batch], train.cols[batch])
+            targets = train.targets[batch]
+            with autocast_for(device):
+                logits = model(patches)
+                loss = nn.functional.cross_entropy(logits.float(), targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            # Accumulate on the device: no host sync per batch.
+            loss_sum += loss.detach() * len(batch)
+            correct += (logits.detach().argmax(1) == targets).sum()
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": float(loss_sum) / len(train),
+            "train_accuracy": int(correct) / len(train),
+        }
+        if val is not None and len(val):
+            row["val_loss"], row["val_accuracy"] = evaluate(model, source, val, batch_size=batch_size)
+            if row["val_accuracy"] > state.best_val_accuracy:
+                state.best_val_accuracy = row["val_accuracy"]
+                state.best_epoch = epoch + 1
+                state.best_state = copy.deepcopy(model.state_dict())
+        row["seconds"] = time.perf_counter() - started
+        state.history.append(row)
+        state.epoch = epoch + 1
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_accuracy']:.3f}")
+        log.info("epoch %d: %s", epoch + 1, row)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, model, optimizer, state)
+    bar.close()
+    return state

@@ -1,0 +1,110 @@
+"""Device resolution, checkpoints and the training loop on a tiny synthetic scene."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from hsi._core.errors import CheckpointError, ConfigError, DeviceError
+from hsi.data.patches import PatchSource
+from hsi.training.checkpoint import load_checkpoint, save_checkpoint
+from hsi.training.device import resolve_device
+from hsi.training.trainer import PixelSet, evaluate, fit
+
+
+def test_resolve_device() -> None:
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ConfigError, match="device must be"):
+        resolve_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="CUDA is not available"):
+            resolve_device("cuda")
+
+
+def test_checkpoint_round_trip_and_refusals(tmp_path) -> None:
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, {"state_dict": {"w": torch.ones(2)}, "pca": {"mean": np.zeros(3, np.float32)}})
+    data = load_checkpoint(path)
+    assert torch.equal(data["state_dict"]["w"], torch.ones(2)) and data["pca"]["mean"].shape == (3,)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temp file left
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.ones(1)}, foreign)
+    with pytest.raises(CheckpointError, match="not an hsi-classify checkpoint"):
+        load_checkpoint(foreign)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="not a loadable"):
+        load_checkpoint(truncated)
+
+    class Payload:  # an object that would run code when unpickled
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "hsi-classify-checkpoint", "format_version": 1, "x": Payload()}, evil)
+    with pytest.raises(CheckpointError, match="not a loadable"):
+        load_checkpoint(evil)
+    future = tmp_path / "future.pt"
+    torch.save({"format": "hsi-classify-checkpoint", "format_version": 99}, future)
+    with pytest.raises(CheckpointError, match="format 99"):
+        load_checkpoint(future)
+
+
+class TinyNet(nn.Module):
+    def __init__(self, in_chans: int, num_classes: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(in_chans, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                 nn.Dropout(0.2), nn.Linear(8, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _synthetic_problem() -> tuple[PatchSource, PixelSet]:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, size=(12, 12))
+    synthetic_cube = (np.eye(3)[labels] + 0.1 * rng.standard_normal((12, 12, 3))).astype(np.float32)
+    source = PatchSource(synthetic_cube, patch_size=3)
+    rows, cols = source.pixel_coordinates()
+    return source, PixelSet(rows, cols, torch.from_numpy(labels.ravel()))
+
+
+def test_fit_learns_and_is_reproducible_and_resumable() -> None:
+    source, pixels = _synthetic_problem()
+
+    def run(epochs: int, state=None, model=None, opt=None):
+        torch.manual_seed(0)
+        model = model or TinyNet(3, 3)
+        return model, fit(model, source, pixels, pixels, epochs=epochs, batch_size=16, lr=0.05, seed=1,
+                          state=state, optimizer_state=opt, progress=False)
+
+    model_a, state_a = run(6)
+    assert state_a.history[-1]["train_accuracy"] > 0.9
+    assert evaluate(model_a, source, pixels, batch_size=32)[1] > 0.9
+    assert state_a.best_state is not None and 1 <= state_a.best_epoch <= 6
+    model_b, state_b = run(6)
+    assert [r["train_loss"] for r in state_a.history] == [r["train_loss"] for r in state_b.history]
+
+    saved = {}
+
+    def keep(epoch, model, optimizer, state):
+        if epoch == 3:
+            saved.update(model=model.state_dict(), opt=optimizer.state_dict())
+
+    torch.manual_seed(0)
+    model_c = TinyNet(3, 3)
+    state_c = fit(model_c, source, pixels, None, epochs=3, batch_size=16, lr=0.05, seed=1, on_epoch_end=keep,
+                  progress=False)
+    model_d = TinyNet(3, 3)
+    model_d.load_state_dict(saved["model"])
+    state_d = fit(model_d, source, pixels, None, epochs=6, batch_size=16, lr=0.05, seed=1, state=state_c,
+                  optimizer_state=saved["opt"], progress=False)
+    torch.manual_seed(0)
+    model_e = TinyNet(3, 3)
+    state_e = fit(model_e, source, pixels, None, epochs=6, batch_size=16, lr=0.05, seed=1, progress=False)
+    assert [r["train_loss"] for r in state_d.history] == [r["train_loss"] for r in state_e.history]
+    for key, value in model_e.state_dict().items():
+        assert torch.equal(value, model_d.state_dict()[key])
