@@ -1,0 +1,329 @@
+"""Reading cubes and ground-truth maps from disk, whatever the container.
+
+:func:`load_array` is the one entry point. It returns the array exactly as stored (same
+dtype, no float64 copy); :mod:`hsi.data.scene` converts cubes to float32 once.
+
+Supported formats:
+
+- MATLAB ``.mat`` v4/v5/v7 (``scipy.io.loadmat``) and v7.3 (HDF5, via ``h5py``). MATLAB
+  writes v7.3 arrays column-major, so h5py sees them with reversed axes; they are
+  transposed back, giving the same (H, W, B) array as a v5 read.
+- ENVI: a ``.hdr`` header plus a raw data file, any interleave (BSQ, BIL, BIP). Either the
+  header or the data path may be given. Returned as (H, W, B).
+- NumPy ``.npy`` (``allow_pickle=False``).
+- Single-band images ``.png``, ``.tif``, ``.tiff`` (ground truth only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import h5py
+import numpy as np
+import scipy.io
+
+from hsi._core.errors import ConfigError, DatasetNotFoundError, DataFormatError, HSIError
+
+__all__ = ["ROLES", "SUPPORTED_EXTENSIONS", "Role", "load_array"]
+
+Role = Literal["cube", "gt"]
+ROLES: tuple[str, ...] = ("cube", "gt")
+
+#: Extension -> format description (ENVI data files may carry any extension next to a ``.hdr``).
+SUPPORTED_EXTENSIONS: dict[str, str] = {
+    ".mat": "MATLAB v4/v5/v7/v7.3",
+    ".hdr": "ENVI header (the data file sits next to it)",
+    ".npy": "NumPy array",
+    ".png": "single-band image (ground truth only)",
+    ".tif": "single-band image (ground truth only)",
+    ".tiff": "single-band image (ground truth only)",
+}
+_ENVI_DATA_SUFFIXES = ("", ".img", ".dat", ".raw", ".bsq", ".bil", ".bip", ".sli")
+_MATLAB_NUMERIC = frozenset(
+    "double single int8 uint8 int16 uint16 int32 uint32 int64 uint64 logical".split()
+)
+_KEY_FLAG = {"cube": "--cube-key", "gt": "--gt-key"}
+_WHAT = {"cube": "3-D cube (H, W, B)", "gt": "2-D integer label map (H, W)"}
+
+# name -> (shape as MATLAB sees it, MATLAB class)
+_Variables = dict[str, tuple[tuple[int, ...], str]]
+
+
+def load_array(path: str | Path, key: str | None = None, *, role: Role = "cube") -> np.ndarray:
+    """Reads one array (a cube or a ground-truth map) from a file.
+
+    Args:
+        path: the file; the extension picks the format (see the module docstring).
+        key: variable name inside a ``.mat`` file. ``None`` picks it: for ``role="cube"``
+            the only 3-D array, for ``role="gt"`` the only 2-D integer-valued array.
+            Ignored by single-array formats (ENVI, ``.npy``, images).
+        role: ``"cube"`` or ``"gt"``; guides the key choice and the messages.
+
+    Returns:
+        The stored array, in its stored dtype: shape (H, W, B) for a cube, (H, W) for a
+        ground truth (a single-band ENVI ground truth is squeezed to 2-D).
+
+    Raises:
+        DatasetNotFoundError: the file does not exist.
+        DataFormatError: the file is empty, truncated, not in the format its name says,
+            of an unknown extension, or the key is missing or cannot be guessed.
+    """
+    path = Path(path)
+    if role not in ROLES:
+        raise ConfigError(f"role must be one of {', '.join(ROLES)}; got {role!r}.")
+    _check_file(path, role)
+    fmt, reader = _reader_for(path, role)
+    try:
+        array = reader(path, key, role)
+    except (HSIError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a third-party traceback must not reach the user
+        raise DataFormatError(
+            f"could not read {role} file {path} as {fmt} ({type(exc).__name__}: {exc}); "
+            "the file is truncated, corrupt or not in that format: download or copy it again."
+        ) from exc
+    if role == "gt" and array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    return array
+
+
+def _check_file(path: Path, role: str) -> None:
+    """Raises unless ``path`` is an existing, non-empty file."""
+    if not path.exists():
+        raise DatasetNotFoundError(
+            f"{role} file not found: {path}; check the path (relative paths start at {Path.cwd()})."
+        )
+    if not path.is_file():
+        raise DataFormatError(f"{role} path {path} is a folder, not a file; pass the file inside it.")
+    if path.stat().st_size == 0:
+        raise DataFormatError(
+            f"{role} file {path} is empty (0 bytes); it was probably cut off while downloading or "
+            "copying: download or copy it again."
+        )
+
+
+def _reader_for(path: Path, role: str) -> tuple[str, Callable[[Path, str | None, str], np.ndarray]]:
+    """Returns (format description, reader) for ``path``, from its extension."""
+    suffix = path.suffix.lower()
+    readers: dict[str, Callable[[Path, str | None, str], np.ndarray]] = {
+        ".mat": _read_mat,
+        ".hdr": _read_envi,
+        ".npy": _read_npy,
+        ".png": _read_image,
+        ".tif": _read_image,
+        ".tiff": _read_image,
+    }
+    if suffix in readers:
+        return SUPPORTED_EXTENSIONS[suffix], readers[suffix]
+    if _envi_header(path) is not None:
+        return "ENVI data file", _read_envi
+    supported = ", ".join(SUPPORTED_EXTENSIONS)
+    raise DataFormatError(
+        f"{role} file {path} has an unsupported extension {suffix or '(none)'!r}; expected one of "
+        f"{supported}, or an ENVI data file next to its .hdr. Convert the file to one of these."
+    )
+
+
+def _head(path: Path, n_bytes: int = 16) -> bytes:
+    with path.open("rb") as f:
+        return f.read(n_bytes)
+
+
+# ---------------------------------------------------------------- MATLAB
+
+
+def _read_mat(path: Path, key: str | None, role: str) -> np.ndarray:
+    """Reads a variable from a MATLAB file of any version."""
+    if h5py.is_hdf5(path):
+        return _read_mat_v73(path, key, role)
+    with path.open("rb") as f:
+        header = f.read(128)
+    has_header = len(header) == 128 and header[126:128] in (b"IM", b"MI")
+    try:
+        return _pick_variable(path, _mat_v5_variables(path), lambda name: _mat_v5_read(path, name), key, role)
+    except (HSIError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001
+        if has_header:
+            raise  # a damaged v5 file: load_array wraps it with the file's name
+        raise DataFormatError(  # no v5 header, and not the header-less v4 layout either
+            f"{role} file {path} is not a MATLAB .mat file (no MATLAB header; it starts with {_head(path)!r}); "
+            "pass the real .mat file, or rename the file to its true format."
+        ) from exc
+
+
+def _mat_v5_variables(path: Path) -> _Variables:
+    return {name: (tuple(shape), cls) for name, shape, cls in scipy.io.whosmat(path)}
+
+
+def _mat_v5_read(path: Path, name: str) -> np.ndarray:
+    return np.asarray(scipy.io.loadmat(path, variable_names=[name])[name])
+
+
+def _read_mat_v73(path: Path, key: str | None, role: str) -> np.ndarray:
+    """Reads a variable from a MATLAB v7.3 (HDF5) file, undoing MATLAB's column-major layout."""
+    with h5py.File(path, "r") as f:
+        variables: _Variables = {}
+        for name, obj in f.items():
+            if name.startswith("#"):  # '#refs#', '#subsystem#': MATLAB's internal groups
+                continue
+            if isinstance(obj, h5py.Dataset):
+                variables[name] = (tuple(reversed(obj.shape)), _matlab_class(obj))
+            else:
+                variables[name] = ((), _matlab_class(obj) or "struct")
+
+        def read(name: str) -> np.ndarray:
+            dataset = f[name]
+            array = np.asarray(dataset[()]).transpose()  # a view: no copy
+            return array.astype(bool) if _matlab_class(dataset) == "logical" else array
+
+        return _pick_variable(path, variables, read, key, role)
+
+
+def _matlab_class(obj: h5py.HLObject) -> str:
+    value = obj.attrs.get("MATLAB_class", b"")
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _pick_variable(
+    path: Path,
+    variables: _Variables,
+    read: Callable[[str], np.ndarray],
+    key: str | None,
+    role: str,
+) -> np.ndarray:
+    """Reads ``key``, or the one variable that fits ``role`` when ``key`` is None."""
+    if key is not None:
+        if key not in variables:
+            raise DataFormatError(
+                f"{role} file {path} has no variable {key!r}; it holds {_describe(variables)}. "
+                f"Pass one of these names ({_KEY_FLAG[role]})."
+            )
+        return read(key)
+    ndim = 3 if role == "cube" else 2
+    candidates = [
+        name
+        for name, (shape, cls) in variables.items()
+        if (cls in _MATLAB_NUMERIC or not cls) and len(shape) == ndim and min(shape[:2]) > 1
+    ]
+    if role == "gt" and len(candidates) > 1:
+        arrays = {name: read(name) for name in candidates}
+        integer = [name for name in candidates if _is_integer_valued(arrays[name])]
+        if len(integer) == 1:
+            return arrays[integer[0]]
+        candidates = integer or candidates
+    if len(candidates) == 1:
+        return read(candidates[0])
+    found = (
+        f"several fit: {_describe({n: variables[n] for n in candidates})}"
+        if candidates
+        else f"none fits among {_describe(variables)}"
+    )
+    raise DataFormatError(
+        f"cannot tell which variable of {role} file {path} is the {_WHAT[role]}; {found}. "
+        f"Name it with {_KEY_FLAG[role]} NAME."
+    )
+
+
+def _describe(variables: _Variables) -> str:
+    if not variables:
+        return "no variables"
+    return ", ".join(f"{name} {shape} {cls}".rstrip() for name, (shape, cls) in variables.items())
+
+
+def _is_integer_valued(array: np.ndarray) -> bool:
+    if np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_:
+        return True
+    return bool(np.issubdtype(array.dtype, np.floating) and np.all(np.mod(array, 1) == 0))
+
+
+# ---------------------------------------------------------------- ENVI
+
+
+def _envi_header(path: Path) -> Path | None:
+    """The ENVI header of ``path`` (itself if a .hdr), or None when there is none."""
+    if path.suffix.lower() == ".hdr":
+        return path
+    for header in (path.with_suffix(".hdr"), path.with_name(path.name + ".hdr")):
+        if header.is_file():
+            return header
+    return None
+
+
+def _envi_data_file(header: Path, given: Path) -> Path:
+    if given != header:
+        return given
+    for suffix in _ENVI_DATA_SUFFIXES:
+        for candidate in (header.with_suffix(suffix), header.with_suffix(suffix.upper())):
+            if candidate != header and candidate.is_file():
+                return candidate
+    raise DataFormatError(
+        f"found ENVI header {header} but no data file next to it (tried the suffixes "
+        f"{', '.join(repr(s) for s in _ENVI_DATA_SUFFIXES)}); pass the data file's path instead."
+    )
+
+
+def _read_envi(path: Path, key: str | None, role: str) -> np.ndarray:
+    """Reads an ENVI image as (H, W, B) in its stored dtype, whatever its interleave."""
+    from spectral.io import envi
+
+    header = _envi_header(path)
+    if header is None:  # unreachable through _reader_for; kept for direct calls
+        raise DataFormatError(f"{role} file {path} has no ENVI header next to it; expected {path}.hdr.")
+    if header.read_bytes()[:4] != b"ENVI":
+        raise DataFormatError(
+            f"{role} file {header} is not an ENVI header (its first line must be 'ENVI'; "
+            f"it starts with {_head(header)!r}); pass a real ENVI .hdr file."
+        )
+    data_file = _envi_data_file(header, path)
+    image = envi.open(str(header), str(data_file))
+    try:
+        expected = image.offset + image.nrows * image.ncols * image.nbands * image.sample_size
+        found = data_file.stat().st_size
+        if found < expected:
+            raise DataFormatError(
+                f"ENVI data file {data_file} is truncated: its header describes {image.nrows}x{image.ncols}"
+                f"x{image.nbands} values ({expected} bytes) but the file has {found} bytes; copy it again."
+            )
+        return np.array(image.open_memmap(interleave="bip"))  # copy in stored dtype; frees the map
+    finally:
+        image.fid.close()
+
+
+# ---------------------------------------------------------------- NumPy and images
+
+
+def _read_npy(path: Path, key: str | None, role: str) -> np.ndarray:
+    if _head(path, 6) != b"\x93NUMPY":
+        raise DataFormatError(
+            f"{role} file {path} is not a NumPy .npy file (it starts with {_head(path)!r}); "
+            "save it with numpy.save, or rename it to its true format."
+        )
+    return np.asarray(np.load(path, allow_pickle=False))
+
+
+def _read_image(path: Path, key: str | None, role: str) -> np.ndarray:
+    """Reads a single-band label image (PNG/TIFF) as (H, W) in its stored dtype."""
+    if role != "gt":
+        raise DataFormatError(
+            f"{role} file {path} is an image; images hold ground truth only. Save the cube as "
+            ".mat, .npy or ENVI."
+        )
+    from PIL import Image
+
+    with Image.open(path) as image:
+        if getattr(image, "n_frames", 1) > 1:
+            raise DataFormatError(
+                f"gt image {path} has {image.n_frames} pages; expected one single-band label map. "
+                "Save the ground truth as a single-page image or .npy."
+            )
+        array = np.array(image)
+        mode = image.mode
+    if array.ndim != 2:
+        raise DataFormatError(
+            f"gt image {path} must be single-band (greyscale or indexed); got mode {mode} with shape "
+            f"{array.shape}. Save the label map with one integer id per pixel."
+        )
+    return array

@@ -1,0 +1,479 @@
+"""A labelled hyperspectral scene in memory, and the loaders that find, fetch and check one.
+
+Labels are remapped here, once: the file's ``0`` (unlabelled) becomes ``-1`` and its class
+ids become contiguous ``0..K-1`` in ascending id order. The cube is converted to float32
+exactly once.
+
+Where files are looked for, in order (:func:`data_dir_candidates`):
+
+1. the ``data_dir`` argument (the CLI's ``--data-dir``);
+2. ``$HSI_DATA_DIR``;
+3. the per-user cache, ``$HSI_CACHE_DIR`` or ``~/.cache/hsi-classify``.
+
+A scene's files live in ``<dir>/<spec.folder>/<file>``. Missing files are downloaded into
+the first of these folders.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hsi._core.errors import ConfigError, DatasetNotFoundError, DataFormatError, DownloadError
+from hsi._core.validation import check_cube, check_same_spatial_shape
+from hsi.data.download import download_file, resolve_urls
+from hsi.data.io import Role, load_array
+from hsi.data.specs import DATASETS, DatasetSpec, default_palette, get_spec
+
+__all__ = [
+    "CACHE_DIR_ENV",
+    "DATA_DIR_ENV",
+    "NAN_POLICIES",
+    "Scene",
+    "cache_dir",
+    "data_dir_candidates",
+    "dataset_status",
+    "labels_from_ground_truth",
+    "load_custom_scene",
+    "load_scene",
+]
+
+DATA_DIR_ENV = "HSI_DATA_DIR"
+CACHE_DIR_ENV = "HSI_CACHE_DIR"
+#: How non-finite cube values are handled: refuse them, set them to 0, or interpolate
+#: linearly along each pixel's spectrum (see :func:`load_scene`).
+NAN_POLICIES: tuple[str, ...] = ("error", "zero", "interpolate")
+
+
+@dataclass(eq=False)
+class Scene:
+    """One labelled scene.
+
+    Args:
+        name: the scene's name (registry key, or the cube file's stem for a custom scene).
+        cube: float32 array of shape (H, W, B), finite.
+        labels: int64 array of shape (H, W); -1 = unlabelled, classes 0..K-1.
+        class_ids: the file's own label id of each class, length K.
+        class_names: one name per class, length K.
+        palette: one hex colour per class, length K.
+        rgb_bands: 0-based band indices (red, green, blue) for false-colour display.
+        sources: what was read, e.g. ``{"cube": path, "gt": path}``.
+
+    Raises:
+        DataFormatError: the fields disagree (shapes, dtypes, lengths, label range).
+    """
+
+    name: str
+    cube: np.ndarray
+    labels: np.ndarray
+    class_ids: tuple[int, ...]
+    class_names: tuple[str, ...]
+    palette: tuple[str, ...]
+    rgb_bands: tuple[int, int, int]
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_scene_fields(self)
+
+    @property
+    def n_classes(self) -> int:
+        """K, the number of classes (unlabelled excluded)."""
+        return len(self.class_ids)
+
+    @property
+    def n_bands(self) -> int:
+        """B, the number of spectral bands."""
+        return int(self.cube.shape[2])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The cube's shape (H, W, B)."""
+        height, width, bands = self.cube.shape
+        return (int(height), int(width), int(bands))
+
+
+def _check_scene_fields(scene: Scene) -> None:
+    cube, labels, k = scene.cube, scene.labels, len(scene.class_ids)
+    if cube.ndim != 3 or cube.dtype != np.float32:
+        raise DataFormatError(
+            f"Scene.cube must be float32 of shape (H, W, B); got {cube.dtype} {cube.shape}. Load it with load_scene."
+        )
+    if labels.dtype != np.int64:
+        raise DataFormatError(f"Scene.labels must be int64; got {labels.dtype}. Use labels_from_ground_truth.")
+    check_same_spatial_shape(cube, labels)
+    if not (len(scene.class_names) == len(scene.palette) == k):
+        raise DataFormatError(
+            f"Scene needs one class name and one colour per class id; got {k} ids, "
+            f"{len(scene.class_names)} names, {len(scene.palette)} colours."
+        )
+    if labels.size and (labels.min() < -1 or labels.max() >= k):
+        raise DataFormatError(
+            f"Scene.labels must lie in -1..{k - 1} (-1 = unlabelled); got {labels.min()}..{labels.max()}. "
+            "Use labels_from_ground_truth to remap the file's ids."
+        )
+    if any(not 0 <= b < cube.shape[2] for b in scene.rgb_bands):
+        raise DataFormatError(f"Scene.rgb_bands must lie in 0..{cube.shape[2] - 1}; got {scene.rgb_bands}.")
+
+
+# ---------------------------------------------------------------- labels
+
+
+def labels_from_ground_truth(
+    gt: np.ndarray, class_ids: tuple[int, ...] | None = None, *, name: str = "ground truth"
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Validates a ground-truth map and remaps it to contiguous classes.
+
+    Args:
+        gt: array of shape (H, W) of non-negative integer ids (any numeric dtype; floats must
+            hold whole numbers); 0 = unlabelled.
+        class_ids: the ids to expect, ascending (e.g. ``spec.class_ids``); class k is
+            ``class_ids[k]``, even when absent from ``gt``. ``None`` takes the ids found.
+        name: how ``gt`` is named in error messages.
+
+    Returns:
+        ``(labels, class_ids)``: labels int64 of shape (H, W), -1 where ``gt`` is 0 and
+        ``k`` where ``gt == class_ids[k]``; ``class_ids`` as a tuple of int, length K.
+
+    Raises:
+        DataFormatError: ``gt`` is not 2-D, not numeric, holds fractions, NaN, negative
+            values or ids outside ``class_ids``, or has no labelled pixel.
+        ConfigError: ``class_ids`` is not ascending, unique and >= 1.
+    """
+    gt = np.asarray(gt)
+    _check_gt_values(gt, name)
+    found = np.unique(gt[gt != 0]).astype(np.int64)
+    if class_ids is None:
+        ids = tuple(int(i) for i in found)
+    else:
+        ids = tuple(int(i) for i in class_ids)
+        if list(ids) != sorted(set(ids)) or min(ids, default=1) < 1:
+            raise ConfigError(f"class_ids must be unique, ascending and >= 1; got {ids}.")
+        unknown = np.setdiff1d(found, ids)
+        if unknown.size:
+            raise DataFormatError(
+                f"{name} holds ids {unknown[:10].tolist()} that this scene does not define (known ids "
+                f"{list(ids)}); check that the ground-truth file belongs to this dataset."
+            )
+    labels = np.searchsorted(np.asarray(ids, dtype=np.int64), gt).astype(np.int64)
+    labels[gt == 0] = -1
+    return labels, ids
+
+
+def _check_gt_values(gt: np.ndarray, name: str) -> None:
+    """Raises :class:`DataFormatError` unless ``gt`` is 2-D, whole, non-negative and labels a pixel."""
+    if gt.ndim != 2:
+        raise DataFormatError(
+            f"{name} must be 2-D (H, W); got shape {gt.shape}. Pass the label map, not the cube."
+        )
+    if not (np.issubdtype(gt.dtype, np.number) or gt.dtype == np.bool_) or np.iscomplexobj(gt):
+        raise DataFormatError(f"{name} must hold integer class ids; got dtype {gt.dtype}.")
+    if np.issubdtype(gt.dtype, np.floating):
+        bad = ~np.isfinite(gt) | (np.mod(gt, 1) != 0)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise DataFormatError(
+                f"{name} must hold integer class ids; found {int(bad.sum())} non-integer values "
+                f"(first {gt[row, col]} at row {row}, col {col}). Pass a label map with one whole id "
+                "per pixel, not probabilities or abundances."
+            )
+    negative = gt < 0
+    if negative.any():
+        raise DataFormatError(
+            f"{name} must hold ids >= 0 (0 = unlabelled); found {int(negative.sum())} negative values "
+            f"(min {gt.min()}). If they mark unlabelled pixels, set them to 0."
+        )
+    if not gt.any():
+        raise DataFormatError(
+            f"{name} has no labelled pixel: every value is 0 (= unlabelled), shape {gt.shape}. "
+            "Pass a ground truth with at least one class id > 0."
+        )
+
+
+# ---------------------------------------------------------------- cube
+
+
+def _check_nan_policy(nan_policy: str) -> None:
+    if nan_policy not in NAN_POLICIES:
+        raise ConfigError(f"nan_policy must be one of {', '.join(NAN_POLICIES)}; got {nan_policy!r}.")
+
+
+def _cube_to_float32(raw: np.ndarray, *, nan_policy: str, name: str) -> np.ndarray:
+    """Converts a stored cube to C-contiguous float32 (the one copy), applying ``nan_policy``."""
+    numeric = np.issubdtype(raw.dtype, np.number) or raw.dtype == np.bool_
+    cube = np.ascontiguousarray(raw, dtype=np.float32) if numeric else raw
+    if nan_policy != "error" and cube.ndim == 3 and cube.dtype == np.float32:
+        _fill_non_finite(cube, nan_policy)
+    return check_cube(cube, name=name)  # shape/dtype/finite checks; no copy left to make
+
+
+def _fill_non_finite(cube: np.ndarray, nan_policy: str) -> None:
+    """Replaces NaN/inf in place: with 0 (``"zero"``) or along each spectrum (``"interpolate"``).
+
+    ``"interpolate"`` replaces each bad value by linear interpolation between the nearest
+    finite bands of the same pixel (the nearest finite value beyond either end of the
+    spectrum); a pixel with no finite band at all is set to 0.
+    """
+    bad = ~np.isfinite(cube)
+    if not bad.any():
+        return
+    if nan_policy == "zero":
+        cube[bad] = 0.0
+        return
+    bands = np.arange(cube.shape[2])
+    for row, col in np.argwhere(bad.any(axis=2)):
+        spectrum = cube[row, col]  # a view: edits land in the cube
+        ok = np.isfinite(spectrum)
+        spectrum[~ok] = np.interp(bands[~ok], bands[ok], spectrum[ok]) if ok.any() else 0.0
+
+
+def _read_cube(
+    path: Path, key: str | None, *, nan_policy: str, name: str, check_raw: Callable[[np.ndarray], None] | None = None
+) -> np.ndarray:
+    """Loads a cube file as float32 (H, W, B); ``check_raw`` sees the stored array first."""
+    raw = load_array(path, key, role="cube")
+    if check_raw is not None:
+        check_raw(raw)
+    return _cube_to_float32(raw, nan_policy=nan_policy, name=name)
+
+
+def _read_labels(
+    path: Path, key: str | None, cube: np.ndarray, class_ids: tuple[int, ...] | None, *, name: str
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    labels, ids = labels_from_ground_truth(load_array(path, key, role="gt"), class_ids, name=name)
+    check_same_spatial_shape(cube, labels)
+    return labels, ids
+
+
+# ---------------------------------------------------------------- where files live
+
+
+def cache_dir() -> Path:
+    """The per-user download cache: ``$HSI_CACHE_DIR``, else ``~/.cache/hsi-classify``."""
+    return Path(os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "hsi-classify").expanduser()
+
+
+def data_dir_candidates(data_dir: str | Path | None = None) -> list[Path]:
+    """Folders searched for scene files, in order: ``data_dir``, ``$HSI_DATA_DIR``, the cache.
+
+    Args:
+        data_dir: an explicit folder (``--data-dir``), or None.
+
+    Returns:
+        Distinct folders; the first is where missing files are downloaded.
+    """
+    folders: list[Path] = []
+    for folder in (data_dir, os.environ.get(DATA_DIR_ENV) or None, cache_dir()):
+        path = Path(os.path.abspath(Path(folder).expanduser())) if folder is not None else None  # keeps symlinks
+        if path is not None and path not in folders:
+            folders.append(path)
+    return folders
+
+
+def _locate(spec: DatasetSpec, candidates: list[Path]) -> dict[str, Path | None]:
+    """Each file of ``spec`` -> its path in the first candidate holding it, or None."""
+    found: dict[str, Path | None] = {}
+    for file in spec.files:
+        paths = (folder / spec.folder / file for folder in candidates)
+        found[file] = next((p for p in paths if p.is_file()), None)
+    return found
+
+
+def _ensure_files(spec: DatasetSpec, candidates: list[Path], *, download: bool) -> dict[str, Path]:
+    """Paths of the scene's files, downloading missing ones into ``candidates[0]``."""
+    found = _locate(spec, candidates)
+    missing = [file for file, path in found.items() if path is None]
+    target = candidates[0] / spec.folder
+    looked = ", ".join(str(folder / spec.folder) for folder in candidates)
+    hint = (
+        f"Put the file(s) in {target}, or point --data-dir or {DATA_DIR_ENV} at a folder holding "
+        f"{spec.folder}/<file>."
+    )
+    if missing and not download:
+        raise DatasetNotFoundError(
+            f"{spec.display_name} file(s) {', '.join(missing)} not found (looked in {looked}) and "
+            f"downloading is off. {hint} Or allow downloading."
+        )
+    for file in missing:
+        try:
+            found[file] = _download(spec, file, target / file)
+        except DownloadError as exc:  # the scene is unusable: don't wait on the other files' addresses
+            still = [f for f in missing if found[f] is None]
+            raise DatasetNotFoundError(
+                f"{spec.display_name} file(s) {', '.join(still)} not found (looked in {looked}) and the "
+                f"download failed: {exc} Or point --data-dir or {DATA_DIR_ENV} at a folder holding "
+                f"{spec.folder}/<file>."
+            ) from exc
+    return {file: path for file, path in found.items() if path is not None}
+
+
+def _download(spec: DatasetSpec, file: str, dest: Path) -> Path:
+    """Downloads one file of ``spec``: sha256-verified where published, else shape-verified."""
+    sha256 = spec.sha256.get(file)
+    role: Role = "cube" if file == spec.cube_file else "gt"
+
+    def check_shape(path: Path) -> None:
+        try:
+            shape = load_array(path, spec.cube_key if role == "cube" else spec.gt_key, role=role).shape
+        except DataFormatError as exc:
+            raise DataFormatError(f"it is not the published {file} ({exc})") from exc
+        _check_spec_shape(spec, role, shape, file)
+
+    return download_file(resolve_urls(spec, file), dest, sha256=sha256, check=None if sha256 else check_shape)
+
+
+def _check_spec_shape(spec: DatasetSpec, role: Role, shape: tuple[int, ...], where: object) -> None:
+    expected = spec.cube_shape if role == "cube" else spec.cube_shape[:2]
+    if tuple(shape) != expected:
+        file = spec.cube_file if role == "cube" else spec.gt_file
+        raise DataFormatError(
+            f"{spec.display_name} {role} {where} has shape {tuple(shape)}; expected {expected}. It is "
+            f"probably another version of the scene: replace it with the published {file}."
+        )
+
+
+# ---------------------------------------------------------------- loaders
+
+
+def load_scene(
+    name: str, *, data_dir: str | Path | None = None, download: bool = True, nan_policy: str = "error"
+) -> Scene:
+    """Loads a built-in scene, downloading missing files.
+
+    Files already on disk are trusted (not re-hashed); a fresh download is always verified
+    (sha256 where published, else the array's shape).
+
+    Args:
+        name: registry key, e.g. ``"salinas_a"`` (see :data:`hsi.data.specs.DATASETS`).
+        data_dir: folder holding ``<spec.folder>/<file>``; searched first and, when given,
+            the download target. Default: ``$HSI_DATA_DIR``, then the cache.
+        download: fetch missing files; ``False`` raises instead.
+        nan_policy: ``"error"`` refuses NaN/inf in the cube; ``"zero"`` sets them to 0;
+            ``"interpolate"`` fills them linearly along each pixel's spectrum.
+
+    Returns:
+        The :class:`Scene`; cube (H, W, B) float32, labels (H, W) int64 with K = the
+        spec's number of classes.
+
+    Raises:
+        UnknownNameError: no such built-in scene.
+        DatasetNotFoundError: files missing and downloading off or failed; the message
+            names the files, the addresses tried and the folder to put them in.
+        DataFormatError: a file is unreadable, of the wrong shape, or holds bad values.
+        ConfigError: ``nan_policy`` is not one of :data:`NAN_POLICIES`.
+    """
+    spec = get_spec(name)
+    _check_nan_policy(nan_policy)
+    paths = _ensure_files(spec, data_dir_candidates(data_dir), download=download)
+    cube_path, gt_path = paths[spec.cube_file], paths[spec.gt_file]
+    cube = _read_cube(
+        cube_path,
+        spec.cube_key,
+        nan_policy=nan_policy,
+        name=f"{spec.display_name} cube ({cube_path})",
+        check_raw=lambda raw: _check_spec_shape(spec, "cube", raw.shape, cube_path),
+    )
+    labels, ids = _read_labels(gt_path, spec.gt_key, cube, spec.class_ids, name=f"{spec.display_name} ground truth")
+    return Scene(
+        name=spec.name,
+        cube=cube,
+        labels=labels,
+        class_ids=ids,
+        class_names=spec.class_names,
+        palette=spec.palette,
+        rgb_bands=spec.rgb_bands,
+        sources={"cube": str(cube_path), "gt": str(gt_path)},
+    )
+
+
+def load_custom_scene(
+    cube_path: str | Path,
+    gt_path: str | Path | None,
+    *,
+    cube_key: str | None = None,
+    gt_key: str | None = None,
+    nan_policy: str = "error",
+    name: str | None = None,
+) -> Scene:
+    """Loads a scene from the user's own cube and ground-truth files.
+
+    Args:
+        cube_path: cube file, shape (H, W, B) (``.mat``, ENVI, ``.npy``).
+        gt_path: ground-truth file, shape (H, W), 0 = unlabelled (also ``.png``/``.tif``);
+            None for a cube to classify without labels (every pixel -1, K = 0).
+        cube_key: variable of the cube in a ``.mat`` file; None picks the only 3-D array.
+        gt_key: variable of the ground truth; None picks the only 2-D integer array.
+        nan_policy: see :func:`load_scene`.
+        name: the scene's name; default the cube file's stem.
+
+    Returns:
+        The :class:`Scene`: classes are the ids found in the ground truth, ascending, named
+        ``"class <id>"``, coloured by :func:`hsi.data.specs.default_palette`.
+
+    Raises:
+        DatasetNotFoundError: a file does not exist.
+        DataFormatError: a file is unreadable, the shapes disagree, or values are bad.
+        ConfigError: ``nan_policy`` is not one of :data:`NAN_POLICIES`.
+    """
+    cube_path = Path(cube_path)
+    _check_nan_policy(nan_policy)
+    cube = _read_cube(cube_path, cube_key, nan_policy=nan_policy, name=f"cube ({cube_path})")
+    sources = {"cube": str(cube_path)}
+    if gt_path is None:
+        labels, ids = np.full(cube.shape[:2], -1, dtype=np.int64), ()
+    else:
+        labels, ids = _read_labels(Path(gt_path), gt_key, cube, None, name=f"ground truth ({gt_path})")
+        sources["gt"] = str(gt_path)
+    return Scene(
+        name=name or cube_path.stem,
+        cube=cube,
+        labels=labels,
+        class_ids=ids,
+        class_names=tuple(f"class {i}" for i in ids),
+        palette=default_palette(len(ids)),
+        rgb_bands=_spread_bands(cube.shape[2]),
+        sources=sources,
+    )
+
+
+def _spread_bands(n_bands: int) -> tuple[int, int, int]:
+    """Three bands spread over the spectrum (3/4, 1/2, 1/4), red first, for an unknown sensor."""
+    red, green, blue = (min(n_bands - 1, int(n_bands * f)) for f in (0.75, 0.5, 0.25))
+    return (red, green, blue)
+
+
+def dataset_status(data_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """Reports, for each built-in scene, whether its files are on disk and where.
+
+    Args:
+        data_dir: as in :func:`load_scene`.
+
+    Returns:
+        One dict per scene, sorted by name, with keys ``name``, ``display_name``,
+        ``present`` (bool: all files found), ``path`` (folder holding them, or where they
+        would be downloaded), ``missing`` (file names not found) and ``files`` (file name
+        -> path found, or None).
+    """
+    candidates = data_dir_candidates(data_dir)
+    rows: list[dict[str, Any]] = []
+    for entry in DATASETS:
+        spec = entry.obj
+        found = _locate(spec, candidates)
+        missing = [file for file, path in found.items() if path is None]
+        cube_path = found[spec.cube_file]
+        folder = cube_path.parent if not missing and cube_path is not None else candidates[0] / spec.folder
+        rows.append(
+            {
+                "name": spec.name,
+                "display_name": spec.display_name,
+                "present": not missing,
+                "path": str(folder),
+                "missing": missing,
+                "files": {file: str(path) if path else None for file, path in found.items()},
+            }
+        )
+    return rows

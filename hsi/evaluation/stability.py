@@ -1,0 +1,173 @@
+"""How stable a model is over repeated runs (different seeds, splits or initialisations).
+
+All inputs and outputs are fractions (``0..1``), as produced by
+:func:`hsi.evaluation.metrics.classification_summary`; every returned dict is JSON-ready
+(undefined values are ``None``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import stats
+
+from hsi._core.errors import DataFormatError
+
+__all__ = ["HEADLINE_METRICS", "agreement_map", "aggregate_runs", "summarize"]
+
+#: The run-level metrics :func:`aggregate_runs` summarises, in display order.
+HEADLINE_METRICS: tuple[str, ...] = ("overall_accuracy", "average_accuracy", "kappa")
+
+_SUMMARY_KEYS = ("mean", "std", "min", "max", "median", "ci95_low", "ci95_high")
+
+
+def summarize(values: ArrayLike) -> dict[str, float | int | None]:
+    """Descriptive statistics of one metric over runs, with a 95% confidence interval.
+
+    Args:
+        values: the metric of each run, shape (n_runs,), finite.
+
+    Returns:
+        ``{"mean", "std", "min", "max", "median", "ci95_low", "ci95_high", "n"}``.
+        ``std`` is the sample standard deviation (ddof=1); the interval is the Student-t
+        95% interval of the mean, ``mean ± t(0.975, n-1) * std / sqrt(n)``. With one run
+        ``std`` and the interval are ``None`` (undefined).
+
+    Raises:
+        DataFormatError: ``values`` is not 1-D, is empty, or holds NaN/inf.
+
+    Examples:
+        >>> s = summarize([0.90, 0.92, 0.94])
+        >>> round(s["mean"], 4), round(s["std"], 4), s["n"]
+        (0.92, 0.02, 3)
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1:
+        raise DataFormatError(f"values must be 1-D of shape (n_runs,); got shape {arr.shape}.")
+    if arr.size == 0:
+        raise DataFormatError("values must hold at least one run's metric; got none.")
+    if not np.all(np.isfinite(arr)):
+        raise DataFormatError(
+            f"values must be finite; found {int((~np.isfinite(arr)).sum())} NaN/inf of {arr.size}. "
+            "Drop runs where the metric is undefined before summarising."
+        )
+    n = int(arr.size)
+    mean = float(arr.mean())
+    out: dict[str, float | int | None] = {
+        "mean": mean,
+        "std": None,
+        "min": float(arr.min()),
+        "max": float(arr.max()),
+        "median": float(np.median(arr)),
+        "ci95_low": None,
+        "ci95_high": None,
+        "n": n,
+    }
+    if n >= 2:
+        std = float(arr.std(ddof=1))
+        half = float(stats.t.ppf(0.975, df=n - 1)) * std / math.sqrt(n)
+        out.update(std=std, ci95_low=mean - half, ci95_high=mean + half)
+    return out
+
+
+def _empty_summary() -> dict[str, float | int | None]:
+    return {**dict.fromkeys(_SUMMARY_KEYS), "n": 0}
+
+
+def _defined(value: Any) -> bool:
+    return value is not None and math.isfinite(float(value))
+
+
+def aggregate_runs(run_metrics: Sequence[Mapping[str, Any]], class_names: Sequence[str]) -> dict[str, Any]:
+    """Summarises repeated runs: OA, AA, kappa and each class's accuracy.
+
+    Args:
+        run_metrics: one :func:`~hsi.evaluation.metrics.classification_summary` dict per run.
+        class_names: the K class names, in class order; keys of ``per_class`` in the result.
+
+    Returns:
+        ``{"n_runs": R, "overall_accuracy": s, "average_accuracy": s, "kappa": s,
+        "per_class": {name: s}}`` where each ``s`` is a :func:`summarize` dict. A value that
+        is ``None``/NaN in a run (kappa undefined, a class absent from that run's test set
+        or missing from its ``per_class``) is skipped for that run, so each ``s["n"]``
+        counts the runs that defined it; with no such run every statistic is ``None``.
+
+    Raises:
+        DataFormatError: ``run_metrics`` is empty, or a run lacks a headline metric or
+            its ``per_class`` entry.
+    """
+    if len(run_metrics) == 0:
+        raise DataFormatError(
+            "run_metrics must hold at least one run; got none. Pass the metrics.json dict of each run."
+        )
+    for i, run in enumerate(run_metrics):
+        missing = [k for k in (*HEADLINE_METRICS, "per_class") if k not in run]
+        if missing:
+            raise DataFormatError(
+                f"run {i} must hold the keys {[*HEADLINE_METRICS, 'per_class']}; missing {missing}. "
+                "Pass dicts produced by classification_summary."
+            )
+
+    def summary_of(values: list[Any]) -> dict[str, float | int | None]:
+        kept = [float(v) for v in values if _defined(v)]
+        return summarize(kept) if kept else _empty_summary()
+
+    result: dict[str, Any] = {"n_runs": len(run_metrics)}
+    for key in HEADLINE_METRICS:
+        result[key] = summary_of([run[key] for run in run_metrics])
+    per_class: dict[str, dict[str, float | int | None]] = {}
+    for name in class_names:
+        accs = [(run["per_class"].get(name) or {}).get("accuracy") for run in run_metrics]
+        per_class[str(name)] = summary_of(accs)
+    result["per_class"] = per_class
+    return result
+
+
+def agreement_map(predictions: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel consensus of several runs' class maps and how strongly runs agree.
+
+    Args:
+        predictions: class maps of R runs, int of shape (R, H, W), values ``-1..K-1``
+            (``-1`` = no prediction, counted like a class of its own).
+
+    Returns:
+        ``(consensus, agreement)``: ``consensus`` int64 of shape (H, W), the class most
+        runs predicted (ties go to the lowest class index); ``agreement`` float64 of
+        shape (H, W) in ``[0, 1]``, the share of runs that voted for it (1 = unanimous).
+
+    Raises:
+        DataFormatError: not 3-D, empty, non-integer, or values below -1.
+
+    Examples:
+        >>> c, a = agreement_map([[[0, 1]], [[0, 2]], [[1, 2]]])
+        >>> c.tolist(), a.round(2).tolist()
+        ([[0, 2]], [[0.67, 0.67]])
+    """
+    preds = np.asarray(predictions)
+    if preds.ndim != 3:
+        raise DataFormatError(
+            f"predictions must be 3-D (R, H, W), one class map per run; got shape {preds.shape}. "
+            "Stack the runs' maps with np.stack(maps)."
+        )
+    if preds.size == 0:
+        raise DataFormatError(f"predictions must not be empty; got shape {preds.shape}.")
+    if not np.issubdtype(preds.dtype, np.integer):
+        raise DataFormatError(f"predictions must hold integer class indices; got dtype {preds.dtype}.")
+    if int(preds.min()) < -1:
+        raise DataFormatError(
+            f"predictions must lie in -1..K-1 (-1 = no prediction); found minimum {int(preds.min())}."
+        )
+    n_runs, height, width = preds.shape
+    n_pix = height * width
+    shifted = preds.reshape(n_runs, n_pix).astype(np.int64) + 1  # -1 -> bucket 0
+    n_buckets = int(shifted.max()) + 1
+    # One-hot counting in a single bincount: pixel p, class c -> bin p * n_buckets + c.
+    bins = shifted + (np.arange(n_pix, dtype=np.int64) * n_buckets)[None, :]
+    counts = np.bincount(bins.ravel(), minlength=n_pix * n_buckets).reshape(n_pix, n_buckets)
+    winner = counts.argmax(axis=1)
+    agreement = counts[np.arange(n_pix), winner] / float(n_runs)
+    return (winner - 1).reshape(height, width), agreement.reshape(height, width)

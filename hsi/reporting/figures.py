@@ -1,0 +1,688 @@
+"""Figures for runs and experiments; every function returns a :class:`matplotlib.figure.Figure`.
+
+Figures are built with :class:`~matplotlib.figure.Figure` directly, never through pyplot's
+global state, so they are safe to build in threads and never open a window. Save them with
+:func:`hsi.reporting.files.atomic_save_figure`. Metrics are drawn as fractions (``0..1``);
+percentages belong to :mod:`hsi.reporting.tables`.
+
+Scene maps (class, error, split, agreement maps) keep the scene's aspect ratio: the figure
+size follows ``H / W`` so tall scenes (Salinas, 512x217; a 1476x256 strip) and wide ones
+both fill the figure, and the legend goes beside a tall map or below a wide one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.colors import BoundaryNorm, ListedColormap, to_hex, to_rgb
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from numpy.typing import ArrayLike
+
+from hsi._core.errors import ConfigError, DataFormatError
+from hsi._core.validation import check_cube
+from hsi.evaluation.stability import HEADLINE_METRICS
+
+__all__ = [
+    "METRIC_LABELS",
+    "agreement_figure",
+    "bar_chart",
+    "classification_map",
+    "confusion_figure",
+    "default_palette",
+    "error_map",
+    "false_colour",
+    "split_map",
+    "stability_figure",
+    "training_curve",
+]
+
+#: Short display labels of metric keys.
+METRIC_LABELS: dict[str, str] = {
+    "overall_accuracy": "OA",
+    "average_accuracy": "AA",
+    "kappa": "Kappa",
+    "cohen_kappa": "Kappa",
+}
+
+_BACKGROUND = "#000000"  # pixels with no class in a classification map
+_DARK_GREY = "#3a3a3a"  # pixels outside the masks of error and split maps
+_MAX_SIDE_IN = 8.0  # longest side of a scene map's image, in inches
+_WIDE_RATIO = 1.6  # W / H above which the legend goes below the map
+_FONT = 9
+
+
+# --------------------------------------------------------------------------- helpers
+def default_palette(n_classes: int) -> list[str]:
+    """Distinct colours for ``n_classes`` classes (tab10/tab20, then evenly spaced hues).
+
+    Args:
+        n_classes: K >= 1.
+
+    Returns:
+        K hex colours, e.g. ``"#1f77b4"``.
+    """
+    if n_classes <= 10:
+        cmap = colormaps["tab10"]
+        return [to_hex(cmap(i)) for i in range(n_classes)]
+    if n_classes <= 20:
+        cmap = colormaps["tab20"]
+        return [to_hex(cmap(i)) for i in range(n_classes)]
+    cmap = colormaps["hsv"]
+    return [to_hex(cmap(i / n_classes)) for i in range(n_classes)]
+
+
+def _check_map(values: ArrayLike, *, name: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim != 2 or arr.size == 0:
+        raise DataFormatError(f"{name} must be a non-empty 2-D map of shape (H, W); got shape {arr.shape}.")
+    return arr
+
+
+def _check_mask(values: ArrayLike, *, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    arr = _check_map(values, name=name)
+    if arr.dtype != np.bool_:
+        raise DataFormatError(f"{name} must be a boolean mask; got dtype {arr.dtype}. Pass e.g. labels >= 0.")
+    if shape is not None and arr.shape != shape:
+        raise DataFormatError(
+            f"{name} must have the scene's shape {shape}; got {arr.shape}. Pass masks of the same scene."
+        )
+    return arr
+
+
+def _check_colours(colours: Sequence[str], *, n: int, name: str) -> list[str]:
+    if len(colours) < n:
+        raise ConfigError(f"{name} must hold one colour per class ({n}); got {len(colours)}.")
+    out = []
+    for c in list(colours)[:n]:
+        try:
+            out.append(to_hex(to_rgb(c)))
+        except ValueError as exc:
+            raise ConfigError(f"{name} must hold matplotlib colours such as '#1f77b4'; got {c!r}.") from exc
+    return out
+
+
+def _scene_layout(
+    height: int, width: int, *, n_legend: int, label_chars: int, legend: bool = True
+) -> tuple[tuple[float, float], dict[str, Any]]:
+    """Figure size in inches and ``fig.legend`` keywords for a map of ``height x width`` pixels."""
+    wide = width / height > _WIDE_RATIO
+    scale = (10.0 if wide else _MAX_SIDE_IN) / max(height, width)
+    img_w, img_h = max(width * scale, 1.0), max(height * scale, 1.0)
+    entry_w = 0.5 + 0.075 * label_chars  # handle + text, inches at font size 9
+    row_h = 0.26
+    if not legend:
+        return (img_w + 0.4, img_h + 0.6), {}
+    if wide:
+        ncol = max(1, min(n_legend, int(img_w // entry_w)))
+        rows = math.ceil(n_legend / ncol)
+        return (img_w + 0.4, img_h + 0.6 + rows * row_h), {"loc": "outside lower center", "ncol": ncol}
+    ncol = max(1, math.ceil(n_legend * row_h / img_h))
+    return (img_w + 0.5 + ncol * entry_w, max(img_h + 0.6, 2.5)), {"loc": "outside right upper", "ncol": ncol}
+
+
+def _scene_figure(
+    height: int, width: int, *, labels: Sequence[str], title: str | None, legend: bool = True
+) -> tuple[Figure, Axes, dict[str, Any]]:
+    size, legend_kw = _scene_layout(
+        height, width, n_legend=len(labels), label_chars=max((len(s) for s in labels), default=4), legend=legend
+    )
+    fig = Figure(figsize=size, layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=_FONT + 2)
+    return fig, ax, legend_kw
+
+
+def _show_categories(ax: Axes, codes: np.ndarray, colours: Sequence[str]) -> None:
+    """Draws integer ``codes`` (0..n-1, shape (H, W)) with one flat colour per code."""
+    n = len(colours)
+    ax.imshow(
+        codes,
+        cmap=ListedColormap(list(colours)),
+        norm=BoundaryNorm(np.arange(-0.5, n), n),
+        interpolation="nearest",
+        aspect="equal",
+    )
+
+
+def _legend(fig: Figure, entries: Sequence[tuple[str, str]], legend_kw: Mapping[str, Any]) -> None:
+    handles = [Patch(facecolor=c, edgecolor="0.5", linewidth=0.5, label=label) for label, c in entries]
+    fig.legend(handles=handles, frameon=False, fontsize=_FONT, **legend_kw)
+
+
+# --------------------------------------------------------------------------- scene maps
+def classification_map(
+    class_map: ArrayLike,
+    *,
+    class_names: Sequence[str],
+    palette: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """A class map in the scene's palette, with a legend of class names.
+
+    Args:
+        class_map: class indices, int of shape (H, W), values ``-1..K-1``; ``-1`` (no class,
+            e.g. unlabelled pixels when only labelled pixels are predicted) is drawn black.
+        class_names: the K class names, in class order.
+        palette: K colours (hex strings), in class order; default=None uses
+            :func:`default_palette`.
+        title: figure title; default=None for none.
+
+    Returns:
+        The figure; the image keeps the scene's aspect ratio, pixels are not smoothed
+        and the axes carry no ticks.
+
+    Raises:
+        DataFormatError: ``class_map`` is not a 2-D integer map in ``-1..K-1``.
+        ConfigError: ``palette`` is too short or holds an invalid colour.
+    """
+    cmap_arr = _check_map(class_map, name="class_map")
+    if not np.issubdtype(cmap_arr.dtype, np.integer):
+        raise DataFormatError(f"class_map must hold integer class indices; got dtype {cmap_arr.dtype}.")
+    k = len(class_names)
+    if k == 0:
+        raise ConfigError("class_names must hold at least one name; got none.")
+    lo, hi = int(cmap_arr.min()), int(cmap_arr.max())
+    if lo < -1 or hi >= k:
+        raise DataFormatError(
+            f"class_map values must lie in -1..{k - 1} (K={k} class names); found {lo}..{hi}. "
+            "Pass the model's class indices (0..K-1), with -1 for pixels left unclassified."
+        )
+    colours = _check_colours(default_palette(k) if palette is None else palette, n=k, name="palette")
+    entries = [(str(n), c) for n, c in zip(class_names, colours, strict=True)]
+    if lo == -1:
+        entries.append(("no class", _BACKGROUND))
+    h, w = cmap_arr.shape
+    fig, ax, legend_kw = _scene_figure(h, w, labels=[e[0] for e in entries], title=title)
+    _show_categories(ax, cmap_arr.astype(np.int64) + 1, [_BACKGROUND, *colours])
+    _legend(fig, entries, legend_kw)
+    return fig
+
+
+def error_map(test_mask: ArrayLike, correct: ArrayLike, *, title: str | None = "Test-set errors") -> Figure:
+    """Where the test pixels were classified right (green) or wrong (red).
+
+    Args:
+        test_mask: bool of shape (H, W), the test pixels.
+        correct: bool of shape (H, W), True where the prediction equals the label
+            (only read inside ``test_mask``).
+        title: figure title; default="Test-set errors".
+
+    Returns:
+        The figure; pixels outside the test set are dark grey; the legend gives counts.
+
+    Raises:
+        DataFormatError: a mask is not 2-D boolean, or the shapes differ.
+    """
+    test = _check_mask(test_mask, name="test_mask")
+    ok = _check_mask(correct, name="correct", shape=test.shape)
+    codes = np.zeros(test.shape, dtype=np.int64)
+    codes[test & ok] = 1
+    codes[test & ~ok] = 2
+    n_right, n_wrong = int((codes == 1).sum()), int((codes == 2).sum())
+    colours = [_DARK_GREY, "#2ca02c", "#d62728"]
+    entries = [
+        (f"correct: {n_right:,}", colours[1]),
+        (f"wrong: {n_wrong:,}", colours[2]),
+        (f"not tested: {int((codes == 0).sum()):,}", colours[0]),
+    ]
+    fig, ax, legend_kw = _scene_figure(*test.shape, labels=[e[0] for e in entries], title=title)
+    _show_categories(ax, codes, colours)
+    _legend(fig, entries, legend_kw)
+    return fig
+
+
+def split_map(
+    train_mask: ArrayLike,
+    val_mask: ArrayLike | None,
+    test_mask: ArrayLike,
+    *,
+    excluded_mask: ArrayLike | None = None,
+    title: str | None = "Train / validation / test split",
+) -> Figure:
+    """Which pixels went to training, validation and test (and which a guard band dropped).
+
+    Args:
+        train_mask: bool of shape (H, W).
+        val_mask: bool of shape (H, W), or None when the run has no validation set.
+        test_mask: bool of shape (H, W).
+        excluded_mask: bool of shape (H, W), labelled pixels dropped by a guard band
+            (spatially disjoint splits); default=None.
+        title: figure title; default="Train / validation / test split".
+
+    Returns:
+        The figure, one colour per set (colour-blind safe), other pixels dark grey, and a
+        legend with pixel counts.
+
+    Raises:
+        DataFormatError: a mask is not 2-D boolean, shapes differ, or two sets overlap
+            (a pixel in two sets would leak between training and test).
+    """
+    train = _check_mask(train_mask, name="train_mask")
+    sets: list[tuple[str, np.ndarray, str]] = [("train", train, "#0072B2")]
+    if val_mask is not None:
+        sets.append(("validation", _check_mask(val_mask, name="val_mask", shape=train.shape), "#E69F00"))
+    sets.append(("test", _check_mask(test_mask, name="test_mask", shape=train.shape), "#009E73"))
+    if excluded_mask is not None:
+        sets.append(
+            ("excluded (guard band)", _check_mask(excluded_mask, name="excluded_mask", shape=train.shape), "#CC79A7")
+        )
+    codes = np.zeros(train.shape, dtype=np.int64)
+    for i, (name, mask, _) in enumerate(sets, start=1):
+        overlap = mask & (codes > 0)
+        if overlap.any():
+            other = sets[int(codes[overlap][0]) - 1][0]
+            raise DataFormatError(
+                f"split masks must be disjoint; {int(overlap.sum())} pixels are in both {other} and {name}. "
+                "Check the split function: a pixel may belong to one set only."
+            )
+        codes[mask] = i
+    entries = [(f"{name}: {int(mask.sum()):,}", colour) for name, mask, colour in sets]
+    entries.append((f"other: {int((codes == 0).sum()):,}", _DARK_GREY))
+    fig, ax, legend_kw = _scene_figure(*train.shape, labels=[e[0] for e in entries], title=title)
+    _show_categories(ax, codes, [_DARK_GREY, *(c for _, _, c in sets)])
+    _legend(fig, entries, legend_kw)
+    return fig
+
+
+def agreement_figure(agreement: ArrayLike, *, title: str | None = "Agreement between runs") -> Figure:
+    """The share of runs agreeing with the per-pixel consensus, with a 0..1 colour bar.
+
+    Args:
+        agreement: float of shape (H, W) in ``[0, 1]`` (from
+            :func:`hsi.evaluation.stability.agreement_map`); NaN pixels are drawn grey.
+        title: figure title; default="Agreement between runs".
+
+    Returns:
+        The figure.
+
+    Raises:
+        DataFormatError: not a 2-D map, or finite values outside ``[0, 1]``.
+    """
+    arr = _check_map(agreement, name="agreement").astype(np.float64)
+    finite = arr[np.isfinite(arr)]
+    if finite.size and (finite.min() < 0 or finite.max() > 1):
+        raise DataFormatError(
+            f"agreement must lie in [0, 1]; found {finite.min():.3g}..{finite.max():.3g}. "
+            "Pass the share of runs (agreement_map's second output), not vote counts."
+        )
+    h, w = arr.shape
+    size, _ = _scene_layout(h, w, n_legend=0, label_chars=0, legend=False)
+    wide = w / h > _WIDE_RATIO
+    size = (size[0], size[1] + 0.8) if wide else (size[0] + 1.2, size[1])
+    fig = Figure(figsize=size, layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=_FONT + 2)
+    cmap = colormaps["viridis"].with_extremes(bad="0.6")
+    image = ax.imshow(np.ma.masked_invalid(arr), cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest", aspect="equal")
+    fig.colorbar(
+        image,
+        ax=ax,
+        label="share of runs voting for the consensus class",
+        orientation="horizontal" if wide else "vertical",
+        shrink=0.8,
+    )
+    return fig
+
+
+def false_colour(cube: ArrayLike, rgb_bands: Sequence[int], *, title: str | None = None) -> Figure:
+    """A false-colour composite of three bands, each stretched between its 2nd and 98th percentile.
+
+    Args:
+        cube: hyperspectral cube, shape (H, W, B).
+        rgb_bands: three band indices (0-based) shown as red, green, blue.
+        title: figure title; default=None shows the band indices.
+
+    Returns:
+        The figure.
+
+    Raises:
+        DataFormatError: the cube is not a finite 3-D array.
+        ConfigError: ``rgb_bands`` is not three indices in ``0..B-1``.
+    """
+    data = check_cube(np.asarray(cube))
+    n_bands = data.shape[2]
+    bands = [int(b) for b in rgb_bands]
+    if len(bands) != 3 or any(b < 0 or b >= n_bands for b in bands):
+        raise ConfigError(
+            f"rgb_bands must be three band indices in 0..{n_bands - 1}; got {list(rgb_bands)}. "
+            "Use the scene's rgb_bands, or e.g. (B*3//4, B//2, B//4)."
+        )
+    rgb = data[..., bands].astype(np.float64)
+    low, high = np.percentile(rgb.reshape(-1, 3), [2.0, 98.0], axis=0)
+    span = np.where(high > low, high - low, 1.0)
+    rgb = np.clip((rgb - low) / span, 0.0, 1.0)
+    h, w = data.shape[:2]
+    size, _ = _scene_layout(h, w, n_legend=0, label_chars=0, legend=False)
+    fig = Figure(figsize=size, layout="constrained")
+    ax = fig.add_subplot()
+    ax.imshow(rgb, interpolation="nearest", aspect="equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(
+        title if title is not None else f"False colour (bands {bands[0]}, {bands[1]}, {bands[2]})", fontsize=_FONT + 2
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------- metric figures
+def confusion_figure(
+    matrix: ArrayLike,
+    class_names: Sequence[str],
+    *,
+    normalize: bool = True,
+    title: str | None = "Confusion matrix",
+) -> Figure:
+    """A confusion-matrix heat map, rows = true class, columns = predicted class.
+
+    Args:
+        matrix: counts, shape (K, K), e.g. from
+            :func:`hsi.evaluation.metrics.confusion_matrix`.
+        class_names: the K class names, in class order.
+        normalize: default=True divides each row by its support (fractions of the true
+            class; a class with no test pixels is drawn grey); False shows counts.
+        title: figure title; default="Confusion matrix".
+
+    Returns:
+        The figure; cells are annotated when K <= 20.
+
+    Raises:
+        DataFormatError: ``matrix`` is not square, non-negative and K x K.
+    """
+    cm = np.asarray(matrix)
+    k = len(class_names)
+    if cm.ndim != 2 or cm.shape != (k, k):
+        raise DataFormatError(
+            f"matrix must be square of shape (K, K) = ({k}, {k}) for {k} class names; got shape {cm.shape}."
+        )
+    if k == 0 or not np.issubdtype(cm.dtype, np.number) or not np.all(np.isfinite(cm)) or cm.min() < 0:
+        raise DataFormatError("matrix must hold non-negative finite counts, one row per true class.")
+    counts = cm.astype(np.float64)
+    if normalize:
+        support = counts.sum(axis=1, keepdims=True)
+        values = np.divide(counts, support, out=np.full_like(counts, np.nan), where=support > 0)
+        vmax, cbar_label = 1.0, "fraction of the true class"
+    else:
+        values = counts
+        vmax, cbar_label = max(float(counts.max()), 1.0), "test pixels"
+    side = float(np.clip(2.8 + 0.42 * k, 4.5, 16.0))
+    fig = Figure(figsize=(side + 1.0, side), layout="constrained")
+    ax = fig.add_subplot()
+    cmap = colormaps["Blues"].with_extremes(bad="0.85")
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest")
+    fig.colorbar(image, ax=ax, label=cbar_label, shrink=0.8)
+    label_size = _FONT if k <= 20 else max(5, _FONT - (k - 20) // 5)
+    ax.set_xticks(
+        np.arange(k),
+        [str(n) for n in class_names],
+        rotation=45,
+        ha="right",
+        rotation_mode="anchor",
+        fontsize=label_size,
+    )
+    ax.set_yticks(np.arange(k), [str(n) for n in class_names], fontsize=label_size)
+    ax.set_xlabel("Predicted class")
+    ax.set_ylabel("True class")
+    if title:
+        ax.set_title(title, fontsize=_FONT + 2)
+    if k <= 20:
+        text_size = max(5.5, 11.0 - 0.3 * k)
+        for i in range(k):
+            for j in range(k):
+                v = values[i, j]
+                if not np.isfinite(v):
+                    continue
+                text = (f"{v:.2f}" if v > 0 else "0") if normalize else f"{int(round(v))}"
+                ax.text(
+                    j,
+                    i,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=text_size,
+                    color="white" if v > 0.55 * vmax else "black",
+                )
+    return fig
+
+
+def training_curve(history: Sequence[Mapping[str, Any]], *, title: str | None = None) -> Figure:
+    """Loss and accuracy per epoch, training and (when present) validation.
+
+    Args:
+        history: one dict per epoch with ``epoch``, ``train_loss``, ``train_accuracy``
+            and optionally ``val_loss`` / ``val_accuracy`` (None or absent on epochs
+            without validation). Accuracies are fractions.
+        title: figure title; default=None for none.
+
+    Returns:
+        The figure: a loss panel and an accuracy panel; the epoch of lowest validation
+        loss is marked with a dotted line.
+
+    Raises:
+        DataFormatError: ``history`` is empty or an epoch lacks a required key.
+    """
+    if len(history) == 0:
+        raise DataFormatError("history must hold at least one epoch; got none.")
+    required = ("epoch", "train_loss", "train_accuracy")
+    for i, row in enumerate(history):
+        missing = [key for key in required if key not in row]
+        if missing:
+            raise DataFormatError(
+                f"history[{i}] must hold the keys {list(required)}; missing {missing}. "
+                "Pass the trainer's per-epoch records."
+            )
+
+    def series(key: str) -> tuple[np.ndarray, np.ndarray]:
+        pts = [(float(r["epoch"]), float(r[key])) for r in history if r.get(key) is not None]
+        pts = [(e, v) for e, v in pts if math.isfinite(v)]
+        arr = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
+        return arr[:, 0], arr[:, 1]
+
+    fig = Figure(figsize=(10.0, 4.0), layout="constrained")
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    val_epochs, val_loss = series("val_loss")
+    for ax, key, ylabel in ((ax_loss, "loss", "loss"), (ax_acc, "accuracy", "accuracy (fraction)")):
+        for split, style in (("train", "-"), ("val", "--")):
+            x, y = series(f"{split}_{key}")
+            if x.size:
+                ax.plot(
+                    x,
+                    y,
+                    style,
+                    marker="o" if x.size < 30 else None,
+                    markersize=3,
+                    label="training" if split == "train" else "validation",
+                )
+        if val_loss.size:
+            ax.axvline(
+                val_epochs[int(np.argmin(val_loss))],
+                color="0.5",
+                linestyle=":",
+                linewidth=1,
+                label="lowest validation loss",
+            )
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=_FONT, frameon=False)
+    ax_loss.set_title("Loss", fontsize=_FONT + 1)
+    ax_acc.set_title("Accuracy", fontsize=_FONT + 1)
+    ax_acc.set_ylim(top=1.02)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _run_metric_values(
+    run_metrics: Sequence[Mapping[str, Any]], class_names: Sequence[str]
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Defined values of each headline metric and each class's accuracy over the runs."""
+    if len(run_metrics) == 0:
+        raise DataFormatError("run_metrics must hold at least one run; got none.")
+
+    def ok(v: Any) -> bool:
+        return v is not None and math.isfinite(float(v))
+
+    headline: dict[str, list[float]] = {key: [] for key in HEADLINE_METRICS}
+    per_class: dict[str, list[float]] = {str(n): [] for n in class_names}
+    for i, run in enumerate(run_metrics):
+        missing = [key for key in (*HEADLINE_METRICS, "per_class") if key not in run]
+        if missing:
+            raise DataFormatError(
+                f"run {i} must hold {[*HEADLINE_METRICS, 'per_class']}; missing {missing}. "
+                "Pass dicts produced by classification_summary."
+            )
+        for key in HEADLINE_METRICS:
+            if ok(run[key]):
+                headline[key].append(float(run[key]))
+        for name in per_class:
+            acc: Any = (run["per_class"].get(name) or {}).get("accuracy")
+            if ok(acc):
+                per_class[name].append(float(acc))
+    return headline, per_class
+
+
+def _box_and_strip(ax: Axes, groups: Sequence[Sequence[float]], labels: Sequence[str]) -> None:
+    positions = np.arange(1, len(groups) + 1)
+    ax.boxplot(
+        [np.asarray(g, dtype=np.float64) for g in groups],
+        positions=positions,
+        widths=0.55,
+        tick_labels=list(labels),
+        showfliers=False,
+        medianprops={"color": "#d62728"},
+    )
+    for pos, values in zip(positions, groups, strict=True):
+        if len(values) == 0:
+            continue
+        # Deterministic jitter, so the same runs always give the same figure.
+        offsets = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(1)
+        ax.scatter(pos + offsets, values, s=14, color="#1f77b4", alpha=0.8, zorder=3)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def stability_figure(
+    run_metrics: Sequence[Mapping[str, Any]],
+    class_names: Sequence[str],
+    *,
+    title: str | None = None,
+) -> Figure:
+    """Spread of OA / AA / kappa and of each class's accuracy over repeated runs.
+
+    Args:
+        run_metrics: one :func:`~hsi.evaluation.metrics.classification_summary` dict per run.
+        class_names: the K class names, in class order.
+        title: figure title; default=None shows the number of runs.
+
+    Returns:
+        The figure: box plots with each run as a dot; left the headline metrics, right
+        the per-class accuracy (a class's undefined runs are left out).
+
+    Raises:
+        DataFormatError: ``run_metrics`` is empty or a run lacks a headline metric or
+            ``per_class``.
+    """
+    headline, per_class = _run_metric_values(run_metrics, class_names)
+    k = len(per_class)
+    fig = Figure(figsize=(max(8.0, 4.0 + 0.45 * k), 4.8), layout="constrained")
+    ax_head, ax_cls = fig.subplots(1, 2, width_ratios=[3, max(3, k)])
+    _box_and_strip(ax_head, [headline[m] for m in HEADLINE_METRICS], [METRIC_LABELS[m] for m in HEADLINE_METRICS])
+    ax_head.set_ylabel("fraction")
+    ax_head.set_title("Headline metrics", fontsize=_FONT + 1)
+    _box_and_strip(ax_cls, list(per_class.values()), list(per_class))
+    ax_cls.tick_params(axis="x", labelrotation=60, labelsize=_FONT - 1)
+    for label in ax_cls.get_xticklabels():
+        label.set_horizontalalignment("right")
+        label.set_rotation_mode("anchor")
+    ax_cls.set_ylabel("accuracy (fraction)")
+    ax_cls.set_title("Per-class accuracy", fontsize=_FONT + 1)
+    fig.suptitle(title if title is not None else f"Stability over {len(run_metrics)} runs")
+    return fig
+
+
+def _bar_value(row: Mapping[str, Any], metric: str) -> tuple[float, float]:
+    value = row.get(metric)
+    err = row.get(f"{metric}_std")
+    if isinstance(value, Mapping):  # a summarize() dict
+        err = value.get("std", err)
+        value = value.get("mean")
+    mean = float(value) if value is not None else math.nan
+    std = float(err) if err is not None else math.nan
+    return mean, std
+
+
+def bar_chart(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    metrics: Sequence[str] = HEADLINE_METRICS,
+    label_key: str = "name",
+    title: str | None = "Model comparison",
+) -> Figure:
+    """Grouped bars comparing models (or settings) on several metrics.
+
+    Args:
+        rows: one dict per model: ``row[label_key]`` names it and each metric is either a
+            number (with an optional ``"<metric>_std"`` key) or a :func:`summarize` dict
+            (``mean`` / ``std``, as in :func:`aggregate_runs` output). Fractions.
+        metrics: the metric keys to draw; default=("overall_accuracy",
+            "average_accuracy", "kappa").
+        label_key: the key naming each row; default="name".
+        title: figure title; default="Model comparison".
+
+    Returns:
+        The figure: one group of bars per row, one bar per metric, with ±std error bars
+        where a standard deviation is given; a missing value leaves a gap.
+
+    Raises:
+        DataFormatError: ``rows`` or ``metrics`` is empty, or a row lacks ``label_key``.
+    """
+    if len(rows) == 0 or len(metrics) == 0:
+        raise DataFormatError(
+            f"bar_chart needs at least one row and one metric; got {len(rows)} rows and {len(metrics)} metrics."
+        )
+    for i, row in enumerate(rows):
+        if label_key not in row:
+            raise DataFormatError(f"rows[{i}] must hold the label key {label_key!r}; got keys {sorted(row)}.")
+    n_rows, n_metrics = len(rows), len(metrics)
+    means = np.array([[_bar_value(r, m)[0] for m in metrics] for r in rows])
+    stds = np.array([[_bar_value(r, m)[1] for m in metrics] for r in rows])
+    fig = Figure(figsize=(max(6.0, 1.0 + n_rows * (0.35 * n_metrics + 0.5)), 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    x = np.arange(n_rows)
+    width = 0.8 / n_metrics
+    colours = default_palette(n_metrics)
+    for j, metric in enumerate(metrics):
+        # NaN heights and errors draw nothing: a missing value leaves a gap, not a zero bar.
+        err = stds[:, j] if np.isfinite(stds[:, j]).any() else None
+        ax.bar(
+            x - 0.4 + width * (j + 0.5),
+            means[:, j],
+            width,
+            yerr=err,
+            capsize=3,
+            color=colours[j],
+            label=METRIC_LABELS.get(metric, metric),
+        )
+    ax.set_xticks(
+        x, [str(r[label_key]) for r in rows], rotation=30 if n_rows > 4 else 0, ha="right" if n_rows > 4 else "center"
+    )
+    finite = means[np.isfinite(means)]
+    low = min(0.0, float(finite.min()) - 0.05) if finite.size else 0.0
+    ax.set_ylim(low, 1.05 if not finite.size or finite.max() <= 1.0 else None)
+    ax.set_ylabel("fraction")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(frameon=False, fontsize=_FONT, ncol=n_metrics, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    if title:
+        fig.suptitle(title)
+    return fig
