@@ -1,0 +1,230 @@
+"""HybridSN: a 3-D convolution stack followed by a 2-D convolution and a dense head.
+
+Paper: S. K. Roy, G. Krishna, S. R. Dubey, B. B. Chaudhuri, "HybridSN: Exploring 3-D–2-D CNN
+Feature Hierarchy for Hyperspectral Image Classification", IEEE Geoscience and Remote
+Sensing Letters 17(2):277-281, 2020. https://arxiv.org/abs/1902.06701
+
+The layers are exactly the paper's: Conv3d 8 @ 3x3x7, Conv3d 16 @ 3x3x5,
+Conv3d 32 @ 3x3x3 (7/5/3 along the spectral axis), all valid padding + ReLU; the 32
+feature cubes are stacked into 32 * (C - 12) channels for a Conv2d 64 @ 3x3 + ReLU;
+then flatten -> Dense 256 + ReLU + Dropout 0.4 -> Dense 128 + ReLU + Dropout 0.4 ->
+Dense K. No batch norm. Weights are initialised as the reference Keras code does
+(Glorot-uniform, zero biases). For the paper's Indian Pines setting (p=25, C=30, K=16)
+the model has 5,122,176 parameters, as the paper reports.
+
+Adapted for this package:
+
+* Input is (N, C, p, p); the model adds the singleton channel axis itself and runs the
+  3-D convolutions on (N, 1, C, p, p) with kernels (7, 3, 3), (5, 3, 3), (3, 3, 3).
+* Every shape is derived from ``patch_size`` and ``in_chans``. The four valid 3x3
+  convolutions remove 8 pixels, so the paper's network needs p >= 9 (and C >= 13 bands,
+  as the 3-D kernels span 7 + 5 + 3 bands). Patches of 5 and 7 are zero-padded to 9x9
+  inside the model (after PCA the bands are centred, so zero is the mean); smaller
+  patches are refused, as the padded window would be mostly zeros.
+* ``hybridsn_2d3d`` is an ordering ablation: the 2-D convolution first (C -> 64 maps),
+  then the same three 3-D convolutions over those 64 maps as the depth axis, then the
+  same dense head. Flattening its 32 x 52 x (p-8)^2 output directly would put 123 M
+  weights into the first dense layer at p=25, so by default the depth axis is
+  average-pooled to 2, which makes the head's input 64 * (p-8)^2, the same size as
+  HybridSN's; ``depth_pool=0`` keeps the literal, unpooled flatten.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hsi._core.errors import ConfigError
+from hsi.models.blocks import PatchClassifier
+from hsi.models.registry import register_model
+
+__all__ = ["HybridSN", "HybridSN2D3D"]
+
+#: side of the window the four valid 3x3 convolutions need (each removes 2 pixels).
+RECEPTIVE_FIELD = 9
+#: smallest accepted patch: 5 and 7 are zero-padded to 9 inside the model.
+MIN_PATCH_SIZE = 5
+#: bands consumed by the valid 3-D kernels (7 - 1) + (5 - 1) + (3 - 1).
+_SPECTRAL_LOSS = 12
+_PAPER = (
+    'S. K. Roy, G. Krishna, S. R. Dubey, B. B. Chaudhuri, "HybridSN: Exploring 3-D-2-D CNN Feature '
+    'Hierarchy for Hyperspectral Image Classification", IEEE GRSL 17(2):277-281, 2020, arXiv:1902.06701'
+)
+
+
+def _conv3d_stack() -> nn.Sequential:
+    """The paper's three valid 3-D convolutions on (N, 1, D, H, W) -> (N, 32, D-12, H-6, W-6)."""
+    return nn.Sequential(
+        nn.Conv3d(1, 8, kernel_size=(7, 3, 3)),
+        nn.ReLU(),
+        nn.Conv3d(8, 16, kernel_size=(5, 3, 3)),
+        nn.ReLU(),
+        nn.Conv3d(16, 32, kernel_size=(3, 3, 3)),
+        nn.ReLU(),
+    )
+
+
+def _dense_head(in_features: int, drop_rate: float) -> nn.Sequential:
+    """Flatten -> Dense 256 + ReLU + Dropout -> Dense 128 + ReLU + Dropout (pre-logits)."""
+    return nn.Sequential(
+        nn.Flatten(1),
+        nn.Linear(in_features, 256),
+        nn.ReLU(),
+        nn.Dropout(drop_rate),
+        nn.Linear(256, 128),
+        nn.ReLU(),
+        nn.Dropout(drop_rate),
+    )
+
+
+def _keras_init(module: nn.Module) -> None:
+    """Glorot-uniform weights and zero biases, the Keras defaults of the reference code."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def _spatial_pad(patch_size: int) -> int:
+    """Zero padding per side that brings a patch up to the 9x9 the network needs."""
+    if patch_size < MIN_PATCH_SIZE:
+        raise ConfigError(
+            f"HybridSN accepts odd patch sizes >= {MIN_PATCH_SIZE} (it needs a {RECEPTIVE_FIELD}x"
+            f"{RECEPTIVE_FIELD} window; 5 and 7 are zero-padded to it); got {patch_size}."
+        )
+    return max(0, (RECEPTIVE_FIELD - patch_size) // 2)
+
+
+class HybridSN(PatchClassifier):
+    """HybridSN (Roy et al. 2020): three 3-D convolutions, one 2-D convolution, dense head.
+
+    Args:
+        in_chans: number of bands C after PCA (the paper: 30 for Indian Pines, 15 for
+            the others), at least 13.
+        num_classes: number of classes K.
+        patch_size: odd patch side p, default=25 (the paper's); >= 5.
+        drop_rate: dropout after each hidden dense layer, default=0.4 (the paper's).
+
+    Raises:
+        ConfigError: ``in_chans`` < 13 or ``patch_size`` < 5.
+    """
+
+    fixed_input_size = True
+
+    def __init__(self, in_chans: int, num_classes: int, patch_size: int = 25, drop_rate: float = 0.4) -> None:
+        super().__init__(in_chans=in_chans, num_classes=num_classes, patch_size=patch_size, drop_rate=drop_rate)
+        depth = in_chans - _SPECTRAL_LOSS
+        if depth < 1:
+            raise ConfigError(
+                f"HybridSN needs in_chans >= {_SPECTRAL_LOSS + 1} (its 3-D kernels span 7 + 5 + 3 bands); "
+                f"got {in_chans}. Keep more PCA components (the paper uses 30 or 15)."
+            )
+        self.pad = _spatial_pad(patch_size)
+        side = patch_size + 2 * self.pad - 8
+        self.conv3d = _conv3d_stack()
+        self.conv2d = nn.Sequential(nn.Conv2d(32 * depth, 64, kernel_size=3), nn.ReLU())
+        self.num_features = 64
+        self.head = _dense_head(64 * side * side, drop_rate)
+        self.head_hidden_size = 128
+        self.classifier = nn.Linear(128, num_classes) if num_classes > 0 else nn.Identity()
+        _keras_init(self)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, p, p) -> the 2-D convolution's maps (N, 64, p' - 8, p' - 8), p' = max(p, 9)."""
+        self._check_input(x)
+        if self.pad:
+            x = F.pad(x, (self.pad,) * 4)
+        x = self.conv3d(x.unsqueeze(1))  # (N, 32, C - 12, p' - 6, p' - 6)
+        x = self.conv2d(x.flatten(1, 2))
+        return x
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Flatten and the dense layers: (N, 128) pre-logits or (N, K) logits."""
+        x = self.head(x)
+        return x if pre_logits else self.classifier(x)
+
+
+class HybridSN2D3D(PatchClassifier):
+    """Ordering ablation of HybridSN: the 2-D convolution first, then the three 3-D ones.
+
+    Args:
+        in_chans: number of bands C (any, >= 1: the 2-D convolution maps them to 64).
+        num_classes: number of classes K.
+        patch_size: odd patch side p, default=25; >= 5 (5 and 7 are zero-padded to 9).
+        drop_rate: dropout after each hidden dense layer, default=0.4.
+        depth_pool: length the 52-deep 3-D output is average-pooled to before the
+            flatten, default=2 (head input 64 * (p-8)^2, as in HybridSN); 0 flattens
+            all 52 without pooling (about 123 M head weights at p=25).
+
+    Raises:
+        ConfigError: ``patch_size`` < 5 or ``depth_pool`` outside 0..52.
+    """
+
+    fixed_input_size = True
+
+    def __init__(
+        self,
+        in_chans: int,
+        num_classes: int,
+        patch_size: int = 25,
+        drop_rate: float = 0.4,
+        depth_pool: int = 2,
+    ) -> None:
+        super().__init__(in_chans=in_chans, num_classes=num_classes, patch_size=patch_size, drop_rate=drop_rate)
+        full_depth = 64 - _SPECTRAL_LOSS
+        if isinstance(depth_pool, bool) or not isinstance(depth_pool, int) or not 0 <= depth_pool <= full_depth:
+            raise ConfigError(f"depth_pool must be an integer in 0..{full_depth} (0 = no pooling); got {depth_pool!r}.")
+        self.pad = _spatial_pad(patch_size)
+        side = patch_size + 2 * self.pad - 8
+        depth = depth_pool or full_depth
+        self.conv2d = nn.Sequential(nn.Conv2d(in_chans, 64, kernel_size=3), nn.ReLU())
+        self.conv3d = _conv3d_stack()
+        self.depth_pool = nn.AdaptiveAvgPool3d((depth_pool, None, None)) if depth_pool else None
+        self.num_features = 32 * depth
+        self.head = _dense_head(self.num_features * side * side, drop_rate)
+        self.head_hidden_size = 128
+        self.classifier = nn.Linear(128, num_classes) if num_classes > 0 else nn.Identity()
+        _keras_init(self)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, p, p) -> (N, 32 * depth, p' - 8, p' - 8), p' = max(p, 9)."""
+        self._check_input(x)
+        if self.pad:
+            x = F.pad(x, (self.pad,) * 4)
+        x = self.conv2d(x)  # (N, 64, p' - 2, p' - 2)
+        x = self.conv3d(x.unsqueeze(1))  # (N, 32, 52, p' - 8, p' - 8)
+        if self.depth_pool is not None:
+            x = self.depth_pool(x)
+        return x.flatten(1, 2)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Flatten and the dense layers: (N, 128) pre-logits or (N, K) logits."""
+        x = self.head(x)
+        return x if pre_logits else self.classifier(x)
+
+
+@register_model(paper=_PAPER, min_patch_size=MIN_PATCH_SIZE)
+def hybridsn(*, in_chans: int, num_classes: int, patch_size: int = 25, drop_rate: float = 0.4) -> HybridSN:
+    """HybridSN, 3-D then 2-D convolutions, exactly as in Roy et al., IEEE GRSL 2020."""
+    return HybridSN(in_chans=in_chans, num_classes=num_classes, patch_size=patch_size, drop_rate=drop_rate)
+
+
+@register_model(paper=_PAPER, min_patch_size=MIN_PATCH_SIZE)
+def hybridsn_2d3d(
+    *,
+    in_chans: int,
+    num_classes: int,
+    patch_size: int = 25,
+    drop_rate: float = 0.4,
+    depth_pool: int = 2,
+) -> HybridSN2D3D:
+    """HybridSN ablation with the 2-D convolution before the 3-D ones (after Roy et al. 2020)."""
+    return HybridSN2D3D(
+        in_chans=in_chans,
+        num_classes=num_classes,
+        patch_size=patch_size,
+        drop_rate=drop_rate,
+        depth_pool=depth_pool,
+    )
