@@ -44,6 +44,9 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     os.close(fd)
     try:
         torch.save(data, tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
