@@ -48,10 +48,16 @@ class RunConfig:
     batch_size: int = 256
     lr: float = 1e-3
     seed: int = 0
+    split_seed: int | None = None  # seed of the split and PCA; None = use ``seed``
     device: str = "auto"
     deterministic: bool = False
     # output
     out: str = "runs"
+
+    @property
+    def resolved_split_seed(self) -> int:
+        """The seed of the train/test split (and of the PCA fitted on it): ``split_seed``, else ``seed``."""
+        return self.seed if self.split_seed is None else self.split_seed
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the settings as a JSON-ready dict."""

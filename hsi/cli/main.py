@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TextIO
 
+import hsi
 from hsi import __version__
 from hsi._core.errors import HSIError
-from hsi.cli import datasets, env, inspect, models, predict, train
+from hsi.cli import compare, datasets, env, inspect, models, predict, repeat, train
 
-COMMANDS = (train, predict, inspect, datasets, models, env)
+COMMANDS = (train, predict, compare, repeat, inspect, datasets, models, env)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,8 +35,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(previous: Callable[..., None]) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that prints the package's own warnings as one line.
+
+    ``hsi-classify: warning: ...`` on stderr, without the file, line and source text the
+    default adds; warnings from other packages go to ``previous`` unchanged.
+    """
+    package = Path(hsi.__file__).resolve().parent
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: TextIO | None = None, line: str | None = None) -> None:
+        if Path(filename).resolve().is_relative_to(package):
+            print(f"hsi-classify: warning: {message}", file=sys.stderr if file is None else file)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    return show
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``), raised like Ctrl-C so a run in progress is marked interrupted before exiting."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turns SIGTERM into :class:`Terminated` while a command runs (signals reach the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs one command; returns its exit code (2 for bad input, 130 when interrupted)."""
+    """Runs one command; returns its exit code (2 for bad input, 130 when interrupted, 143 when killed)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -37,13 +83,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings(), _sigterm_as_interrupt():
+            warnings.showwarning = _one_line_warnings(warnings.showwarning)
+            return int(args.func(args) or 0)
     except HSIError as err:
         print(f"hsi-classify: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("hsi-classify: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        terminated = isinstance(err, Terminated)
+        print(f"hsi-classify: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130  # the shell's codes for death by SIGTERM / SIGINT
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="runs", help="folder for the output folder (default runs/)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:<index>")
     parser.add_argument("--batch-size", type=int, default=512, help="patches per forward pass")
+    parser.add_argument("--nan-policy", choices=("error", "zero", "interpolate"), default="error",
+                        help="what to do with NaN/infinite cube values (default: error)")
     parser.set_defaults(func=run)
 
 
@@ -24,6 +26,6 @@ def run(args: argparse.Namespace) -> int:
 
     out = predict_run(args.checkpoint, dataset=args.dataset, cube=args.cube, cube_key=args.cube_key,
                       data_dir=args.data_dir, download=args.download, out=args.out, device=args.device,
-                      batch_size=args.batch_size)
+                      batch_size=args.batch_size, nan_policy=args.nan_policy)
     print(out)
     return 0

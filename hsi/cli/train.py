@@ -34,18 +34,31 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     features.add_argument("--patch-size", type=int, help=f"odd patch side in pixels (default {d.patch_size})")
     features.add_argument("--pad-mode", choices=("constant", "reflect"),
                           help="border padding: constant = the paper's zeros (default), reflect = mirrored")
-    features.add_argument("--split", choices=("random", "per-class"), help="how labelled pixels are split (default random)")
+    features.add_argument("--split", choices=("random", "per-class", "disjoint", "masks"),
+                          help="how labelled pixels are split: random per pixel (default), per-class counts, "
+                          "disjoint = spatially separate square blocks with a guard band of half a patch, "
+                          "masks = the --train-gt / --test-gt files")
     features.add_argument("--train-ratio", type=float,
                           help=f"share of each class used for training (default {d.train_ratio}, the paper's)")
     features.add_argument("--train-per-class", type=int, help="with --split per-class: training pixels per class")
     features.add_argument("--val-ratio", type=float,
                           help="share of the training pixels held out to pick the best epoch (default 0: last epoch)")
+    features.add_argument("--block-size", type=int,
+                          help="with --split disjoint: block side in pixels (default 1.5 x the patch size)")
+    features.add_argument("--train-gt", help="with --split masks: ground truth of the training pixels (0 = not in it)")
+    features.add_argument("--test-gt", help="with --split masks: ground truth of the test pixels (0 = not in it)")
+    features.add_argument("--control", choices=("none", "noise", "shuffle"),
+                          help="also run the same protocol on a control cube without spectral information and "
+                          "report its accuracy: noise = random values with the real per-band mean and spread, "
+                          "shuffle = spectra permuted among pixels (default none)")
     training = parser.add_argument_group("model and training")
     training.add_argument("--model", help=f"model name (default {d.model}; see `hsi-classify models`)")
     training.add_argument("--epochs", type=int, help=f"training epochs (default {d.epochs})")
     training.add_argument("--batch-size", type=int, help=f"patches per step (default {d.batch_size})")
     training.add_argument("--lr", type=float, help=f"Adam learning rate (default {d.lr})")
     training.add_argument("--seed", type=int, help=f"seed of split, initialisation and batch order (default {d.seed})")
+    training.add_argument("--split-seed", type=int,
+                          help="seed of the train/test split (and PCA) alone; default: --seed")
     training.add_argument("--device", help="auto (CUDA if present), cpu, cuda or cuda:<index> (default auto)")
     training.add_argument("--deterministic", action="store_true", default=None,
                           help="deterministic algorithms: same seed, same metrics on the same machine (slower)")
@@ -76,14 +89,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     add_data_arguments(parser)
     add_run_arguments(parser)
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue an interrupted run in its own folder from its last finished epoch, with "
+                        "its saved settings (only --device, --data-dir, --no-download, --cube, --gt may be given)")
     parser.set_defaults(func=run, download=None)
 
 
 def run(args: argparse.Namespace) -> int:
-    from hsi.experiments.train import train_run
+    from hsi.experiments.train import resume_run, train_run
 
-    result = train_run(config_from_args(args), progress=not args.quiet)
+    if args.resume is not None:
+        given = {name: getattr(args, name) for name in RunConfig().to_dict() if getattr(args, name, None) is not None}
+        if args.config:
+            given["config"] = args.config  # refused by resume_run: a resumed run keeps its settings
+        result = resume_run(args.resume, progress=not args.quiet, overrides=given)
+    else:
+        result = train_run(config_from_args(args), progress=not args.quiet)
     m = result.metrics
     print(json.dumps({"run_dir": str(result.run_dir), "overall_accuracy": round(m["overall_accuracy"], 4),
-                      "average_accuracy": round(m["average_accuracy"], 4), "kappa": round(m["kappa"], 4)}))
+                      "average_accuracy": round(m["average_accuracy"], 4), "kappa": round(m["kappa"], 4),
+                      **({"control_overall_accuracy": round(m["control"]["overall_accuracy"], 4)}
+                         if "control" in m else {})}))
     return 0

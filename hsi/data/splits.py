@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from hsi._core.errors import ConfigError
-from hsi._core.validation import as_rng, check_fraction
+from hsi._core.errors import ConfigError, DataFormatError
+from hsi._core.validation import as_rng, check_fraction, check_patch_size
+from hsi._core.windows import window_any
+from hsi.data.io import load_array
+from hsi.data.scene import labels_from_ground_truth
 
 
 @dataclass
@@ -58,6 +61,11 @@ def _masks_from_indices(shape: tuple[int, int], *parts: np.ndarray) -> list[np.n
     return masks
 
 
+def _class_id(k: int, class_ids: Sequence[int] | None) -> int:
+    """The id messages show for class k: the ground truth's own id when known, so users find it in their file."""
+    return int(class_ids[k]) if class_ids is not None else k
+
+
 def _draw_split(
     labels: np.ndarray,
     n_train_of: Callable[[int], int],
@@ -65,6 +73,7 @@ def _draw_split(
     val_ratio: float,
     seed: int | None,
     method: str,
+    class_ids: Sequence[int] | None = None,
 ) -> Split:
     """Draws ``n_train_of(n_k)`` training pixels of each class; the rest of the class is test."""
     rng = as_rng(seed)
@@ -75,13 +84,15 @@ def _draw_split(
         if n == 0:
             continue
         if n < 2:
+            row, col = np.unravel_index(int(pixels[0]), labels.shape)
             raise ConfigError(
-                f"class {k} has a single labelled pixel; a {method} split needs at least 2 per class "
-                "(one to train, one to test). Merge or drop that class in the ground truth."
+                f"class {_class_id(k, class_ids)} has a single labelled pixel (row {row}, col {col}); a {method} "
+                "split needs at least 2 per class (one to train, one to test). Merge or drop that class in the "
+                "ground truth."
             )
         n_train = min(max(1, n_train_of(n)), n - 1)
         if n_train < n_train_of(n):
-            names_short.append(k)
+            names_short.append(_class_id(k, class_ids))
         shuffled = rng.permutation(pixels)
         class_train, class_test = shuffled[:n_train], shuffled[n_train:]
         n_val = min(int(round(val_ratio * n_train)), n_train - 1)
@@ -97,7 +108,8 @@ def _draw_split(
 
 
 def split_random(
-    labels: np.ndarray, *, train_ratio: float, val_ratio: float = 0.0, seed: int | None = 0
+    labels: np.ndarray, *, train_ratio: float, val_ratio: float = 0.0, seed: int | None = 0,
+    class_ids: Sequence[int] | None = None,
 ) -> Split:
     """Stratified random split: ``train_ratio`` of each class trains (at least one pixel).
 
@@ -106,25 +118,30 @@ def split_random(
         train_ratio: share of each class's labelled pixels used for training (and validation).
         val_ratio: share of the training pixels held out for validation.
         seed: seed of the draw.
+        class_ids: the ground truth's own id of each class, for messages (default: 0..K-1).
     """
     check_fraction(train_ratio, name="train ratio (--train-ratio)")
     check_fraction(val_ratio, name="validation ratio (--val-ratio)", allow_zero=True)
     return _draw_split(
-        labels, lambda n: int(round(train_ratio * n)), val_ratio=val_ratio, seed=seed, method="random"
+        labels, lambda n: int(round(train_ratio * n)), val_ratio=val_ratio, seed=seed, method="random",
+        class_ids=class_ids,
     )
 
 
 def split_per_class(
-    labels: np.ndarray, *, n_per_class: int, val_ratio: float = 0.0, seed: int | None = 0
+    labels: np.ndarray, *, n_per_class: int, val_ratio: float = 0.0, seed: int | None = 0,
+    class_ids: Sequence[int] | None = None,
 ) -> Split:
     """``n_per_class`` training pixels of each class (fewer, with a warning, for small classes).
 
     A class never gives all its pixels to training: at least one stays for testing.
+    ``class_ids`` (the ground truth's own ids) name the classes in messages.
     """
     if n_per_class < 1:
         raise ConfigError(f"--train-per-class must be >= 1; got {n_per_class}. Pass e.g. 50.")
     check_fraction(val_ratio, name="validation ratio (--val-ratio)", allow_zero=True)
-    split = _draw_split(labels, lambda n: n_per_class, val_ratio=val_ratio, seed=seed, method="per-class")
+    split = _draw_split(labels, lambda n: n_per_class, val_ratio=val_ratio, seed=seed, method="per-class",
+                        class_ids=class_ids)
     short = split.info.get("classes_short_of_training_pixels")
     if short:
         warnings.warn(
@@ -132,3 +149,278 @@ def split_per_class(
             stacklevel=2,
         )
     return split
+
+
+def default_block_size(patch_size: int) -> int:
+    """The block side a disjoint split uses unless told: one and a half patch sizes.
+
+    A test block next to a training block loses a guard strip of ``patch_size // 2``
+    pixels, so small blocks lose much of the test side to the guard band; large blocks
+    leave few blocks to share out, so the class shares drift from ``train_ratio`` and
+    small classes end up entirely on one side. On the ground truths of Salinas-A, Indian
+    Pines and Pavia University (patch 11 and 25, ratios 0.1 and 0.3) 1.5 patch sizes kept
+    the class shares and the guard losses both moderate.
+    """
+    return int(patch_size) + int(patch_size) // 2
+
+
+def _choose_blocks(counts: np.ndarray, ratio: float, rng: np.random.Generator, *, seed_every_class: bool) -> np.ndarray:
+    """Picks whole blocks so that about ``ratio`` of each class's pixels fall in them.
+
+    Args:
+        counts: int of shape (n_blocks, K), the labelled pixels of each class in each
+            block (zero rows for blocks that may not be picked).
+        ratio: the share of each class's pixels to aim for.
+        rng: the generator of the draw.
+        seed_every_class: first give every class one block (rarest class first): the
+            block whose count of that class is closest to its target.
+
+    Returns:
+        bool of shape (n_blocks,), the picked blocks.
+    """
+    totals = counts.sum(axis=0)
+    target = ratio * totals
+    # Classes weigh by their share, so a small class's deficit counts as much as a big one's.
+    weight = 1.0 / np.maximum(totals, 1)
+    chosen = np.zeros(len(counts), dtype=bool)
+    have = np.zeros(counts.shape[1], dtype=np.int64)
+    if seed_every_class:
+        for k in np.argsort(totals, kind="stable"):
+            if totals[k] == 0 or have[k] > 0:
+                continue
+            candidates = rng.permutation(np.flatnonzero((counts[:, k] > 0) & ~chosen))
+            # Prefer blocks that leave every class some pixels on the test side.
+            keeps_test = ~((counts[candidates] > 0) & (have + counts[candidates] >= totals)).any(axis=1)
+            if keeps_test.any():
+                candidates = candidates[keeps_test]
+            best = candidates[np.argmin(np.abs(counts[candidates, k] - target[k]))]
+            chosen[best] = True
+            have += counts[best]
+    for b in rng.permutation(np.flatnonzero(counts.any(axis=1) & ~chosen)):
+        deficit = np.maximum(target - have, 0.0)
+        gain = (np.minimum(counts[b], deficit) * weight).sum()
+        overshoot = (np.maximum(counts[b] - deficit, 0.0) * weight).sum()
+        # Never take the last pixels of a class out of the test side.
+        empties_a_class = ((counts[b] > 0) & (have + counts[b] >= totals)).any()
+        if gain > overshoot and not empties_a_class:
+            chosen[b] = True
+            have += counts[b]
+    return chosen
+
+
+def split_disjoint(
+    labels: np.ndarray,
+    *,
+    patch_size: int,
+    train_ratio: float,
+    val_ratio: float = 0.0,
+    block_size: int | None = None,
+    seed: int | None = 0,
+) -> Split:
+    """Spatially disjoint split: whole square blocks train or test, with a guard band.
+
+    The scene is cut into ``block_size`` squares (on a grid shifted by a seeded offset).
+    Whole blocks go to training, chosen so that about ``train_ratio`` of each class's
+    labelled pixels are in training blocks and every class trains where at all possible
+    (rarest class first, each gets the block whose count is closest to its target; then
+    the other blocks, in seeded random order, join training while they reduce the
+    classes' shortfall more than they overshoot). Test pixels are the labelled pixels of
+    the other blocks, except those whose ``patch_size`` window would reach a training
+    pixel (Chebyshev distance ``<= patch_size // 2``): those are excluded, so no test
+    patch contains a training pixel. With ``val_ratio > 0`` whole training blocks become
+    validation blocks (about ``val_ratio`` of the training-side pixels, never a class's
+    last training block) and are guarded from training the same way.
+
+    Args:
+        labels: shape (H, W) int, classes 0..K-1 and -1 for unlabelled.
+        patch_size: odd patch side of the run; sets the guard band (``patch_size // 2``).
+        train_ratio: share of each class's pixels to put in training blocks (and validation).
+        val_ratio: share of the training-side pixels held out, as whole blocks, for validation.
+        block_size: block side in pixels; default=None takes :func:`default_block_size`.
+        seed: seed of the grid offset and the block draw.
+
+    Returns:
+        The split; ``excluded`` holds the guard-band pixels, and ``info`` the block size,
+        guard radius, grid offset, block counts, the guard-dropped pixel counts and each
+        class's share of pixels on the training side.
+
+    Raises:
+        ConfigError: a setting is out of range, or no test pixel is left.
+    """
+    check_patch_size(patch_size)
+    check_fraction(train_ratio, name="train ratio (--train-ratio)")
+    check_fraction(val_ratio, name="validation ratio (--val-ratio)", allow_zero=True)
+    block = default_block_size(patch_size) if block_size is None else int(block_size)
+    height, width = labels.shape
+    if block < 1 or block > max(height, width):
+        raise ConfigError(
+            f"--block-size must be between 1 and the scene's longer side ({max(height, width)}); got {block}. "
+            f"Leave it out to use {default_block_size(patch_size)} (1.5 patch sizes)."
+        )
+    rng = as_rng(seed)
+    offset = rng.integers(0, block, size=2)
+    block_rows = (np.arange(height) + offset[0]) // block
+    block_cols = (np.arange(width) + offset[1]) // block
+    block_of = block_rows[:, None] * (int(block_cols[-1]) + 1) + block_cols[None, :]
+    n_blocks = int(block_of.max()) + 1
+
+    labelled = labels >= 0
+    n_classes = int(labels.max()) + 1 if labelled.any() else 0
+    if n_classes == 0:
+        raise ConfigError("a disjoint split needs labelled pixels; the ground truth has none.")
+    counts = np.bincount(
+        block_of[labelled] * n_classes + labels[labelled], minlength=n_blocks * n_classes
+    ).reshape(n_blocks, n_classes)
+
+    train_blocks = _choose_blocks(counts, train_ratio, rng, seed_every_class=True)
+    val_blocks = np.zeros(n_blocks, dtype=bool)
+    if val_ratio > 0:
+        train_counts = counts * train_blocks[:, None]
+        val_blocks = _choose_blocks(train_counts, val_ratio, rng, seed_every_class=False)
+        for k in range(n_classes):
+            # A class must keep a training block: give back its largest validation block.
+            if train_counts[:, k].any() and not (train_counts[:, k] * ~val_blocks).any():
+                val_blocks[np.argmax(train_counts[:, k] * val_blocks)] = False
+        train_blocks &= ~val_blocks
+
+    train = labelled & train_blocks[block_of]
+    guard = window_any(train, patch_size)
+    val_side = labelled & val_blocks[block_of]
+    test_side = labelled & ~train & ~val_side
+    val, test = val_side & ~guard, test_side & ~guard
+    excluded = labelled & ~(train | val | test)
+    if not test.any():
+        raise ConfigError(
+            f"a disjoint split with --train-ratio {train_ratio} and {block}-pixel blocks leaves no test pixel "
+            "after the guard band; lower --train-ratio or --block-size, or use a smaller --patch-size."
+        )
+    totals = np.bincount(labels[labelled], minlength=n_classes)
+    train_side = np.bincount(labels[train | val_side], minlength=n_classes)
+    info: dict[str, object] = {
+        "method": "disjoint",
+        "block_size": block,
+        "guard_radius": patch_size // 2,
+        "grid_offset": [int(v) for v in offset],
+        "n_blocks_labelled": int(counts.any(axis=1).sum()),
+        "n_train_blocks": int(train_blocks.sum()),
+        "n_val_blocks": int(val_blocks.sum()),
+        "excluded_test": int((test_side & guard).sum()),
+        "excluded_val": int((val_side & guard).sum()),
+        "train_side_share_per_class": [float(t / n) if n else None for t, n in zip(train_side, totals, strict=True)],
+    }
+    no_train = [k for k in range(n_classes) if totals[k] and not (train & (labels == k)).any()]
+    no_test = [k for k in range(n_classes) if totals[k] and not (test & (labels == k)).any()]
+    if no_train:
+        info["classes_without_training_pixels"] = no_train
+    if no_test:
+        info["classes_without_test_pixels"] = no_test
+        warnings.warn(
+            f"disjoint split: classes {no_test} have no test pixel (all their blocks train, or the guard band "
+            "took them); their accuracy is undefined. Try a smaller --block-size or another --seed.",
+            stacklevel=2,
+        )
+    return Split(train, val, test, excluded, info)
+
+
+def read_label_map(
+    path: str, *, class_ids: tuple[int, ...], shape: tuple[int, int], name: str
+) -> np.ndarray:
+    """Reads a train or test ground-truth file and maps it to a scene's classes.
+
+    Args:
+        path: the file (.mat, ENVI, .npy, image); 0 = not in this set.
+        class_ids: the scene's own label ids, class k is ``class_ids[k]``.
+        shape: the scene's (H, W).
+        name: how the file is named in messages, e.g. ``"--train-gt"``.
+
+    Returns:
+        int64 of shape (H, W): -1 outside the set, the class 0..K-1 inside.
+
+    Raises:
+        DataFormatError: the file is unreadable, of another shape, holds ids the scene
+            does not define, or labels no pixel.
+    """
+    gt = load_array(path, role="gt")
+    if gt.shape != tuple(shape):
+        raise DataFormatError(
+            f"{name} file {path} must have the scene's shape {tuple(shape)}; got {gt.shape}. "
+            "Pass a ground truth of this scene."
+        )
+    labels, _ = labels_from_ground_truth(gt, tuple(class_ids), name=f"{name} file {path}")
+    return labels
+
+
+def split_masks(
+    labels: np.ndarray,
+    train_labels: np.ndarray,
+    test_labels: np.ndarray,
+    *,
+    val_ratio: float = 0.0,
+    seed: int | None = 0,
+) -> Split:
+    """The split given by a pair of ground truths (DFC/GRSS style train and test files).
+
+    Args:
+        labels: the scene's labels, shape (H, W), classes 0..K-1, -1 unlabelled.
+        train_labels: shape (H, W), the training pixels' classes, -1 elsewhere.
+        test_labels: shape (H, W), the test pixels' classes, -1 elsewhere.
+        val_ratio: share of each class's training pixels drawn (seeded) for validation.
+        seed: seed of that draw.
+
+    Returns:
+        The split. Pixels the scene labels but neither file names are ``excluded``.
+        The files may label pixels the scene leaves unlabelled; the run then uses
+        :func:`merge_mask_labels` as its labels.
+
+    Raises:
+        ConfigError: a pixel is in both files.
+        DataFormatError: shapes differ, or a file's class disagrees with the scene's at a pixel.
+    """
+    check_fraction(val_ratio, name="validation ratio (--val-ratio)", allow_zero=True)
+    if not labels.shape == train_labels.shape == test_labels.shape:
+        raise DataFormatError(
+            f"train and test ground truths must have the scene's shape {labels.shape}; "
+            f"got {train_labels.shape} and {test_labels.shape}."
+        )
+    train, test = train_labels >= 0, test_labels >= 0
+    both = train & test
+    if both.any():
+        r, c = np.argwhere(both)[0]
+        raise ConfigError(
+            f"--train-gt and --test-gt must not label the same pixel; {int(both.sum())} pixels are in both, "
+            f"first at (row {r}, col {c}). Pass disjoint train and test ground truths."
+        )
+    given = np.where(train, train_labels, test_labels)
+    clash = (labels >= 0) & (given >= 0) & (labels != given)
+    if clash.any():
+        r, c = np.argwhere(clash)[0]
+        raise DataFormatError(
+            f"train/test ground truths must agree with the scene's ground truth; they give another class at "
+            f"{int(clash.sum())} pixels, first at (row {r}, col {c}). Check that the files belong to this scene."
+        )
+    rng = as_rng(seed)
+    val = np.zeros(labels.shape, dtype=bool)
+    if val_ratio > 0:
+        flat_val = val.ravel()
+        for k in np.unique(train_labels[train]):
+            pixels = np.flatnonzero((train_labels == k).ravel())
+            n_val = min(round(val_ratio * len(pixels)), len(pixels) - 1)
+            flat_val[rng.permutation(pixels)[:n_val]] = True
+    excluded = (labels >= 0) & ~(train | test)
+    info: dict[str, object] = {"method": "masks", "n_scene_pixels_in_neither_file": int(excluded.sum())}
+    return Split(train & ~val, val, test, excluded, info)
+
+
+def merge_mask_labels(labels: np.ndarray, train_labels: np.ndarray, test_labels: np.ndarray) -> np.ndarray:
+    """The scene's labels completed with the train/test files' where the scene has none.
+
+    Args:
+        labels: shape (H, W), classes 0..K-1, -1 unlabelled.
+        train_labels: shape (H, W), -1 outside the training set.
+        test_labels: shape (H, W), -1 outside the test set.
+
+    Returns:
+        int64 of shape (H, W).
+    """
+    given = np.where(train_labels >= 0, train_labels, test_labels)
+    return np.where(labels >= 0, labels, given).astype(np.int64)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hsi._core.errors import ConfigError
+from hsi._core.validation import check_patch_size
 from hsi.data.scene import Scene, dataset_status
 from hsi.experiments.train import environment
 from hsi.models import list_models, profile_model
@@ -35,18 +37,44 @@ def datasets_table(data_dir: str | None = None) -> str:
     return markdown_table(["dataset", "scene", "present", "folder"], rows)
 
 
+def _count(value: int | None, scale: float = 1.0, spec: str = ",.0f") -> str:
+    """A profile figure divided by ``scale``, or ``-`` for models without one (scikit-learn)."""
+    return "-" if value is None else format(value / scale, spec)
+
+
 def models_table(*, profile: bool = False, patch_size: int = 25, bands: int = 30, classes: int = 16) -> str:
-    """Every registered model with its description; with ``profile`` its cost for one patch."""
+    """Every registered model with its description; with ``profile`` its cost for one patch.
+
+    A model that cannot take the given input (e.g. HybridSN with fewer than 13 bands) gets
+    ``n/a`` in its row and the reason under the table, so one such model does not hide
+    the others' figures.
+
+    Raises:
+        ConfigError: ``patch_size`` is not an odd integer >= 1, or ``bands`` / ``classes`` < 1.
+    """
     if not profile:
         return markdown_table(["model", "kind", "description"], [[m.name, m.kind, m.description] for m in list_models()])
-    rows = []
+    check_patch_size(patch_size)
+    for flag, value in (("--bands", bands), ("--classes", classes)):
+        if value < 1:
+            raise ConfigError(f"{flag} must be an integer >= 1; got {value}.")
+    rows, notes = [], []
     for m in list_models():
-        p = profile_model(m.name, patch_size=patch_size, in_chans=bands, num_classes=classes)
-        fmt = lambda v, scale=1.0, spec=",.0f": "-" if v is None else format(v / scale, spec)  # noqa: E731
-        rows.append([m.name, fmt(p["parameters"]), fmt(p["macs_per_patch"], 1e6, ",.1f"),
-                     fmt(p["activation_bytes_per_patch"], 2**20, ",.2f")])
+        try:
+            p = profile_model(m.name, patch_size=patch_size, in_chans=bands, num_classes=classes)
+        except ConfigError as err:
+            rows.append([m.name, "n/a", "n/a", "n/a"])
+            notes.append(f"- {m.name}: {err}")
+            continue
+        rows.append([m.name, _count(p["parameters"]), _count(p["macs_per_patch"], 1e6, ",.1f"),
+                     _count(p["activation_bytes_per_patch"], 2**20, ",.2f")])
     title = f"input {patch_size}x{patch_size}x{bands}, {classes} classes\n\n"
-    return title + markdown_table(["model", "parameters", "MMACs / patch", "activations MiB / patch"], rows)
+    table = markdown_table(["model", "parameters", "MMACs / patch", "activations MiB / patch"], rows,
+                           align=["l", "r", "r", "r"])
+    footer = "\nscikit-learn models (-) have no trainable weights.\n"
+    if notes:
+        footer += "\nn/a: the model does not take this input:\n\n" + "\n".join(notes) + "\n"
+    return title + table + footer
 
 
 def environment_text() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import torch
@@ -58,6 +59,7 @@ def predict_run(
     out: str | Path = "runs",
     device: str = "auto",
     batch_size: int = 512,
+    nan_policy: str = "error",
 ) -> Path:
     """Classifies every pixel of a scene with a saved model; writes map.png and prediction.npy.
 
@@ -68,10 +70,10 @@ def predict_run(
     check_writable(out)
     torch_device = resolve_device(device)
     if dataset is not None:
-        scene = load_scene(dataset, data_dir=data_dir, download=download)
+        scene = load_scene(dataset, data_dir=data_dir, download=download, nan_policy=nan_policy)
         check_scene_fits(checkpoint, scene, has_labels=True)
     elif cube is not None:
-        scene = load_custom_scene(cube, None, cube_key=cube_key)
+        scene = load_custom_scene(cube, None, cube_key=cube_key, nan_policy=nan_policy)
         check_scene_fits(checkpoint, scene, has_labels=False)
     else:
         raise CheckpointError("predict needs --dataset NAME or --cube FILE: the scene to classify.")
@@ -85,11 +87,15 @@ def predict_run(
                          pad_mode=str(checkpoint["pad_mode"]), device=torch_device)
     prediction = predict_scene(model, source, batch_size=batch_size)
     run_dir = create_run_dir(out, f"predict_{scene.name}")
-    write_status(run_dir, "running")
-    atomic_save_json(run_dir / "prediction.json", {"checkpoint": str(Path(checkpoint_path).resolve()),
-                                                    "scene": scene.name, "sources": scene.sources})
-    atomic_save_npy(run_dir / "prediction.npy", class_id_map(scene, prediction))
-    write_scene_figures(run_dir, scene, prediction)
+    try:
+        write_status(run_dir, "running")
+        atomic_save_json(run_dir / "prediction.json", {"checkpoint": str(Path(checkpoint_path).resolve()),
+                                                        "scene": scene.name, "sources": scene.sources})
+        atomic_save_npy(run_dir / "prediction.npy", class_id_map(scene, prediction))
+        write_scene_figures(run_dir, scene, prediction)
+    except BaseException:  # Ctrl-C or a failed write: a half-written output folder is worth nothing
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     write_status(run_dir, "complete")
     return run_dir
 

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+import shutil
+import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from hsi._core.errors import ConfigError
 from hsi.reporting.files import atomic_save_json
 
 STATUS_FILE = "status.json"
+#: What ``--resume`` continues from; written after every epoch, removed when the run is complete.
+RESUME_FILE = "resume.pt"
+#: Written last, so a folder that holds them is a finished run; removed when a run stops early.
+FINAL_FILES = ("metrics.json", "report.md")
+
+log = logging.getLogger(__name__)
 
 
-def create_run_dir(out: str | Path, stem: str) -> Path:
-    """Creates ``<out>/<stem>_<timestamp>[_n]`` and returns it; never reuses an existing folder.
+def create_run_dir(out: str | Path, stem: str, *, name: str | None = None) -> Path:
+    """Creates ``<out>/<stem>_<timestamp>[_n]`` (or exactly ``<out>/<name>``); never reuses an existing folder.
 
     Raises:
         ConfigError: ``out`` cannot be created or written to.
@@ -23,6 +35,12 @@ def create_run_dir(out: str | Path, stem: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     try:
         out.mkdir(parents=True, exist_ok=True)
+        if name is not None:
+            try:
+                (out / name).mkdir()
+            except FileExistsError:
+                raise ConfigError(f"run folder {out / name} already exists; remove it or choose another name.") from None
+            return out / name
         for n in range(1000):
             path = out / (f"{stem}_{stamp}" + (f"_{n}" if n else ""))
             try:
@@ -57,3 +75,49 @@ def read_status(run_dir: Path) -> str | None:
         return str(json.loads((run_dir / STATUS_FILE).read_text())["state"])
     except (OSError, ValueError, KeyError):
         return None
+
+
+def mark_incomplete(run_dir: Path, state: str) -> None:
+    """Marks a run that stopped early ``interrupted`` or ``failed``; removes anything that looks finished."""
+    for name in FINAL_FILES:
+        with contextlib.suppress(OSError):
+            (run_dir / name).unlink()
+    write_status(run_dir, state, resumable=(run_dir / RESUME_FILE).is_file(),
+                 resume_with=f"hsi-classify train --resume {run_dir}")
+
+
+@contextlib.contextmanager
+def guard_run(run_dir: Path, *, config: dict[str, Any] | None = None, resumed: bool = False) -> Iterator[None]:
+    """Keeps ``status.json`` true through a run: ``running``, then ``complete``, ``interrupted`` or ``failed``.
+
+    On entry the run is marked running (with this process's id, so ``--resume`` can tell a
+    live run from a killed one) and, for a new run, ``config`` is written to ``config.json``
+    so even a run stopped in its first epoch can be resumed. On Ctrl-C (or SIGTERM, which the
+    CLI raises as KeyboardInterrupt) the run is marked ``interrupted``; on any other error a
+    new run's folder is removed, while a resumed one is marked ``failed`` and keeps what
+    ``--resume`` needs. On success ``resume.pt`` is removed and the run marked ``complete``.
+
+    Args:
+        run_dir: the run folder (it exists).
+        config: the run's settings, written to ``config.json`` for a new run.
+        resumed: True when continuing an earlier run in ``run_dir``.
+    """
+    try:
+        write_status(run_dir, "running", pid=os.getpid(), host=socket.gethostname())
+        if config is not None:
+            atomic_save_json(run_dir / "config.json", {"run": config})
+        yield
+    except KeyboardInterrupt:
+        mark_incomplete(run_dir, "interrupted")
+        log.warning("run stopped; %s is marked interrupted. Continue it with: hsi-classify train --resume %s",
+                    run_dir, run_dir)
+        raise
+    except BaseException:
+        if resumed:
+            mark_incomplete(run_dir, "failed")
+        else:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    with contextlib.suppress(FileNotFoundError):
+        (run_dir / RESUME_FILE).unlink()
+    write_status(run_dir, "complete")

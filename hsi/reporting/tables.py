@@ -16,6 +16,7 @@ from typing import Any
 from hsi._core.errors import ConfigError, DataFormatError
 
 __all__ = [
+    "comparison_markdown",
     "csv_text",
     "format_percent",
     "markdown_table",
@@ -136,6 +137,7 @@ def metrics_markdown(
     class_ids: Sequence[int | str] | None = None,
     title: str = "Classification report",
     extra: Mapping[str, Any] | None = None,
+    notes: Sequence[str] = (),
 ) -> str:
     """A run's ``report.md``: headline metrics, per-class table, confusion matrix, run details.
 
@@ -147,6 +149,8 @@ def metrics_markdown(
         extra: key/value pairs for a "Run details" section (train/test counts, seconds,
             dataset, model, seed, ...); values are shown as given, not as percentages;
             default=None omits the section.
+        notes: sentences shown right under the headline metrics, each as its own
+            paragraph (e.g. the leakage audit, warnings); default=() for none.
 
     Returns:
         The Markdown text.
@@ -174,6 +178,7 @@ def metrics_markdown(
         )
     )
     parts.append(f"Test pixels: {int(summary['n_test']):,}. Percentages are of test pixels.\n")
+    parts.extend(f"{note.strip()}\n" for note in notes if note.strip())
 
     parts.append("## Per-class results\n")
     rows = []
@@ -322,4 +327,77 @@ def stability_markdown(
         )
     )
     parts.append("Runs counts the runs whose test set held the class.\n")
+    return "\n".join(parts)
+
+
+def _seconds(s: Mapping[str, Any]) -> str:
+    mean = s.get("mean")
+    if mean is None or not math.isfinite(float(mean)):
+        return _NA
+    std = s.get("std")
+    digits = 1 if float(mean) >= 10 else 2
+    return f"{float(mean):.{digits}f}" if std is None else f"{float(mean):.{digits}f} ± {float(std):.{digits}f}"
+
+
+def comparison_markdown(
+    results: Sequence[Mapping[str, Any]],
+    *,
+    title: str = "Model comparison",
+    paragraph: str = "",
+    settings: Mapping[str, Any] | None = None,
+) -> str:
+    """The table of a model comparison: one row per model, mean ± std over runs.
+
+    Args:
+        results: one dict per model, in display order, with ``model`` (name),
+            ``n_runs``, ``parameters`` (int, or None for models without weights) and
+            :func:`~hsi.evaluation.stability.summarize` dicts (fractions / seconds) under
+            ``overall_accuracy``, ``average_accuracy``, ``kappa``, ``train_seconds`` and
+            ``inference_seconds``.
+        title: the level-1 heading; default="Model comparison".
+        paragraph: text under the title; default="" for none.
+        settings: shown as a Key / Value table under the comparison; default=None.
+
+    Returns:
+        The Markdown text: OA / AA as percentages and kappa ×100 (``mean ± std`` when a
+        model has more than one run; std is the sample standard deviation), parameter
+        counts, and training and full-scene inference seconds.
+
+    Raises:
+        DataFormatError: a result lacks one of the keys above.
+    """
+    required = ("model", "n_runs", "parameters", *(k for k, _ in _HEADLINE_ROWS), "train_seconds", "inference_seconds")
+    rows = []
+    for i, r in enumerate(results):
+        missing = [k for k in required if k not in r]
+        if missing:
+            raise DataFormatError(f"results[{i}] must hold {list(required)}; missing {missing}.")
+        rows.append(
+            [
+                r["model"],
+                *(_mean_std(r[k]) for k, _ in _HEADLINE_ROWS),
+                _extra_value(r["parameters"]) if r["parameters"] is not None else "-",
+                _seconds(r["train_seconds"]),
+                _seconds(r["inference_seconds"]),
+                r["n_runs"],
+            ]
+        )
+    parts = [f"# {title}\n"]
+    if paragraph.strip():
+        parts.append(paragraph.strip() + "\n")
+    parts.append(
+        markdown_table(
+            ["Model", "OA (%)", "AA (%)", "Kappa (×100)", "Parameters", "Train s", "Inference s (full scene)", "Runs"],
+            rows,
+            align=["l", "r", "r", "r", "r", "r", "r", "r"],
+        )
+    )
+    parts.append(
+        "Metrics on the test pixels of each run; mean ± std (ddof=1) over runs when there are several. "
+        "Parameters: trainable weights (- for models without any).\n"
+    )
+    if settings:
+        parts.append(
+            markdown_table(["Key", "Value"], [[str(k), _extra_value(v)] for k, v in settings.items()], align=["l", "l"])
+        )
     return "\n".join(parts)

@@ -1,7 +1,13 @@
-"""One-file checkpoints: weights, PCA, classes and config; loading never runs code from the file."""
+"""One-file checkpoints: weights, PCA, classes and config; loading never runs code from the file.
+
+Each file carries a SHA-256 of its content (``content_sha256``), checked on loading, so a
+checkpoint damaged in transfer or edited by hand is refused instead of predicting silently with
+altered weights. (It guards against accidents, not forgery: anyone can recompute it.)
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -14,7 +20,9 @@ import hsi
 from hsi._core.errors import CheckpointError
 
 FORMAT = "hsi-classify-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 adds content_sha256; version 1 files (no checksum) still load
+_READABLE_VERSIONS = (1, 2)
+_DIGEST_KEY = "content_sha256"
 
 
 def _to_safe(value: Any) -> Any:
@@ -30,6 +38,32 @@ def _to_safe(value: Any) -> Any:
     return value
 
 
+def _update_digest(digest: hashlib._Hash, value: Any) -> None:
+    """Feeds a canonical encoding of ``value`` (tensors by dtype, shape and bytes) to ``digest``."""
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"T{tensor.dtype}{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(value, dict):
+        digest.update(f"D{len(value)}".encode())
+        for key, item in value.items():  # insertion order survives torch.save / torch.load
+            digest.update(f"K{key!r}".encode())
+            _update_digest(digest, item)
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"L{len(value)}".encode())
+        for item in value:
+            _update_digest(digest, item)
+    else:  # str, int, float, bool, None: repr round-trips exactly
+        digest.update(f"V{type(value).__name__}:{value!r}".encode())
+
+
+def content_digest(data: dict[str, Any]) -> str:
+    """SHA-256 (hex) of a checkpoint's content, the checksum entry itself left out."""
+    digest = hashlib.sha256()
+    _update_digest(digest, {k: v for k, v in data.items() if k != _DIGEST_KEY})
+    return digest.hexdigest()
+
+
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     """Writes ``payload`` (plus format and package version) atomically to ``path``.
 
@@ -40,10 +74,13 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     path = Path(path)
     data = {"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": hsi.__version__}
     data.update(_to_safe(payload))
+    data[_DIGEST_KEY] = content_digest(data)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        torch.save(data, tmp)
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(data, fh)
+            fh.flush()
+            os.fsync(fh.fileno())  # on disk before the rename makes it the checkpoint
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
@@ -75,9 +112,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path} is not an hsi-classify checkpoint (no '{FORMAT}' marker); use a model.pt written by hsi-classify."
         )
     version = data.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in _READABLE_VERSIONS:
         raise CheckpointError(
             f"{path} has checkpoint format {version!r} (written by hsi-classify {data.get('package_version')}); "
-            f"this version ({hsi.__version__}) reads format {FORMAT_VERSION}. Use a matching hsi-classify version."
+            f"this version ({hsi.__version__}) reads formats {', '.join(map(str, _READABLE_VERSIONS))}. "
+            "Use a matching hsi-classify version."
+        )
+    if version >= 2 and data.get(_DIGEST_KEY) != content_digest(data):
+        raise CheckpointError(
+            f"{path} fails its integrity check: its content does not match the checksum saved with it, so it was "
+            "damaged or edited after saving. Use an intact copy (or train again)."
         )
     return data

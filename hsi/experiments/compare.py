@@ -1,0 +1,239 @@
+"""`hsi-classify compare`: several models trained on the same split(s), one table.
+
+Each model is trained with :func:`~hsi.experiments.train.train_run` once per seed; every
+run writes its usual run folder inside one compare folder,
+``<out>/compare_<dataset>_<timestamp>/``. Seed ``s`` draws the same split for every model
+(the split depends only on the data, the split settings and the seed), so the models are
+compared on identical training and test pixels; ``compare.json`` records a fingerprint of
+each run's test mask to show it. The compare folder then gets ``compare.md``,
+``compare.csv``, ``compare.json`` and ``compare.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hsi._core.errors import ConfigError
+from hsi.config import RunConfig
+from hsi.evaluation.stability import HEADLINE_METRICS, aggregate_runs, summarize
+from hsi.experiments.run_dir import create_run_dir, write_status
+from hsi.experiments.train import RunResult, prepare, train_run
+from hsi.models import MODELS
+from hsi.reporting import figures, tables
+from hsi.reporting.files import atomic_save_figure, atomic_save_json, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CompareResult", "compare_models", "parse_model_list"]
+
+#: Per-run numbers summarised over seeds for each model, in display order.
+_SUMMARISED = (*HEADLINE_METRICS, "train_seconds", "inference_seconds")
+
+
+@dataclass
+class CompareResult:
+    """A finished comparison: its folder and one summary dict per model (fractions, seconds)."""
+
+    compare_dir: Path
+    results: list[dict[str, Any]]
+
+
+def parse_model_list(models: str | Sequence[str]) -> list[str]:
+    """Splits ``"a,b,c"`` (or takes a list), and checks every name before anything runs.
+
+    Args:
+        models: comma-separated registry names, or a sequence of names.
+
+    Returns:
+        The names in the given order.
+
+    Raises:
+        ConfigError: no name, or a name given twice.
+        UnknownNameError: a name is not registered (the message suggests close names).
+    """
+    names = [n.strip() for n in (models.split(",") if isinstance(models, str) else models)]
+    names = [n for n in names if n]
+    if not names:
+        raise ConfigError("--models needs at least one model name, e.g. --models hybridsn,resnet,svm.")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"--models names each model once; {', '.join(repeated)} appears more than once.")
+    for name in names:
+        MODELS.get(name)
+    return names
+
+
+def _seeds(base_seed: int, n_seeds: int) -> list[int]:
+    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
+        raise ConfigError(f"--seeds must be an integer >= 1 (the number of seeds per model); got {n_seeds!r}.")
+    return [base_seed + k for k in range(n_seeds)]
+
+
+def _mask_sha256(path: Path) -> str:
+    """Fingerprint of a boolean split mask file: equal masks give equal strings."""
+    mask = np.ascontiguousarray(np.load(path), dtype=bool)
+    return hashlib.sha256(mask.tobytes() + str(mask.shape).encode()).hexdigest()
+
+
+def _run_parameters(run_dir: Path) -> int | None:
+    """Trainable parameters a run recorded in its config.json (None for sklearn models)."""
+    resolved = json.loads((run_dir / "config.json").read_text())["resolved"]
+    value = resolved.get("n_parameters")
+    return None if value is None else int(value)
+
+
+def _summarise_model(model: str, runs: list[RunResult], seeds: list[int], compare_dir: Path) -> dict[str, Any]:
+    """One model's row: summaries over its runs plus each run's own figures."""
+    metrics = [r.metrics for r in runs]
+    class_names = list(metrics[0]["per_class"])
+    stability = aggregate_runs(metrics, class_names)
+    info = MODELS.get(model)
+    row: dict[str, Any] = {"model": model, "kind": info.kind, "paper": info.paper, "n_runs": len(runs)}
+    for key in HEADLINE_METRICS:
+        row[key] = stability[key]
+    for key in ("train_seconds", "inference_seconds"):
+        row[key] = summarize([m[key] for m in metrics])
+    row["parameters"] = _run_parameters(runs[0].run_dir)
+    row["per_class_accuracy"] = stability["per_class"]
+    row["runs"] = [
+        {
+            "seed": seed,
+            "run_dir": str(r.run_dir.relative_to(compare_dir)),
+            **{k: r.metrics[k] for k in _SUMMARISED},
+            "n_train": r.metrics["n_train"],
+            "n_test": r.metrics["n_test"],
+            "split_test_sha256": _mask_sha256(r.run_dir / "split_test.npy"),
+        }
+        for seed, r in zip(seeds, runs, strict=True)
+    ]
+    return row
+
+
+def _csv(results: list[dict[str, Any]]) -> str:
+    headers = ["model", "kind", "n_runs", "parameters"]
+    for key in _SUMMARISED:
+        headers += [f"{key}_mean", f"{key}_std"]
+    rows = []
+    for r in results:
+        row: list[Any] = [r["model"], r["kind"], r["n_runs"], r["parameters"]]
+        for key in _SUMMARISED:
+            row += [r[key]["mean"], r[key]["std"]]
+        rows.append(row)
+    return tables.csv_text(headers, rows)
+
+
+def _settings(base: RunConfig, models: list[str], seeds: list[int], dataset: str) -> dict[str, Any]:
+    """The shared settings, in words, for the table under the comparison."""
+    splits = {
+        "random": f"random, {base.train_ratio:g} of each class for training",
+        "per-class": f"per class, {base.train_per_class} training pixels per class",
+        "disjoint": f"spatially disjoint blocks, {base.train_ratio:g} for training",
+        "masks": "the given training and test ground truths",
+    }
+    split = splits.get(base.split, base.split)
+    if base.val_ratio:
+        split += f", {base.val_ratio:g} of the training pixels held out for validation"
+    if base.split_seed is not None:
+        split += f", split seed fixed at {base.split_seed}"
+    return {
+        "dataset": dataset,
+        "models": models,
+        "seeds": seeds,
+        "split": split,
+        "PCA components": base.pca_components,
+        "patch size": base.patch_size,
+        "epochs / batch size / lr (torch models)": f"{base.epochs} / {base.batch_size} / {base.lr:g}",
+        "device": base.device,
+    }
+
+
+def compare_models(
+    base: RunConfig, models: str | Sequence[str], *, n_seeds: int = 1, progress: bool = True
+) -> CompareResult:
+    """Trains every model on the same split(s) and writes the comparison.
+
+    Args:
+        base: the settings shared by every run (its ``model`` is ignored; its ``seed`` is
+            the first seed and its ``out`` the folder that receives the compare folder).
+        models: registry names, comma-separated or as a sequence, in table order.
+        n_seeds: seeds per model, ``base.seed``, ``base.seed + 1``, ...; seed ``s``
+            gives every model the same split. Default=1.
+        progress: show each run's progress bar.
+
+    Returns:
+        The compare folder and one dict per model: ``overall_accuracy``,
+        ``average_accuracy``, ``kappa``, ``train_seconds`` and ``inference_seconds`` as
+        :func:`~hsi.evaluation.stability.summarize` dicts (fractions, seconds),
+        ``parameters``, ``per_class_accuracy`` and the list of its ``runs``.
+
+    Raises:
+        HSIError: an unknown model name, a bad setting, or data a model cannot take;
+            all of these are found before any training starts and before any folder
+            is created.
+    """
+    names = parse_model_list(models)
+    seeds = _seeds(base.seed, n_seeds)
+    # Every check that needs the data (patch size per model, band count, classes) runs now,
+    # so a bad combination fails in seconds, not after the first models have trained.
+    scene_name = ""
+    for name in names:
+        scene_name = prepare(dataclasses.replace(base, model=name)).scene.name
+    stem = base.dataset or Path(str(base.cube)).stem
+    compare_dir = create_run_dir(base.out, f"compare_{stem}")
+    write_status(compare_dir, "running", models=names, seeds=seeds)
+    results: list[dict[str, Any]] = []
+    try:
+        for i, name in enumerate(names, start=1):
+            runs = []
+            for seed in seeds:
+                log.info("compare: model %d/%d %s, seed %d", i, len(names), name, seed)
+                config = dataclasses.replace(base, model=name, seed=seed, out=str(compare_dir))
+                runs.append(train_run(config, progress=progress))
+            results.append(_summarise_model(name, runs, seeds, compare_dir))
+        _write_outputs(compare_dir, base, names, seeds, scene_name, results)
+    except KeyboardInterrupt:
+        write_status(compare_dir, "interrupted", models=names, seeds=seeds)
+        raise
+    except BaseException as err:
+        # Finished runs stay: they are valid run folders, and costly to redo.
+        write_status(compare_dir, "failed", models=names, seeds=seeds, error=str(err).splitlines()[0] if str(err) else "")
+        raise
+    write_status(compare_dir, "complete", models=names, seeds=seeds)
+    return CompareResult(compare_dir, results)
+
+
+def _write_outputs(
+    compare_dir: Path,
+    base: RunConfig,
+    names: list[str],
+    seeds: list[int],
+    dataset: str,
+    results: list[dict[str, Any]],
+) -> None:
+    """compare.json, compare.csv, compare.md and compare.png."""
+    settings = _settings(base, names, seeds, dataset)
+    atomic_save_json(
+        compare_dir / "compare.json",
+        {"dataset": dataset, "models": names, "seeds": seeds, "config": base.to_dict(), "results": results},
+    )
+    atomic_write_text(compare_dir / "compare.csv", _csv(results))
+    n = len(seeds)
+    paragraph = (
+        f"{len(names)} models on {dataset}, {n} seed{'s' if n > 1 else ''} each; "
+        f"seed s gives every model the same training and test pixels."
+    )
+    atomic_write_text(
+        compare_dir / "compare.md",
+        tables.comparison_markdown(results, title=f"Model comparison: {dataset}", paragraph=paragraph, settings=settings),
+    )
+    title = f"{dataset}: {len(names)} models" + (f", mean ± std over {n} seeds" if n > 1 else "")
+    atomic_save_figure(figures.bar_chart(results, label_key="model", title=title), compare_dir / "compare.png")

@@ -1,0 +1,251 @@
+"""Resuming an interrupted ``train`` run in its own folder, from its last finished epoch.
+
+After each epoch a run saves ``resume.pt`` (through :func:`hsi.training.checkpoint.save_checkpoint`,
+so it is written atomically and loaded without unpickling code): the weights, the optimiser
+state, the training state (epoch, history, best epoch and its weights), the split masks, the
+fitted PCA, the run's settings and a fingerprint of the scene. ``hsi-classify train --resume
+RUN_DIR`` reads the folder's ``config.json`` (written when the run starts), reloads the scene,
+checks it is the same one, and continues. Every epoch draws its batch order and dropout from
+``(seed, epoch)``, so with ``--deterministic`` the continued run ends with the metrics of an
+uninterrupted one. ``resume.pt`` is removed once the run is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hsi._core.errors import CheckpointError, ConfigError, DataFormatError
+from hsi.config import RunConfig
+from hsi.data.scene import Scene
+from hsi.data.splits import Split
+from hsi.experiments.run_dir import RESUME_FILE, STATUS_FILE, read_status
+from hsi.features.pca import SpectralPCA
+from hsi.reporting.files import to_jsonable
+from hsi.training.checkpoint import load_checkpoint, save_checkpoint
+from hsi.training.trainer import EpochCallback, TrainState
+
+__all__ = ["RESUMABLE_OVERRIDES", "ResumePoint", "epoch_saver", "load_resume_point", "resumable_config"]
+
+#: Settings ``--resume`` may change: where the data is and what runs it, never what is computed.
+RESUMABLE_OVERRIDES = ("device", "data_dir", "download", "cube", "gt")
+_KIND = "resume"
+_COST_RATIO = 10  # train at least this many times as long as the last save took before saving again
+
+
+@dataclass
+class ResumePoint:
+    """A run saved after an epoch: everything needed to continue it exactly.
+
+    Attributes:
+        model_state: the network's weights after the epoch.
+        optimizer_state: Adam's state after the epoch.
+        state: epoch reached, history and best epoch (with its weights).
+        train_seconds: training time spent so far, over all sessions.
+        split: the split the run started with (masks of shape (H, W)).
+        pca: the PCA fitted when the run started.
+    """
+
+    model_state: dict[str, torch.Tensor]
+    optimizer_state: dict[str, Any]
+    state: TrainState
+    train_seconds: float
+    split: Split
+    pca: SpectralPCA
+
+    def reduce(self, scene: Scene) -> tuple[np.ndarray, SpectralPCA]:
+        """The run's features: the scene reduced with the saved PCA, shape (H, W, n_components)."""
+        return self.pca.transform(scene.cube), self.pca
+
+
+def scene_fingerprint(scene: Scene) -> str:
+    """A hash of the cube and labels, so a run is never continued on data that changed."""
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (scene.cube, scene.labels):
+        contiguous = np.ascontiguousarray(array)
+        digest.update(f"{contiguous.dtype.str}{contiguous.shape}".encode())
+        digest.update(contiguous.data)
+    return digest.hexdigest()
+
+
+def _settings(config: RunConfig) -> dict[str, Any]:
+    """The settings that decide what a run computes (the overridable ones left out)."""
+    return {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_OVERRIDES}
+
+
+def epoch_saver(
+    run_dir: Path,
+    *,
+    config: RunConfig,
+    scene: Scene,
+    split: Split,
+    pca: SpectralPCA,
+    started: float,
+    resume: ResumePoint | None = None,
+) -> EpochCallback:
+    """The ``on_epoch_end`` callback of :func:`~hsi.training.trainer.fit` that writes ``resume.pt``.
+
+    It saves after the first epoch and then after every epoch, except that it skips epochs
+    while the time since the last save is under ten times what that save took: a large model
+    with fast GPU epochs (HybridSN's ~80 MB state takes a few tenths of a second) then saves
+    every few epochs, spending at most about a tenth of the training time on saving and losing
+    at most a few seconds of training to an interruption.
+
+    Args:
+        run_dir: the run folder.
+        config: the run's settings (saved, so a changed config.json is noticed on resume).
+        scene: the scene trained on (only its fingerprint is saved).
+        split: the run's split; pca: its fitted PCA.
+        started: ``time.perf_counter()`` when this session's training started.
+        resume: the point this session continues from, if any (its seconds are added).
+
+    Returns:
+        A callback ``(epoch, model, optimizer, state) -> None``.
+    """
+    fingerprint = scene_fingerprint(scene)
+    seconds_before = resume.train_seconds if resume is not None else 0.0
+    split_payload = {
+        "train": split.train, "val": split.val, "test": split.test, "excluded": split.excluded,
+        "info": json.dumps(to_jsonable(split.info)),  # free-form notes: kept as text
+    }
+
+    saved_at: float | None = None  # when the last save ended, and how long it took
+    save_seconds = 0.0
+
+    def save(epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer, state: TrainState) -> None:
+        nonlocal saved_at, save_seconds
+        began = time.perf_counter()
+        if saved_at is not None and began - saved_at < _COST_RATIO * save_seconds:
+            return
+        save_checkpoint(run_dir / RESUME_FILE, {
+            "kind": _KIND,
+            "epoch": epoch,
+            "model_state": model.state_dict(),
+            "optimizer_state": optimizer.state_dict(),
+            "train_state": {f.name: getattr(state, f.name) for f in fields(TrainState)},
+            "train_seconds": seconds_before + time.perf_counter() - started,
+            "split": split_payload,
+            "pca": pca.state_dict(),
+            "settings": _settings(config),
+            "scene_fingerprint": fingerprint,
+        })
+        saved_at = time.perf_counter()
+        save_seconds = saved_at - began
+
+    return save
+
+
+def _flag(setting: str) -> str:
+    """The command-line flag of a setting."""
+    return "--no-download" if setting == "download" else "--" + setting.replace("_", "-")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def resumable_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Checks that ``run_dir`` is an unfinished train run and returns its settings.
+
+    Args:
+        run_dir: the folder of an interrupted (or failed, or killed) train run.
+        overrides: new values for settings in :data:`RESUMABLE_OVERRIDES` (e.g. another device).
+
+    Raises:
+        ConfigError: not a run folder, already complete, still running, or an override of a
+            setting that would change what the run computes.
+    """
+    run_dir = Path(run_dir)
+    overrides = dict(overrides or {})
+    fixed = sorted(set(overrides) - set(RESUMABLE_OVERRIDES))
+    if fixed:
+        raise ConfigError(
+            f"--resume continues a run with the settings in its config.json; got {', '.join(map(_flag, fixed))} "
+            f"as well. Drop {'it' if len(fixed) == 1 else 'them'} (only {', '.join(map(_flag, RESUMABLE_OVERRIDES))} "
+            f"may be given), or start a new run with --config {run_dir / 'config.json'}."
+        )
+    if not run_dir.is_dir():
+        raise ConfigError(f"--resume expects the folder of a train run; {run_dir} is not a folder. "
+                          "Pass a folder the train command created (it holds config.json and status.json).")
+    missing = [name for name in ("config.json", STATUS_FILE) if not (run_dir / name).is_file()]
+    state = read_status(run_dir)
+    if missing or state is None:
+        raise ConfigError(
+            f"--resume expects the folder of a train run; {run_dir} has no readable {' or '.join(missing or [STATUS_FILE])}. "
+            "Pass a folder the train command created."
+        )
+    if state == "complete":
+        raise ConfigError(
+            f"run {run_dir} is already complete; there is nothing to resume. "
+            f"To train again with its settings use --config {run_dir / 'config.json'}."
+        )
+    if state == "running":
+        status = json.loads((run_dir / STATUS_FILE).read_text())
+        pid, host = status.get("pid"), status.get("host")
+        if isinstance(pid, int) and host == socket.gethostname() and pid != os.getpid() and _process_alive(pid):
+            raise ConfigError(
+                f"run {run_dir} is still running (process {pid} on this machine); wait for it or stop it "
+                f"(kill {pid}) before --resume."
+            )
+    config = RunConfig.from_json_file(run_dir / "config.json")
+    return replace(config, **overrides)
+
+
+def load_resume_point(run_dir: Path, scene: Scene, config: RunConfig) -> ResumePoint | None:
+    """Reads ``run_dir/resume.pt``; None when the run stopped before its first epoch ended.
+
+    Raises:
+        CheckpointError: the file is damaged or not a resume point.
+        ConfigError: config.json changed since the run started.
+        DataFormatError: the scene is not the one the run started on.
+    """
+    path = run_dir / RESUME_FILE
+    if not path.exists():
+        return None
+    try:
+        data = load_checkpoint(path)
+    except CheckpointError:
+        data = None
+    if data is None or data.get("kind") != _KIND:
+        raise CheckpointError(
+            f"cannot resume from {path}: the file is damaged, tampered with or not a resume point; "
+            "delete it to restart the run from epoch 0 in the same folder."
+        )
+    saved, now = data["settings"], _settings(config)
+    changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+    if changed:
+        first = changed[0]
+        raise ConfigError(
+            f"config.json of run {run_dir} no longer matches the run ({first}: {saved.get(first)!r} when it started, "
+            f"{now.get(first)!r} now); restore it, or start a new run with --config."
+        )
+    if data["scene_fingerprint"] != scene_fingerprint(scene):
+        raise DataFormatError(
+            f"the scene is not the one run {run_dir} started on (its cube or ground truth changed); "
+            "restore the original files, or start a new run."
+        )
+    masks = {k: v.numpy() for k, v in data["split"].items() if k != "info"}
+    split = Split(**masks, info=json.loads(data["split"]["info"]))
+    known = {f.name for f in fields(TrainState)}
+    train_state = TrainState(**{k: v for k, v in data["train_state"].items() if k in known})
+    pca = SpectralPCA.from_state_dict({k: (v.numpy() if torch.is_tensor(v) else v) for k, v in data["pca"].items()})
+    return ResumePoint(
+        model_state=data["model_state"], optimizer_state=data["optimizer_state"], state=train_state,
+        train_seconds=float(data["train_seconds"]), split=split, pca=pca,
+    )

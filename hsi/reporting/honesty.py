@@ -1,0 +1,81 @@
+"""The report's sentences on evaluation honesty: the leakage audit and the control run.
+
+They turn the dicts of :mod:`hsi.evaluation.leakage` (fractions) into short Markdown
+paragraphs for :func:`~hsi.reporting.tables.metrics_markdown`'s ``notes``, warnings first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hsi.reporting.tables import format_percent
+
+__all__ = ["control_notes", "leakage_notes"]
+
+_CONTROL_WHAT = {
+    "noise": "a cube of random noise (per-band normal with the real mean and spread)",
+    "shuffle": "the real spectra shuffled among the pixels",
+}
+
+
+def _pct(value: float | None) -> str:
+    text = format_percent(value, digits=1)
+    return text if text == "n/a" else f"{text}%"
+
+
+def leakage_notes(leakage: Mapping[str, Any]) -> list[str]:
+    """The leakage sentence, preceded by a warning when the audit is flagged.
+
+    Args:
+        leakage: a :func:`~hsi.evaluation.leakage.leakage_audit` dict.
+
+    Returns:
+        One or two Markdown paragraphs.
+    """
+    p = leakage["patch_size"]
+    notes = []
+    if leakage["flagged"]:
+        notes.append(
+            f"**Warning: {_pct(leakage['test_overlap_share'])} of the test pixels have a training pixel inside "
+            f"their patch** (more than {_pct(leakage['threshold'])}): this accuracy partly measures memorised "
+            "neighbourhoods, not spectra. Use `--split disjoint` for a spatially independent estimate, and "
+            "`--control noise` to see how much a cube without spectral information scores."
+        )
+    notes.append(
+        f"Leakage audit ({p}x{p} patches): {_pct(leakage['test_overlap_share'])} of the test pixels have a "
+        f"training pixel inside their patch, and on average {_pct(leakage['mean_patch_overlap'])} of a test "
+        "patch lies inside some training patch."
+    )
+    return notes
+
+
+def control_notes(control: Mapping[str, Any], *, overall_accuracy: float | None, split_method: str) -> list[str]:
+    """The control-run sentence, preceded by a warning when the control is flagged.
+
+    Args:
+        control: a :func:`~hsi.evaluation.leakage.control_summary` dict.
+        overall_accuracy: the real run's OA, for comparison.
+        split_method: the split's name (``random``, ``disjoint``, ...), named in the warning.
+
+    Returns:
+        One or two Markdown paragraphs.
+    """
+    kind = control["kind"]
+    chance = max(control["chance_majority_share"], control["chance_uniform"])
+    notes = []
+    if control["flagged"]:
+        notes.append(
+            f"**Warning: the {kind} control scores {_pct(control['overall_accuracy'])} OA, far above chance "
+            f"({_pct(chance)}):** with this {split_method} split the accuracy is dominated by spatial "
+            "memorisation, not by what the spectra say."
+        )
+    notes.append(
+        f"{kind.capitalize()} control: the same protocol (same split, settings and seed) on "
+        f"{_CONTROL_WHAT.get(kind, kind)} reaches OA {_pct(control['overall_accuracy'])} "
+        f"(AA {_pct(control['average_accuracy'])}, kappa ×100 {format_percent(control['kappa'], digits=1)}, "
+        f"0 being chance agreement), against {_pct(overall_accuracy)} on the real data; chance is "
+        f"{_pct(control['chance_majority_share'])} (always the largest test class) or "
+        f"{_pct(control['chance_uniform'])} (1/K)."
+    )
+    return notes

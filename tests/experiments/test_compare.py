@@ -1,0 +1,108 @@
+"""`hsi-classify compare` on the real Salinas-A scene: shared splits, one table, chart and JSON."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hsi.cli.main import main
+
+MODELS = ["svm", "random_forest", "resnet"]
+SEEDS = [3, 4]
+
+
+@pytest.fixture(scope="module")
+def compare_dir(shared_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny three-model, two-seed comparison, shared by the tests of this module."""
+    out = tmp_path_factory.mktemp("compare")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny batches: threads gain nothing and contend on a shared machine
+    try:
+        code = main([
+            "compare", "--dataset", "salinas_a", "--data-dir", str(shared_data_dir), "--no-download",
+            "--models", ",".join(MODELS), "--seeds", "2", "--seed", "3", "--train-ratio", "0.1",
+            "--patch-size", "9", "--pca-components", "15", "--epochs", "2", "--batch-size", "64",
+            "--out", str(out), "--quiet",
+        ])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    (folder,) = out.iterdir()
+    return folder
+
+
+def _run_dirs(compare_dir: Path, model: str) -> list[Path]:
+    return sorted(p for p in compare_dir.glob(f"salinas_a_{model}_*") if p.is_dir())
+
+
+def test_folder_holds_every_run_and_the_comparison(compare_dir: Path) -> None:
+    assert compare_dir.name.startswith("compare_salinas_a_")
+    for name in ("compare.md", "compare.csv", "compare.json", "compare.png", "status.json"):
+        assert (compare_dir / name).is_file(), name
+    assert json.loads((compare_dir / "status.json").read_text())["state"] == "complete"
+    for model in MODELS:
+        runs = _run_dirs(compare_dir, model)
+        assert len(runs) == len(SEEDS), model
+        seeds = sorted(json.loads((r / "config.json").read_text())["run"]["seed"] for r in runs)
+        assert seeds == SEEDS
+
+
+def test_models_share_each_seeds_split(compare_dir: Path) -> None:
+    by_seed: dict[int, list[np.ndarray]] = {}
+    for model in MODELS:
+        for run in _run_dirs(compare_dir, model):
+            seed = json.loads((run / "config.json").read_text())["run"]["seed"]
+            by_seed.setdefault(seed, []).append(np.load(run / "split_test.npy"))
+    assert sorted(by_seed) == SEEDS
+    for masks in by_seed.values():
+        assert len(masks) == len(MODELS)
+        assert all(np.array_equal(masks[0], m) for m in masks[1:])
+    assert not np.array_equal(by_seed[3][0], by_seed[4][0])  # a new seed draws a new split
+    results = json.loads((compare_dir / "compare.json").read_text())["results"]
+    for k in range(len(SEEDS)):
+        assert len({r["runs"][k]["split_test_sha256"] for r in results}) == 1
+
+
+def test_json_holds_mean_and_std_per_model(compare_dir: Path) -> None:
+    data = json.loads((compare_dir / "compare.json").read_text())
+    assert data["models"] == MODELS and data["seeds"] == SEEDS and data["dataset"] == "salinas_a"
+    for r in data["results"]:
+        assert r["n_runs"] == 2 and len(r["runs"]) == 2
+        for key in ("overall_accuracy", "average_accuracy", "kappa", "train_seconds", "inference_seconds"):
+            s = r[key]
+            assert s["n"] == 2 and s["std"] is not None and s["mean"] is not None, (r["model"], key)
+        assert 0.0 <= r["overall_accuracy"]["mean"] <= 1.0  # fractions, not percentages
+        oas = [run["overall_accuracy"] for run in r["runs"]]
+        assert r["overall_accuracy"]["mean"] == pytest.approx(np.mean(oas))
+    for r in data["results"][:2]:  # svm and random forest; 2 epochs are too few for resnet's BN statistics
+        assert r["overall_accuracy"]["mean"] > 0.9, r["model"]
+    params = {r["model"]: r["parameters"] for r in data["results"]}
+    assert params["svm"] is None and params["random_forest"] is None and params["resnet"] > 100_000
+
+
+def test_markdown_and_csv_tables(compare_dir: Path) -> None:
+    md = (compare_dir / "compare.md").read_text()
+    assert "| Model | OA (%) | AA (%) | Kappa (×100) | Parameters |" in md
+    for model in MODELS:
+        row = next(line for line in md.splitlines() if line.startswith(f"| {model} |"))
+        assert row.count("±") >= 5, row  # OA, AA, kappa, train s, inference s
+    with (compare_dir / "compare.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["model"] for r in rows] == MODELS
+    assert all(0 < float(r["overall_accuracy_mean"]) <= 1 for r in rows)  # fractions in the CSV
+
+
+def test_unknown_model_fails_before_anything_runs(
+    shared_data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "runs"
+    code = main(["compare", "--dataset", "salinas_a", "--data-dir", str(shared_data_dir), "--no-download",
+                 "--models", "svm,hybrid_sn", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "did you mean hybridsn" in err
+    assert not out.exists()

@@ -1,0 +1,111 @@
+"""Honest evaluation on real Salinas-A: a disjoint split with a noise control, mask splits, warnings."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+import hsi.experiments.train as train_module
+from hsi.cli.main import _one_line_warnings, main
+from hsi.config import RunConfig
+from hsi.experiments.train import prepare
+
+
+@pytest.fixture(scope="module")
+def disjoint_noise_run(shared_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One small HybridSN run on real Salinas-A: disjoint split, plus the noise control."""
+    out = tmp_path_factory.mktemp("runs")
+    code = main([
+        "train", "--dataset", "salinas_a", "--data-dir", str(shared_data_dir), "--no-download",
+        "--split", "disjoint", "--train-ratio", "0.1", "--control", "noise", "--epochs", "3",
+        "--patch-size", "9", "--pca-components", "15", "--batch-size", "64", "--out", str(out), "--quiet",
+    ])
+    assert code == 0
+    (run_dir,) = out.iterdir()
+    return run_dir
+
+
+def test_disjoint_run_has_no_leakage(disjoint_noise_run: Path) -> None:
+    metrics = json.loads((disjoint_noise_run / "metrics.json").read_text())
+    leakage = metrics["leakage"]
+    assert leakage["test_overlap_share"] == 0.0 and leakage["patch_size"] == 9 and not leakage["flagged"]
+    assert 0 <= leakage["mean_patch_overlap"] < 0.5
+    assert metrics["n_excluded"] > 0
+    assert metrics["n_train"] + metrics["n_val"] + metrics["n_test"] + metrics["n_excluded"] == 5348
+    split = json.loads((disjoint_noise_run / "config.json").read_text())["resolved"]["split"]
+    assert split["method"] == "disjoint" and split["guard_radius"] == 4 and split["excluded_test"] > 0
+    train, test = np.load(disjoint_noise_run / "split_train.npy"), np.load(disjoint_noise_run / "split_test.npy")
+    assert train.any() and test.any() and (disjoint_noise_run / "split.png").is_file()
+
+
+def test_noise_control_is_near_chance_and_reported(disjoint_noise_run: Path) -> None:
+    metrics = json.loads((disjoint_noise_run / "metrics.json").read_text())
+    control = metrics["control"]
+    assert control["kind"] == "noise" and control["chance_uniform"] == pytest.approx(1 / 6)
+    best_chance = max(control["chance_majority_share"], control["chance_uniform"])
+    assert control["overall_accuracy"] < best_chance + 0.1 and not control["flagged"]
+    assert metrics["overall_accuracy"] > control["overall_accuracy"] + 0.3
+    assert (disjoint_noise_run / "control" / "map.png").is_file()
+    saved = json.loads((disjoint_noise_run / "control" / "metrics.json").read_text())
+    assert saved["overall_accuracy"] == control["overall_accuracy"]
+    report = (disjoint_noise_run / "report.md").read_text().split("## Per-class")[0]
+    assert "Leakage audit (9x9 patches): 0.0% of the test pixels" in report
+    assert "Noise control" in report and "Warning" not in report
+
+
+def _write_mask_files(shared_data_dir: Path, folder: Path) -> tuple[Path, Path]:
+    gt = scipy.io.loadmat(shared_data_dir / "salinas_a" / "SalinasA_gt.mat")["salinasA_gt"]
+    left = np.arange(gt.shape[1])[None, :] < 40
+    np.save(folder / "train_gt.npy", np.where(left, gt, 0))
+    np.save(folder / "test_gt.npy", np.where(~left, gt, 0))
+    return folder / "train_gt.npy", folder / "test_gt.npy"
+
+
+def test_masks_split_follows_the_files(shared_data_dir: Path, tmp_path: Path) -> None:
+    train_gt, test_gt = _write_mask_files(shared_data_dir, tmp_path)
+    config = RunConfig(dataset="salinas_a", data_dir=str(shared_data_dir), download=False, split="masks",
+                       train_gt=str(train_gt), test_gt=str(test_gt), out=str(tmp_path / "runs"))
+    prepared = prepare(config)
+    assert np.array_equal(prepared.split.train, np.load(train_gt) > 0)
+    assert np.array_equal(prepared.split.test, np.load(test_gt) > 0)
+    assert prepared.split.info["method"] == "masks"
+
+
+def test_masks_split_with_unknown_ids_fails_cleanly(shared_data_dir: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    train_gt, test_gt = _write_mask_files(shared_data_dir, tmp_path)
+    bad = np.load(test_gt)
+    bad[0, 0] = 7  # Salinas-A has no class 7
+    np.save(test_gt, bad)
+    out = tmp_path / "runs"
+    code = main(["train", "--dataset", "salinas_a", "--data-dir", str(shared_data_dir), "--no-download",
+                 "--split", "masks", "--train-gt", str(train_gt), "--test-gt", str(test_gt), "--out", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hsi-classify: error: --test-gt file") and "[7]" in err and "\n" not in err
+    assert not out.exists() or not any(out.iterdir())
+    code = main(["train", "--dataset", "salinas_a", "--split", "masks", "--train-gt", str(train_gt),
+                 "--out", str(out)])
+    assert code == 2 and "--test-gt" in capsys.readouterr().err
+
+
+def test_pca_fit_all_with_disjoint_split_warns(shared_data_dir: Path, tmp_path: Path) -> None:
+    config = RunConfig(dataset="salinas_a", data_dir=str(shared_data_dir), download=False, split="disjoint",
+                       pca_fit="all", patch_size=9, out=str(tmp_path))
+    with pytest.warns(UserWarning, match="--pca-fit all with --split disjoint"):
+        prepare(config)
+
+
+def test_package_warnings_print_as_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    shown: list[str] = []
+    show = _one_line_warnings(lambda message, *rest: shown.append(str(message)))
+    show(UserWarning("leaky split"), UserWarning, train_module.__file__, 1)
+    show(UserWarning("foreign"), UserWarning, warnings.__file__, 1)
+    assert capsys.readouterr().err == "hsi-classify: warning: leaky split\n"
+    assert shown == ["foreign"] and sys.modules["hsi.cli.main"]

@@ -1,0 +1,188 @@
+"""Interrupted runs: Ctrl-C or SIGTERM leave a folder marked interrupted; --resume finishes it exactly.
+
+A tiny synthetic scene, HybridSN with patch 9, 3 epochs, --deterministic: an uninterrupted run,
+its twin (same seed) and a run interrupted after epoch 1 then resumed must end with the same
+metrics (timings aside).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hsi.experiments.train as train_module
+from hsi.cli.main import main
+from hsi.experiments.run_dir import RESUME_FILE, guard_run, write_status
+
+TIMING_FIELDS = {"train_seconds", "inference_seconds"}
+
+
+@pytest.fixture(scope="module")
+def synthetic_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A 12 x 12 synthetic scene with 20 bands and 4 classes whose spectra differ."""
+    d = tmp_path_factory.mktemp("synthetic_scene")
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, size=(12, 12))
+    synthetic_cube = (2.0 * np.eye(20)[labels * 3] + 0.3 * rng.standard_normal((12, 12, 20))).astype(np.float32)
+    paths = {"cube": d / "synthetic_cube.npy", "gt": d / "synthetic_gt.npy", "other_cube": d / "synthetic_other.npy"}
+    np.save(paths["cube"], synthetic_cube)
+    np.save(paths["gt"], labels.astype(np.uint8))
+    np.save(paths["other_cube"], synthetic_cube + 1.0)  # same shape, other values
+    return paths
+
+
+def _train_args(files: dict[str, Path], out: Path, *extra: str) -> list[str]:
+    return ["train", "--cube", str(files["cube"]), "--gt", str(files["gt"]), "--out", str(out), "--epochs", "3",
+            "--patch-size", "9", "--pca-components", "15", "--batch-size", "32", "--val-ratio", "0.2",
+            "--seed", "3", "--deterministic", "--quiet", *extra]
+
+
+def _only_run(out: Path) -> Path:
+    (run_dir,) = out.iterdir()
+    return run_dir
+
+
+def _metrics(run_dir: Path) -> dict:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return {k: v for k, v in metrics.items() if k not in TIMING_FIELDS}
+
+
+def _status(run_dir: Path) -> str:
+    return json.loads((run_dir / "status.json").read_text())["state"]
+
+
+@pytest.fixture(scope="module")
+def runs(synthetic_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two uninterrupted runs with the same seed, and one interrupted after epoch 1 (kept, plus a copy)."""
+    result = {}
+    for name in ("first", "twin"):
+        out = tmp_path_factory.mktemp(name)
+        assert main(_train_args(synthetic_files, out)) == 0
+        result[name] = _only_run(out)
+
+    real_saver = train_module.epoch_saver
+
+    def saver_then_ctrl_c(*args, **kwargs):
+        save = real_saver(*args, **kwargs)
+
+        def callback(epoch, model, optimizer, state):
+            save(epoch, model, optimizer, state)
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+        return callback
+
+    out = tmp_path_factory.mktemp("interrupted")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(train_module, "epoch_saver", saver_then_ctrl_c)
+        assert main(_train_args(synthetic_files, out)) == 130
+    result["interrupted"] = _only_run(out)
+    spare = tmp_path_factory.mktemp("spare") / "copy"
+    shutil.copytree(result["interrupted"], spare)  # for the tests that must not finish it
+    result["spare"] = spare
+    return result
+
+
+def test_same_seed_deterministic_runs_give_identical_metrics(runs: dict[str, Path]) -> None:
+    assert _metrics(runs["first"]) == _metrics(runs["twin"])
+    assert np.array_equal(np.load(runs["first"] / "prediction.npy"), np.load(runs["twin"] / "prediction.npy"))
+
+
+def test_interrupted_run_is_marked_and_holds_no_finished_report(runs: dict[str, Path]) -> None:
+    run_dir = runs["spare"]
+    assert _status(run_dir) == "interrupted"
+    assert (run_dir / "config.json").is_file() and (run_dir / RESUME_FILE).is_file()
+    assert not (run_dir / "metrics.json").exists() and not (run_dir / "report.md").exists()
+    assert not list(run_dir.glob(".*"))  # no temporary file left behind
+
+
+def test_resumed_run_ends_with_the_metrics_of_an_uninterrupted_one(runs: dict[str, Path]) -> None:
+    run_dir = runs["interrupted"]
+    assert main(["train", "--resume", str(run_dir), "--quiet"]) == 0
+    assert _status(run_dir) == "complete" and not (run_dir / RESUME_FILE).exists()
+    assert _metrics(run_dir) == _metrics(runs["first"])
+    assert np.array_equal(np.load(run_dir / "prediction.npy"), np.load(runs["first"] / "prediction.npy"))
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert len(history) == 4  # header + the 3 epochs, the first from before the interruption
+    assert main(["train", "--resume", str(run_dir)]) == 2  # complete now: nothing to resume
+
+
+def _resume_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["train", "--resume", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("hsi-classify: error: ") and "Traceback" not in err
+    return err
+
+
+def test_resume_refusals(runs: dict[str, Path], synthetic_files: dict[str, Path], tmp_path: Path,
+                         capsys: pytest.CaptureFixture[str]) -> None:
+    spare = runs["spare"]
+    before = sorted(p.name for p in spare.iterdir())
+    assert "already complete" in _resume_error([str(runs["first"])], capsys)
+    assert "is not a folder" in _resume_error([str(tmp_path / "missing")], capsys)
+    assert "has no readable config.json" in _resume_error([str(tmp_path)], capsys)
+    assert "got --epochs as well" in _resume_error([str(spare), "--epochs", "9"], capsys)
+    changed = _resume_error([str(spare), "--cube", str(synthetic_files["other_cube"])], capsys)
+    assert "not the one run" in changed and "changed" in changed
+    assert sorted(p.name for p in spare.iterdir()) == before and _status(spare) == "interrupted"
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(spare, tampered)
+    payload = bytearray((tampered / RESUME_FILE).read_bytes())
+    (tampered / RESUME_FILE).write_bytes(bytes(payload[: len(payload) // 2]))
+    assert "delete it to restart" in _resume_error([str(tampered)], capsys)
+
+    live = tmp_path / "live"
+    shutil.copytree(spare, live)
+    write_status(live, "running", pid=os.getppid(), host=__import__("socket").gethostname())
+    assert "still running" in _resume_error([str(live)], capsys)
+
+
+def test_guard_run_marks_interruptions_and_failures(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with pytest.raises(KeyboardInterrupt), guard_run(run_dir, config={"seed": 0}):
+        (run_dir / "metrics.json").write_text("{}")  # as if stopped between the last writes
+        raise KeyboardInterrupt
+    assert _status(run_dir) == "interrupted" and not (run_dir / "metrics.json").exists()
+    assert json.loads((run_dir / "config.json").read_text()) == {"run": {"seed": 0}}
+
+    (run_dir / RESUME_FILE).write_bytes(b"kept")
+    with pytest.raises(RuntimeError), guard_run(run_dir, resumed=True):
+        raise RuntimeError("a resumed run failed")
+    assert _status(run_dir) == "failed" and (run_dir / RESUME_FILE).is_file()  # still resumable
+
+    with pytest.raises(RuntimeError), guard_run(run_dir):
+        raise RuntimeError("a new run failed")
+    assert not run_dir.exists()  # a new run leaves nothing half-made
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGTERM is POSIX")
+def test_sigterm_marks_the_run_interrupted(synthetic_files: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    args = _train_args(synthetic_files, out, "--epochs", "1000")
+    process = subprocess.Popen([sys.executable, "-m", "hsi", *args], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob(f"*/{RESUME_FILE}")):  # epoch 1 is done and saved
+            assert process.poll() is None and time.monotonic() < deadline, "the run did not reach epoch 1"
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 143, err
+    assert err.strip().endswith("hsi-classify: terminated") and "Traceback" not in err
+    run_dir = _only_run(out)
+    assert _status(run_dir) == "interrupted" and (run_dir / RESUME_FILE).is_file()
+    assert not (run_dir / "metrics.json").exists() and not (run_dir / "report.md").exists()
