@@ -15,7 +15,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-download", dest="download", action="store_false", help="never download")
     parser.add_argument("--out", default="runs", help="folder for the output folder (default runs/)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:<index>")
-    parser.add_argument("--batch-size", type=int, default=512, help="patches per forward pass")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="patches per forward pass (default: sized to the device's memory)")
     parser.add_argument("--nan-policy", choices=("error", "zero", "interpolate"), default="error",
                         help="what to do with NaN/infinite cube values (default: error)")
     parser.set_defaults(func=run)

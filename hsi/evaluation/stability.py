@@ -17,7 +17,7 @@ from scipy import stats
 
 from hsi._core.errors import DataFormatError
 
-__all__ = ["HEADLINE_METRICS", "agreement_map", "aggregate_runs", "summarize"]
+__all__ = ["HEADLINE_METRICS", "aggregate_runs", "agreement_map", "std_ratio_interval", "summarize"]
 
 #: The run-level metrics :func:`aggregate_runs` summarises, in display order.
 HEADLINE_METRICS: tuple[str, ...] = ("overall_accuracy", "average_accuracy", "kappa")
@@ -171,3 +171,32 @@ def agreement_map(predictions: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     winner = counts.argmax(axis=1)
     agreement = counts[np.arange(n_pix), winner] / float(n_runs)
     return (winner - 1).reshape(height, width), agreement.reshape(height, width)
+
+
+def std_ratio_interval(std_a: float, n_a: int, std_b: float, n_b: int) -> tuple[float, float] | None:
+    """95% confidence interval of the ratio of two standard deviations, ``sigma_a / sigma_b``.
+
+    Used to say whether one source of spread is really larger than another: with five
+    runs each, a sample std is itself uncertain by tens of percent. The interval comes
+    from the F distribution of the ratio of two sample variances (normal runs assumed):
+    ``[r / sqrt(F(0.975; n_a-1, n_b-1)), r / sqrt(F(0.025; n_a-1, n_b-1))]`` with
+    ``r = std_a / std_b``.
+
+    Args:
+        std_a: sample std (ddof=1) of ``n_a`` runs; std_b: the same of ``n_b`` runs.
+        n_a: runs behind ``std_a``; n_b: runs behind ``std_b``.
+
+    Returns:
+        ``(low, high)``, or None when undefined (fewer than 2 runs on a side, or ``std_b == 0``).
+
+    Examples:
+        >>> low, high = std_ratio_interval(0.02, 5, 0.01, 5)
+        >>> round(low, 2), round(high, 2)
+        (0.65, 6.2)
+    """
+    if n_a < 2 or n_b < 2 or not std_b > 0 or not std_a >= 0:
+        return None
+    ratio = float(std_a) / float(std_b)
+    upper_f = float(stats.f.ppf(0.975, n_a - 1, n_b - 1))
+    lower_f = float(stats.f.ppf(0.025, n_a - 1, n_b - 1))
+    return ratio / math.sqrt(upper_f), ratio / math.sqrt(lower_f)

@@ -58,7 +58,7 @@ def predict_run(
     download: bool = True,
     out: str | Path = "runs",
     device: str = "auto",
-    batch_size: int = 512,
+    batch_size: int | None = None,
     nan_policy: str = "error",
 ) -> Path:
     """Classifies every pixel of a scene with a saved model; writes map.png and prediction.npy.

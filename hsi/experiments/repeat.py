@@ -39,11 +39,21 @@ from hsi._core.errors import ConfigError, DataFormatError
 from hsi.config import RunConfig
 from hsi.data.scene import Scene, labels_from_ground_truth
 from hsi.evaluation.metrics import classification_summary
-from hsi.evaluation.stability import HEADLINE_METRICS, aggregate_runs, agreement_map
+from hsi.evaluation.stability import (
+    HEADLINE_METRICS,
+    aggregate_runs,
+    agreement_map,
+    std_ratio_interval,
+)
 from hsi.experiments.run_dir import read_status
 from hsi.experiments.train import prepare, train_run, validate_config
 from hsi.reporting import figures, tables
-from hsi.reporting.files import atomic_save_figure, atomic_save_json, atomic_save_npy, atomic_write_text
+from hsi.reporting.files import (
+    atomic_save_figure,
+    atomic_save_json,
+    atomic_save_npy,
+    atomic_write_text,
+)
 from hsi.training.device import resolve_device
 
 log = logging.getLogger(__name__)
@@ -216,6 +226,8 @@ def _repeat_record(config: RunConfig, vary: str, plan: Sequence[PlannedRun]) -> 
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    # A setting added to RunConfig after the folder was made counts as its default there.
+    old = {**RunConfig().to_dict(), **old}
     keys = sorted((set(old) | set(new)) - _RUNTIME_KEYS)
     return [f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in keys if old.get(k) != new.get(k)]
 
@@ -272,6 +284,7 @@ def _run_all(
     jobs: int,
     progress: bool,
     done: Callable[[PlannedRun, dict[str, Any]], None],
+    say: Notify,
 ) -> None:
     """Trains ``todo``: in this process with one job, else one worker process per job."""
     if jobs == 1 or len(todo) <= 1:
@@ -282,8 +295,8 @@ def _run_all(
     threads = None
     if torch.device(devices[0]).type == "cpu":
         threads = max(1, (os.cpu_count() or 1) // len(devices))
-        log.warning("running %d CPU jobs at once: they compete for the %s cores (%d torch thread(s) per job).",
-                    len(devices), os.cpu_count(), threads)
+        say(f"running {len(devices)} CPU jobs at once: they compete for the {os.cpu_count()} cores "
+            f"({threads} torch thread(s) per job)")
     # spawn: a forked CUDA context is unusable, and each worker must seed torch by itself.
     context = multiprocessing.get_context("spawn")
     pools = [ProcessPoolExecutor(max_workers=1, mp_context=context) for _ in devices]
@@ -373,7 +386,7 @@ def repeat_runs(
             f"AA {tables.format_percent(metrics['average_accuracy'])}%, kappa {tables.format_percent(metrics['kappa'])}")
 
     try:
-        _run_all(config, repeat_dir, todo, jobs=jobs, progress=progress, done=done)
+        _run_all(config, repeat_dir, todo, jobs=jobs, progress=progress, done=done, say=say)
     except Exception:
         if created and count[0] == 0:
             shutil.rmtree(repeat_dir, ignore_errors=True)
@@ -451,7 +464,16 @@ def _comparison_paragraph(comparison: dict[str, Any]) -> str:
         text += f": only {'the split' if s > i else 'the initialisation'} moves it."
     else:
         larger, ratio = ("the split", s / i) if s > i else ("the initialisation", i / s)
-        text += f": {larger} is the larger source of spread (about {ratio:.1f}×)."
+        text += f": {larger} moves it more (about {ratio:.1f}×)."
+        interval = std_ratio_interval(s, split["n_runs"], i, init["n_runs"])
+        if interval is not None:
+            low, high = interval
+            if low <= 1.0 <= high:
+                text += (f" With this many runs that difference is not significant: the 95% interval of the "
+                         f"ratio split/initialisation std is [{low:.2f}, {high:.2f}], which holds 1; re-run both "
+                         "with a larger `--runs` (finished runs are kept) to tell the two apart.")
+            else:
+                text += f" The 95% interval of the ratio split/initialisation std is [{low:.2f}, {high:.2f}]."
     if "both" in members:
         text += f" Varying both gives {pts(members['both'])} over {members['both']['n_runs']} runs."
     return text

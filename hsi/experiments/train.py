@@ -45,6 +45,7 @@ from hsi.models import MODELS, create_model
 from hsi.reporting import figures, tables
 from hsi.reporting.files import atomic_save_figure, atomic_save_json, atomic_save_npy, atomic_write_text
 from hsi.reporting.honesty import control_notes, leakage_notes
+from hsi.training.batchnorm import recalibrate_batchnorm
 from hsi.training.checkpoint import save_checkpoint
 from hsi.training.device import device_name, resolve_device
 from hsi.training.seed import seed_everything, set_deterministic
@@ -299,8 +300,12 @@ def fit_predict(
             extra["selected_epoch"] = state.best_epoch
         else:
             extra["selected_epoch"] = state.epoch
+        # The moving-average BN statistics lag fast-changing weights in short runs; recompute them.
+        calibrate_started = time.perf_counter()
+        recalibrate_batchnorm(model, source, train_set, batch_size=config.batch_size, seed=config.seed)
+        train_seconds += time.perf_counter() - calibrate_started
         infer_started = time.perf_counter()
-        prediction = predict_scene(model, source, batch_size=max(config.batch_size, 256))
+        prediction = predict_scene(model, source)  # batch sized to the device
     inference_seconds = time.perf_counter() - infer_started
     return Fitted(prediction, pca, model, history, extra, train_seconds, inference_seconds, n_parameters)
 

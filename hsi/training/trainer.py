@@ -15,6 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hsi.data.patches import PatchSource
+from hsi.training.batching import inference_batch_size, train_micro_batch
 from hsi.training.seed import epoch_seed
 
 log = logging.getLogger(__name__)
@@ -57,17 +58,19 @@ def autocast_for(device: torch.device) -> AbstractContextManager[Any]:
 def evaluate(model: nn.Module, source: PatchSource, pixels: PixelSet, *, batch_size: int) -> tuple[float, float]:
     """Mean loss and accuracy of ``model`` (in eval mode) on ``pixels``."""
     model.eval()
-    total_loss, correct = 0.0, 0
+    # Summed on the device: one host sync at the end, not two per batch.
+    total_loss = torch.zeros((), device=source.device)
+    correct = torch.zeros((), device=source.device, dtype=torch.long)
     for start in range(0, len(pixels), batch_size):
         stop = start + batch_size
         patches = source.gather(pixels.rows[start:stop], pixels.cols[start:stop])
         targets = pixels.targets[start:stop]
         with autocast_for(source.device):
             logits = model(patches)
-        total_loss += float(nn.functional.cross_entropy(logits.float(), targets, reduction="sum"))
-        correct += int((logits.argmax(1) == targets).sum())
+        total_loss += nn.functional.cross_entropy(logits.float(), targets, reduction="sum")
+        correct += (logits.argmax(1) == targets).sum()
     n = max(len(pixels), 1)
-    return total_loss / n, correct / n
+    return float(total_loss) / n, int(correct) / n
 
 
 def fit(
@@ -84,6 +87,7 @@ def fit(
     optimizer_state: dict[str, Any] | None = None,
     on_epoch_end: EpochCallback | None = None,
     progress: bool = True,
+    micro_batch: int | None = None,
 ) -> TrainState:
     """Trains ``model`` in place for ``epochs`` epochs (continuing from ``state`` if given).
 
@@ -102,11 +106,19 @@ def fit(
         state: a state to resume from; optimizer_state: the optimiser's saved state.
         on_epoch_end: called after every epoch (used to save resumable checkpoints).
         progress: show a progress bar.
+        micro_batch: patches per forward/backward pass; gradients of the passes of one
+            batch are summed, so each optimiser step still uses the batch's mean gradient.
+            None picks it from the device (see :func:`hsi.training.batching.train_micro_batch`:
+            the whole batch on CUDA, cache-sized passes on CPU).
 
     Returns:
         The final :class:`TrainState`.
     """
     device = source.device
+    sizes = {"in_chans": source.n_channels, "patch_size": source.patch_size, "device": device}
+    if micro_batch is None:
+        micro_batch = train_micro_batch(model, batch_size=batch_size, **sizes)
+    eval_batch = inference_batch_size(model, **sizes) if val is not None and len(val) else batch_size
     state = state or TrainState()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     if optimizer_state is not None:
@@ -122,24 +134,27 @@ def fit(
         correct = torch.zeros((), device=device, dtype=torch.long)
         for start in range(0, len(train), batch_size):
             batch = order[start : start + batch_size]
-            patches = source.gather(train.rows[batch], train.cols[batch])
-            targets = train.targets[batch]
-            with autocast_for(device):
-                logits = model(patches)
-                loss = nn.functional.cross_entropy(logits.float(), targets)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            # Equal passes (sizes differ by at most one): sum of (pass loss sum / batch size)
+            # is the batch's mean loss, so the summed gradients are the batch gradient.
+            for part in batch.tensor_split(-(-len(batch) // micro_batch)):
+                patches = source.gather(train.rows[part], train.cols[part])
+                targets = train.targets[part]
+                with autocast_for(device):
+                    logits = model(patches)
+                    part_loss = nn.functional.cross_entropy(logits.float(), targets, reduction="sum")
+                (part_loss / len(batch)).backward()
+                # Accumulate on the device: no host sync per batch.
+                loss_sum += part_loss.detach()
+                correct += (logits.detach().argmax(1) == targets).sum()
             optimizer.step()
-            # Accumulate on the device: no host sync per batch.
-            loss_sum += loss.detach() * len(batch)
-            correct += (logits.detach().argmax(1) == targets).sum()
         row = {
             "epoch": epoch + 1,
             "train_loss": float(loss_sum) / len(train),
             "train_accuracy": int(correct) / len(train),
         }
         if val is not None and len(val):
-            row["val_loss"], row["val_accuracy"] = evaluate(model, source, val, batch_size=batch_size)
+            row["val_loss"], row["val_accuracy"] = evaluate(model, source, val, batch_size=eval_batch)
             if row["val_accuracy"] > state.best_val_accuracy:
                 state.best_val_accuracy = row["val_accuracy"]
                 state.best_epoch = epoch + 1

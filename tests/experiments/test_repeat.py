@@ -1,4 +1,4 @@
-"""`hsi-classify repeat` on the real Salinas-A scene (tiny setting), plus its planning rules."""
+"""`hsi-classify repeat` on a tiny synthetic scene (fast), plus its planning rules."""
 
 from __future__ import annotations
 
@@ -19,20 +19,33 @@ REPORT_FILES = ["repeat.json", "stability.json", "stability.md", "stability.png"
 TIMING = {"train_seconds", "inference_seconds"}
 
 
-def _settings(data_dir: Path, out: Path) -> list[str]:
-    return ["repeat", "--dataset", "salinas_a", "--data-dir", str(data_dir), "--no-download", "--patch-size", "9",
-            "--pca-components", "15", "--epochs", "2", "--train-ratio", "0.02", "--batch-size", "32",
-            "--out", str(out), "--quiet"]
+def _synthetic_scene(folder: Path) -> Path:
+    """A seeded synthetic 24x24 scene, 30 bands, 3 classes in vertical strips (400 labelled pixels)."""
+    rng = np.random.default_rng(0)
+    gt = np.zeros((24, 24), dtype=np.uint8)
+    gt[2:22, 2:9], gt[2:22, 9:16], gt[2:22, 16:22] = 1, 2, 3
+    spectra = rng.normal(size=(4, 30)).cumsum(axis=1)
+    cube = spectra[gt] + rng.normal(scale=1.5, size=(24, 24, 30))
+    np.save(folder / "synthetic_cube.npy", cube.astype(np.float32))
+    np.save(folder / "synthetic_gt.npy", gt)
+    return folder
+
+
+def _settings(data: Path, out: Path) -> list[str]:
+    return ["repeat", "--cube", str(data / "synthetic_cube.npy"), "--gt", str(data / "synthetic_gt.npy"),
+            "--patch-size", "9", "--pca-components", "15", "--epochs", "2", "--train-ratio", "0.1",
+            "--batch-size", "16", "--out", str(out), "--quiet"]
 
 
 @pytest.fixture(scope="module")
-def repeats(shared_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def repeats(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Two small repeats side by side: 2 runs varying the initialisation (deterministic), 2 varying the split."""
+    data = _synthetic_scene(tmp_path_factory.mktemp("synthetic"))
     out = tmp_path_factory.mktemp("repeats")
-    assert main([*_settings(shared_data_dir, out), "--vary", "init", "--seeds", "3,4", "--deterministic"]) == 0
-    assert main([*_settings(shared_data_dir, out), "--vary", "split", "--runs", "2"]) == 0
-    return {"init": out / "salinas_a_hybridsn_vary-init", "split": out / "salinas_a_hybridsn_vary-split",
-            "data": shared_data_dir}
+    assert main([*_settings(data, out), "--vary", "init", "--seeds", "3,4", "--deterministic"]) == 0
+    assert main([*_settings(data, out), "--vary", "split", "--runs", "2"]) == 0
+    return {"init": out / "synthetic_cube_hybridsn_vary-init", "split": out / "synthetic_cube_hybridsn_vary-split",
+            "data": data}
 
 
 def _run_dirs(repeat_dir: Path) -> list[Path]:
@@ -54,10 +67,10 @@ def test_repeat_writes_every_file(repeats: dict[str, Path]) -> None:
             s = report[key]
             assert s["min"] <= s["mean"] <= s["max"] and s["ci95_low"] <= s["mean"] <= s["ci95_high"]
             assert 0 <= s["min"] and s["max"] <= 1  # fractions, not percentages
-        assert len(report["per_class"]) == 6 and report["config"]["patch_size"] == 9
+        assert len(report["per_class"]) == 3 and report["config"]["patch_size"] == 9
         agreement = np.load(folder / "agreement.npy")
-        assert agreement.shape == (83, 86) and agreement.min() >= 0.5 and agreement.max() == 1.0
-        assert 0 < report["consensus"]["n_pixels"] <= 5348
+        assert agreement.shape == (24, 24) and agreement.min() >= 0.5 and agreement.max() == 1.0
+        assert 0 < report["consensus"]["n_pixels"] <= 400 and report["consensus"]["n_labelled"] == 400
         md = (folder / "stability.md").read_text()
         assert "What varied" in md and "95% CI" in md and "majority-vote" in md
 
@@ -108,21 +121,36 @@ def test_resume_redoes_only_the_unfinished_run_and_deterministic_runs_repeat(
     assert {k: v for k, v in after.items() if k not in TIMING} == {k: v for k, v in before.items() if k not in TIMING}
 
 
-def test_resume_with_other_settings_is_refused(repeats: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("flags", "expected"), [
+    (["--runs", "2", "--epochs", "3"], "epochs: 2 there, 3 now"),
+    (["--runs", "1"], "may only add runs"),
+])
+def test_resume_with_other_settings_is_refused(
+    repeats: dict[str, Path], capsys: pytest.CaptureFixture[str], flags: list[str], expected: str
+) -> None:
     parent = repeats["split"].parent
     before = sorted(p.name for p in repeats["split"].iterdir())
-    code = main([*_settings(repeats["data"], parent), "--vary", "split", "--runs", "2", "--epochs", "3"])
+    code = main([*_settings(repeats["data"], parent), "--vary", "split", *flags])
     assert code == 2
     err = capsys.readouterr().err
-    assert "other settings" in err and "epochs: 2 there, 3 now" in err and len(err.strip().splitlines()) == 1
+    assert "other settings" in err and expected in err and len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in repeats["split"].iterdir()) == before
 
 
-@pytest.mark.parametrize("flags", [["--runs", "0"], ["--seeds", "1,x"], ["--runs", "3", "--seeds", "1,2"],
-                                   ["--runs", "2", "--split-seed", "4"], ["--runs", "2", "--jobs", "0"]])
-def test_bad_repeat_flags_exit_2_without_a_folder(flags: list[str], tmp_path: Path) -> None:
+@pytest.mark.parametrize(("flags", "expected"), [
+    (["--runs", "0"], "--runs must be"),
+    (["--seeds", "1,x"], "--seeds must be comma-separated"),
+    (["--runs", "3", "--seeds", "1,2"], "disagrees with --seeds"),
+    (["--runs", "2", "--split-seed", "4"], "--split-seed fixes the split"),
+    (["--runs", "2", "--jobs", "0"], "--jobs must be"),
+    (["--runs", "2", "--name", "../elsewhere"], "--name must be a plain folder name"),
+])
+def test_bad_repeat_flags_exit_2_without_a_folder(
+    flags: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = ["repeat", "--dataset", "salinas_a", "--out", str(tmp_path / "out"), "--no-download", *flags]
     assert main(args) == 2
+    assert expected in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
@@ -137,3 +165,13 @@ def test_plan_runs_holds_the_right_seed_fixed() -> None:
     with pytest.raises(ConfigError, match="--vary must be"):
         plan_runs(base, runs=2, seeds=None, vary="weights")
     assert parse_seeds(" 0, 2,2 ") == [0, 2, 2]
+
+
+def test_jobs_2_trains_runs_in_worker_processes(
+    repeats: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*_settings(repeats["data"], tmp_path), "--runs", "2", "--jobs", "2", "--name", "two_jobs"]) == 0
+    assert "compete for the" in capsys.readouterr().err  # CPU jobs share the cores, and the user is told
+    runs = _run_dirs(tmp_path / "two_jobs")
+    assert [json.loads((r / "status.json").read_text())["state"] for r in runs] == ["complete", "complete"]
+    assert (tmp_path / "two_jobs" / "stability.md").is_file()

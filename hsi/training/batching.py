@@ -1,0 +1,112 @@
+"""How many patches go through the network at once, chosen from the model's size and the device.
+
+The optimiser's batch (``--batch-size``) is a property of the training protocol; how many
+patches are *computed* at once is a property of the hardware, and the two need not agree:
+
+* **CPU.** Each forward/backward pass is split into micro-batches whose activations total
+  about :data:`CPU_ACTIVATION_BUDGET` bytes, and the gradients are accumulated, so the
+  optimiser still sees the mean gradient of the whole batch. Measured on a 2-core Xeon
+  (HybridSN, 25x25 patches, 30 bands, see ``docs/performance.md``): training costs about
+  18 ms of CPU per patch in batches of 256 and 13-14 ms in micro-batches of 16, and
+  inference about 6.3 ms per patch at 64+ patches per pass against 4.2 ms at <= 32. Two
+  effects: the working set of a small pass stays in cache, and no single activation
+  tensor grows past glibc's 32 MB mmap threshold, above which every pass maps fresh
+  pages from the kernel and faults them in again (half the cost was system time).
+* **CUDA.** Training uses the whole batch (a GPU wants large kernels). Inference batches
+  are sized to a fraction of the free device memory (``torch.cuda.mem_get_info``).
+
+The per-patch activation size comes from :func:`hsi.models.profile_model` (one dummy
+forward pass of one patch).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from hsi.models import profile_model
+
+__all__ = [
+    "CPU_ACTIVATION_BUDGET",
+    "GPU_MEMORY_FRACTION",
+    "MAX_INFERENCE_BATCH",
+    "activation_bytes_per_patch",
+    "even_chunks",
+    "inference_batch_size",
+    "train_micro_batch",
+]
+
+#: Activation bytes (all layers summed, float32) per CPU pass. With HybridSN at p=25 and
+#: 30 bands (3.8 MB per patch) this gives 17 patches, whose largest tensor (14 MB) stays
+#: under glibc's 32 MB mmap threshold.
+CPU_ACTIVATION_BUDGET = 64 * 2**20
+#: Share of the free GPU memory an inference batch may take (the rest is left to the
+#: allocator's fragmentation, cuDNN workspaces and other processes).
+GPU_MEMORY_FRACTION = 0.5
+#: Upper bound of an inference batch on any device.
+MAX_INFERENCE_BATCH = 32_768
+
+
+def activation_bytes_per_patch(model: nn.Module, *, in_chans: int, patch_size: int) -> int:
+    """Bytes of all layer outputs of ``model`` for one ``(in_chans, patch_size, patch_size)`` patch.
+
+    Runs one dummy forward pass on the model's device (see :func:`hsi.models.profile_model`).
+    """
+    profile = profile_model(model, patch_size=patch_size, in_chans=in_chans, num_classes=0)
+    return max(int(profile["activation_bytes_per_patch"] or 0), 1)
+
+
+def _cpu_chunk(bytes_per_patch: int, budget: int) -> int:
+    return max(1, budget // max(bytes_per_patch, 1))
+
+
+def train_micro_batch(
+    model: nn.Module, *, in_chans: int, patch_size: int, batch_size: int, device: torch.device,
+    budget: int = CPU_ACTIVATION_BUDGET,
+) -> int:
+    """Patches per forward/backward pass when training with batches of ``batch_size``.
+
+    Returns:
+        ``batch_size`` on CUDA (and other accelerators); on CPU the number of patches whose
+        activations fit ``budget`` bytes, at most ``batch_size``.
+    """
+    if device.type != "cpu":
+        return batch_size
+    per_patch = activation_bytes_per_patch(model, in_chans=in_chans, patch_size=patch_size)
+    return min(batch_size, _cpu_chunk(per_patch, budget))
+
+
+def inference_batch_size(
+    model: nn.Module, *, in_chans: int, patch_size: int, device: torch.device,
+    budget: int = CPU_ACTIVATION_BUDGET,
+) -> int:
+    """Patches per forward pass for inference on ``device``.
+
+    On CUDA: :data:`GPU_MEMORY_FRACTION` of the free memory divided by the activation bytes
+    of one patch (all layers summed, float32: an over-estimate, as inference frees each
+    layer's input after use and runs in bf16). On CPU: ``budget`` bytes of activations.
+    Always between 1 and :data:`MAX_INFERENCE_BATCH`.
+    """
+    per_patch = activation_bytes_per_patch(model, in_chans=in_chans, patch_size=patch_size)
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        size = int(free * GPU_MEMORY_FRACTION) // per_patch
+    else:
+        size = _cpu_chunk(per_patch, budget)
+    return max(1, min(size, MAX_INFERENCE_BATCH))
+
+
+def even_chunks(n: int, max_size: int) -> tuple[int, int]:
+    """Splits ``n`` items into equal chunks of at most ``max_size``.
+
+    Returns:
+        ``(n_chunks, chunk_size)`` with ``n_chunks * chunk_size >= n`` and the padding
+        ``n_chunks * chunk_size - n`` below ``n_chunks``; so every chunk can have one shape
+        (a new shape costs cuDNN a fresh autotuning run and oneDNN a new primitive).
+    """
+    if n <= 0:
+        return 0, max(1, max_size)
+    n_chunks = math.ceil(n / max(1, max_size))
+    return n_chunks, math.ceil(n / n_chunks)

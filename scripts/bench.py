@@ -1,0 +1,262 @@
+#!/usr/bin/env python
+"""Speed and memory benchmark of the library's own training and full-scene path.
+
+Developer script (never imported by ``hsi``). Every case runs in a subprocess of its own, so
+the peak host RSS it reports is that case's alone, and prints one JSON line per measurement:
+
+* ``indian_pines_shape``: a stand-in 145x145x200 cube (random values) laid over the real
+  Indian Pines ground truth (``indian_pines/Indian_pines_gt.mat``) for the class layout;
+  HybridSN, PCA 30, 25x25 patches, trained on 30% and on 10% of the labelled pixels
+  (two lines), then every pixel classified.
+* ``salinas_a``: the real Salinas-A scene, 10% training (534 pixels), per-epoch seconds,
+  full-scene classification and the test overall accuracy.
+* ``pavia_u_shape``: a stand-in 610x340x103 cube over the real Pavia University ground
+  truth; host memory through PCA (15 components), the patch source and full-scene
+  classification of all 207,400 pixels with an untrained HybridSN (time and memory only).
+
+The stand-in cubes are random: it is the shape, not the values, that sets the time.
+
+Usage::
+
+    python scripts/bench.py --quick                      # small CPU version, < 1 min on 2 cores
+    python scripts/bench.py --device cuda                # the full cases on a GPU
+    python scripts/bench.py --cases salinas_a --device cpu --epochs 3
+
+The data folder is ``--data-dir``, else ``$HSI_DATA_DIR``, else ``../shared/data`` beside
+the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+CASES = ("indian_pines_shape", "salinas_a", "pavia_u_shape")
+NOTE = "stand-in cube of random values over the real ground truth: the shape, not the values, sets the time"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="small CPU version: 11x11 patches, PCA 15, 1 epoch, cropped scenes (< 1 min on 2 cores)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:<index> (default auto)")
+    parser.add_argument("--epochs", type=int, help="epochs per training run (default 100; --quick 1)")
+    parser.add_argument("--batch-size", type=int, default=None, help="patches per optimiser step (default 128; salinas_a 256)")
+    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {', '.join(CASES)}")
+    parser.add_argument("--data-dir", help="folder holding <scene>/<files> (default $HSI_DATA_DIR or ../shared/data)")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own choice)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--run-case", help=argparse.SUPPRESS)  # internal: run one case in this process
+    args = parser.parse_args(argv)
+    args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = sorted(set(args.cases) - set(CASES))
+    if unknown:
+        parser.error(f"unknown case(s) {unknown}; choose from {', '.join(CASES)}")
+    if args.epochs is None:
+        args.epochs = 1 if args.quick else 100
+    return args
+
+
+def data_dir(args: argparse.Namespace) -> Path:
+    return Path(args.data_dir or os.environ.get("HSI_DATA_DIR") or REPO.parent / "shared" / "data")
+
+
+# ---------------------------------------------------------------- one case, in its own process
+
+
+def _peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux (bytes on macOS).
+    scale = 1 if sys.platform == "darwin" else 1024
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20, 1)
+
+
+def _sync(device: Any) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _ground_truth(args: argparse.Namespace, scene_name: str) -> Any:
+    from hsi.data.io import load_array
+    from hsi.data.scene import labels_from_ground_truth
+    from hsi.data.specs import get_spec
+
+    spec = get_spec(scene_name)
+    gt = load_array(data_dir(args) / spec.folder / spec.gt_file, spec.gt_key, role="gt")
+    labels, _ = labels_from_ground_truth(gt, spec.class_ids)
+    return labels
+
+
+def _crop(labels: Any, size: int) -> Any:
+    """The ``size`` x ``size`` window with the most labelled pixels on a coarse grid (for --quick)."""
+    h, w = labels.shape
+    best, best_count = (0, 0), -1
+    for r in range(0, max(h - size, 0) + 1, max(size // 2, 1)):
+        for c in range(0, max(w - size, 0) + 1, max(size // 2, 1)):
+            count = int((labels[r : r + size, c : c + size] >= 0).sum())
+            if count > best_count:
+                best, best_count = (r, c), count
+    r, c = best
+    return labels[r : r + size, c : c + size]
+
+
+def run_case(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Runs one case in this process; returns its JSON records."""
+    import numpy as np
+    import torch
+
+    from hsi.data.patches import PatchSource
+    from hsi.data.scene import load_scene
+    from hsi.data.splits import split_random
+    from hsi.evaluation.predict import predict_scene
+    from hsi.features.pca import SpectralPCA
+    from hsi.models import create_model
+    from hsi.training.batching import inference_batch_size, train_micro_batch
+    from hsi.training.device import device_name, resolve_device
+    from hsi.training.seed import seed_everything, set_deterministic
+    from hsi.training.trainer import PixelSet, fit
+
+    case = args.run_case
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    set_deterministic(False)  # cudnn.benchmark on: the fast, non-bit-reproducible path
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    quick = args.quick
+    patch_size, pca_components = (11, 15) if quick else (25, 30)
+    rng = np.random.default_rng(args.seed)
+
+    if case == "salinas_a":
+        scene = load_scene("salinas_a", data_dir=data_dir(args), download=False)
+        cube, labels, ratios, real = scene.cube, scene.labels, (0.1,), True
+        batch_size = args.batch_size or 256
+    else:
+        gt_name, shape = {"indian_pines_shape": ("indian_pines", (145, 145, 200)),
+                          "pavia_u_shape": ("pavia_u", (610, 340, 103))}[case]
+        labels = _ground_truth(args, gt_name)
+        if quick:
+            labels = _crop(labels, 40)
+        if case == "pavia_u_shape":
+            pca_components, ratios = 15, (0.3,)  # the paper's PCA for Pavia University; no training
+        else:
+            ratios = (0.3, 0.1)
+        cube = rng.standard_normal((*labels.shape, shape[2]), dtype=np.float32)
+        real = False
+        batch_size = args.batch_size or 128
+    n_classes = int(labels.max()) + 1
+    epochs = 0 if case == "pavia_u_shape" else args.epochs
+
+    records = []
+    for ratio in ratios:
+        seed_everything(args.seed)
+        split = split_random(labels, train_ratio=ratio, seed=args.seed)
+        train_mask = split.train.copy()
+        if quick and case != "pavia_u_shape":  # at most 64 training pixels
+            train_mask.flat[np.flatnonzero(train_mask)[rng.permutation(int(train_mask.sum()))[64:]]] = False
+        started = time.perf_counter()
+        pca = SpectralPCA(pca_components, seed=args.seed).fit(cube[train_mask])
+        features = pca.transform(cube)
+        pca_seconds = time.perf_counter() - started
+        model = create_model("hybridsn", in_chans=pca_components, num_classes=n_classes,
+                             patch_size=patch_size).to(device)
+        source = PatchSource(features, patch_size=patch_size, device=device)
+        rows, cols = source.pixel_coordinates(train_mask)
+        train = PixelSet(rows, cols, torch.from_numpy(labels[train_mask]).to(device))
+        sizes = {"in_chans": pca_components, "patch_size": patch_size, "device": device}
+        micro = train_micro_batch(model, batch_size=batch_size, **sizes)
+        _sync(device)
+        started = time.perf_counter()
+        state = fit(model, source, train, epochs=epochs, batch_size=batch_size, lr=1e-3, seed=args.seed,
+                    progress=False)
+        _sync(device)
+        train_seconds = time.perf_counter() - started
+        epoch_seconds = [round(row["seconds"], 3) for row in state.history]
+        infer_batch = inference_batch_size(model, **sizes)
+        timings = []
+        for _ in range(1 if device.type == "cpu" else 2):  # on GPU the first pass autotunes cuDNN
+            _sync(device)
+            started = time.perf_counter()
+            prediction = predict_scene(model, source)
+            _sync(device)
+            timings.append(time.perf_counter() - started)
+        n_pixels = labels.size
+        accuracy = None
+        if real and epochs:
+            accuracy = round(float((prediction[split.test] == labels[split.test]).mean()), 4)
+        records.append({
+            "case": case,
+            "device": str(device),
+            "device_name": device_name(device),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "quick": quick,
+            "scene_shape": [*labels.shape, int(cube.shape[2])],
+            "patch_size": patch_size,
+            "pca_components": pca_components,
+            "train_ratio": ratio,
+            "n_train": len(train),
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "micro_batch": micro,
+            "pca_seconds": round(pca_seconds, 3),
+            "train_seconds": round(train_seconds, 3),
+            "epoch_seconds": epoch_seconds,
+            "epoch_seconds_median": float(np.median(epoch_seconds)) if epoch_seconds else None,
+            "samples_per_second": round(len(train) * epochs / train_seconds, 1) if epochs else None,
+            "full_scene_pixels": int(n_pixels),
+            "full_scene_seconds": round(timings[-1], 3),
+            "full_scene_seconds_first": round(timings[0], 3),
+            "pixels_per_second": round(n_pixels / timings[-1], 1),
+            "inference_batch": infer_batch,
+            "overall_accuracy": accuracy,
+            "peak_host_rss_mb": _peak_rss_mb(),
+            "peak_gpu_memory_mb": (round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+                                   if device.type == "cuda" else None),
+            "note": "real scene" if real else NOTE,
+        })
+        del model, source, features
+    return records
+
+
+# ---------------------------------------------------------------- driver
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.run_case:
+        for record in run_case(args):
+            print(json.dumps(record), flush=True)
+        return 0
+    forwarded = ["--device", args.device, "--epochs", str(args.epochs), "--seed", str(args.seed),
+                 "--data-dir", str(data_dir(args))]
+    if args.quick:
+        forwarded.append("--quick")
+    if args.batch_size:
+        forwarded += ["--batch-size", str(args.batch_size)]
+    if args.threads:
+        forwarded += ["--threads", str(args.threads)]
+    failed = 0
+    for case in args.cases:
+        # A fresh process per case: its peak RSS is that case's alone.
+        done = subprocess.run([sys.executable, __file__, "--run-case", case, *forwarded],
+                              stdout=subprocess.PIPE, text=True, check=False)
+        sys.stdout.write(done.stdout)
+        sys.stdout.flush()
+        if done.returncode:
+            failed += 1
+            print(json.dumps({"case": case, "error": f"exit status {done.returncode}"}), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
