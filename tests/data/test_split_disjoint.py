@@ -10,7 +10,12 @@ import pytest
 
 from hsi._core.errors import ConfigError, DataFormatError
 from hsi._core.windows import window_any
-from hsi.data.splits import merge_mask_labels, read_label_map, split_disjoint, split_masks
+from hsi.data.splits import (
+    merge_mask_labels,
+    read_label_map,
+    split_disjoint,
+    split_masks,
+)
 
 
 def synthetic_fields(height: int = 60, width: int = 80) -> np.ndarray:
