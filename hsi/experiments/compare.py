@@ -84,11 +84,10 @@ def _mask_sha256(path: Path) -> str:
     return hashlib.sha256(mask.tobytes() + str(mask.shape).encode()).hexdigest()
 
 
-def _run_parameters(run_dir: Path) -> int | None:
-    """Trainable parameters a run recorded in its config.json (None for sklearn models)."""
-    resolved = json.loads((run_dir / "config.json").read_text())["resolved"]
-    value = resolved.get("n_parameters")
-    return None if value is None else int(value)
+def _resolved(run_dir: Path) -> dict[str, Any]:
+    """What a run recorded about itself in config.json: parameters, device, ..."""
+    resolved: dict[str, Any] = json.loads((run_dir / "config.json").read_text())["resolved"]
+    return resolved
 
 
 def _summarise_model(model: str, runs: list[RunResult], seeds: list[int], compare_dir: Path) -> dict[str, Any]:
@@ -102,7 +101,9 @@ def _summarise_model(model: str, runs: list[RunResult], seeds: list[int], compar
         row[key] = stability[key]
     for key in ("train_seconds", "inference_seconds"):
         row[key] = summarize([m[key] for m in metrics])
-    row["parameters"] = _run_parameters(runs[0].run_dir)
+    resolved = _resolved(runs[0].run_dir)
+    row["parameters"] = None if resolved.get("n_parameters") is None else int(resolved["n_parameters"])
+    row["device"] = resolved.get("device_name")
     row["per_class_accuracy"] = stability["per_class"]
     row["runs"] = [
         {
@@ -131,7 +132,9 @@ def _csv(results: list[dict[str, Any]]) -> str:
     return tables.csv_text(headers, rows)
 
 
-def _settings(base: RunConfig, models: list[str], seeds: list[int], dataset: str) -> dict[str, Any]:
+def _settings(
+    base: RunConfig, models: list[str], seeds: list[int], dataset: str, results: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The shared settings, in words, for the table under the comparison."""
     splits = {
         "random": f"random, {base.train_ratio:g} of each class for training",
@@ -152,7 +155,7 @@ def _settings(base: RunConfig, models: list[str], seeds: list[int], dataset: str
         "PCA components": base.pca_components,
         "patch size": base.patch_size,
         "epochs / batch size / lr (torch models)": f"{base.epochs} / {base.batch_size} / {base.lr:g}",
-        "device": base.device,
+        "device": ", ".join(dict.fromkeys(str(r["device"]) for r in results)),
     }
 
 
@@ -221,7 +224,7 @@ def _write_outputs(
     results: list[dict[str, Any]],
 ) -> None:
     """compare.json, compare.csv, compare.md and compare.png."""
-    settings = _settings(base, names, seeds, dataset)
+    settings = _settings(base, names, seeds, dataset, results)
     atomic_save_json(
         compare_dir / "compare.json",
         {"dataset": dataset, "models": names, "seeds": seeds, "config": base.to_dict(), "results": results},

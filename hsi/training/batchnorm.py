@@ -54,9 +54,9 @@ def recalibrate_batchnorm(
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the batches of this pass
     model.train()
-    for m in model.modules():
-        if isinstance(m, nn.modules.dropout._DropoutNd):
-            m.eval()
+    for layer in model.modules():
+        if isinstance(layer, nn.modules.dropout._DropoutNd):
+            layer.eval()
     # A seed no training epoch uses (epochs count from 0), so this order is its own draw.
     generator = torch.Generator().manual_seed(epoch_seed(seed, -1))
     order = torch.randperm(len(pixels), generator=generator).to(source.device)
