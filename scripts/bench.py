@@ -54,6 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", help="folder holding <scene>/<files> (default $HSI_DATA_DIR or ../shared/data)")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own choice)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fp32", action="store_true",
+                        help="no bf16 autocast on CUDA: the plain fp32 path, to compare accuracy with the fast one")
     parser.add_argument("--run-case", help=argparse.SUPPRESS)  # internal: run one case in this process
     args = parser.parse_args(argv)
     args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
@@ -126,6 +128,16 @@ def run_case(args: argparse.Namespace) -> list[dict[str, Any]]:
     from hsi.training.trainer import PixelSet, fit
 
     case = args.run_case
+    from hsi._core.host_memory import keep_freed_memory
+
+    keep_freed_memory()  # as hsi-classify's main() does
+    if args.fp32:  # the library has no switch for this; a developer comparison only
+        from contextlib import nullcontext
+
+        import hsi.evaluation.predict
+        import hsi.training.trainer
+
+        hsi.training.trainer.autocast_for = hsi.evaluation.predict.autocast_for = lambda device: nullcontext()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -198,6 +210,7 @@ def run_case(args: argparse.Namespace) -> list[dict[str, Any]]:
             "device": str(device),
             "device_name": device_name(device),
             "torch": torch.__version__,
+            "precision": "bf16 autocast" if device.type == "cuda" and not args.fp32 else "fp32",
             "threads": torch.get_num_threads(),
             "quick": quick,
             "scene_shape": [*labels.shape, int(cube.shape[2])],
@@ -241,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
                  "--data-dir", str(data_dir(args))]
     if args.quick:
         forwarded.append("--quick")
+    if args.fp32:
+        forwarded.append("--fp32")
     if args.batch_size:
         forwarded += ["--batch-size", str(args.batch_size)]
     if args.threads:

@@ -16,6 +16,7 @@ from typing import TextIO
 import hsi
 from hsi import __version__
 from hsi._core.errors import HSIError
+from hsi._core.host_memory import keep_freed_memory
 from hsi.cli import compare, datasets, env, inspect, models, predict, repeat, train
 
 COMMANDS = (train, predict, compare, repeat, inspect, datasets, models, env)
@@ -82,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 1
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    keep_freed_memory()  # reuse freed tensor memory instead of refaulting it (docs/performance.md)
     try:
         with warnings.catch_warnings(), _sigterm_as_interrupt():
             warnings.showwarning = _one_line_warnings(warnings.showwarning)

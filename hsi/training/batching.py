@@ -4,8 +4,8 @@ The optimiser's batch (``--batch-size``) is a property of the training protocol;
 patches are *computed* at once is a property of the hardware, and the two need not agree:
 
 * **CPU.** Each forward/backward pass is split into micro-batches whose activations total
-  about :data:`CPU_ACTIVATION_BUDGET` bytes per intra-op thread, and the gradients are
-  accumulated, so the optimiser still sees the mean gradient of the whole batch. Measured
+  about :data:`CPU_ACTIVATION_BUDGET` bytes per intra-op thread (at most
+  :data:`CPU_PASS_LIMIT` in all), and the gradients are accumulated, so the optimiser still sees the mean gradient of the whole batch. Measured
   on a 2-core Xeon (HybridSN, 25x25 patches, 30 bands; ``docs/performance.md``): one
   thread spends about 18 ms of CPU per training patch in passes of 256 and 13-14 ms in
   passes of 16; inference costs about 6.2 ms per patch at 64+ patches per pass against
@@ -30,6 +30,7 @@ from hsi.models import profile_model
 
 __all__ = [
     "CPU_ACTIVATION_BUDGET",
+    "CPU_PASS_LIMIT",
     "GPU_MEMORY_FRACTION",
     "MAX_INFERENCE_BATCH",
     "activation_bytes_per_patch",
@@ -39,10 +40,13 @@ __all__ = [
 ]
 
 #: Activation bytes (all layers summed, float32) per CPU pass and intra-op thread. With
-#: HybridSN at p=25 and 30 bands (3.8 MB per patch) this gives 17 patches per thread; on
-#: two threads the largest tensor of a 34-patch pass (28 MB) stays under glibc's 32 MB
-#: mmap threshold.
+#: HybridSN at p=25 and 30 bands (3.8 MB per patch) this gives 17 patches on one thread.
 CPU_ACTIVATION_BUDGET = 64 * 2**20
+#: Cap on a CPU pass's activation bytes whatever the thread count, so its largest tensor
+#: stays clear of glibc's 32 MB mmap threshold: HybridSN at p=25 gets 25 patches on two
+#: threads (largest tensor 21 MB). Measured: passes of 35 patches paid 0.1-1.2 ms of
+#: system time per patch, passes of 48 1.8 ms, passes of <= 32 about 0.01.
+CPU_PASS_LIMIT = 96 * 2**20
 #: Share of the free GPU memory an inference batch may take (the rest is left to the
 #: allocator's fragmentation, cuDNN workspaces and other processes).
 GPU_MEMORY_FRACTION = 0.5
@@ -60,9 +64,10 @@ def activation_bytes_per_patch(model: nn.Module, *, in_chans: int, patch_size: i
 
 
 def _cpu_chunk(bytes_per_patch: int, budget: int) -> int:
-    # Per thread: oneDNN splits a pass over the threads along the batch, so each keeps
-    # about ``budget`` bytes of work.
-    return max(1, budget * torch.get_num_threads() // max(bytes_per_patch, 1))
+    # Per thread (oneDNN splits a pass over the threads along the batch, so each keeps
+    # about ``budget`` bytes of work), up to the page-fault limit.
+    total = min(budget * torch.get_num_threads(), max(budget, CPU_PASS_LIMIT))
+    return max(1, total // max(bytes_per_patch, 1))
 
 
 def train_micro_batch(
@@ -72,10 +77,12 @@ def train_micro_batch(
     """Patches per forward/backward pass when training with batches of ``batch_size``.
 
     Returns:
-        ``batch_size`` on CUDA (and other accelerators); on CPU the number of patches whose
-        activations fit ``budget`` bytes per intra-op thread, at most ``batch_size``.
+        ``batch_size`` on CUDA (and other accelerators) and for models with batch
+        normalisation (whose statistics would otherwise come from each pass, not the
+        batch); on CPU the number of patches whose activations fit ``budget`` bytes per
+        intra-op thread, at most ``batch_size``.
     """
-    if device.type != "cpu":
+    if device.type != "cpu" or any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         return batch_size
     per_patch = activation_bytes_per_patch(model, in_chans=in_chans, patch_size=patch_size)
     return min(batch_size, _cpu_chunk(per_patch, budget))

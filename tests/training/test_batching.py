@@ -45,6 +45,8 @@ def test_cpu_micro_batch_follows_the_activation_budget_and_cuda_keeps_the_batch(
     assert train_micro_batch(model, batch_size=8, device=torch.device("cpu"), **sizes) == 8
     assert train_micro_batch(model, batch_size=256, device=torch.device("cuda"), **sizes) == 256  # no profiling
     assert inference_batch_size(model, device=torch.device("cpu"), **sizes) == 17
+    resnet = create_model("resnet", in_chans=30, num_classes=16, patch_size=25)  # batch norm: one pass per batch
+    assert train_micro_batch(resnet, batch_size=256, device=torch.device("cpu"), **sizes) == 256
 
 
 def _synthetic_problem(seed: int = 0) -> tuple[PatchSource, PixelSet]:
