@@ -120,11 +120,6 @@ class AlexNet(PatchClassifier):
         x = self.features(x)
         return x
 
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        """Flatten and the dense layers: (N, 256) pre-logits or (N, K) logits."""
-        x = self.head(x)
-        return x if pre_logits else self.classifier(x)
-
 
 @register_model(paper=_PAPER)
 def alexnet(*, in_chans: int, num_classes: int, patch_size: int = 25, drop_rate: float = 0.5) -> AlexNet:

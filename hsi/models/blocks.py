@@ -103,8 +103,7 @@ class PatchClassifier(nn.Module):
 
     Subclasses build their layers, set ``num_features`` (channels of the
     :meth:`forward_features` output), ``head_hidden_size`` (width of the pre-logit
-    features) and ``classifier``, and implement :meth:`forward_features` and
-    :meth:`forward_head`.
+    features), ``head`` and ``classifier``, and implement :meth:`forward_features`.
 
     Args:
         in_chans: number of input bands C.
@@ -119,6 +118,8 @@ class PatchClassifier(nn.Module):
     #: the final layer (set by subclasses after their other layers, so it comes last in
     #: ``state_dict``): ``nn.Linear(head_hidden_size, num_classes)`` or ``nn.Identity``.
     classifier: nn.Module
+    #: what :meth:`forward_head` applies before the classifier (set by subclasses).
+    head: nn.Module
 
     def __init__(self, *, in_chans: int, num_classes: int, patch_size: int, drop_rate: float) -> None:
         super().__init__()
@@ -150,8 +151,13 @@ class PatchClassifier(nn.Module):
         raise NotImplementedError
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Maps features to logits (N, num_classes), or to pre-logits (N, head_hidden_size)."""
-        raise NotImplementedError
+        """``self.head`` (pooling/flatten, dense layers, dropout), then the classifier.
+
+        Returns:
+            (N, head_hidden_size) pre-logits if ``pre_logits``, else (N, num_classes) logits.
+        """
+        x = self.head(x)
+        return x if pre_logits else self.classifier(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Maps patches of shape (N, in_chans, p, p) to logits of shape (N, num_classes)."""

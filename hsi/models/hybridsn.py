@@ -140,11 +140,6 @@ class HybridSN(PatchClassifier):
         x = self.conv2d(x.flatten(1, 2))
         return x
 
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Flatten and the dense layers: (N, 128) pre-logits or (N, K) logits."""
-        x = self.head(x)
-        return x if pre_logits else self.classifier(x)
-
 
 class HybridSN2D3D(PatchClassifier):
     """Ordering ablation of HybridSN: the 2-D convolution first, then the three 3-D ones.
@@ -198,11 +193,6 @@ class HybridSN2D3D(PatchClassifier):
         if self.depth_pool is not None:
             x = self.depth_pool(x)
         return x.flatten(1, 2)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Flatten and the dense layers: (N, 128) pre-logits or (N, K) logits."""
-        x = self.head(x)
-        return x if pre_logits else self.classifier(x)
 
 
 @register_model(paper=_PAPER, min_patch_size=MIN_PATCH_SIZE)

@@ -170,11 +170,6 @@ class MobileNetV1(PatchClassifier):
         x = self.features(x)
         return x
 
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        """Global average pool and dropout: (N, num_features) pre-logits or (N, K) logits."""
-        x = self.head(x)
-        return x if pre_logits else self.classifier(x)
-
 
 class MobileNetV2(PatchClassifier):
     """MobileNet V2 (Sandler et al. 2018) on (N, C, p, p) patches.
@@ -234,11 +229,6 @@ class MobileNetV2(PatchClassifier):
         self._check_input(x)
         x = self.features(x)
         return x
-
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        """Global average pool and dropout: (N, 1280) pre-logits or (N, K) logits."""
-        x = self.head(x)
-        return x if pre_logits else self.classifier(x)
 
 
 @register_model(paper=_V1_PAPER)

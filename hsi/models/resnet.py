@@ -155,11 +155,6 @@ class ResNet(PatchClassifier):
         x = self.stages(self.stem(x))
         return x
 
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pool and dropout: (N, num_features) pre-logits or (N, K) logits."""
-        x = self.head(x)
-        return x if pre_logits else self.classifier(x)
-
 
 class DRN(PatchClassifier):
     """DRN-C (Yu et al. 2017) for patches: stride early, dilation 2 and 4 later, degridding.
@@ -229,11 +224,6 @@ class DRN(PatchClassifier):
         self._check_input(x)
         x = self.levels(self.stem(x))
         return x
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pool and dropout: (N, num_features) pre-logits or (N, K) logits."""
-        x = self.head(x)
-        return x if pre_logits else self.classifier(x)
 
 
 @register_model(paper=_RESNET_PAPER)
