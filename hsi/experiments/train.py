@@ -212,7 +212,6 @@ def train_run(config: RunConfig, *, progress: bool = True, run_name: str | None 
     (used by ``repeat``); by default it is ``<out>/<dataset>_<model>_<timestamp>``.
     """
     prepared = prepare(config)
-    scene, split = prepared.scene, prepared.split
     stem = f"{config.dataset or Path(str(config.cube)).stem}_{config.model}"
     run_dir = create_run_dir(config.out, stem, name=run_name)
     with guard_run(run_dir, config=config.to_dict()):  # config.json first: even epoch 1 can be resumed
