@@ -308,6 +308,13 @@ def split_disjoint(
         "excluded_val": int((val_side & guard).sum()),
         "train_side_share_per_class": [float(t / n) if n else None for t, n in zip(train_side, totals, strict=True)],
     }
+    if val_ratio > 0 and not val.any():
+        warnings.warn(
+            f"disjoint split: --val-ratio {val_ratio} gave no validation pixel (no class has a training block to "
+            "spare, or the guard band took them); training runs its fixed epoch budget. Use a smaller "
+            "--block-size or a larger --train-ratio to get validation blocks.",
+            stacklevel=2,
+        )
     no_train = [k for k in range(n_classes) if totals[k] and not (train & (labels == k)).any()]
     no_test = [k for k in range(n_classes) if totals[k] and not (test & (labels == k)).any()]
     if no_train:

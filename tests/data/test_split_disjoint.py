@@ -146,3 +146,12 @@ def test_masks_split_refuses_unknown_ids_overlap_and_disagreement(tmp_path: Path
     other = np.where(labels >= 0, (labels + 1) % 5, -1)
     with pytest.raises(DataFormatError, match="agree"):
         split_masks(labels, other, np.full_like(labels, -1))
+
+
+def test_disjoint_split_warns_when_no_validation_block_can_be_spared() -> None:
+    """Synthetic two-field scene: each class has one training block, so none can validate."""
+    synthetic_labels = np.zeros((40, 40), dtype=np.int64)
+    synthetic_labels[:, 20:] = 1
+    with pytest.warns(UserWarning, match="gave no validation pixel"):
+        split = split_disjoint(synthetic_labels, patch_size=5, train_ratio=0.1, val_ratio=0.3, seed=0, block_size=10)
+    assert split.counts()["n_val"] == 0 and split.counts()["n_train"] > 0
