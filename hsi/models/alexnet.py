@@ -111,7 +111,7 @@ class AlexNet(PatchClassifier):
             nn.ReLU(),
         )
         self.head_hidden_size = hidden
-        self.classifier = nn.Linear(hidden, num_classes) if num_classes > 0 else nn.Identity()
+        self.classifier = self._new_classifier()
         _init_weights(self)
 
     def forward_features(self, x: Tensor) -> Tensor:

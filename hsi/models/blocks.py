@@ -172,7 +172,11 @@ class PatchClassifier(nn.Module):
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
             raise ConfigError(f"num_classes must be an integer >= 0; got {num_classes!r}.")
         self.num_classes = num_classes
-        self.classifier = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
+        self.classifier = self._new_classifier()
+
+    def _new_classifier(self) -> nn.Module:
+        """``nn.Linear(head_hidden_size, num_classes)``, or ``nn.Identity`` when ``num_classes`` is 0."""
+        return nn.Linear(self.head_hidden_size, self.num_classes) if self.num_classes > 0 else nn.Identity()
 
 
 class GlobalPoolHead(nn.Module):

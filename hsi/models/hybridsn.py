@@ -128,7 +128,7 @@ class HybridSN(PatchClassifier):
         self.num_features = 64
         self.head = _dense_head(64 * side * side, drop_rate)
         self.head_hidden_size = 128
-        self.classifier = nn.Linear(128, num_classes) if num_classes > 0 else nn.Identity()
+        self.classifier = self._new_classifier()
         _keras_init(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -180,7 +180,7 @@ class HybridSN2D3D(PatchClassifier):
         self.num_features = 32 * depth
         self.head = _dense_head(self.num_features * side * side, drop_rate)
         self.head_hidden_size = 128
-        self.classifier = nn.Linear(128, num_classes) if num_classes > 0 else nn.Identity()
+        self.classifier = self._new_classifier()
         _keras_init(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

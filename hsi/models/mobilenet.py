@@ -161,7 +161,7 @@ class MobileNetV1(PatchClassifier):
         self.features = nn.Sequential(*layers)
         self.num_features = self.head_hidden_size = prev
         self.head = GlobalPoolHead(drop_rate)
-        self.classifier = nn.Linear(prev, num_classes) if num_classes > 0 else nn.Identity()
+        self.classifier = self._new_classifier()
         _init_weights(self)
 
     def forward_features(self, x: Tensor) -> Tensor:
@@ -221,7 +221,7 @@ class MobileNetV2(PatchClassifier):
         self.features = nn.Sequential(*layers)
         self.num_features = self.head_hidden_size = last
         self.head = GlobalPoolHead(drop_rate)
-        self.classifier = nn.Linear(last, num_classes) if num_classes > 0 else nn.Identity()
+        self.classifier = self._new_classifier()
         _init_weights(self)
 
     def forward_features(self, x: Tensor) -> Tensor:

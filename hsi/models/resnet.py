@@ -146,7 +146,7 @@ class ResNet(PatchClassifier):
         self.stages = nn.Sequential(*stages)
         self.num_features = self.head_hidden_size = prev
         self.head = GlobalPoolHead(drop_rate)
-        self.classifier = nn.Linear(prev, num_classes) if num_classes > 0 else nn.Identity()
+        self.classifier = self._new_classifier()
         _init_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -216,7 +216,7 @@ class DRN(PatchClassifier):
         self.levels = nn.Sequential(*layers)
         self.num_features = self.head_hidden_size = prev
         self.head = GlobalPoolHead(drop_rate)
-        self.classifier = nn.Linear(prev, num_classes) if num_classes > 0 else nn.Identity()
+        self.classifier = self._new_classifier()
         _init_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

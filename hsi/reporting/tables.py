@@ -242,6 +242,21 @@ def _ci(s: Mapping[str, Any]) -> str:
     return f"[{format_percent(s['ci95_low'])}, {format_percent(s['ci95_high'])}]"
 
 
+_STAT_HEADERS = ("Mean ± std", "Min", "Max", "Median", "95% CI of the mean", "Runs")
+
+
+def _stat_cells(s: Mapping[str, Any]) -> list[Any]:
+    """The cells under :data:`_STAT_HEADERS` for one ``summarize()`` dict."""
+    return [
+        _mean_std(s),
+        format_percent(s.get("min")),
+        format_percent(s.get("max")),
+        format_percent(s.get("median")),
+        _ci(s),
+        s.get("n", 0),
+    ]
+
+
 def stability_markdown(
     stability: Mapping[str, Any],
     *,
@@ -282,46 +297,20 @@ def stability_markdown(
     if paragraph.strip():
         parts.append(paragraph.strip() + "\n")
     parts.append(f"Runs: {n_runs} (seeds {', '.join(str(s) for s in seeds)}).\n")
-    head_rows = []
-    for key, label in _HEADLINE_ROWS:
-        s = stability[key]
-        head_rows.append(
-            [
-                label,
-                _mean_std(s),
-                format_percent(s.get("min")),
-                format_percent(s.get("max")),
-                format_percent(s.get("median")),
-                _ci(s),
-                s.get("n", 0),
-            ]
-        )
+    head_rows = [[label, *_stat_cells(stability[key])] for key, label in _HEADLINE_ROWS]
     parts.append(
         markdown_table(
-            ["Metric", "Mean ± std", "Min", "Max", "Median", "95% CI of the mean", "Runs"],
+            ["Metric", *_STAT_HEADERS],
             head_rows,
             align=["l", "r", "r", "r", "r", "r", "r"],
         )
     )
     parts.append("std is the sample standard deviation (ddof=1); the interval is Student-t.\n")
     parts.append("## Per-class accuracy (%)\n")
-    cls_rows = []
-    for cid, (name, s) in zip(ids, per_class.items(), strict=True):
-        cls_rows.append(
-            [
-                cid,
-                name,
-                _mean_std(s),
-                format_percent(s.get("min")),
-                format_percent(s.get("max")),
-                format_percent(s.get("median")),
-                _ci(s),
-                s.get("n", 0),
-            ]
-        )
+    cls_rows = [[cid, name, *_stat_cells(s)] for cid, (name, s) in zip(ids, per_class.items(), strict=True)]
     parts.append(
         markdown_table(
-            ["ID", "Class", "Mean ± std", "Min", "Max", "Median", "95% CI of the mean", "Runs"],
+            ["ID", "Class", *_STAT_HEADERS],
             cls_rows,
             align=["r", "l", "r", "r", "r", "r", "r", "r"],
         )
