@@ -14,6 +14,10 @@ from typing import Any
 
 from hsi._core.errors import ConfigError
 
+# A spatially disjoint estimate needs its epoch chosen on spatially disjoint pixels too,
+# not fixed in advance or, worse, by looking at the test score.
+DISJOINT_VAL_RATIO = 0.2
+
 
 @dataclass
 class RunConfig:
@@ -36,7 +40,7 @@ class RunConfig:
     # split
     split: str = "random"
     train_ratio: float = 0.3
-    val_ratio: float = 0.0
+    val_ratio: float | None = None  # None = DISJOINT_VAL_RATIO with --split disjoint, else 0
     train_per_class: int | None = None
     block_size: int | None = None
     train_gt: str | None = None
@@ -58,6 +62,13 @@ class RunConfig:
     def resolved_split_seed(self) -> int:
         """The seed of the train/test split (and of the PCA fitted on it): ``split_seed``, else ``seed``."""
         return self.seed if self.split_seed is None else self.split_seed
+
+    @property
+    def resolved_val_ratio(self) -> float:
+        """Validation pixels per training pixel: ``val_ratio``, else 0.2 for a disjoint split and 0 otherwise."""
+        if self.val_ratio is not None:
+            return self.val_ratio
+        return DISJOINT_VAL_RATIO if self.split == "disjoint" else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the settings as a JSON-ready dict."""

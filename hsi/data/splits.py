@@ -95,7 +95,7 @@ def _draw_split(
             names_short.append(_class_id(k, class_ids))
         shuffled = rng.permutation(pixels)
         class_train, class_test = shuffled[:n_train], shuffled[n_train:]
-        n_val = min(int(round(val_ratio * n_train)), n_train - 1)
+        n_val = min(round(val_ratio * n_train), n_train - 1)
         val.append(class_train[:n_val])
         train.append(class_train[n_val:])
         test.append(class_test)
@@ -123,7 +123,7 @@ def split_random(
     check_fraction(train_ratio, name="train ratio (--train-ratio)")
     check_fraction(val_ratio, name="validation ratio (--val-ratio)", allow_zero=True)
     return _draw_split(
-        labels, lambda n: int(round(train_ratio * n)), val_ratio=val_ratio, seed=seed, method="random",
+        labels, lambda n: round(train_ratio * n), val_ratio=val_ratio, seed=seed, method="random",
         class_ids=class_ids,
     )
 
@@ -164,16 +164,21 @@ def default_block_size(patch_size: int) -> int:
     return int(patch_size) + int(patch_size) // 2
 
 
-def _choose_blocks(counts: np.ndarray, ratio: float, rng: np.random.Generator, *, seed_every_class: bool) -> np.ndarray:
+def _choose_blocks(
+    counts: np.ndarray, ratio: float | np.ndarray, rng: np.random.Generator, *, seed_every_class: bool,
+    strict_leftover: bool = False,
+) -> np.ndarray:
     """Picks whole blocks so that about ``ratio`` of each class's pixels fall in them.
 
     Args:
         counts: int of shape (n_blocks, K), the labelled pixels of each class in each
             block (zero rows for blocks that may not be picked).
-        ratio: the share of each class's pixels to aim for.
+        ratio: the share of each class's pixels to aim for (one for all, or shape (K,)).
         rng: the generator of the draw.
         seed_every_class: first give every class one block (rarest class first): the
             block whose count of that class is closest to its target.
+        strict_leftover: never pick a block that takes a class's last pixels, not even
+            to seed a class (otherwise seeding may, when every block of a class would).
 
     Returns:
         bool of shape (n_blocks,), the picked blocks.
@@ -191,8 +196,10 @@ def _choose_blocks(counts: np.ndarray, ratio: float, rng: np.random.Generator, *
             candidates = rng.permutation(np.flatnonzero((counts[:, k] > 0) & ~chosen))
             # Prefer blocks that leave every class some pixels on the test side.
             keeps_test = ~((counts[candidates] > 0) & (have + counts[candidates] >= totals)).any(axis=1)
-            if keeps_test.any():
+            if keeps_test.any() or strict_leftover:
                 candidates = candidates[keeps_test]
+            if not len(candidates):
+                continue
             best = candidates[np.argmin(np.abs(counts[candidates, k] - target[k]))]
             chosen[best] = True
             have += counts[best]
@@ -216,6 +223,7 @@ def split_disjoint(
     val_ratio: float = 0.0,
     block_size: int | None = None,
     seed: int | None = 0,
+    class_ids: Sequence[int] | None = None,
 ) -> Split:
     """Spatially disjoint split: whole square blocks train or test, with a guard band.
 
@@ -227,17 +235,20 @@ def split_disjoint(
     classes' shortfall more than they overshoot). Test pixels are the labelled pixels of
     the other blocks, except those whose ``patch_size`` window would reach a training
     pixel (Chebyshev distance ``<= patch_size // 2``): those are excluded, so no test
-    patch contains a training pixel. With ``val_ratio > 0`` whole training blocks become
-    validation blocks (about ``val_ratio`` of the training-side pixels, never a class's
-    last training block) and are guarded from training the same way.
+    patch contains a training pixel. With ``val_ratio > 0`` whole blocks of the test side
+    become validation blocks (about ``val_ratio`` times each class's training pixels,
+    never a class's last test pixels), guarded from training the same way; training keeps
+    its ``train_ratio``.
 
     Args:
         labels: shape (H, W) int, classes 0..K-1 and -1 for unlabelled.
         patch_size: odd patch side of the run; sets the guard band (``patch_size // 2``).
-        train_ratio: share of each class's pixels to put in training blocks (and validation).
-        val_ratio: share of the training-side pixels held out, as whole blocks, for validation.
+        train_ratio: share of each class's pixels to put in training blocks.
+        val_ratio: validation pixels per training pixel, taken as whole test-side blocks.
         block_size: block side in pixels; default=None takes :func:`default_block_size`.
         seed: seed of the grid offset and the block draw.
+        class_ids: the ground truth's own id of each class, for warnings; default=None
+            shows indices 0..K-1.
 
     Returns:
         The split; ``excluded`` holds the guard-band pixels, and ``info`` the block size,
@@ -275,13 +286,12 @@ def split_disjoint(
     train_blocks = _choose_blocks(counts, train_ratio, rng, seed_every_class=True)
     val_blocks = np.zeros(n_blocks, dtype=bool)
     if val_ratio > 0:
-        train_counts = counts * train_blocks[:, None]
-        val_blocks = _choose_blocks(train_counts, val_ratio, rng, seed_every_class=False)
-        for k in range(n_classes):
-            # A class must keep a training block: give back its largest validation block.
-            if train_counts[:, k].any() and not (train_counts[:, k] * ~val_blocks).any():
-                val_blocks[np.argmax(train_counts[:, k] * val_blocks)] = False
-        train_blocks &= ~val_blocks
+        # A class often has a single training block, so validation blocks come from the
+        # test side: about val_ratio times each class's training pixels.
+        train_totals = (counts * train_blocks[:, None]).sum(axis=0)
+        test_counts = counts * ~train_blocks[:, None]
+        val_share = val_ratio * train_totals / np.maximum(test_counts.sum(axis=0), 1)
+        val_blocks = _choose_blocks(test_counts, val_share, rng, seed_every_class=True, strict_leftover=True)
 
     train = labelled & train_blocks[block_of]
     guard = window_any(train, patch_size)
@@ -295,9 +305,10 @@ def split_disjoint(
             "after the guard band; lower --train-ratio or --block-size, or use a smaller --patch-size."
         )
     totals = np.bincount(labels[labelled], minlength=n_classes)
-    train_side = np.bincount(labels[train | val_side], minlength=n_classes)
+    train_side = np.bincount(labels[train], minlength=n_classes)
     info: dict[str, object] = {
         "method": "disjoint",
+        "excluded_reason": "guard band",
         "block_size": block,
         "guard_radius": patch_size // 2,
         "grid_offset": [int(v) for v in offset],
@@ -310,9 +321,18 @@ def split_disjoint(
     }
     if val_ratio > 0 and not val.any():
         warnings.warn(
-            f"disjoint split: --val-ratio {val_ratio} gave no validation pixel (no class has a training block to "
-            "spare, or the guard band took them); training runs its fixed epoch budget. Use a smaller "
-            "--block-size or a larger --train-ratio to get validation blocks.",
+            f"disjoint split: --val-ratio {val_ratio} gave no validation pixel (no test-side block fits, or the guard "
+            "band took them); training runs its fixed epoch budget. Use a smaller --block-size to get "
+            "validation blocks.",
+            stacklevel=2,
+        )
+    train_share = float(train.sum() / labelled.sum())
+    info["train_share"] = train_share
+    if not train_ratio / 1.5 <= train_share <= train_ratio * 1.5:
+        warnings.warn(
+            f"disjoint split: the training blocks hold {train_share:.0%} of the labelled pixels, not the "
+            f"{train_ratio:.0%} asked (--train-ratio): {block}-pixel blocks are coarse for this {height}x{width} "
+            "scene. Use a smaller --block-size or --patch-size, or report the share actually trained on.",
             stacklevel=2,
         )
     no_train = [k for k in range(n_classes) if totals[k] and not (train & (labels == k)).any()]
@@ -322,8 +342,9 @@ def split_disjoint(
     if no_test:
         info["classes_without_test_pixels"] = no_test
         warnings.warn(
-            f"disjoint split: classes {no_test} have no test pixel (all their blocks train, or the guard band "
-            "took them); their accuracy is undefined. Try a smaller --block-size or another --seed.",
+            f"disjoint split: classes {[_class_id(k, class_ids) for k in no_test]} have no test pixel (all their "
+            "blocks train, or the guard band took them); their accuracy is undefined. Try a smaller --block-size "
+            "or another --seed.",
             stacklevel=2,
         )
     return Split(train, val, test, excluded, info)
@@ -414,7 +435,8 @@ def split_masks(
             n_val = min(round(val_ratio * len(pixels)), len(pixels) - 1)
             flat_val[rng.permutation(pixels)[:n_val]] = True
     excluded = (labels >= 0) & ~(train | test)
-    info: dict[str, object] = {"method": "masks", "n_scene_pixels_in_neither_file": int(excluded.sum())}
+    info: dict[str, object] = {"method": "masks", "excluded_reason": "in neither file",
+                               "n_scene_pixels_in_neither_file": int(excluded.sum())}
     return Split(train & ~val, val, test, excluded, info)
 
 

@@ -84,29 +84,38 @@ def leakage_audit(train: np.ndarray, test: np.ndarray, *, patch_size: int) -> di
     }
 
 
-def chance_levels(y_true: np.ndarray, *, n_classes: int) -> dict[str, float]:
+def chance_levels(y_true: np.ndarray, y_train: np.ndarray, *, n_classes: int) -> dict[str, float]:
     """What a classifier without information scores on these test labels.
 
     Args:
         y_true: int of shape (N,), the test pixels' classes 0..K-1.
+        y_train: int of shape (M,), the training pixels' classes: all an uninformed
+            classifier knows.
         n_classes: K.
 
     Returns:
-        ``chance_majority_share``: the largest class's share of the test pixels (the OA of
-        the best constant answer); ``chance_uniform``: ``1 / K``.
+        ``chance_majority_share``: the test share of the class most frequent in training,
+        i.e. the OA of always answering it (scikit-learn's ``DummyClassifier("most_frequent")``;
+        with a random split it is the largest test class's share, with a disjoint one the
+        shares of the two sides differ); ``chance_largest_test_class``: the largest test
+        class's share (what a constant answer could reach at best, knowing the test set);
+        ``chance_uniform``: ``1 / K``.
     """
     y_true = np.asarray(y_true, dtype=np.int64)
+    majority = int(np.argmax(np.bincount(np.asarray(y_train, dtype=np.int64), minlength=n_classes)))
     shares = np.bincount(y_true, minlength=n_classes) / max(len(y_true), 1)
-    return {"chance_majority_share": float(shares.max()), "chance_uniform": 1.0 / n_classes}
+    return {"chance_majority_share": float(np.mean(y_true == majority)) if len(y_true) else 0.0,
+            "chance_largest_test_class": float(shares.max()), "chance_uniform": 1.0 / n_classes}
 
 
-def control_summary(kind: str, summary: Mapping[str, Any], y_true: np.ndarray) -> dict[str, Any]:
+def control_summary(kind: str, summary: Mapping[str, Any], y_true: np.ndarray, y_train: np.ndarray) -> dict[str, Any]:
     """Sets a control run's scores against chance.
 
     Args:
         kind: the control's name, e.g. ``"noise"`` or ``"shuffle"``.
         summary: the control run's :func:`~hsi.evaluation.metrics.classification_summary`.
         y_true: int of shape (N,), the test pixels' classes 0..K-1.
+        y_train: int of shape (M,), the training pixels' classes.
 
     Returns:
         ``kind``, ``overall_accuracy``, ``average_accuracy``, ``kappa``, the two
@@ -114,7 +123,7 @@ def control_summary(kind: str, summary: Mapping[str, Any], y_true: np.ndarray) -
         ``max(chance_majority_share, chance_uniform) + margin``, i.e. the protocol scores
         well without spectral information (spatial memorisation).
     """
-    chance = chance_levels(y_true, n_classes=len(summary["per_class"]))
+    chance = chance_levels(y_true, y_train, n_classes=len(summary["per_class"]))
     oa = summary["overall_accuracy"]
     return {
         "kind": kind,

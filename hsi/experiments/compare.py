@@ -143,8 +143,8 @@ def _settings(
         "masks": "the given training and test ground truths",
     }
     split = splits.get(base.split, base.split)
-    if base.val_ratio:
-        split += f", {base.val_ratio:g} of the training pixels held out for validation"
+    if base.resolved_val_ratio:
+        split += f", {base.resolved_val_ratio:g} validation pixels per training pixel"
     if base.split_seed is not None:
         split += f", split seed fixed at {base.split_seed}"
     return {

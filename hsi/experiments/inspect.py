@@ -19,8 +19,8 @@ def describe_scene(scene: Scene) -> str:
     counts = np.bincount(scene.labels[scene.labels >= 0], minlength=scene.n_classes)
     lines = [
         f"scene: {scene.name}",
-        f"cube: {cube.shape[0]} x {cube.shape[1]} pixels, {scene.n_bands} bands, dtype {cube.dtype} "
-        f"(loaded as float32), values {float(cube.min()):g} .. {float(cube.max()):g}",
+        (f"cube: {cube.shape[0]} x {cube.shape[1]} pixels, {scene.n_bands} bands, dtype {cube.dtype} "
+         f"(loaded as float32), values {float(cube.min()):g} .. {float(cube.max()):g}"),
         f"labelled pixels: {int(counts.sum())} of {cube.shape[0] * cube.shape[1]} in {scene.n_classes} classes",
         "",
         markdown_table(

@@ -100,4 +100,4 @@ def predict_run(
     return run_dir
 
 
-__all__ = ["predict_run", "load_model_from_checkpoint"]
+__all__ = ["load_model_from_checkpoint", "predict_run"]

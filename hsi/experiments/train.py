@@ -43,7 +43,12 @@ from hsi.features.controls import CONTROLS, control_cube
 from hsi.features.pca import SpectralPCA
 from hsi.models import MODELS, create_model
 from hsi.reporting import figures, tables
-from hsi.reporting.files import atomic_save_figure, atomic_save_json, atomic_save_npy, atomic_write_text
+from hsi.reporting.files import (
+    atomic_save_figure,
+    atomic_save_json,
+    atomic_save_npy,
+    atomic_write_text,
+)
 from hsi.reporting.honesty import control_notes, leakage_notes
 from hsi.training.batchnorm import recalibrate_batchnorm
 from hsi.training.checkpoint import save_checkpoint
@@ -82,7 +87,7 @@ def validate_config(config: RunConfig) -> None:
         raise ConfigError("--cube needs --gt FILE (the ground-truth labels of the same scene).")
     check_patch_size(config.patch_size)
     check_fraction(config.train_ratio, name="train ratio (--train-ratio)")
-    check_fraction(config.val_ratio, name="validation ratio (--val-ratio)", allow_zero=True)
+    check_fraction(config.resolved_val_ratio, name="validation ratio (--val-ratio)", allow_zero=True)
     if config.pad_mode not in PAD_MODES:
         raise ConfigError(f"--pad-mode must be one of {', '.join(PAD_MODES)}; got {config.pad_mode!r}.")
     if config.pca_fit not in ("train", "all"):
@@ -121,22 +126,23 @@ def make_split(config: RunConfig, labels: np.ndarray, class_ids: tuple[int, ...]
     """The train/val/test split the config asks for (``masks``: see :func:`make_mask_split`)."""
     if config.split == "disjoint":
         return split_disjoint(labels, patch_size=config.patch_size, train_ratio=config.train_ratio,
-                              val_ratio=config.val_ratio, block_size=config.block_size,
-                              seed=config.resolved_split_seed)
+                              val_ratio=config.resolved_val_ratio, block_size=config.block_size,
+                              seed=config.resolved_split_seed, class_ids=class_ids)
     if config.split == "masks":
         raise ConfigError("--split masks needs the scene's class ids; call make_mask_split(config, scene).")
     if config.split == "per-class":
         return split_per_class(
-            labels, n_per_class=int(config.train_per_class or 0), val_ratio=config.val_ratio,
+            labels, n_per_class=int(config.train_per_class or 0), val_ratio=config.resolved_val_ratio,
             seed=config.resolved_split_seed, class_ids=class_ids,
         )
-    return split_random(labels, train_ratio=config.train_ratio, val_ratio=config.val_ratio,
+    return split_random(labels, train_ratio=config.train_ratio, val_ratio=config.resolved_val_ratio,
                         seed=config.resolved_split_seed, class_ids=class_ids)
 
 
 def prepare(config: RunConfig) -> Prepared:
     """Validates the config against the data and draws the split; writes nothing."""
     validate_config(config)
+    config = dataclasses.replace(config, val_ratio=config.resolved_val_ratio)  # config.json shows the value used
     device = resolve_device(config.device)
     scene = load_config_scene(config)
     check_patch_size(config.patch_size, height=scene.shape[0], width=scene.shape[1])
@@ -168,7 +174,7 @@ def make_mask_split(config: RunConfig, scene: Scene) -> tuple[Scene, Split]:
     shape = (scene.shape[0], scene.shape[1])
     train_labels = read_label_map(str(config.train_gt), class_ids=scene.class_ids, shape=shape, name="--train-gt")
     test_labels = read_label_map(str(config.test_gt), class_ids=scene.class_ids, shape=shape, name="--test-gt")
-    split = split_masks(scene.labels, train_labels, test_labels, val_ratio=config.val_ratio,
+    split = split_masks(scene.labels, train_labels, test_labels, val_ratio=config.resolved_val_ratio,
                         seed=config.resolved_split_seed)
     labels = merge_mask_labels(scene.labels, train_labels, test_labels)
     return dataclasses.replace(scene, labels=labels), split
@@ -322,7 +328,7 @@ def run_control(prepared: Prepared, run_dir: Path, *, progress: bool) -> dict[st
     del cube, control_scene
     test = split.test
     summary = classification_summary(scene.labels[test], fitted.prediction[test], class_names=list(scene.class_names))
-    control = control_summary(config.control, summary, scene.labels[test])
+    control = control_summary(config.control, summary, scene.labels[test], scene.labels[split.train])
     atomic_save_json(run_dir / "control" / "metrics.json", {
         **summary, "control": control, "train_seconds": fitted.train_seconds,
         "inference_seconds": fitted.inference_seconds, "seed": config.seed, **fitted.extra,
@@ -388,6 +394,11 @@ def class_id_map(scene: Scene, prediction: np.ndarray) -> np.ndarray:
     return np.asarray(scene.class_ids, dtype=np.int64)[prediction]
 
 
+def excluded_label(split: Split) -> str:
+    """How reports name the labelled pixels a split left out, e.g. ``excluded (guard band)``."""
+    return f"excluded ({split.info.get('excluded_reason', 'unused')})"
+
+
 def write_run_outputs(
     run_dir: Path,
     config: RunConfig,
@@ -407,7 +418,7 @@ def write_run_outputs(
         "seed": config.seed,
         "split": str(split.info.get("method", config.split)),
         "training / validation / test pixels": f"{counts['n_train']} / {counts['n_val']} / {counts['n_test']}",
-        "labelled pixels excluded (guard band, unused)": counts["n_excluded"],
+        f"labelled pixels {excluded_label(split)}": counts["n_excluded"],
         "train seconds": f"{metrics['train_seconds']:.1f}",
         "inference seconds (full scene)": f"{metrics['inference_seconds']:.2f}",
         "device": resolved["device_name"],
@@ -461,7 +472,8 @@ def write_scene_figures(
     atomic_save_figure(figures.error_map(split.test, prediction == scene.labels), run_dir / "errors.png")
     atomic_save_figure(figures.confusion_figure(np.asarray(metrics["confusion_matrix"]), names), run_dir / "confusion.png")
     atomic_save_figure(
-        figures.split_map(split.train, split.val, split.test, excluded_mask=split.excluded), run_dir / "split.png"
+        figures.split_map(split.train, split.val, split.test, excluded_mask=split.excluded,
+                          excluded_label=excluded_label(split)), run_dir / "split.png",
     )
 
 

@@ -246,16 +246,18 @@ def split_map(
     test_mask: ArrayLike,
     *,
     excluded_mask: ArrayLike | None = None,
+    excluded_label: str = "excluded",
     title: str | None = "Train / validation / test split",
 ) -> Figure:
-    """Which pixels went to training, validation and test (and which a guard band dropped).
+    """Which pixels went to training, validation and test (and which were left out).
 
     Args:
         train_mask: bool of shape (H, W).
         val_mask: bool of shape (H, W), or None when the run has no validation set.
         test_mask: bool of shape (H, W).
-        excluded_mask: bool of shape (H, W), labelled pixels dropped by a guard band
-            (spatially disjoint splits); default=None.
+        excluded_mask: bool of shape (H, W), labelled pixels in no set (e.g. dropped by
+            a disjoint split's guard band); default=None.
+        excluded_label: their legend name, e.g. ``"excluded (guard band)"``.
         title: figure title; default="Train / validation / test split".
 
     Returns:
@@ -272,9 +274,7 @@ def split_map(
         sets.append(("validation", _check_mask(val_mask, name="val_mask", shape=train.shape), "#E69F00"))
     sets.append(("test", _check_mask(test_mask, name="test_mask", shape=train.shape), "#009E73"))
     if excluded_mask is not None:
-        sets.append(
-            ("excluded (guard band)", _check_mask(excluded_mask, name="excluded_mask", shape=train.shape), "#CC79A7")
-        )
+        sets.append((excluded_label, _check_mask(excluded_mask, name="excluded_mask", shape=train.shape), "#CC79A7"))
     codes = np.zeros(train.shape, dtype=np.int64)
     for i, (name, mask, _) in enumerate(sets, start=1):
         overlap = mask & (codes > 0)

@@ -62,7 +62,7 @@ def control_notes(control: Mapping[str, Any], *, overall_accuracy: float | None,
         One or two Markdown paragraphs.
     """
     kind = control["kind"]
-    chance = max(control["chance_majority_share"], control["chance_uniform"])
+    chance = max(control["chance_majority_share"], control["chance_largest_test_class"], control["chance_uniform"])
     notes = []
     if control["flagged"]:
         notes.append(
@@ -75,7 +75,7 @@ def control_notes(control: Mapping[str, Any], *, overall_accuracy: float | None,
         f"{_CONTROL_WHAT.get(kind, kind)} reaches OA {_pct(control['overall_accuracy'])} "
         f"(AA {_pct(control['average_accuracy'])}, kappa ×100 {format_percent(control['kappa'], digits=1)}, "
         f"0 being chance agreement), against {_pct(overall_accuracy)} on the real data; chance is "
-        f"{_pct(control['chance_majority_share'])} (always the largest test class) or "
-        f"{_pct(control['chance_uniform'])} (1/K)."
+        f"{_pct(control['chance_majority_share'])} (always the class most frequent in training; the largest "
+        f"test class holds {_pct(control['chance_largest_test_class'])}) or {_pct(control['chance_uniform'])} (1/K)."
     )
     return notes

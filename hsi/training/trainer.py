@@ -39,7 +39,7 @@ class TrainState:
 
     epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
-    best_val_accuracy: float = -1.0
+    best_val_loss: float = float("inf")
     best_epoch: int = 0
     best_state: dict[str, torch.Tensor] | None = None
 
@@ -92,8 +92,9 @@ def fit(
     """Trains ``model`` in place for ``epochs`` epochs (continuing from ``state`` if given).
 
     Each epoch's batch order and dropout draw from a generator seeded by ``(seed, epoch)``,
-    so a run resumed at epoch e repeats the uninterrupted run. With ``val`` the best
-    epoch's weights are kept in ``state.best_state``; the model holds the last epoch's.
+    so a run resumed at epoch e repeats the uninterrupted run. With ``val`` the weights of
+    the epoch with the lowest validation loss are kept in ``state.best_state``; the model
+    holds the last epoch's.
 
     Args:
         model: a network taking (N, C, p, p) patches and returning (N, K) logits.
@@ -155,8 +156,10 @@ def fit(
         }
         if val is not None and len(val):
             row["val_loss"], row["val_accuracy"] = evaluate(model, source, val, batch_size=eval_batch)
-            if row["val_accuracy"] > state.best_val_accuracy:
-                state.best_val_accuracy = row["val_accuracy"]
+            # Loss, not accuracy: it ranks epochs on a small validation set without ties, and an
+            # uninformed net scores best while it still answers the class prior.
+            if row["val_loss"] < state.best_val_loss:
+                state.best_val_loss = row["val_loss"]
                 state.best_epoch = epoch + 1
                 state.best_state = copy.deepcopy(model.state_dict())
         row["seconds"] = time.perf_counter() - started

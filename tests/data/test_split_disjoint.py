@@ -54,6 +54,17 @@ def test_disjoint_counts_add_up_and_sets_are_disjoint() -> None:
     assert split.info["block_size"] == 10  # default: 1.5 patch sizes
 
 
+def test_validation_blocks_come_from_the_test_side_and_leave_training_unchanged() -> None:
+    labels = synthetic_fields()
+    without = split_disjoint(labels, patch_size=5, train_ratio=0.1, seed=3)
+    with_val = split_disjoint(labels, patch_size=5, train_ratio=0.1, val_ratio=0.5, seed=3)
+    assert np.array_equal(without.train, with_val.train)
+    assert with_val.val.any() and not (with_val.val & without.excluded).any()
+    assert not (with_val.val & ~without.test).any()  # every validation pixel was a test pixel before
+    n_val, n_train = with_val.counts()["n_val"], with_val.counts()["n_train"]
+    assert 0.1 * n_train < n_val < 1.5 * n_train
+
+
 def test_every_class_trains_and_shares_are_near_the_ratio() -> None:
     labels = synthetic_fields()
     for seed in range(4):
@@ -98,10 +109,12 @@ def test_a_class_in_a_single_block_trains_and_is_reported_without_test() -> None
     labels[40:42, 60:62] = 4  # 4 pixels of a synthetic class, inside one block
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        split = split_disjoint(labels, patch_size=5, train_ratio=0.3, block_size=40, seed=0)
+        split = split_disjoint(labels, patch_size=5, train_ratio=0.3, block_size=40, seed=0,
+                               class_ids=(10, 20, 30, 40, 50))
     assert (split.train & (labels == 4)).any()
     assert 4 in split.info["classes_without_test_pixels"]
-    assert any("no test pixel" in str(w.message) for w in caught)
+    # The warning names the ground truth's own id (50), which users find in their file.
+    assert any("no test pixel" in str(w.message) and "50" in str(w.message) for w in caught)
 
 
 def _save_gt(path: Path, gt: np.ndarray) -> str:
@@ -148,10 +161,20 @@ def test_masks_split_refuses_unknown_ids_overlap_and_disagreement(tmp_path: Path
         split_masks(labels, other, np.full_like(labels, -1))
 
 
-def test_disjoint_split_warns_when_no_validation_block_can_be_spared() -> None:
-    """Synthetic two-field scene: each class has one training block, so none can validate."""
+@pytest.mark.filterwarnings("ignore:disjoint split. the training blocks hold")
+def test_disjoint_split_warns_when_no_validation_block_fits() -> None:
+    """Synthetic two-field scene in big blocks: each class's test side is one block, which must stay test."""
     synthetic_labels = np.zeros((40, 40), dtype=np.int64)
     synthetic_labels[:, 20:] = 1
     with pytest.warns(UserWarning, match="gave no validation pixel"):
-        split = split_disjoint(synthetic_labels, patch_size=5, train_ratio=0.1, val_ratio=0.3, seed=0, block_size=10)
+        split = split_disjoint(synthetic_labels, patch_size=5, train_ratio=0.1, val_ratio=0.3, seed=1, block_size=40)
     assert split.counts()["n_val"] == 0 and split.counts()["n_train"] > 0
+
+
+@pytest.mark.filterwarnings("ignore:disjoint split. classes")
+def test_a_training_share_far_from_the_ratio_is_warned() -> None:
+    """Synthetic scene in four huge blocks: one training block is far more than 10%."""
+    labels = synthetic_fields()
+    with pytest.warns(UserWarning, match="training blocks hold"):
+        split = split_disjoint(labels, patch_size=5, train_ratio=0.1, block_size=40, seed=0)
+    assert split.info["train_share"] > 0.15

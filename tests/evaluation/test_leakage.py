@@ -55,10 +55,19 @@ def test_no_test_pixels_gives_undefined_shares() -> None:
 
 def test_control_is_flagged_far_above_chance() -> None:
     y_true = np.array([0] * 50 + [1] * 30 + [2] * 20)
-    assert chance_levels(y_true, n_classes=4) == {"chance_majority_share": 0.5, "chance_uniform": 0.25}
+    assert chance_levels(y_true, y_true, n_classes=4) == {"chance_majority_share": 0.5, "chance_largest_test_class": 0.5,
+                                                        "chance_uniform": 0.25}
     names = ["a", "b", "c", "d"]
-    perfect = control_summary("noise", classification_summary(y_true, y_true, class_names=names), y_true)
+    perfect = control_summary("noise", classification_summary(y_true, y_true, class_names=names), y_true, y_true)
     assert perfect["overall_accuracy"] == 1.0 and perfect["flagged"]
     constant = np.zeros_like(y_true)
-    chance = control_summary("shuffle", classification_summary(y_true, constant, class_names=names), y_true)
+    chance = control_summary("shuffle", classification_summary(y_true, constant, class_names=names), y_true, y_true)
     assert chance["overall_accuracy"] == 0.5 and not chance["flagged"] and chance["kind"] == "shuffle"
+
+
+def test_majority_chance_is_the_training_majority_scored_on_test() -> None:
+    """Disjoint sides differ: class 2 leads in training but holds 20% of the test pixels."""
+    y_true = np.array([0] * 50 + [1] * 30 + [2] * 20)
+    y_train = np.array([0] * 5 + [2] * 9)
+    chance = chance_levels(y_true, y_train, n_classes=3)
+    assert chance["chance_majority_share"] == pytest.approx(0.2) and chance["chance_largest_test_class"] == 0.5

@@ -11,7 +11,8 @@ from hsi.reporting.tables import metrics_markdown
 LEAKY = {"patch_size": 25, "test_overlap_share": 0.991, "mean_patch_overlap": 0.874, "threshold": 0.05,
          "flagged": True}
 CONTROL = {"kind": "noise", "overall_accuracy": 0.971, "average_accuracy": 0.95, "kappa": 0.96,
-           "chance_majority_share": 0.24, "chance_uniform": 0.0625, "margin": 0.2, "flagged": True}
+           "chance_majority_share": 0.24, "chance_largest_test_class": 0.25,
+           "chance_uniform": 0.0625, "margin": 0.2, "flagged": True}
 
 
 def test_leakage_notes_warn_first_and_state_both_figures() -> None:
