@@ -123,7 +123,7 @@ def run_case(args: argparse.Namespace) -> list[dict[str, Any]]:
     from hsi.features.pca import SpectralPCA
     from hsi.models import create_model
     from hsi.training.batching import inference_batch_size, train_micro_batch
-    from hsi.training.device import device_name, resolve_device
+    from hsi.training.device import device_name, flush_denormals, resolve_device
     from hsi.training.seed import seed_everything, set_deterministic
     from hsi.training.trainer import PixelSet, fit
 
@@ -142,6 +142,7 @@ def run_case(args: argparse.Namespace) -> list[dict[str, Any]]:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     set_deterministic(False)  # cudnn.benchmark on: the fast, non-bit-reproducible path
+    flush_denormals()  # as every run does
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     quick = args.quick

@@ -42,8 +42,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                           help=f"share of each class used for training (default {d.train_ratio}, the paper's)")
     features.add_argument("--train-per-class", type=int, help="with --split per-class: training pixels per class")
     features.add_argument("--val-ratio", type=float,
-                          help="validation pixels per training pixel; the epoch with the lowest validation loss is "
-                          "kept (default 0 = last epoch; with --split disjoint 0.2, as whole blocks of the test side)")
+                          help="share of the training pixels held out to keep the epoch of lowest validation loss "
+                          "(default 0 = last epoch); with --split disjoint, validation pixels per training pixel, "
+                          "as whole test-side blocks (default 0.2)")
     features.add_argument("--block-size", type=int,
                           help="with --split disjoint: block side in pixels (default 1.5 x the patch size)")
     features.add_argument("--train-gt", help="with --split masks: ground truth of the training pixels (0 = not in it)")

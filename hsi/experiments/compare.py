@@ -144,7 +144,7 @@ def _settings(
     }
     split = splits.get(base.split, base.split)
     if base.resolved_val_ratio:
-        split += f", {base.resolved_val_ratio:g} validation pixels per training pixel"
+        split += f", validation (--val-ratio {base.resolved_val_ratio:g}) picks the epoch of lowest validation loss"
     if base.split_seed is not None:
         split += f", split seed fixed at {base.split_seed}"
     return {

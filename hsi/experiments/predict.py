@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from hsi._core.errors import CheckpointError
+from hsi._core.errors import CheckpointError, ConfigError
 from hsi.data.patches import PatchSource
 from hsi.data.scene import Scene, load_custom_scene, load_scene
 from hsi.evaluation.predict import predict_scene
@@ -17,7 +17,7 @@ from hsi.features.pca import SpectralPCA
 from hsi.models import create_model
 from hsi.reporting.files import atomic_save_json, atomic_save_npy
 from hsi.training.checkpoint import load_checkpoint
-from hsi.training.device import resolve_device
+from hsi.training.device import flush_denormals, resolve_device
 
 
 def load_model_from_checkpoint(checkpoint: dict, device: torch.device) -> torch.nn.Module:
@@ -69,6 +69,7 @@ def predict_run(
     checkpoint = load_checkpoint(checkpoint_path)
     check_writable(out)
     torch_device = resolve_device(device)
+    flush_denormals()
     if dataset is not None:
         scene = load_scene(dataset, data_dir=data_dir, download=download, nan_policy=nan_policy)
         check_scene_fits(checkpoint, scene, has_labels=True)
@@ -76,7 +77,7 @@ def predict_run(
         scene = load_custom_scene(cube, None, cube_key=cube_key, nan_policy=nan_policy)
         check_scene_fits(checkpoint, scene, has_labels=False)
     else:
-        raise CheckpointError("predict needs --dataset NAME or --cube FILE: the scene to classify.")
+        raise ConfigError("predict needs --dataset NAME or --cube FILE: the scene to classify; got neither.")
     classes = checkpoint["classes"]
     scene.class_ids = tuple(int(i) for i in classes["ids"])
     scene.class_names = tuple(classes["names"])

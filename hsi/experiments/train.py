@@ -52,7 +52,7 @@ from hsi.reporting.files import (
 from hsi.reporting.honesty import control_notes, leakage_notes
 from hsi.training.batchnorm import recalibrate_batchnorm
 from hsi.training.checkpoint import save_checkpoint
-from hsi.training.device import device_name, resolve_device
+from hsi.training.device import device_name, flush_denormals, resolve_device
 from hsi.training.seed import seed_everything, set_deterministic
 from hsi.training.trainer import PixelSet, TrainState, fit
 
@@ -266,6 +266,7 @@ def fit_predict(
     """
     seed_everything(config.seed)
     set_deterministic(config.deterministic)
+    flush_denormals()
     features, pca = reduce_bands(config, scene, split) if resume is None else resume.reduce(scene)
     info = MODELS.entry(config.model).obj
     history: list[dict[str, float]] = []

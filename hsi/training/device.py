@@ -37,6 +37,17 @@ def resolve_device(spec: str = "auto") -> torch.device:
     return torch.device("cuda", index)
 
 
+def flush_denormals() -> None:
+    """Makes the CPU treat subnormal floats (below ~1.2e-38 in float32) as zero, process-wide.
+
+    Once a network fits its training set, many gradients and activations become subnormal,
+    and x86 CPUs handle those far slower than normal numbers: on real Salinas-A (HybridSN,
+    534 patches, 2 cores) epochs drifted from 3.6 to 8 s and the full-scene pass took 35 s
+    instead of 14 s. Zeroing them changes no value by more than ~1e-38. CUDA is unaffected.
+    """
+    torch.set_flush_denormal(True)
+
+
 def device_name(device: torch.device) -> str:
     """A readable name for reports (the GPU model, or 'cpu')."""
     if device.type == "cuda":

@@ -108,3 +108,17 @@ def test_fit_learns_and_is_reproducible_and_resumable() -> None:
     assert [r["train_loss"] for r in state_d.history] == [r["train_loss"] for r in state_e.history]
     for key, value in model_e.state_dict().items():
         assert torch.equal(value, model_d.state_dict()[key])
+
+
+def test_flush_denormals_zeroes_subnormal_floats() -> None:
+    """Subnormal float32 values (slow on x86) become zero; normal small values stay."""
+    from hsi.training.device import flush_denormals
+
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU has no flush-to-zero mode")
+    try:
+        flush_denormals()
+        values = torch.tensor([1e-39, 1e-30], dtype=torch.float32) * 1.0
+        assert values[0].item() == 0.0 and values[1].item() == pytest.approx(1e-30)
+    finally:
+        torch.set_flush_denormal(False)
