@@ -152,7 +152,7 @@ def _stream(url: str, out: BinaryIO, *, name: str, timeout: float) -> str:
     digest = hashlib.sha256()
     received = 0
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s)/file only
             length = _content_length(response)
             with tqdm(
                 total=length, unit="B", unit_scale=True, desc=name, leave=False, disable=not sys.stderr.isatty()

@@ -24,12 +24,7 @@ import h5py
 import numpy as np
 import scipy.io
 
-from hsi._core.errors import (
-    ConfigError,
-    DataFormatError,
-    DatasetNotFoundError,
-    HSIError,
-)
+from hsi._core.errors import ConfigError, DatasetNotFoundError, DataFormatError, HSIError
 
 __all__ = ["ROLES", "SUPPORTED_EXTENSIONS", "Role", "load_array"]
 
@@ -47,7 +42,7 @@ SUPPORTED_EXTENSIONS: dict[str, str] = {
 }
 _ENVI_DATA_SUFFIXES = ("", ".img", ".dat", ".raw", ".bsq", ".bil", ".bip", ".sli")
 _MATLAB_NUMERIC = frozenset(
-    ["double", "single", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "logical"]
+    "double single int8 uint8 int16 uint16 int32 uint32 int64 uint64 logical".split()
 )
 _KEY_FLAG = {"cube": "--cube-key", "gt": "--gt-key"}
 _WHAT = {"cube": "3-D cube (H, W, B)", "gt": "2-D integer label map (H, W)"}
@@ -84,7 +79,7 @@ def load_array(path: str | Path, key: str | None = None, *, role: Role = "cube")
         array = reader(path, key, role)
     except (HSIError, MemoryError):
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a third-party traceback must not reach the user
         raise DataFormatError(
             f"could not read {role} file {path} as {fmt} ({type(exc).__name__}: {exc}); "
             "the file is truncated, corrupt or not in that format: download or copy it again."
@@ -150,7 +145,7 @@ def _read_mat(path: Path, key: str | None, role: str) -> np.ndarray:
         return _pick_variable(path, _mat_v5_variables(path), lambda name: _mat_v5_read(path, name), key, role)
     except (HSIError, MemoryError):
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         if has_header:
             raise  # a damaged v5 file: load_array wraps it with the file's name
         raise DataFormatError(  # no v5 header, and not the header-less v4 layout either

@@ -24,12 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from hsi._core.errors import (
-    ConfigError,
-    DataFormatError,
-    DatasetNotFoundError,
-    DownloadError,
-)
+from hsi._core.errors import ConfigError, DatasetNotFoundError, DataFormatError, DownloadError
 from hsi._core.validation import check_cube, check_same_spatial_shape
 from hsi.data.download import download_file, resolve_urls
 from hsi.data.io import Role, load_array

@@ -15,12 +15,7 @@ from hsi.evaluation.metrics import (
     per_class_accuracy,
     precision_recall_f1,
 )
-from hsi.evaluation.stability import (
-    HEADLINE_METRICS,
-    aggregate_runs,
-    agreement_map,
-    summarize,
-)
+from hsi.evaluation.stability import HEADLINE_METRICS, aggregate_runs, agreement_map, summarize
 
 __all__ = [
     "HEADLINE_METRICS",

@@ -43,12 +43,7 @@ from hsi.features.controls import CONTROLS, control_cube
 from hsi.features.pca import SpectralPCA
 from hsi.models import MODELS, create_model
 from hsi.reporting import figures, tables
-from hsi.reporting.files import (
-    atomic_save_figure,
-    atomic_save_json,
-    atomic_save_npy,
-    atomic_write_text,
-)
+from hsi.reporting.files import atomic_save_figure, atomic_save_json, atomic_save_npy, atomic_write_text
 from hsi.reporting.honesty import control_notes, leakage_notes
 from hsi.training.batchnorm import recalibrate_batchnorm
 from hsi.training.checkpoint import save_checkpoint

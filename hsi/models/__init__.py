@@ -9,12 +9,6 @@ from __future__ import annotations
 
 from hsi.models import alexnet, classical, hybridsn, mobilenet, resnet  # noqa: F401  (fills MODELS)
 from hsi.models.profile import profile_model
-from hsi.models.registry import (
-    MODELS,
-    ModelInfo,
-    create_model,
-    list_models,
-    register_model,
-)
+from hsi.models.registry import MODELS, ModelInfo, create_model, list_models, register_model
 
 __all__ = ["MODELS", "ModelInfo", "create_model", "list_models", "profile_model", "register_model"]

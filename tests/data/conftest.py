@@ -79,10 +79,10 @@ def salinas_a_v73(tmp_path: Path, salinas_a_v5: dict[str, np.ndarray]) -> dict[s
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     """Serves a folder; paths ending in ``.cut`` announce 1 MB but send 10 bytes and hang up."""
 
-    def log_message(self, format: str, *args: object) -> None:
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         pass
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
         if self.path.endswith(".cut.mat"):
             self.send_response(200)
             self.send_header("Content-Length", str(1 << 20))

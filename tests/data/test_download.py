@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from hsi._core.errors import DataFormatError, DatasetNotFoundError, DownloadError
+from hsi._core.errors import DatasetNotFoundError, DataFormatError, DownloadError
 from hsi.data.download import download_file, file_sha256, resolve_urls
 from hsi.data.scene import load_scene
 from hsi.data.specs import get_spec

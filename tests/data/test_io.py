@@ -11,12 +11,7 @@ import scipy.io
 from PIL import Image
 from spectral.io import envi
 
-from hsi._core.errors import (
-    ConfigError,
-    DataFormatError,
-    DatasetNotFoundError,
-    HSIError,
-)
+from hsi._core.errors import ConfigError, DatasetNotFoundError, DataFormatError, HSIError
 from hsi.data.io import load_array
 
 SALINAS_A_CUBE = "SalinasA_corrected.mat"

@@ -10,12 +10,7 @@ import pytest
 from scipy import stats
 
 from hsi._core.errors import DataFormatError
-from hsi.evaluation import (
-    aggregate_runs,
-    agreement_map,
-    classification_summary,
-    summarize,
-)
+from hsi.evaluation import aggregate_runs, agreement_map, classification_summary, summarize
 
 
 def test_summarize_values_and_ci() -> None:

@@ -41,9 +41,10 @@ def test_overwrite_and_failure_keeps_old_file(tmp_path: Path) -> None:
     assert json.loads(target.read_text()) == {"v": 2}
     with pytest.raises(TypeError):
         F.atomic_save_json(target, {"v": object()})
-    with pytest.raises(RuntimeError), F._atomic_binary(target) as fh:
-        fh.write(b"half-writ")
-        raise RuntimeError("synthetic crash mid-write")
+    with pytest.raises(RuntimeError):
+        with F._atomic_binary(target) as fh:
+            fh.write(b"half-writ")
+            raise RuntimeError("synthetic crash mid-write")
     assert json.loads(target.read_text()) == {"v": 2}
     assert _leftovers(tmp_path) == []
 
