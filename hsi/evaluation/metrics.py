@@ -1,4 +1,4 @@
-"""Classification metrics for per-pixel HSI labels: pure numpy functions.
+"""Classification metrics for per-pixel HSI labels: scikit-learn counts, numpy derives.
 
 Conventions:
 
@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+from sklearn.metrics import confusion_matrix as _sklearn_confusion_matrix
 
 from hsi._core.errors import ConfigError, DataFormatError
 
@@ -109,6 +110,11 @@ def _check_targets(
 
 
 # --------------------------------------------------------------------------- from a matrix
+def _count(t: np.ndarray, p: np.ndarray, k: int) -> np.ndarray:
+    """The (K, K) int64 confusion matrix of checked label vectors (rows = true)."""
+    return _sklearn_confusion_matrix(t, p, labels=np.arange(k)).astype(np.int64, copy=False)
+
+
 def _oa(cm: np.ndarray) -> float:
     return float(np.trace(cm) / cm.sum())
 
@@ -166,7 +172,7 @@ def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, *, n_classes: int) ->
         [[1, 0, 0], [1, 1, 0], [0, 0, 0]]
     """
     t, p, k = _check_targets(y_true, y_pred, n_classes=n_classes)
-    return np.bincount(t * k + p, minlength=k * k).reshape(k, k).astype(np.int64, copy=False)
+    return _count(t, p, k)
 
 
 def overall_accuracy(y_true: ArrayLike, y_pred: ArrayLike, *, n_classes: int | None = None) -> float:
@@ -231,7 +237,7 @@ def average_accuracy(y_true: ArrayLike, y_pred: ArrayLike, *, n_classes: int | N
         0.5
     """
     t, p, k = _check_targets(y_true, y_pred, n_classes=n_classes)
-    return _aa(np.bincount(t * k + p, minlength=k * k).reshape(k, k))
+    return _aa(_count(t, p, k))
 
 
 def cohen_kappa(y_true: ArrayLike, y_pred: ArrayLike, *, n_classes: int | None = None) -> float:
@@ -250,7 +256,7 @@ def cohen_kappa(y_true: ArrayLike, y_pred: ArrayLike, *, n_classes: int | None =
         DataFormatError: the label vectors are invalid.
     """
     t, p, k = _check_targets(y_true, y_pred, n_classes=n_classes)
-    return _kappa(np.bincount(t * k + p, minlength=k * k).reshape(k, k))
+    return _kappa(_count(t, p, k))
 
 
 def precision_recall_f1(

@@ -17,7 +17,9 @@ from scipy import stats
 
 from hsi._core.errors import DataFormatError
 
-__all__ = ["HEADLINE_METRICS", "aggregate_runs", "agreement_map", "std_ratio_interval", "summarize"]
+__all__ = [
+    "HEADLINE_METRICS", "aggregate_runs", "agreement_map", "run_metric_values", "std_ratio_interval", "summarize",
+]
 
 #: The run-level metrics :func:`aggregate_runs` summarises, in display order.
 HEADLINE_METRICS: tuple[str, ...] = ("overall_accuracy", "average_accuracy", "kappa")
@@ -82,19 +84,19 @@ def _defined(value: Any) -> bool:
     return value is not None and math.isfinite(float(value))
 
 
-def aggregate_runs(run_metrics: Sequence[Mapping[str, Any]], class_names: Sequence[str]) -> dict[str, Any]:
-    """Summarises repeated runs: OA, AA, kappa and each class's accuracy.
+def run_metric_values(
+    run_metrics: Sequence[Mapping[str, Any]], class_names: Sequence[str]
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """The defined values of each headline metric and each class's accuracy over runs.
 
     Args:
         run_metrics: one :func:`~hsi.evaluation.metrics.classification_summary` dict per run.
-        class_names: the K class names, in class order; keys of ``per_class`` in the result.
+        class_names: the K class names, in class order.
 
     Returns:
-        ``{"n_runs": R, "overall_accuracy": s, "average_accuracy": s, "kappa": s,
-        "per_class": {name: s}}`` where each ``s`` is a :func:`summarize` dict. A value that
-        is ``None``/NaN in a run (kappa undefined, a class absent from that run's test set
-        or missing from its ``per_class``) is skipped for that run, so each ``s["n"]``
-        counts the runs that defined it; with no such run every statistic is ``None``.
+        ``(headline, per_class)``: ``{metric: [value per run]}`` and ``{name: [accuracy
+        per run]}``, skipping a run where the value is ``None``/NaN (kappa undefined, a
+        class absent from that run's test set or missing from its ``per_class``).
 
     Raises:
         DataFormatError: ``run_metrics`` is empty, or a run lacks a headline metric or
@@ -111,20 +113,40 @@ def aggregate_runs(run_metrics: Sequence[Mapping[str, Any]], class_names: Sequen
                 f"run {i} must hold the keys {[*HEADLINE_METRICS, 'per_class']}; missing {missing}. "
                 "Pass dicts produced by classification_summary."
             )
-
-    def summary_of(values: list[Any]) -> dict[str, float | int | None]:
-        kept = [float(v) for v in values if _defined(v)]
-        return summarize(kept) if kept else _empty_summary()
-
-    result: dict[str, Any] = {"n_runs": len(run_metrics)}
-    for key in HEADLINE_METRICS:
-        result[key] = summary_of([run[key] for run in run_metrics])
-    per_class: dict[str, dict[str, float | int | None]] = {}
+    headline = {key: [float(run[key]) for run in run_metrics if _defined(run[key])] for key in HEADLINE_METRICS}
+    per_class: dict[str, list[float]] = {}
     for name in class_names:
         accs = [(run["per_class"].get(name) or {}).get("accuracy") for run in run_metrics]
-        per_class[str(name)] = summary_of(accs)
-    result["per_class"] = per_class
-    return result
+        per_class[str(name)] = [float(a) for a in accs if _defined(a)]
+    return headline, per_class
+
+
+def aggregate_runs(run_metrics: Sequence[Mapping[str, Any]], class_names: Sequence[str]) -> dict[str, Any]:
+    """Summarises repeated runs: OA, AA, kappa and each class's accuracy.
+
+    Args:
+        run_metrics: one :func:`~hsi.evaluation.metrics.classification_summary` dict per run.
+        class_names: the K class names, in class order; keys of ``per_class`` in the result.
+
+    Returns:
+        ``{"n_runs": R, "overall_accuracy": s, "average_accuracy": s, "kappa": s,
+        "per_class": {name: s}}`` where each ``s`` is a :func:`summarize` dict over the
+        runs that define the value (see :func:`run_metric_values`), so each ``s["n"]``
+        counts those runs; with no such run every statistic is ``None``.
+
+    Raises:
+        DataFormatError: as :func:`run_metric_values`.
+    """
+    headline, per_class = run_metric_values(run_metrics, class_names)
+
+    def summary_of(values: list[float]) -> dict[str, float | int | None]:
+        return summarize(values) if values else _empty_summary()
+
+    return {
+        "n_runs": len(run_metrics),
+        **{key: summary_of(values) for key, values in headline.items()},
+        "per_class": {name: summary_of(values) for name, values in per_class.items()},
+    }
 
 
 def agreement_map(predictions: ArrayLike) -> tuple[np.ndarray, np.ndarray]:

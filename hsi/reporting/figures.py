@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike
 
 from hsi._core.errors import ConfigError, DataFormatError
 from hsi._core.validation import check_cube
-from hsi.evaluation.stability import HEADLINE_METRICS
+from hsi.evaluation.stability import HEADLINE_METRICS, run_metric_values
 
 __all__ = [
     "METRIC_LABELS",
@@ -132,13 +132,19 @@ def _scene_figure(
     size, legend_kw = _scene_layout(
         height, width, n_legend=len(labels), label_chars=max((len(s) for s in labels), default=4), legend=legend
     )
+    fig, ax = _image_axes(size, title)
+    return fig, ax, legend_kw
+
+
+def _image_axes(size: tuple[float, float], title: str | None) -> tuple[Figure, Axes]:
+    """A figure of ``size`` inches with one tick-less axes for a scene image."""
     fig = Figure(figsize=size, layout="constrained")
     ax = fig.add_subplot()
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=_FONT + 2)
-    return fig, ax, legend_kw
+    return fig, ax
 
 
 def _show_categories(ax: Axes, codes: np.ndarray, colours: Sequence[str]) -> None:
@@ -318,12 +324,7 @@ def agreement_figure(agreement: ArrayLike, *, title: str | None = "Agreement bet
     size, _ = _scene_layout(h, w, n_legend=0, label_chars=0, legend=False)
     wide = w / h > _WIDE_RATIO
     size = (size[0], size[1] + 0.8) if wide else (size[0] + 1.2, size[1])
-    fig = Figure(figsize=size, layout="constrained")
-    ax = fig.add_subplot()
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=_FONT + 2)
+    fig, ax = _image_axes(size, title)
     cmap = colormaps["viridis"].with_extremes(bad="0.6")
     image = ax.imshow(np.ma.masked_invalid(arr), cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest", aspect="equal")
     fig.colorbar(
@@ -524,35 +525,6 @@ def training_curve(history: Sequence[Mapping[str, Any]], *, title: str | None = 
     return fig
 
 
-def _run_metric_values(
-    run_metrics: Sequence[Mapping[str, Any]], class_names: Sequence[str]
-) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Defined values of each headline metric and each class's accuracy over the runs."""
-    if len(run_metrics) == 0:
-        raise DataFormatError("run_metrics must hold at least one run; got none.")
-
-    def ok(v: Any) -> bool:
-        return v is not None and math.isfinite(float(v))
-
-    headline: dict[str, list[float]] = {key: [] for key in HEADLINE_METRICS}
-    per_class: dict[str, list[float]] = {str(n): [] for n in class_names}
-    for i, run in enumerate(run_metrics):
-        missing = [key for key in (*HEADLINE_METRICS, "per_class") if key not in run]
-        if missing:
-            raise DataFormatError(
-                f"run {i} must hold {[*HEADLINE_METRICS, 'per_class']}; missing {missing}. "
-                "Pass dicts produced by classification_summary."
-            )
-        for key in HEADLINE_METRICS:
-            if ok(run[key]):
-                headline[key].append(float(run[key]))
-        for name in per_class:
-            acc: Any = (run["per_class"].get(name) or {}).get("accuracy")
-            if ok(acc):
-                per_class[name].append(float(acc))
-    return headline, per_class
-
-
 def _box_and_strip(ax: Axes, groups: Sequence[Sequence[float]], labels: Sequence[str]) -> None:
     positions = np.arange(1, len(groups) + 1)
     ax.boxplot(
@@ -593,7 +565,7 @@ def stability_figure(
         DataFormatError: ``run_metrics`` is empty or a run lacks a headline metric or
             ``per_class``.
     """
-    headline, per_class = _run_metric_values(run_metrics, class_names)
+    headline, per_class = run_metric_values(run_metrics, class_names)
     k = len(per_class)
     fig = Figure(figsize=(max(8.0, 4.0 + 0.45 * k), 4.8), layout="constrained")
     ax_head, ax_cls = fig.subplots(1, 2, width_ratios=[3, max(3, k)])
