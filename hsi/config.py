@@ -2,17 +2,29 @@
 
 Each run writes it, resolved, to ``config.json``; ``RunConfig.from_dict`` reads it back,
 so any figure can be reproduced from its run folder alone.
+
+Choice-valued settings are declared once. Plain switches are ``Literal`` types here
+(:data:`PcaFit`; :func:`choices` reads them). Settings backed by an implementation are
+registries beside it: ``split`` in :data:`hsi.data.splits.SPLITS`, ``pad_mode`` in
+:data:`hsi.data.padding.PAD_MODES`, ``control`` in :data:`hsi.features.controls.CONTROLS`,
+``nan_policy`` in :data:`hsi.data.scene.NAN_POLICIES`, ``model`` in
+:data:`hsi.models.MODELS`. The CLI's choices, the validation and the messages come from
+those declarations.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_type_hints
 
 from hsi._core.errors import ConfigError
+
+#: Which pixels the PCA is fitted on: the training side only, or every pixel (the paper's way).
+PcaFit = Literal["train", "all"]
 
 # A spatially disjoint estimate needs its epoch chosen on spatially disjoint pixels too,
 # not fixed in advance or, worse, by looking at the test score.
@@ -34,7 +46,7 @@ class RunConfig:
     nan_policy: str = "error"
     # features
     pca_components: int = 30
-    pca_fit: str = "train"
+    pca_fit: PcaFit = "train"
     patch_size: int = 25
     pad_mode: str = "constant"
     # split
@@ -70,6 +82,18 @@ class RunConfig:
             return self.val_ratio
         return DISJOINT_VAL_RATIO if self.split == "disjoint" else 0.0
 
+    def check_choices(self) -> None:
+        """Checks every ``Literal``-typed setting against its declared values.
+
+        Raises:
+            ConfigError: a value outside its ``Literal``; the message names the flag and the choices.
+        """
+        for name in dataclasses.asdict(self):
+            allowed = choices(name)
+            value = getattr(self, name)
+            if allowed and value not in allowed:
+                raise ConfigError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}; got {value!r}.")
+
     def to_dict(self) -> dict[str, Any]:
         """Returns the settings as a JSON-ready dict."""
         return dataclasses.asdict(self)
@@ -93,3 +117,15 @@ class RunConfig:
         except (OSError, json.JSONDecodeError) as err:
             raise ConfigError(f"could not read config {path}: {err}") from None
         return cls.from_dict(data.get("run", data))
+
+
+def choices(setting: str) -> tuple[str, ...]:
+    """The values a ``Literal``-typed :class:`RunConfig` setting may take (empty for other settings)."""
+    return _literal_choices().get(setting, ())
+
+
+@functools.cache
+def _literal_choices() -> dict[str, tuple[str, ...]]:
+    # Resolving the string annotations is slow (~10 ms a call): once per process.
+    hints = get_type_hints(RunConfig)
+    return {name: tuple(get_args(h)) for name, h in hints.items() if getattr(h, "__origin__", None) is Literal}

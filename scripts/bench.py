@@ -21,9 +21,11 @@ Usage::
     python scripts/bench.py --quick                      # small CPU version, < 1 min on 2 cores
     python scripts/bench.py --device cuda                # the full cases on a GPU
     python scripts/bench.py --cases salinas_a --device cpu --epochs 3
+    python scripts/bench.py --quick --cube CUBE --gt GT    # a small scene of your own (the tests)
 
 The data folder is ``--data-dir``, else ``$HSI_DATA_DIR``, else ``../shared/data`` beside
-the repository.
+the repository. With ``--cube`` and ``--gt`` no real file is read: the ``salinas_a`` case
+trains on that scene instead, and the shape cases lay their stand-in cubes over its ground truth.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=None, help="patches per optimiser step (default 128; salinas_a 256)")
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {', '.join(CASES)}")
     parser.add_argument("--data-dir", help="folder holding <scene>/<files> (default $HSI_DATA_DIR or ../shared/data)")
+    parser.add_argument("--cube", help="a custom scene's cube: the salinas_a case trains on it (needs --gt)")
+    parser.add_argument("--gt", help="a custom ground truth: with --cube the salinas_a case's, and the layout of the "
+                                     "shape cases' stand-in cubes instead of the real ground truths")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own choice)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fp32", action="store_true",
@@ -62,6 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = sorted(set(args.cases) - set(CASES))
     if unknown:
         parser.error(f"unknown case(s) {unknown}; choose from {', '.join(CASES)}")
+    if args.cube and not args.gt:
+        parser.error("--cube needs --gt")
     if args.epochs is None:
         args.epochs = 1 if args.quick else 100
     return args
@@ -92,6 +99,9 @@ def _ground_truth(args: argparse.Namespace, scene_name: str) -> Any:
     from hsi.data.scene import labels_from_ground_truth
     from hsi.data.specs import get_spec
 
+    if args.gt:  # a custom layout (the tests' synthetic scene)
+        labels, _ = labels_from_ground_truth(load_array(Path(args.gt), role="gt"))
+        return labels
     spec = get_spec(scene_name)
     gt = load_array(data_dir(args) / spec.folder / spec.gt_file, spec.gt_key, role="gt")
     labels, _ = labels_from_ground_truth(gt, spec.class_ids)
@@ -117,12 +127,13 @@ def run_case(args: argparse.Namespace) -> list[dict[str, Any]]:
     import torch
 
     from hsi.data.patches import PatchSource
-    from hsi.data.scene import load_scene
+    from hsi.data.scene import load_custom_scene, load_scene
     from hsi.data.splits import split_random
     from hsi.evaluation.predict import predict_scene
     from hsi.features.pca import SpectralPCA
     from hsi.models import create_model
     from hsi.training.batching import inference_batch_size, train_micro_batch
+    from hsi.training.classifier import TorchClassifier
     from hsi.training.device import device_name, flush_denormals, resolve_device
     from hsi.training.seed import seed_everything, set_deterministic
     from hsi.training.trainer import PixelSet, fit
@@ -134,10 +145,10 @@ def run_case(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.fp32:  # the library has no switch for this; a developer comparison only
         from contextlib import nullcontext
 
-        import hsi.evaluation.predict
+        import hsi.training.classifier
         import hsi.training.trainer
 
-        hsi.training.trainer.autocast_for = hsi.evaluation.predict.autocast_for = lambda device: nullcontext()
+        hsi.training.trainer.autocast_for = hsi.training.classifier.autocast_for = lambda device: nullcontext()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -150,7 +161,10 @@ def run_case(args: argparse.Namespace) -> list[dict[str, Any]]:
     rng = np.random.default_rng(args.seed)
 
     if case == "salinas_a":
-        scene = load_scene("salinas_a", data_dir=data_dir(args), download=False)
+        if args.cube:
+            scene = load_custom_scene(args.cube, args.gt)
+        else:
+            scene = load_scene("salinas_a", data_dir=data_dir(args), download=False)
         cube, labels, ratios, real = scene.cube, scene.labels, (0.1,), True
         batch_size = args.batch_size or 256
     else:
@@ -195,11 +209,13 @@ def run_case(args: argparse.Namespace) -> list[dict[str, Any]]:
         train_seconds = time.perf_counter() - started
         epoch_seconds = [round(row["seconds"], 3) for row in state.history]
         infer_batch = inference_batch_size(model, **sizes)
+        classifier = TorchClassifier("hybridsn", model, in_chans=pca_components, num_classes=n_classes,
+                                     patch_size=patch_size)
         timings = []
         for _ in range(1 if device.type == "cpu" else 2):  # on GPU the first pass autotunes cuDNN
             _sync(device)
             started = time.perf_counter()
-            prediction = predict_scene(model, source)
+            prediction = predict_scene(classifier, source)
             _sync(device)
             timings.append(time.perf_counter() - started)
         n_pixels = labels.size
@@ -236,7 +252,7 @@ def run_case(args: argparse.Namespace) -> list[dict[str, Any]]:
             "peak_host_rss_mb": _peak_rss_mb(),
             "peak_gpu_memory_mb": (round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
                                    if device.type == "cuda" else None),
-            "note": "real scene" if real else NOTE,
+            "note": (f"custom scene {Path(args.cube).name}" if args.cube else "real scene") if real else NOTE,
         })
         del model, source, features
     return records
@@ -261,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         forwarded += ["--batch-size", str(args.batch_size)]
     if args.threads:
         forwarded += ["--threads", str(args.threads)]
+    for flag in ("cube", "gt"):
+        if getattr(args, flag):
+            forwarded += [f"--{flag}", str(getattr(args, flag))]
     failed = 0
     for case in args.cases:
         # A fresh process per case: its peak RSS is that case's alone.

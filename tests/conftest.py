@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
+import numpy as np
 import pytest
+import scipy.io
 
 matplotlib.use("Agg")
 
@@ -24,6 +28,7 @@ _REAL_DATA_FOUND = (SHARED_DATA / "salinas_a" / "SalinasA_corrected.mat").exists
 _skipped_e2e: list[str] = []
 
 
+@pytest.hookimpl(trylast=True)  # after -m has deselected, so only tests that would run are counted
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skips the ``e2e`` tests, and only them, when the real data is absent."""
     if _REAL_DATA_FOUND:
@@ -59,6 +64,30 @@ class SyntheticScene:
         return ["--cube", str(self.cube), "--gt", str(self.gt)]
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def figures_not_drawn() -> Iterator[None]:
+    """Writes each figure as a bare PNG signature instead of drawing it (for the module using it).
+
+    A run writes about ten figures, and drawing them took most of the time of the tests that
+    run the pipeline; what the figures show is tested in tests/reporting/test_figures.py, the
+    pipeline tests check only that each file is written. Processes a test starts still draw theirs.
+    """
+    from matplotlib.figure import Figure
+
+    def save(self: Figure, target: Any, *args: Any, **kwargs: Any) -> None:
+        if hasattr(target, "write"):
+            target.write(PNG_SIGNATURE)
+        else:
+            Path(target).write_bytes(PNG_SIGNATURE)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Figure, "savefig", save)
+        yield
+
+
 @pytest.fixture(scope="session")
 def synthetic_scene() -> SyntheticScene:
     """The committed tiny synthetic scene (see tests/data/synthetic_scene/data.py)."""
@@ -66,6 +95,32 @@ def synthetic_scene() -> SyntheticScene:
         cube=SYNTHETIC_DIR / "synthetic_cube.mat", gt=SYNTHETIC_DIR / "synthetic_gt.mat",
         cube_npy=SYNTHETIC_DIR / "synthetic_cube.npy", gt_npy=SYNTHETIC_DIR / "synthetic_gt.npy",
     )
+
+
+FAKE_SALINAS_A_COUNTS = (220, 330, 440, 550, 660, 770)  # pixels of ids 1, 10, 11, 12, 13, 14
+
+
+@pytest.fixture(scope="session")
+def fake_salinas_a_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder holding FAKE ``salinas_a/`` files: the real names, keys, shapes and class ids.
+
+    For tests of the built-in scene path (lookup, spec shape checks, class-count checks) without
+    the real data. Cube int16 (83, 86, 204) of made-up spectra; ground truth uint8 with ids 1, 10..14
+    as horizontal fields of FAKE_SALINAS_A_COUNTS pixels, the rest 0. Files on disk are not re-hashed,
+    so load_scene accepts them; a download would not.
+    """
+    root = tmp_path_factory.mktemp("fake_data")
+    folder = root / "salinas_a"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    gt = np.zeros((83, 86), dtype=np.uint8)
+    for k, class_id in enumerate((1, 10, 11, 12, 13, 14)):
+        gt[2 + 13 * k : 13 + 13 * k, 3 : 3 + 10 * (k + 2)] = class_id  # 11 rows x 10 (k + 2) columns
+    means = 1000.0 + 300.0 * gt[..., None] * np.linspace(0.5, 1.5, 204)
+    cube = np.round(means + rng.normal(0.0, 50.0, size=(83, 86, 204))).astype(np.int16)
+    scipy.io.savemat(folder / "SalinasA_corrected.mat", {"salinasA_corrected": cube})
+    scipy.io.savemat(folder / "SalinasA_gt.mat", {"salinasA_gt": gt})
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -58,9 +58,31 @@ def check_same_spatial_shape(cube: np.ndarray, labels: np.ndarray) -> None:
         )
 
 
+def is_odd_patch_size(patch_size: object) -> bool:
+    """Whether ``patch_size`` is an odd integer >= 1 (a window centred on its pixel); bools are not sizes."""
+    return bool(
+        isinstance(patch_size, (int, np.integer))
+        and not isinstance(patch_size, bool)
+        and patch_size >= 1
+        and patch_size % 2 == 1
+    )
+
+
 def check_patch_size(patch_size: int, *, height: int | None = None, width: int | None = None) -> int:
-    """Checks that ``patch_size`` is odd, >= 1 and no larger than the scene."""
-    if not isinstance(patch_size, (int, np.integer)) or patch_size < 1 or patch_size % 2 == 0:
+    """Checks that ``patch_size`` is odd, >= 1 and no larger than the scene.
+
+    Args:
+        patch_size: window side p.
+        height: scene height; with ``width``, p may not exceed the shorter side.
+        width: scene width.
+
+    Returns:
+        ``patch_size`` as an ``int``.
+
+    Raises:
+        ConfigError: not an odd integer >= 1, or larger than the scene.
+    """
+    if not is_odd_patch_size(patch_size):
         raise ConfigError(
             f"patch size must be an odd integer >= 1 (a window centred on its pixel); got {patch_size}. "
             f"Use e.g. {max(1, int(patch_size) | 1) if isinstance(patch_size, (int, np.integer)) else 25}."

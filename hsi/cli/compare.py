@@ -6,6 +6,7 @@ import argparse
 import json
 
 from hsi._core.errors import ConfigError
+from hsi.cli.repeat import add_seed_arguments, seeds_from_args
 from hsi.cli.train import add_data_arguments, add_run_arguments, config_from_args
 
 
@@ -14,14 +15,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "compare", help="train several models on the same split(s); one table, chart and JSON",
         description="Train each model of --models on the same training/test split (one split per seed) and "
         "write a compare folder with every run folder plus compare.md, compare.csv, compare.json and "
-        "compare.png (OA, AA, kappa, parameters, train and inference seconds).",
+        "compare.png (OA, AA, kappa, parameters, train and inference seconds). Each seed is one split "
+        "shared by every model; mean ± std over seeds with more than one run.",
     )
     parser.add_argument("--models", required=True,
                         help="comma-separated model names, e.g. hybridsn,mobilenet_v2,resnet,svm "
                         "(see `hsi-classify models`)")
-    parser.add_argument("--seeds", type=int, default=1,
-                        help="seeds per model: --seed, --seed+1, ...; each seed is one split shared by "
-                        "every model; mean ± std when > 1 (default 1)")
+    add_seed_arguments(parser.add_argument_group("seeds"), runs_help="runs per model", default_runs=1)
     add_data_arguments(parser)
     add_run_arguments(parser)
     for action in parser._actions:
@@ -35,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.model is not None:
         raise ConfigError(f"compare takes --models NAME,NAME,...; got --model {args.model}. Use --models.")
-    result = compare_models(config_from_args(args), args.models, n_seeds=args.seeds, progress=not args.quiet)
+    config = config_from_args(args)
+    seeds = seeds_from_args(args, config.seed, minimum=1, default_runs=1, purpose="compare")
+    result = compare_models(config, args.models, seeds=seeds, progress=not args.quiet)
     print(json.dumps({
         "compare_dir": str(result.compare_dir),
         "overall_accuracy": {r["model"]: round(r["overall_accuracy"]["mean"], 4) for r in result.results},

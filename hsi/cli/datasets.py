@@ -12,7 +12,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hsi.experiments.inspect import datasets_table
+    from hsi.experiments.datasets import datasets_table
 
     print(datasets_table(args.data_dir))
     return 0

@@ -14,9 +14,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hsi.experiments.inspect import describe_scene
-    from hsi.experiments.train import load_config_scene
     from hsi.config import RunConfig
+    from hsi.experiments.inspect import describe_scene
+    from hsi.experiments.steps import load_config_scene
 
     config = RunConfig(dataset=args.dataset, cube=args.cube, gt=args.gt, cube_key=args.cube_key,
                        gt_key=args.gt_key, data_dir=args.data_dir,

@@ -20,6 +20,8 @@ from hsi._core.host_memory import keep_freed_memory
 from hsi.cli import compare, datasets, env, inspect, models, predict, repeat, train
 
 COMMANDS = (train, predict, compare, repeat, inspect, datasets, models, env)
+#: Commands that train or classify: the process-wide numeric settings are made for them.
+COMPUTING_COMMANDS = frozenset({"train", "predict", "compare", "repeat"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     keep_freed_memory()  # reuse freed tensor memory instead of refaulting it (docs/performance.md)
+    if args.command in COMPUTING_COMMANDS:
+        from hsi.training.device import flush_denormals
+
+        flush_denormals()  # process-wide and without a way back, so made here, once (docs/performance.md)
     try:
         with warnings.catch_warnings(), _sigterm_as_interrupt():
             warnings.showwarning = _one_line_warnings(warnings.showwarning)

@@ -7,7 +7,8 @@ import argparse
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("models", help="list the models (with --profile: parameters, MACs, memory)")
-    parser.add_argument("--profile", action="store_true", help="parameters, multiply-adds and activation memory per patch")
+    parser.add_argument("--profile", action="store_true",
+                        help="parameters, multiply-adds and activation memory per patch")
     parser.add_argument("--patch-size", type=int, default=25, help="patch side for --profile (default 25)")
     parser.add_argument("--bands", type=int, default=30, help="input bands for --profile (default 30)")
     parser.add_argument("--classes", type=int, default=16, help="classes for --profile (default 16)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from hsi.cli.train import add_nan_policy_argument
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("predict", help="classify every pixel of a scene with a saved model.pt")
@@ -17,8 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:<index>")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="patches per forward pass (default: sized to the device's memory)")
-    parser.add_argument("--nan-policy", choices=("error", "zero", "interpolate"), default="error",
-                        help="what to do with NaN/infinite cube values (default: error)")
+    add_nan_policy_argument(parser, default="error")
     parser.set_defaults(func=run)
 
 

@@ -1,4 +1,8 @@
-"""`hsi-classify repeat`: train one setup several times and report how much the metrics move."""
+"""`hsi-classify repeat`: train one setup several times and report how much the metrics move.
+
+Also the one meaning of ``--runs N`` (a count: seeds ``--seed`` .. ``--seed + N - 1``) and
+``--seeds 0,4,7`` (the list itself), shared with ``compare``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,64 @@ import argparse
 import json
 import sys
 
+from hsi._core.errors import ConfigError
 from hsi.cli.train import add_data_arguments, add_run_arguments, config_from_args
+from hsi.reporting.vary import VARY
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,5"`` -> ``[0, 1, 5]``.
+
+    Raises:
+        ConfigError: an entry is not an integer, or there is none.
+    """
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    try:
+        seeds = [int(p) for p in parts]
+    except ValueError:
+        raise ConfigError(f"--seeds must be comma-separated integers such as 0,1,2; got {text!r}.") from None
+    if not seeds:
+        raise ConfigError(f"--seeds must name at least one seed, e.g. 0,1,2; got {text!r}.")
+    return seeds
+
+
+def add_seed_arguments(group: argparse._ArgumentGroup, *, runs_help: str, default_runs: int | None) -> None:
+    """``--runs N`` (a count) and ``--seeds 0,4,7`` (a list), with the same meaning in every command."""
+    default = "" if default_runs is None else f" (default {default_runs})"
+    group.add_argument("--runs", type=int, metavar="N",
+                       help=f"{runs_help}, a count: run k uses seed --seed + k{default}")
+    group.add_argument("--seeds", metavar="S,S,...",
+                       help="the seed of each run, a comma-separated list such as 0,4,7 (instead of --runs)")
+
+
+def seeds_from_args(
+    args: argparse.Namespace, base_seed: int, *, minimum: int, default_runs: int | None, purpose: str
+) -> list[int]:
+    """The seed of each run: ``--seeds`` as given, else ``base_seed + k`` for k < ``--runs``.
+
+    Args:
+        args: parsed flags with ``runs`` and ``seeds``.
+        base_seed: the resolved ``--seed`` (flag, else ``--config`` file, else default).
+        minimum: the fewest runs allowed.
+        default_runs: the count when neither flag is given; None makes one of them required.
+        purpose: what needs the runs, for the message, e.g. "compare".
+
+    Raises:
+        ConfigError: fewer than ``minimum`` runs, or ``--runs`` and ``--seeds`` disagree.
+    """
+    seeds = None if args.seeds is None else parse_seeds(args.seeds)
+    if seeds is not None and args.runs is not None and args.runs != len(seeds):
+        raise ConfigError(f"--runs {args.runs} disagrees with --seeds, which names {len(seeds)} seeds; "
+                          "give one of the two.")
+    if seeds is None:
+        count = args.runs if args.runs is not None else default_runs or 0
+        seeds = [base_seed + k for k in range(max(0, count))]
+    if len(seeds) < minimum:
+        found = (f"--seeds {args.seeds}" if args.seeds is not None
+                 else f"--runs {args.runs}" if args.runs is not None else "neither --runs nor --seeds")
+        raise ConfigError(f"{purpose} needs at least {minimum} run{'s' * (minimum > 1)}; found {found}. --seeds "
+                          "lists the seed of each run and --runs counts them: use e.g. --runs 3 or --seeds 0,1,2.")
+    return seeds
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -14,17 +75,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "repeat", help="train the same setup N times; report the spread of OA/AA/kappa and where it comes from",
         description="Train the same setup several times with different seeds, in one repeat folder "
         "<out>/<name>/ (one train run folder per run), and write stability.json/.md/.png, agreement.png/.npy "
-        "and consensus.png. Run k uses seed --seed + k (or the k-th of --seeds). Running the same command "
-        "again trains only the runs that did not finish.",
+        "and consensus.png. Run k uses seed --seed + k (--runs N) or the k-th of --seeds; at least 2 runs. "
+        "Running the same command again trains only the runs that did not finish.",
     )
     add_data_arguments(parser)
     add_run_arguments(parser)
     group = parser.add_argument_group("repeat")
-    group.add_argument("--runs", type=int, help="number of runs (not needed with --seeds)")
-    group.add_argument("--seeds", help="comma-separated seed of each run, e.g. 0,1,2 (default: --seed + k)")
-    group.add_argument("--vary", choices=("split", "init", "both"), default="both",
-                       help="split: new train/test split, same initialisation; init: same split, new weights, "
-                       "dropout and batch order; both: everything (default)")
+    add_seed_arguments(group, runs_help="number of runs (at least 2)", default_runs=None)
+    group.add_argument("--vary", choices=tuple(VARY), default="both",
+                       help="; ".join(f"{name}: {choice.help}" for name, choice in VARY.items()))
     group.add_argument("--name", help="repeat folder name inside --out (default <dataset>_<model>_vary-<vary>)")
     group.add_argument("--jobs", type=int,
                        help="runs trained at once: default one per visible GPU, 1 on CPU "
@@ -33,12 +92,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hsi.experiments.repeat import parse_seeds, repeat_runs
+    from hsi.experiments.repeat import repeat_runs
 
-    seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+    config = config_from_args(args)
+    seeds = seeds_from_args(args, config.seed, minimum=2, default_runs=None,
+                            purpose="repeat (a stability report over runs)")
     result = repeat_runs(
-        config_from_args(args), runs=args.runs, seeds=seeds, vary=args.vary, name=args.name, jobs=args.jobs,
-        progress=not args.quiet, notify=lambda line: print(line, file=sys.stderr),
+        config, seeds, vary=args.vary, name=args.name, jobs=args.jobs, progress=not args.quiet,
+        notify=lambda line: print(line, file=sys.stderr),
     )
     r = result.report
 

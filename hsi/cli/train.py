@@ -6,7 +6,22 @@ import argparse
 import json
 from typing import Any
 
-from hsi.config import RunConfig
+from hsi.config import RunConfig, choices
+from hsi.data.padding import PAD_MODES
+from hsi.data.scene import NAN_POLICIES
+from hsi.data.splits import SPLITS
+from hsi.features.controls import CONTROLS, NO_CONTROL
+
+
+def described(registry: Any) -> str:
+    """``name = description, ...`` of a registry's entries, for ``--help``."""
+    return "; ".join(f"{entry.name} = {entry.description}" for entry in registry)
+
+
+def add_nan_policy_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, **kwargs: Any) -> None:
+    """--nan-policy, with the choices of :data:`hsi.data.scene.NAN_POLICIES`."""
+    parser.add_argument("--nan-policy", choices=tuple(NAN_POLICIES),
+                        help="what to do with NaN/infinite cube values (default: error)", **kwargs)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,8 +35,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--data-dir", help="folder with <dataset>/<files>; default $HSI_DATA_DIR, then the cache")
     group.add_argument("--no-download", dest="download", action="store_false",
                        help="never download; fail if the files are not on disk")
-    group.add_argument("--nan-policy", choices=("error", "zero", "interpolate"),
-                       help="what to do with NaN/infinite cube values (default: error)")
+    add_nan_policy_argument(group)
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,15 +43,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     d = RunConfig()
     features = parser.add_argument_group("features and split")
     features.add_argument("--pca-components", type=int, help=f"PCA bands kept (default {d.pca_components})")
-    features.add_argument("--pca-fit", choices=("train", "all"),
+    features.add_argument("--pca-fit", choices=choices("pca_fit"),
                           help="fit PCA on training pixels only, or on all pixels as the paper does (default train)")
     features.add_argument("--patch-size", type=int, help=f"odd patch side in pixels (default {d.patch_size})")
-    features.add_argument("--pad-mode", choices=("constant", "reflect"),
-                          help="border padding: constant = the paper's zeros (default), reflect = mirrored")
-    features.add_argument("--split", choices=("random", "per-class", "disjoint", "masks"),
-                          help="how labelled pixels are split: random per pixel (default), per-class counts, "
-                          "disjoint = spatially separate square blocks with a guard band of half a patch, "
-                          "masks = the --train-gt / --test-gt files")
+    features.add_argument("--pad-mode", choices=PAD_MODES.names(),
+                          help=f"border padding: {described(PAD_MODES)}")
+    features.add_argument("--split", choices=SPLITS.names(),
+                          help=f"how labelled pixels are split: {described(SPLITS)}")
     features.add_argument("--train-ratio", type=float,
                           help=f"share of each class used for training (default {d.train_ratio}, the paper's)")
     features.add_argument("--train-per-class", type=int, help="with --split per-class: training pixels per class")
@@ -49,10 +61,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                           help="with --split disjoint: block side in pixels (default 1.5 x the patch size)")
     features.add_argument("--train-gt", help="with --split masks: ground truth of the training pixels (0 = not in it)")
     features.add_argument("--test-gt", help="with --split masks: ground truth of the test pixels (0 = not in it)")
-    features.add_argument("--control", choices=("none", "noise", "shuffle"),
+    features.add_argument("--control", choices=(NO_CONTROL, *CONTROLS.names()),
                           help="also run the same protocol on a control cube without spectral information and "
-                          "report its accuracy: noise = random values with the real per-band mean and spread, "
-                          "shuffle = spectra permuted among pixels (default none)")
+                          f"report its accuracy: {described(CONTROLS)} (default {NO_CONTROL})")
     training = parser.add_argument_group("model and training")
     training.add_argument("--model", help=f"model name (default {d.model}; see `hsi-classify models`)")
     training.add_argument("--epochs", type=int, help=f"training epochs (default {d.epochs})")

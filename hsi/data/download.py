@@ -1,7 +1,8 @@
 """Fetching dataset files: the only module of the package that touches the network.
 
-A download streams into a hidden temporary file in the destination folder, is verified
-(sha256 and/or a caller's check) and only then renamed into place with ``os.replace``.
+A download streams into the temporary file of :func:`hsi._core.files.atomic_write` (in the
+destination folder), is verified (sha256 and/or a caller's check) and only then renamed into
+place.
 Whatever goes wrong (HTTP error, refused connection, cut-off transfer, wrong checksum),
 the temporary file is removed and nothing is left behind.
 
@@ -17,16 +18,14 @@ import http.client
 import logging
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from tqdm import tqdm
-
 from hsi._core.errors import DownloadError, HSIError
+from hsi._core.files import atomic_write
 from hsi.data.specs import DatasetSpec
 
 __all__ = ["MIRROR_ENV", "download_file", "file_sha256", "resolve_urls"]
@@ -127,27 +126,24 @@ def _make_folder(folder: Path) -> None:
 def _fetch_verified(
     url: str, dest: Path, *, sha256: str | None, check: Callable[[Path], None] | None, timeout: float
 ) -> None:
-    """Streams ``url`` to a temporary file next to ``dest``, verifies it, renames it into place."""
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=f".partial{dest.suffix}")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            digest = _stream(url, out, name=dest.name, timeout=timeout)
+    """Streams ``url`` into the atomic writer's temporary file; raising before the end rejects it."""
+    with atomic_write(dest) as out:
+        digest = _stream(url, out, name=dest.name, timeout=timeout)
         if sha256 is not None and digest != sha256.lower():
             raise _AttemptFailed(f"checksum mismatch: expected sha256 {sha256.lower()}, got {digest}")
         if check is not None:
+            out.flush()  # the check reads the file by name
             try:
-                check(tmp)
+                check(Path(out.name))
             except HSIError as exc:
                 raise _AttemptFailed(f"file rejected: {exc}") from exc
-        tmp.chmod(0o644)  # mkstemp creates it owner-only
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _stream(url: str, out: BinaryIO, *, name: str, timeout: float) -> str:
     """Copies the body of ``url`` into ``out`` and returns its sha256; raises :class:`_AttemptFailed`."""
+    # Imported here: only a download needs it, not every command that imports the data layer.
+    from tqdm import tqdm
+
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     digest = hashlib.sha256()
     received = 0

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import h5py
 import numpy as np
-import scipy.io
 
-from hsi._core.errors import ConfigError, DatasetNotFoundError, DataFormatError, HSIError
+from hsi._core.errors import ConfigError, DataFormatError, DatasetNotFoundError, HSIError
+
+if TYPE_CHECKING:
+    import h5py
 
 __all__ = ["ROLES", "SUPPORTED_EXTENSIONS", "Role", "load_array"]
 
@@ -136,6 +137,8 @@ def _head(path: Path, n_bytes: int = 16) -> bytes:
 
 def _read_mat(path: Path, key: str | None, role: str) -> np.ndarray:
     """Reads a variable from a MATLAB file of any version."""
+    import h5py  # the readers' libraries load on first read: listing scenes must start fast
+
     if h5py.is_hdf5(path):
         return _read_mat_v73(path, key, role)
     with path.open("rb") as f:
@@ -155,15 +158,21 @@ def _read_mat(path: Path, key: str | None, role: str) -> np.ndarray:
 
 
 def _mat_v5_variables(path: Path) -> _Variables:
+    import scipy.io
+
     return {name: (tuple(shape), cls) for name, shape, cls in scipy.io.whosmat(path)}
 
 
 def _mat_v5_read(path: Path, name: str) -> np.ndarray:
+    import scipy.io
+
     return np.asarray(scipy.io.loadmat(path, variable_names=[name])[name])
 
 
 def _read_mat_v73(path: Path, key: str | None, role: str) -> np.ndarray:
     """Reads a variable from a MATLAB v7.3 (HDF5) file, undoing MATLAB's column-major layout."""
+    import h5py
+
     with h5py.File(path, "r") as f:
         variables: _Variables = {}
         for name, obj in f.items():

@@ -5,24 +5,22 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hsi._core.errors import ConfigError
 from hsi._core.validation import check_patch_size
-
-PAD_MODES = ("constant", "reflect")
+from hsi.data.padding import pad_cube
 
 
 class PatchSource:
     """Gathers ``(N, C, p, p)`` patches centred on given pixels of a cube.
 
-    The cube is padded once by ``p // 2`` on each side (zeros for ``"constant"``, the
-    paper's choice; mirrored for ``"reflect"``) and kept as a ``(C, H + p - 1, W + p - 1)``
+    The cube is padded once by ``p // 2`` on each side (as the pad mode of
+    :data:`hsi.data.padding.PAD_MODES` says) and kept as a ``(C, H + p - 1, W + p - 1)``
     tensor on ``device``, so every pixel, border pixels included, has a full patch, and a
     batch is one indexing operation on the device, with no per-sample Python.
 
     Args:
         cube: shape (H, W, C) float32.
         patch_size: odd window side p.
-        pad_mode: ``"constant"`` or ``"reflect"``.
+        pad_mode: a name of :data:`hsi.data.padding.PAD_MODES`, e.g. ``"constant"``.
         device: where the padded cube lives and patches are produced.
     """
 
@@ -31,15 +29,10 @@ class PatchSource:
     ) -> None:
         height, width, _ = cube.shape
         check_patch_size(patch_size, height=height, width=width)
-        if pad_mode not in PAD_MODES:
-            raise ConfigError(f"pad mode must be one of {PAD_MODES}; got {pad_mode!r}.")
+        padded = pad_cube(cube, patch_size // 2, pad_mode)
         self.patch_size = patch_size
         self.height, self.width, self.n_channels = cube.shape
-        radius = patch_size // 2
-        chw = torch.from_numpy(np.ascontiguousarray(cube.transpose(2, 0, 1))).to(device)
-        mode = "constant" if pad_mode == "constant" else "reflect"
-        # F.pad's reflect needs a batch dimension for 3-D input.
-        self.padded = torch.nn.functional.pad(chw[None], (radius,) * 4, mode=mode)[0].contiguous()
+        self.padded = torch.from_numpy(np.ascontiguousarray(padded.transpose(2, 0, 1))).to(device)
         self._offsets = torch.arange(patch_size, device=self.padded.device)
 
     @property

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from hsi._core.errors import ConfigError, DatasetNotFoundError, DataFormatError, DownloadError
+from hsi._core.errors import ConfigError, DataFormatError, DatasetNotFoundError, DownloadError
 from hsi._core.validation import check_cube, check_same_spatial_shape
 from hsi.data.download import download_file, resolve_urls
 from hsi.data.io import Role, load_array
@@ -47,7 +47,6 @@ DATA_DIR_ENV = "HSI_DATA_DIR"
 CACHE_DIR_ENV = "HSI_CACHE_DIR"
 #: How non-finite cube values are handled: refuse them, set them to 0, or interpolate
 #: linearly along each pixel's spectrum (see :func:`load_scene`).
-NAN_POLICIES: tuple[str, ...] = ("error", "zero", "interpolate")
 
 
 @dataclass(eq=False)
@@ -197,6 +196,28 @@ def _check_gt_values(gt: np.ndarray, name: str) -> None:
 # ---------------------------------------------------------------- cube
 
 
+def _fill_zero(cube: np.ndarray, bad: np.ndarray) -> None:
+    cube[bad] = 0.0
+
+
+def _fill_interpolated(cube: np.ndarray, bad: np.ndarray) -> None:
+    """Linear interpolation between the nearest finite bands of the same pixel (0 if it has none)."""
+    bands = np.arange(cube.shape[2])
+    for row, col in np.argwhere(bad.any(axis=2)):
+        spectrum = cube[row, col]  # a view: edits land in the cube
+        ok = np.isfinite(spectrum)
+        spectrum[~ok] = np.interp(bands[~ok], bands[ok], spectrum[ok]) if ok.any() else 0.0
+
+
+#: What ``--nan-policy`` may do with NaN/inf cube values: each name maps to a function that fills
+#: them in place (``error``: none, the cube is refused). The CLI's choices come from here.
+NAN_POLICIES: dict[str, Callable[[np.ndarray, np.ndarray], None] | None] = {
+    "error": None,
+    "zero": _fill_zero,
+    "interpolate": _fill_interpolated,
+}
+
+
 def _check_nan_policy(nan_policy: str) -> None:
     if nan_policy not in NAN_POLICIES:
         raise ConfigError(f"nan_policy must be one of {', '.join(NAN_POLICIES)}; got {nan_policy!r}.")
@@ -206,29 +227,12 @@ def _cube_to_float32(raw: np.ndarray, *, nan_policy: str, name: str) -> np.ndarr
     """Converts a stored cube to C-contiguous float32 (the one copy), applying ``nan_policy``."""
     numeric = np.issubdtype(raw.dtype, np.number) or raw.dtype == np.bool_
     cube = np.ascontiguousarray(raw, dtype=np.float32) if numeric else raw
-    if nan_policy != "error" and cube.ndim == 3 and cube.dtype == np.float32:
-        _fill_non_finite(cube, nan_policy)
+    fill = NAN_POLICIES[nan_policy]
+    if fill is not None and cube.ndim == 3 and cube.dtype == np.float32:
+        bad = ~np.isfinite(cube)
+        if bad.any():
+            fill(cube, bad)
     return check_cube(cube, name=name)  # shape/dtype/finite checks; no copy left to make
-
-
-def _fill_non_finite(cube: np.ndarray, nan_policy: str) -> None:
-    """Replaces NaN/inf in place: with 0 (``"zero"``) or along each spectrum (``"interpolate"``).
-
-    ``"interpolate"`` replaces each bad value by linear interpolation between the nearest
-    finite bands of the same pixel (the nearest finite value beyond either end of the
-    spectrum); a pixel with no finite band at all is set to 0.
-    """
-    bad = ~np.isfinite(cube)
-    if not bad.any():
-        return
-    if nan_policy == "zero":
-        cube[bad] = 0.0
-        return
-    bands = np.arange(cube.shape[2])
-    for row, col in np.argwhere(bad.any(axis=2)):
-        spectrum = cube[row, col]  # a view: edits land in the cube
-        ok = np.isfinite(spectrum)
-        spectrum[~ok] = np.interp(bands[~ok], bands[ok], spectrum[ok]) if ok.any() else 0.0
 
 
 def _read_cube(
@@ -423,6 +427,7 @@ def load_custom_scene(
     _check_nan_policy(nan_policy)
     cube = _read_cube(cube_path, cube_key, nan_policy=nan_policy, name=f"cube ({cube_path})")
     sources = {"cube": str(cube_path)}
+    ids: tuple[int, ...]
     if gt_path is None:
         labels, ids = np.full(cube.shape[:2], -1, dtype=np.int64), ()
     else:

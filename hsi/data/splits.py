@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hsi._core.errors import ConfigError, DataFormatError
+from hsi._core.registry import Registry
 from hsi._core.validation import as_rng, check_fraction, check_patch_size
 from hsi._core.windows import window_any
 from hsi.data.io import load_array
@@ -453,3 +454,147 @@ def merge_mask_labels(labels: np.ndarray, train_labels: np.ndarray, test_labels:
     """
     given = np.where(train_labels >= 0, train_labels, test_labels)
     return np.where(labels >= 0, labels, given).astype(np.int64)
+
+
+# ---------------------------------------------------------------- the split methods, by name
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    """Every setting a split method may read (a run's split options, resolved).
+
+    Attributes:
+        train_ratio: share of each class's pixels that trains.
+        val_ratio: validation pixels per training pixel (0 = none).
+        patch_size: the patch side (guard bands of spatially disjoint splits).
+        seed: seed of the draw.
+        train_per_class: training pixels per class, where a method counts them.
+        block_size: block side of a disjoint split (None = its default).
+        train_gt, test_gt: files of a split given as two ground truths.
+    """
+
+    train_ratio: float
+    val_ratio: float
+    patch_size: int
+    seed: int | None = 0
+    train_per_class: int | None = None
+    block_size: int | None = None
+    train_gt: str | None = None
+    test_gt: str | None = None
+
+
+SplitFunction = Callable[[np.ndarray, SplitSettings, Sequence[int]], "SplitResult"]
+
+
+@dataclass
+class SplitResult:
+    """A drawn split and, where the method completes the scene's labels, those labels.
+
+    Attributes:
+        split: the masks.
+        labels: shape (H, W), classes 0..K-1 and -1, when the method labels more pixels than
+            the scene (``masks``: the two files may label pixels the scene leaves out); else None.
+    """
+
+    split: Split
+    labels: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class SplitMethod:
+    """A registered split: its function, the settings it cannot do without, and one line of help."""
+
+    function: SplitFunction
+    requires: tuple[str, ...]
+    description: str
+
+
+#: Every split method, by its ``--split`` name; the CLI's choices and messages come from here.
+SPLITS: Registry[SplitMethod] = Registry[SplitMethod]("split method (--split)")
+
+
+def register_split(
+    name: str, *, description: str, requires: tuple[str, ...] = ()
+) -> Callable[[SplitFunction], SplitFunction]:
+    """Registers ``function(labels, settings, class_ids) -> SplitResult`` as split method ``name``.
+
+    Args:
+        name: the ``--split`` value.
+        description: one line for ``--help``.
+        requires: names of :class:`SplitSettings` fields that must not be None for this method.
+    """
+
+    def decorator(function: SplitFunction) -> SplitFunction:
+        SPLITS.register(name, SplitMethod(function, requires, description), description)
+        return function
+
+    return decorator
+
+
+def _flag(setting: str) -> str:
+    return "--" + setting.replace("_", "-")
+
+
+def draw_split(
+    method: str, labels: np.ndarray, settings: SplitSettings, class_ids: Sequence[int]
+) -> SplitResult:
+    """Draws the split of the registered ``method``.
+
+    Args:
+        method: a name in :data:`SPLITS`.
+        labels: shape (H, W), classes 0..K-1 and -1 for unlabelled.
+        settings: the split settings.
+        class_ids: the ground truth's own id of each class, for messages.
+
+    Raises:
+        UnknownNameError: unknown method (the message lists the methods).
+        ConfigError: a setting the method requires is missing, or a value is out of range.
+    """
+    check_split_settings(method, settings)
+    return SPLITS.get(method).function(labels, settings, class_ids)
+
+
+def check_split_settings(method: str, settings: SplitSettings) -> None:
+    """Checks, without data, that ``method`` exists and has the settings it requires.
+
+    Raises:
+        UnknownNameError: unknown method.
+        ConfigError: a required setting is missing (the message names its flag).
+    """
+    missing = [name for name in SPLITS.get(method).requires if getattr(settings, name) is None]
+    if missing:
+        raise ConfigError(
+            f"--split {method} needs {' and '.join(f'{_flag(m)} VALUE' for m in missing)}; got none. "
+            f"Add {' '.join(_flag(m) for m in missing)}, or choose another --split."
+        )
+
+
+@register_split("random", description="random per pixel, stratified by class (default)")
+def _split_random(labels: np.ndarray, settings: SplitSettings, class_ids: Sequence[int]) -> SplitResult:
+    return SplitResult(split_random(labels, train_ratio=settings.train_ratio, val_ratio=settings.val_ratio,
+                                    seed=settings.seed, class_ids=class_ids))
+
+
+@register_split("per-class", requires=("train_per_class",),
+                description="--train-per-class N training pixels of each class")
+def _split_per_class(labels: np.ndarray, settings: SplitSettings, class_ids: Sequence[int]) -> SplitResult:
+    return SplitResult(split_per_class(labels, n_per_class=int(settings.train_per_class or 0),
+                                       val_ratio=settings.val_ratio, seed=settings.seed, class_ids=class_ids))
+
+
+@register_split("disjoint",
+                description="spatially separate square blocks with a guard band of half a patch")
+def _split_disjoint(labels: np.ndarray, settings: SplitSettings, class_ids: Sequence[int]) -> SplitResult:
+    return SplitResult(split_disjoint(labels, patch_size=settings.patch_size, train_ratio=settings.train_ratio,
+                                      val_ratio=settings.val_ratio, block_size=settings.block_size,
+                                      seed=settings.seed, class_ids=class_ids))
+
+
+@register_split("masks", requires=("train_gt", "test_gt"),
+                description="the pixels of the --train-gt and --test-gt files")
+def _split_masks(labels: np.ndarray, settings: SplitSettings, class_ids: Sequence[int]) -> SplitResult:
+    shape = (labels.shape[0], labels.shape[1])
+    train = read_label_map(str(settings.train_gt), class_ids=tuple(class_ids), shape=shape, name="--train-gt")
+    test = read_label_map(str(settings.test_gt), class_ids=tuple(class_ids), shape=shape, name="--test-gt")
+    split = split_masks(labels, train, test, val_ratio=settings.val_ratio, seed=settings.seed)
+    return SplitResult(split, merge_mask_labels(labels, train, test))

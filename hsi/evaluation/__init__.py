@@ -1,7 +1,9 @@
-"""Evaluation: classification metrics (numpy only) and stability over repeated runs.
+"""Evaluation: classification metrics, full-scene prediction and stability over repeated runs.
 
-Everything here works on plain arrays and dicts of fractions (``0..1``); nothing imports
-``hsi.data`` or ``hsi.models``.
+Metrics (numpy, scikit-learn's ``confusion_matrix``), stability (numpy, ``scipy.stats``) and
+the leakage audit work on plain arrays and dicts of fractions (``0..1``) and import no
+``hsi`` layer but ``_core``; :mod:`hsi.evaluation.predict` classifies a scene with torch,
+:class:`hsi.data.patches.PatchSource` and :mod:`hsi.training`.
 """
 
 from __future__ import annotations

@@ -4,28 +4,26 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 
 from hsi._core.errors import ConfigError
 from hsi.data.patches import PatchSource
-from hsi.training.batching import even_chunks, inference_batch_size
-from hsi.training.trainer import autocast_for
+from hsi.training.batching import even_chunks
+from hsi.training.classifier import Classifier
 
 
-@torch.inference_mode()
-def predict_scene(model: nn.Module, source: PatchSource, *, batch_size: int | None = None) -> np.ndarray:
-    """Classifies every pixel of the source's scene.
+def predict_scene(classifier: Classifier, source: PatchSource, *, batch_size: int | None = None) -> np.ndarray:
+    """Classifies every pixel of the source's scene, in batches of one shape.
 
     All batches have one shape (the last one is padded with repeats of the final pixel),
     so cuDNN autotunes and oneDNN builds its kernels once per scene, not once more for a
     short remainder; the classes stay on the device until the end (no host sync per batch).
 
     Args:
-        model: a trained network taking (N, C, p, p) patches.
+        classifier: a fitted classifier; ``source``'s patch size is its receptive field.
         source: the patch source of the (PCA-reduced) scene.
-        batch_size: patches per forward pass; None sizes it to the device (see
-            :func:`hsi.training.batching.inference_batch_size`: a share of the free GPU
-            memory on CUDA, a cache-sized activation budget on CPU).
+        batch_size: pixels per :meth:`~hsi.training.classifier.Classifier.predict_proba` call;
+            None sizes it to the device (a share of the free GPU memory on CUDA, a cache-sized
+            activation budget on CPU; see :func:`hsi.training.batching.inference_batch_size`).
 
     Returns:
         Class indices 0..K-1, shape (H, W) int64.
@@ -35,10 +33,8 @@ def predict_scene(model: nn.Module, source: PatchSource, *, batch_size: int | No
     """
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"inference batch size must be >= 1 (or None to size it to the device); got {batch_size}.")
-    model.eval()
     if batch_size is None:
-        batch_size = inference_batch_size(model, in_chans=source.n_channels, patch_size=source.patch_size,
-                                          device=source.device)
+        batch_size = classifier.inference_batch_size(source)
     rows, cols = source.pixel_coordinates()
     n = int(rows.shape[0])
     n_batches, size = even_chunks(n, batch_size)
@@ -49,21 +45,5 @@ def predict_scene(model: nn.Module, source: PatchSource, *, batch_size: int | No
     out = torch.empty(n_batches * size, dtype=torch.long, device=source.device)
     for start in range(0, n_batches * size, size):
         stop = start + size
-        with autocast_for(source.device):
-            out[start:stop] = model(source.gather(rows[start:stop], cols[start:stop])).argmax(1)
+        out[start:stop] = classifier.predict_proba(source, rows[start:stop], cols[start:stop]).argmax(1)
     return out[:n].cpu().numpy().reshape(source.height, source.width)
-
-
-def predict_scene_classical(estimator: object, features: np.ndarray, *, batch_size: int = 65_536) -> np.ndarray:
-    """Classifies every pixel's spectral vector with a fitted scikit-learn estimator.
-
-    Args:
-        estimator: fitted, with ``predict``.
-        features: shape (H, W, C).
-
-    Returns:
-        Class indices, shape (H, W) int64.
-    """
-    flat = features.reshape(-1, features.shape[-1])
-    parts = [estimator.predict(flat[i : i + batch_size]) for i in range(0, flat.shape[0], batch_size)]  # type: ignore[attr-defined]
-    return np.concatenate(parts).astype(np.int64).reshape(features.shape[:2])

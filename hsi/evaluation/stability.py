@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -80,7 +80,8 @@ def _empty_summary() -> dict[str, float | int | None]:
     return {**dict.fromkeys(_SUMMARY_KEYS), "n": 0}
 
 
-def _defined(value: Any) -> bool:
+def _defined(value: Any) -> TypeGuard[float]:
+    """Whether a metric value is there: not None (a class absent from the test split) and finite."""
     return value is not None and math.isfinite(float(value))
 
 

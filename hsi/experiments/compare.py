@@ -5,8 +5,8 @@ run writes its usual run folder, ``<model>-seed<s>/``, inside one compare folder
 ``<out>/compare_<dataset>_<timestamp>/``. Seed ``s`` draws the same split for every model
 (the split depends only on the data, the split settings and the seed), so the models are
 compared on identical training and test pixels; ``compare.json`` records a fingerprint of
-each run's test mask to show it. The compare folder then gets ``compare.md``,
-``compare.csv``, ``compare.json`` and ``compare.png``.
+each run's test mask to show it. The tables, chart and JSON are written by
+:mod:`hsi.reporting.compare_report`.
 """
 
 from __future__ import annotations
@@ -28,15 +28,11 @@ from hsi.evaluation.stability import HEADLINE_METRICS, aggregate_runs, summarize
 from hsi.experiments.run_dir import create_run_dir, write_status
 from hsi.experiments.train import RunResult, prepare, train_run
 from hsi.models import MODELS
-from hsi.reporting import figures, tables
-from hsi.reporting.files import atomic_save_figure, atomic_save_json, atomic_write_text
+from hsi.reporting.compare_report import SUMMARISED, write_comparison
 
 log = logging.getLogger(__name__)
 
 __all__ = ["CompareResult", "compare_models", "parse_model_list"]
-
-#: Per-run numbers summarised over seeds for each model, in display order.
-_SUMMARISED = (*HEADLINE_METRICS, "train_seconds", "inference_seconds")
 
 
 @dataclass
@@ -72,10 +68,16 @@ def parse_model_list(models: str | Sequence[str]) -> list[str]:
     return names
 
 
-def _seeds(base_seed: int, n_seeds: int) -> list[int]:
-    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
-        raise ConfigError(f"--seeds must be an integer >= 1 (the number of seeds per model); got {n_seeds!r}.")
-    return [base_seed + k for k in range(n_seeds)]
+def _check_seeds(seeds: Sequence[int]) -> list[int]:
+    """The seeds as ints; each names one run folder per model, so each may appear once."""
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ConfigError("--seeds must name at least one seed, e.g. --seeds 0,1,2 (or give --runs N).")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ConfigError(f"compare runs each seed once per model (one run folder each); --seeds repeats "
+                          f"{', '.join(map(str, repeated))}. Name each seed once.")
+    return seeds
 
 
 def _mask_sha256(path: Path) -> str:
@@ -84,24 +86,18 @@ def _mask_sha256(path: Path) -> str:
     return hashlib.sha256(mask.tobytes() + str(mask.shape).encode()).hexdigest()
 
 
-def _resolved(run_dir: Path) -> dict[str, Any]:
-    """What a run recorded about itself in config.json: parameters, device, ..."""
-    resolved: dict[str, Any] = json.loads((run_dir / "config.json").read_text())["resolved"]
-    return resolved
-
-
 def _summarise_model(model: str, runs: list[RunResult], seeds: list[int], compare_dir: Path) -> dict[str, Any]:
     """One model's row: summaries over its runs plus each run's own figures."""
     metrics = [r.metrics for r in runs]
-    class_names = list(metrics[0]["per_class"])
-    stability = aggregate_runs(metrics, class_names)
+    stability = aggregate_runs(metrics, list(metrics[0]["per_class"]))
     info = MODELS.get(model)
     row: dict[str, Any] = {"model": model, "kind": info.kind, "paper": info.paper, "n_runs": len(runs)}
     for key in HEADLINE_METRICS:
         row[key] = stability[key]
     for key in ("train_seconds", "inference_seconds"):
         row[key] = summarize([m[key] for m in metrics])
-    resolved = _resolved(runs[0].run_dir)
+    # What the run recorded about itself in config.json: parameters, device.
+    resolved = json.loads((runs[0].run_dir / "config.json").read_text())["resolved"]
     row["parameters"] = None if resolved.get("n_parameters") is None else int(resolved["n_parameters"])
     row["device"] = resolved.get("device_name")
     row["per_class_accuracy"] = stability["per_class"]
@@ -109,7 +105,7 @@ def _summarise_model(model: str, runs: list[RunResult], seeds: list[int], compar
         {
             "seed": seed,
             "run_dir": str(r.run_dir.relative_to(compare_dir)),
-            **{k: r.metrics[k] for k in _SUMMARISED},
+            **{k: r.metrics[k] for k in SUMMARISED},
             "n_train": r.metrics["n_train"],
             "n_test": r.metrics["n_test"],
             "split_test_sha256": _mask_sha256(r.run_dir / "split_test.npy"),
@@ -119,57 +115,17 @@ def _summarise_model(model: str, runs: list[RunResult], seeds: list[int], compar
     return row
 
 
-def _csv(results: list[dict[str, Any]]) -> str:
-    headers = ["model", "kind", "n_runs", "parameters"]
-    for key in _SUMMARISED:
-        headers += [f"{key}_mean", f"{key}_std"]
-    rows = []
-    for r in results:
-        row: list[Any] = [r["model"], r["kind"], r["n_runs"], r["parameters"]]
-        for key in _SUMMARISED:
-            row += [r[key]["mean"], r[key]["std"]]
-        rows.append(row)
-    return tables.csv_text(headers, rows)
-
-
-def _settings(
-    base: RunConfig, models: list[str], seeds: list[int], dataset: str, results: list[dict[str, Any]]
-) -> dict[str, Any]:
-    """The shared settings, in words, for the table under the comparison."""
-    splits = {
-        "random": f"random, {base.train_ratio:g} of each class for training",
-        "per-class": f"per class, {base.train_per_class} training pixels per class",
-        "disjoint": f"spatially disjoint blocks, {base.train_ratio:g} for training",
-        "masks": "the given training and test ground truths",
-    }
-    split = splits.get(base.split, base.split)
-    if base.resolved_val_ratio:
-        split += f", validation (--val-ratio {base.resolved_val_ratio:g}) picks the epoch of lowest validation loss"
-    if base.split_seed is not None:
-        split += f", split seed fixed at {base.split_seed}"
-    return {
-        "dataset": dataset,
-        "models": models,
-        "seeds": seeds,
-        "split": split,
-        "PCA components": base.pca_components,
-        "patch size": base.patch_size,
-        "epochs / batch size / lr (torch models)": f"{base.epochs} / {base.batch_size} / {base.lr:g}",
-        "device": ", ".join(dict.fromkeys(str(r["device"]) for r in results)),
-    }
-
-
 def compare_models(
-    base: RunConfig, models: str | Sequence[str], *, n_seeds: int = 1, progress: bool = True
+    base: RunConfig, models: str | Sequence[str], *, seeds: Sequence[int] | None = None, progress: bool = True
 ) -> CompareResult:
     """Trains every model on the same split(s) and writes the comparison.
 
     Args:
-        base: the settings shared by every run (its ``model`` is ignored; its ``seed`` is
-            the first seed and its ``out`` the folder that receives the compare folder).
+        base: the settings shared by every run (its ``model`` is ignored; its ``out`` is the
+            folder that receives the compare folder).
         models: registry names, comma-separated or as a sequence, in table order.
-        n_seeds: seeds per model, ``base.seed``, ``base.seed + 1``, ...; seed ``s``
-            gives every model the same split. Default=1.
+        seeds: the seed of each run of every model; seed ``s`` gives every model the same
+            split. Default=None runs once, with ``base.seed``.
         progress: show each run's progress bar.
 
     Returns:
@@ -179,12 +135,12 @@ def compare_models(
         ``parameters``, ``per_class_accuracy`` and the list of its ``runs``.
 
     Raises:
-        HSIError: an unknown model name, a bad setting, or data a model cannot take;
-            all of these are found before any training starts and before any folder
-            is created.
+        HSIError: an unknown model name, a seed given twice, a bad setting, or data a
+            model cannot take; all of these are found before any training starts and
+            before any folder is created.
     """
     names = parse_model_list(models)
-    seeds = _seeds(base.seed, n_seeds)
+    seeds = _check_seeds([base.seed] if seeds is None else seeds)
     # Every check that needs the data (patch size per model, band count, classes) runs now,
     # so a bad combination fails in seconds, not after the first models have trained.
     scene_name = ""
@@ -202,7 +158,7 @@ def compare_models(
                 config = dataclasses.replace(base, model=name, seed=seed, out=str(compare_dir))
                 runs.append(train_run(config, progress=progress, run_name=f"{name}-seed{seed}"))
             results.append(_summarise_model(name, runs, seeds, compare_dir))
-        _write_outputs(compare_dir, base, names, seeds, scene_name, results)
+        write_comparison(compare_dir, base, names, seeds, scene_name, results)
     except KeyboardInterrupt:
         write_status(compare_dir, "interrupted", models=names, seeds=seeds)
         raise
@@ -213,31 +169,3 @@ def compare_models(
         raise
     write_status(compare_dir, "complete", models=names, seeds=seeds)
     return CompareResult(compare_dir, results)
-
-
-def _write_outputs(
-    compare_dir: Path,
-    base: RunConfig,
-    names: list[str],
-    seeds: list[int],
-    dataset: str,
-    results: list[dict[str, Any]],
-) -> None:
-    """compare.json, compare.csv, compare.md and compare.png."""
-    settings = _settings(base, names, seeds, dataset, results)
-    atomic_save_json(
-        compare_dir / "compare.json",
-        {"dataset": dataset, "models": names, "seeds": seeds, "config": base.to_dict(), "results": results},
-    )
-    atomic_write_text(compare_dir / "compare.csv", _csv(results))
-    n = len(seeds)
-    paragraph = (
-        f"{len(names)} models on {dataset}, {n} seed{'s' if n > 1 else ''} each; "
-        f"seed s gives every model the same training and test pixels."
-    )
-    atomic_write_text(
-        compare_dir / "compare.md",
-        tables.comparison_markdown(results, title=f"Model comparison: {dataset}", paragraph=paragraph, settings=settings),
-    )
-    title = f"{dataset}: {len(names)} models" + (f", mean ± std over {n} seeds" if n > 1 else "")
-    atomic_save_figure(figures.bar_chart(results, label_key="model", title=title), compare_dir / "compare.png")

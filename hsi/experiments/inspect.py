@@ -1,4 +1,4 @@
-"""Text for the `inspect`, `datasets`, `models` and `env` commands."""
+"""Text for the `inspect`, `models` and `env` commands (`datasets`: :mod:`hsi.experiments.datasets`)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import torch
 
 from hsi._core.errors import ConfigError
 from hsi._core.validation import check_patch_size
-from hsi.data.scene import Scene, dataset_status
-from hsi.experiments.train import environment
-from hsi.models import list_models, profile_model
+from hsi.data.scene import Scene
+from hsi.experiments.steps import environment
+from hsi.models import list_models
 from hsi.reporting.tables import markdown_table
+from hsi.training.classifier import build_classifier
 
 
 def describe_scene(scene: Scene) -> str:
@@ -25,16 +26,10 @@ def describe_scene(scene: Scene) -> str:
         "",
         markdown_table(
             ["id", "class", "pixels"],
-            [[i, name, int(n)] for i, name, n in zip(scene.class_ids, scene.class_names, counts)],
+            [[i, name, int(n)] for i, name, n in zip(scene.class_ids, scene.class_names, counts, strict=True)],
         ),
     ]
     return "\n".join(lines)
-
-
-def datasets_table(data_dir: str | None = None) -> str:
-    """One row per built-in scene: name, description, present or not, where."""
-    rows = [[s["name"], s["display_name"], "yes" if s["present"] else "no", s["path"]] for s in dataset_status(data_dir)]
-    return markdown_table(["dataset", "scene", "present", "folder"], rows)
 
 
 def _count(value: int | None, scale: float = 1.0, spec: str = ",.0f") -> str:
@@ -53,7 +48,8 @@ def models_table(*, profile: bool = False, patch_size: int = 25, bands: int = 30
         ConfigError: ``patch_size`` is not an odd integer >= 1, or ``bands`` / ``classes`` < 1.
     """
     if not profile:
-        return markdown_table(["model", "kind", "description"], [[m.name, m.kind, m.description] for m in list_models()])
+        rows = [[m.name, m.kind, m.description] for m in list_models()]
+        return markdown_table(["model", "kind", "description"], rows)
     check_patch_size(patch_size)
     for flag, value in (("--bands", bands), ("--classes", classes)):
         if value < 1:
@@ -61,7 +57,7 @@ def models_table(*, profile: bool = False, patch_size: int = 25, bands: int = 30
     rows, notes = [], []
     for m in list_models():
         try:
-            p = profile_model(m.name, patch_size=patch_size, in_chans=bands, num_classes=classes)
+            p = build_classifier(m.name, in_chans=bands, num_classes=classes, patch_size=patch_size, seed=0).profile()
         except ConfigError as err:
             rows.append([m.name, "n/a", "n/a", "n/a"])
             notes.append(f"- {m.name}: {err}")

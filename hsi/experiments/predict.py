@@ -12,24 +12,17 @@ from hsi.data.patches import PatchSource
 from hsi.data.scene import Scene, load_custom_scene, load_scene
 from hsi.evaluation.predict import predict_scene
 from hsi.experiments.run_dir import check_writable, create_run_dir, write_status
-from hsi.experiments.train import class_id_map, write_scene_figures
 from hsi.features.pca import SpectralPCA
-from hsi.models import create_model
 from hsi.reporting.files import atomic_save_json, atomic_save_npy
+from hsi.reporting.run_report import class_id_map, write_scene_figures
 from hsi.training.checkpoint import load_checkpoint
-from hsi.training.device import flush_denormals, resolve_device
+from hsi.training.classifier import Classifier, classifier_from_state
+from hsi.training.device import resolve_device
 
 
-def load_model_from_checkpoint(checkpoint: dict, device: torch.device) -> torch.nn.Module:
-    """Rebuilds the network a checkpoint describes and loads its weights."""
-    spec = checkpoint["model"]
-    model = create_model(spec["name"], in_chans=int(spec["in_chans"]), num_classes=int(spec["num_classes"]),
-                         patch_size=int(spec["patch_size"]))
-    try:
-        model.load_state_dict(checkpoint["state_dict"])
-    except (RuntimeError, KeyError) as err:
-        raise CheckpointError(f"checkpoint weights do not fit model {spec['name']!r}: {str(err).splitlines()[0]}") from None
-    return model.to(device)
+def load_classifier(checkpoint: dict, device: torch.device) -> Classifier:
+    """Rebuilds the fitted classifier (network or scikit-learn estimator) a checkpoint describes."""
+    return classifier_from_state(checkpoint, device)
 
 
 def check_scene_fits(checkpoint: dict, scene: Scene, *, has_labels: bool) -> None:
@@ -69,7 +62,6 @@ def predict_run(
     checkpoint = load_checkpoint(checkpoint_path)
     check_writable(out)
     torch_device = resolve_device(device)
-    flush_denormals()
     if dataset is not None:
         scene = load_scene(dataset, data_dir=data_dir, download=download, nan_policy=nan_policy)
         check_scene_fits(checkpoint, scene, has_labels=True)
@@ -82,11 +74,13 @@ def predict_run(
     scene.class_ids = tuple(int(i) for i in classes["ids"])
     scene.class_names = tuple(classes["names"])
     scene.palette = tuple(classes["palette"])
-    model = load_model_from_checkpoint(checkpoint, torch_device)
-    pca = SpectralPCA.from_state_dict({k: (v.numpy() if torch.is_tensor(v) else v) for k, v in checkpoint["pca"].items()})
-    source = PatchSource(pca.transform(scene.cube), patch_size=int(checkpoint["model"]["patch_size"]),
+    classifier = load_classifier(checkpoint, torch_device)
+    pca = SpectralPCA.from_state_dict(
+        {k: (v.numpy() if torch.is_tensor(v) else v) for k, v in checkpoint["pca"].items()}
+    )
+    source = PatchSource(pca.transform(scene.cube), patch_size=classifier.receptive_field,
                          pad_mode=str(checkpoint["pad_mode"]), device=torch_device)
-    prediction = predict_scene(model, source, batch_size=batch_size)
+    prediction = predict_scene(classifier, source, batch_size=batch_size)
     run_dir = create_run_dir(out, f"predict_{scene.name}")
     try:
         write_status(run_dir, "running")
@@ -101,4 +95,4 @@ def predict_run(
     return run_dir
 
 
-__all__ = ["load_model_from_checkpoint", "predict_run"]
+__all__ = ["load_classifier", "predict_run"]

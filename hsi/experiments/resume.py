@@ -33,6 +33,7 @@ from hsi.experiments.run_dir import RESUME_FILE, STATUS_FILE, read_status
 from hsi.features.pca import SpectralPCA
 from hsi.reporting.files import to_jsonable
 from hsi.training.checkpoint import load_checkpoint, save_checkpoint
+from hsi.training.classifier import Resume
 from hsi.training.trainer import EpochCallback, TrainState
 
 __all__ = ["RESUMABLE_OVERRIDES", "ResumePoint", "epoch_saver", "load_resume_point", "resumable_config"]
@@ -63,9 +64,9 @@ class ResumePoint:
     split: Split
     pca: SpectralPCA
 
-    def reduce(self, scene: Scene) -> tuple[np.ndarray, SpectralPCA]:
-        """The run's features: the scene reduced with the saved PCA, shape (H, W, n_components)."""
-        return self.pca.transform(scene.cube), self.pca
+    def fit_resume(self) -> Resume:
+        """Where the classifier's fit continues: weights, optimiser and training state."""
+        return Resume(self.model_state, self.optimizer_state, self.state)
 
 
 def scene_fingerprint(scene: Scene) -> str:
@@ -90,7 +91,6 @@ def epoch_saver(
     scene: Scene,
     split: Split,
     pca: SpectralPCA,
-    started: float,
     resume: ResumePoint | None = None,
 ) -> EpochCallback:
     """The ``on_epoch_end`` callback of :func:`~hsi.training.trainer.fit` that writes ``resume.pt``.
@@ -106,12 +106,12 @@ def epoch_saver(
         config: the run's settings (saved, so a changed config.json is noticed on resume).
         scene: the scene trained on (only its fingerprint is saved).
         split: the run's split; pca: its fitted PCA.
-        started: ``time.perf_counter()`` when this session's training started.
         resume: the point this session continues from, if any (its seconds are added).
 
     Returns:
         A callback ``(epoch, model, optimizer, state) -> None``.
     """
+    started = time.perf_counter()  # this session's training starts now: the callback is made just before it
     fingerprint = scene_fingerprint(scene)
     seconds_before = resume.train_seconds if resume is not None else 0.0
     split_payload = {
@@ -187,8 +187,8 @@ def resumable_config(run_dir: str | Path, overrides: dict[str, Any] | None = Non
     state = read_status(run_dir)
     if missing or state is None:
         raise ConfigError(
-            f"--resume expects the folder of a train run; {run_dir} has no readable {' or '.join(missing or [STATUS_FILE])}. "
-            "Pass a folder the train command created."
+            f"--resume expects the folder of a train run; {run_dir} has no readable "
+            f"{' or '.join(missing or [STATUS_FILE])}. Pass a folder the train command created."
         )
     if state == "complete":
         raise ConfigError(

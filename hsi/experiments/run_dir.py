@@ -39,7 +39,9 @@ def create_run_dir(out: str | Path, stem: str, *, name: str | None = None) -> Pa
             try:
                 (out / name).mkdir()
             except FileExistsError:
-                raise ConfigError(f"run folder {out / name} already exists; remove it or choose another name.") from None
+                raise ConfigError(
+                    f"run folder {out / name} already exists; remove it or choose another name."
+                ) from None
             return out / name
         for n in range(1000):
             path = out / (f"{stem}_{stamp}" + (f"_{n}" if n else ""))

@@ -13,15 +13,29 @@ the pixels are (training and test patches sharing pixels), not from what they lo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from hsi._core.errors import ConfigError
+from hsi._core.registry import Registry
 from hsi._core.validation import as_rng
 
-__all__ = ["CONTROLS", "control_cube", "noise_cube", "shuffle_cube"]
+__all__ = ["CONTROLS", "NO_CONTROL", "control_cube", "noise_cube", "register_control", "shuffle_cube"]
 
-#: The control cubes :func:`control_cube` can build.
-CONTROLS: tuple[str, ...] = ("noise", "shuffle")
+ControlFunction = Callable[..., np.ndarray]
+
+#: The control cubes, by ``--control`` name (``none`` = no control run); the CLI's choices come from here.
+CONTROLS: Registry[ControlFunction] = Registry[ControlFunction]("control (--control)")
+NO_CONTROL = "none"
+
+
+def register_control(name: str, description: str) -> Callable[[ControlFunction], ControlFunction]:
+    """Registers ``function(cube, *, seed) -> control cube`` as ``--control name``."""
+
+    def decorator(function: ControlFunction) -> ControlFunction:
+        return CONTROLS.register(name, function, description)
+
+    return decorator
 
 
 def _band_mean_std(cube: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -38,6 +52,7 @@ def _band_mean_std(cube: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
+@register_control("noise", "random values with the real per-band mean and spread")
 def noise_cube(cube: np.ndarray, *, seed: int | None) -> np.ndarray:
     """Independent normal noise with the real cube's per-band mean and standard deviation.
 
@@ -56,6 +71,7 @@ def noise_cube(cube: np.ndarray, *, seed: int | None) -> np.ndarray:
     return out
 
 
+@register_control("shuffle", "the real spectra permuted among pixels")
 def shuffle_cube(cube: np.ndarray, *, seed: int | None) -> np.ndarray:
     """The real spectra, each moved to a random pixel (a seeded permutation of all pixels).
 
@@ -75,7 +91,7 @@ def control_cube(kind: str, cube: np.ndarray, *, seed: int | None) -> np.ndarray
     """The control cube of one kind (see the module docstring).
 
     Args:
-        kind: one of :data:`CONTROLS`.
+        kind: a name registered in :data:`CONTROLS`.
         cube: the real cube, shape (H, W, B).
         seed: seed of the draw.
 
@@ -83,10 +99,6 @@ def control_cube(kind: str, cube: np.ndarray, *, seed: int | None) -> np.ndarray
         float32 of shape (H, W, B).
 
     Raises:
-        ConfigError: ``kind`` is unknown.
+        UnknownNameError: ``kind`` is unknown (the message lists the controls).
     """
-    if kind == "noise":
-        return noise_cube(cube, seed=seed)
-    if kind == "shuffle":
-        return shuffle_cube(cube, seed=seed)
-    raise ConfigError(f"--control must be one of none, {', '.join(CONTROLS)}; got {kind!r}.")
+    return CONTROLS.get(kind)(cube, seed=seed)

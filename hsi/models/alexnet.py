@@ -53,7 +53,8 @@ def _init_weights(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
     classifier = getattr(module, "classifier", None)
     if isinstance(classifier, nn.Linear):
         nn.init.normal_(classifier.weight, 0.0, 0.01)

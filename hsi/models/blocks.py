@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from hsi._core.errors import ConfigError
+from hsi._core.validation import check_patch_size
 
 __all__ = ["ConvBnAct", "GlobalPoolHead", "PatchClassifier", "SqueezeExcite", "check_model_args"]
 
@@ -27,8 +28,7 @@ def check_model_args(*, in_chans: int, num_classes: int, patch_size: int) -> Non
         raise ConfigError(f"in_chans must be an integer >= 1; got {in_chans!r}.")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
         raise ConfigError(f"num_classes must be an integer >= 0; got {num_classes!r}.")
-    if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1 or patch_size % 2 == 0:
-        raise ConfigError(f"patch_size must be an odd integer >= 1; got {patch_size!r}.")
+    check_patch_size(patch_size)
 
 
 class SqueezeExcite(nn.Module):
@@ -132,6 +132,16 @@ class PatchClassifier(nn.Module):
         self.drop_rate = drop_rate
         self.num_features = 0
         self.head_hidden_size = 0
+
+    def _add_pooled_head(self, num_features: int) -> None:
+        """Sets a global-average-pool head over ``num_features`` channels and the classifier.
+
+        Called by the global-pool models once their other layers exist, so the classifier
+        comes last in ``state_dict``.
+        """
+        self.num_features = self.head_hidden_size = num_features
+        self.head = GlobalPoolHead(self.drop_rate)
+        self.classifier = self._new_classifier()
 
     def _check_input(self, x: torch.Tensor) -> None:
         """Raises :class:`ConfigError` unless ``x`` is (N, in_chans, p, p) for this model."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from hsi._core.errors import ConfigError
-from hsi.models.blocks import ConvBnAct, GlobalPoolHead, PatchClassifier, SqueezeExcite
+from hsi.models.blocks import ConvBnAct, PatchClassifier, SqueezeExcite
 from hsi.models.registry import register_model
 
 __all__ = ["DepthwiseSeparable", "InvertedResidual", "MobileNetV1", "MobileNetV2"]
@@ -159,9 +159,7 @@ class MobileNetV1(PatchClassifier):
             layers.append(DepthwiseSeparable(prev, out, stride))
             prev = out
         self.features = nn.Sequential(*layers)
-        self.num_features = self.head_hidden_size = prev
-        self.head = GlobalPoolHead(drop_rate)
-        self.classifier = self._new_classifier()
+        self._add_pooled_head(prev)
         _init_weights(self)
 
     def forward_features(self, x: Tensor) -> Tensor:
@@ -219,9 +217,7 @@ class MobileNetV2(PatchClassifier):
         last = _make_divisible(1280 * max(1.0, width_mult))
         layers.append(ConvBnAct(prev, last, kernel_size=1, act=nn.ReLU6))
         self.features = nn.Sequential(*layers)
-        self.num_features = self.head_hidden_size = last
-        self.head = GlobalPoolHead(drop_rate)
-        self.classifier = self._new_classifier()
+        self._add_pooled_head(last)
         _init_weights(self)
 
     def forward_features(self, x: Tensor) -> Tensor:

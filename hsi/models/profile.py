@@ -11,7 +11,8 @@ without gradients:
 * ``activation_bytes_per_patch``: sum of the output sizes of all leaf modules, at 4
   bytes (float32) per element; a rough guide to the memory one patch needs in training.
 
-Scikit-learn models have no such figures: all three are ``None``.
+Only networks have such figures; :meth:`hsi.training.classifier.Classifier.profile` answers
+for every model kind.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hsi.models.registry import MODELS, create_model
+from hsi.models.registry import create_model
 
 __all__ = ["profile_model"]
 
@@ -40,39 +41,32 @@ def _macs(module: nn.Module, output: torch.Tensor) -> int:
 
 
 def profile_model(
-    name_or_module: str | nn.Module | Any,
+    name_or_module: str | nn.Module,
     *,
     patch_size: int,
     in_chans: int,
     num_classes: int,
-) -> dict[str, Any]:
+) -> dict[str, int | None]:
     """Counts parameters, MACs and activation memory of one model for one patch.
 
     Args:
-        name_or_module: a registered model name (built with :func:`create_model`), a
-            built ``nn.Module`` that takes (N, in_chans, patch_size, patch_size), or a
-            scikit-learn estimator.
+        name_or_module: a registered network's name (built with :func:`create_model`), or a
+            built ``nn.Module`` that takes (N, in_chans, patch_size, patch_size).
         patch_size: odd patch side p.
         in_chans: number of input bands C.
         num_classes: number of classes K (used when building from a name).
 
     Returns:
-        ``{"parameters": int | None, "macs_per_patch": int | None,
-        "activation_bytes_per_patch": int | None}``; ``None`` for sklearn models.
+        ``{"parameters": int, "macs_per_patch": int, "activation_bytes_per_patch": int}``.
 
     Raises:
         UnknownNameError: the name is not registered.
         ConfigError: the model does not accept these sizes.
     """
-    none = {"parameters": None, "macs_per_patch": None, "activation_bytes_per_patch": None}
     if isinstance(name_or_module, str):
-        if MODELS.get(name_or_module).kind == "sklearn":
-            return none
         model = create_model(name_or_module, in_chans=in_chans, num_classes=num_classes, patch_size=patch_size, seed=0)
-    elif isinstance(name_or_module, nn.Module):
+    else:
         model = name_or_module
-    else:  # a scikit-learn estimator
-        return none
 
     parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     first = next(model.parameters(), None)

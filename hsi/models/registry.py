@@ -27,6 +27,7 @@ import torch
 
 from hsi._core.errors import ConfigError
 from hsi._core.registry import Registry
+from hsi._core.validation import is_odd_patch_size
 
 __all__ = ["MODELS", "ModelInfo", "create_model", "list_models", "register_model"]
 
@@ -88,9 +89,7 @@ class ModelInfo:
     def accepts_patch_size(self, patch_size: int) -> bool:
         """Whether ``patch_size`` is an odd integer inside the accepted range."""
         return (
-            isinstance(patch_size, int)
-            and not isinstance(patch_size, bool)
-            and patch_size % 2 == 1
+            is_odd_patch_size(patch_size)
             and patch_size >= self.min_patch_size
             and (self.max_patch_size is None or patch_size <= self.max_patch_size)
         )

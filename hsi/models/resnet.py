@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from hsi._core.errors import ConfigError
-from hsi.models.blocks import ConvBnAct, GlobalPoolHead, PatchClassifier, SqueezeExcite
+from hsi.models.blocks import ConvBnAct, PatchClassifier, SqueezeExcite
 from hsi.models.registry import register_model
 
 __all__ = ["DRN", "BasicBlock", "ResNet"]
@@ -144,9 +144,7 @@ class ResNet(PatchClassifier):
             stages.append(nn.Sequential(*blocks))
             prev = width
         self.stages = nn.Sequential(*stages)
-        self.num_features = self.head_hidden_size = prev
-        self.head = GlobalPoolHead(drop_rate)
-        self.classifier = self._new_classifier()
+        self._add_pooled_head(prev)
         _init_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -214,9 +212,7 @@ class DRN(PatchClassifier):
                 prev = width
             layers.append(nn.Sequential(*level))
         self.levels = nn.Sequential(*layers)
-        self.num_features = self.head_hidden_size = prev
-        self.head = GlobalPoolHead(drop_rate)
-        self.classifier = self._new_classifier()
+        self._add_pooled_head(prev)
         _init_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,7 @@ from matplotlib.patches import Patch
 from numpy.typing import ArrayLike
 
 from hsi._core.errors import ConfigError, DataFormatError
+from hsi._core.palette import default_palette
 from hsi._core.validation import check_cube
 from hsi.evaluation.stability import HEADLINE_METRICS, run_metric_values
 
@@ -58,25 +59,6 @@ _FONT = 9
 
 
 # --------------------------------------------------------------------------- helpers
-def default_palette(n_classes: int) -> list[str]:
-    """Distinct colours for ``n_classes`` classes (tab10/tab20, then evenly spaced hues).
-
-    Args:
-        n_classes: K >= 1.
-
-    Returns:
-        K hex colours, e.g. ``"#1f77b4"``.
-    """
-    if n_classes <= 10:
-        cmap = colormaps["tab10"]
-        return [to_hex(cmap(i)) for i in range(n_classes)]
-    if n_classes <= 20:
-        cmap = colormaps["tab20"]
-        return [to_hex(cmap(i)) for i in range(n_classes)]
-    cmap = colormaps["hsv"]
-    return [to_hex(cmap(i / n_classes)) for i in range(n_classes)]
-
-
 def _check_map(values: ArrayLike, *, name: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != 2 or arr.size == 0:

@@ -5,7 +5,8 @@ patches are *computed* at once is a property of the hardware, and the two need n
 
 * **CPU.** Each forward/backward pass is split into micro-batches whose activations total
   about :data:`CPU_ACTIVATION_BUDGET` bytes per intra-op thread (at most
-  :data:`CPU_PASS_LIMIT` in all), and the gradients are accumulated, so the optimiser still sees the mean gradient of the whole batch. Measured
+  :data:`CPU_PASS_LIMIT` in all), and the gradients are accumulated, so the optimiser still
+  sees the mean gradient of the whole batch. Measured
   on a 2-core Xeon (HybridSN, 25x25 patches, 30 bands; ``docs/performance.md``): one
   thread spends about 18 ms of CPU per training patch in passes of 256 and 13-14 ms in
   passes of 16; inference costs about 6.2 ms per patch at 64+ patches per pass against

@@ -8,8 +8,6 @@ altered weights. (It guards against accidents, not forgery: anyone can recompute
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import torch
 
 import hsi
 from hsi._core.errors import CheckpointError
+from hsi._core.files import atomic_write
 
 FORMAT = "hsi-classify-checkpoint"
 FORMAT_VERSION = 2  # 2 adds content_sha256; version 1 files (no checksum) still load
@@ -43,7 +42,7 @@ def _update_digest(digest: hashlib._Hash, value: Any) -> None:
     if isinstance(value, torch.Tensor):
         tensor = value.detach().cpu().contiguous()
         digest.update(f"T{tensor.dtype}{tuple(tensor.shape)}".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     elif isinstance(value, dict):
         digest.update(f"D{len(value)}".encode())
         for key, item in value.items():  # insertion order survives torch.save / torch.load
@@ -75,19 +74,8 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     data = {"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": hsi.__version__}
     data.update(_to_safe(payload))
     data[_DIGEST_KEY] = content_digest(data)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(data, fh)
-            fh.flush()
-            os.fsync(fh.fileno())  # on disk before the rename makes it the checkpoint
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(path) as fh:
+        torch.save(data, fh)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -1,16 +1,24 @@
-"""Seeding: every random draw of a run follows from its one seed."""
+"""Seeding: every random draw of a run follows from its one seed, without touching anyone else's.
+
+Library code never changes process-wide state for good: :func:`seeded_run` seeds torch's
+generators and sets the determinism switches for one block and restores them afterwards.
+Process-wide settings that have no way back (flushing subnormal floats) are made once by
+the process's entry point (the CLI's ``main``, a worker's entry function).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 
 
 def seed_everything(seed: int) -> None:
-    """Seeds Python's, numpy's global and torch's generators (CPU and CUDA)."""
+    """Seeds Python's, numpy's global and torch's generators (CPU and CUDA), for scripts and tests."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -24,6 +32,31 @@ def set_deterministic(enabled: bool) -> None:
     torch.use_deterministic_algorithms(enabled, warn_only=False)
     torch.backends.cudnn.deterministic = enabled
     torch.backends.cudnn.benchmark = not enabled
+
+
+@contextlib.contextmanager
+def seeded_run(seed: int, *, deterministic: bool) -> Iterator[None]:
+    """Runs a block with torch's generators seeded from ``seed`` and determinism set as asked.
+
+    On exit the CPU and CUDA generator states and the determinism switches are what they
+    were before, so a run inside a test, a notebook or a worker never disturbs its caller.
+    (Everything else draws from explicit generators seeded from the run's seed.)
+
+    Args:
+        seed: the run's seed (initial state of the global torch generators, e.g. dropout).
+        deterministic: deterministic algorithms and cuDNN kernels for the block.
+    """
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+              torch.backends.cudnn.benchmark)
+    cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(seed)
+        set_deterministic(deterministic)
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(before[0])
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[1], before[2]
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

@@ -73,10 +73,11 @@ def test_predict_refuses_a_cube_of_another_band_count(synthetic_run: dict, tmp_p
 
 
 def test_predict_refuses_a_scene_with_another_class_count(
-    synthetic_run: dict, shared_data_dir: Path, tmp_path: Path, capsys
+    synthetic_run: dict, fake_salinas_a_dir: Path, tmp_path: Path, capsys
 ) -> None:
-    out = tmp_path / "out"
-    args = _predict(synthetic_run, out, "--dataset", "salinas_a", "--data-dir", str(shared_data_dir), "--no-download")
+    out = tmp_path / "out"  # fake Salinas-A files: 204 bands, 6 classes
+    args = _predict(synthetic_run, out, "--dataset", "salinas_a", "--data-dir", str(fake_salinas_a_dir),
+                    "--no-download")
     err = _one_line_error(args, out, capsys)
     assert "predicts 3 classes" in err and "has 6" in err
 

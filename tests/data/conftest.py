@@ -1,4 +1,4 @@
-"""Fixtures for the data layer: MATLAB v7.3 copies and a real HTTP server on 127.0.0.1."""
+"""Fixtures for the data layer: MATLAB v7.3 copies of the synthetic scene and a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -17,7 +18,6 @@ import pytest
 import scipy.io
 
 SALINAS_A_CUBE = "SalinasA_corrected.mat"
-SALINAS_A_GT = "SalinasA_gt.mat"
 _MATLAB_CLASS = {np.dtype(t): t for t in ("int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64")}
 _MATLAB_CLASS |= {np.dtype("float64"): "double", np.dtype("float32"): "single"}
 
@@ -58,21 +58,17 @@ def _matlab_layout(value: np.ndarray | str) -> tuple[np.ndarray, str]:
 
 
 @pytest.fixture(scope="session")
-def salinas_a_v5(shared_data_dir: Path) -> dict[str, np.ndarray]:
-    """The real Salinas-A arrays as read by scipy (the reference for every other format)."""
-    folder = shared_data_dir / "salinas_a"
-    return {
-        "cube": scipy.io.loadmat(folder / SALINAS_A_CUBE)["salinasA_corrected"],
-        "gt": scipy.io.loadmat(folder / SALINAS_A_GT)["salinasA_gt"],
-    }
+def synthetic_v5(synthetic_scene: Any) -> dict[str, np.ndarray]:
+    """The synthetic scene's arrays as read by scipy (the reference for every other format)."""
+    return {"cube": scipy.io.loadmat(synthetic_scene.cube)["cube"], "gt": scipy.io.loadmat(synthetic_scene.gt)["gt"]}
 
 
 @pytest.fixture
-def salinas_a_v73(tmp_path: Path, salinas_a_v5: dict[str, np.ndarray]) -> dict[str, Path]:
-    """A MATLAB v7.3 copy of Salinas-A: cube and gt files with the original keys."""
+def synthetic_v73(tmp_path: Path, synthetic_v5: dict[str, np.ndarray]) -> dict[str, Path]:
+    """A MATLAB v7.3 copy of the synthetic scene: cube and gt files with the original keys."""
     return {
-        "cube": write_mat_v73(tmp_path / "SalinasA_corrected_v73.mat", {"salinasA_corrected": salinas_a_v5["cube"]}),
-        "gt": write_mat_v73(tmp_path / "SalinasA_gt_v73.mat", {"salinasA_gt": salinas_a_v5["gt"]}),
+        "cube": write_mat_v73(tmp_path / "synthetic_cube_v73.mat", {"cube": synthetic_v5["cube"]}),
+        "gt": write_mat_v73(tmp_path / "synthetic_gt_v73.mat", {"gt": synthetic_v5["gt"]}),
     }
 
 
@@ -120,8 +116,20 @@ def http_server(tmp_path: Path) -> Iterator[LocalServer]:
 
 @pytest.fixture
 def salinas_a_mirror(http_server: LocalServer, shared_data_dir: Path) -> LocalServer:
-    """The local server serving a mirror of ``shared/data/salinas_a`` at ``<url>/salinas_a/``."""
+    """The local server serving a mirror of the REAL ``shared/data/salinas_a`` at ``<url>/salinas_a/`` (e2e)."""
     shutil.copytree(shared_data_dir / "salinas_a", http_server.root / "salinas_a")
+    return http_server
+
+
+@pytest.fixture
+def synthetic_mirror(http_server: LocalServer, synthetic_scene: Any) -> LocalServer:
+    """The local server serving the synthetic cube under Salinas-A's name: ``<url>/salinas_a/SalinasA_corrected.mat``.
+
+    Its sha256 is the synthetic file's (``file_sha256(synthetic_scene.cube)``), not the published one.
+    """
+    folder = http_server.root / "salinas_a"
+    folder.mkdir()
+    shutil.copyfile(synthetic_scene.cube, folder / SALINAS_A_CUBE)
     return http_server
 
 

@@ -1,15 +1,21 @@
-"""Downloads against a real HTTP server on 127.0.0.1: verified, atomic, and clear when they fail."""
+"""Downloads against a real HTTP server on 127.0.0.1: verified, atomic, and clear when they fail.
+
+The mirror serves the synthetic cube under Salinas-A's file name (verified against its own sha256);
+one e2e test downloads the real files against the published sha256.
+"""
 
 from __future__ import annotations
 
+import shutil
 import socket
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import scipy.io
 
-from hsi._core.errors import DatasetNotFoundError, DataFormatError, DownloadError
+from hsi._core.errors import DataFormatError, DatasetNotFoundError, DownloadError
 from hsi.data.download import download_file, file_sha256, resolve_urls
 from hsi.data.scene import load_scene
 from hsi.data.specs import get_spec
@@ -29,33 +35,45 @@ def test_resolve_urls_uses_the_spec_then_the_mirror(monkeypatch: pytest.MonkeyPa
     assert resolve_urls(spec, CUBE) == ("http://mirror.example/hsi/salinas_a/SalinasA_corrected.mat",)
 
 
+@pytest.fixture(scope="module")
+def synthetic_sha(synthetic_scene: Any) -> str:
+    """sha256 of the synthetic cube file, which the synthetic mirror serves as SalinasA_corrected.mat."""
+    return file_sha256(synthetic_scene.cube)
+
+
 def test_a_local_folder_works_as_mirror(
-    shared_data_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    synthetic_scene: Any, synthetic_sha: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("HSI_DATASET_MIRROR", str(shared_data_dir))
+    mirror = tmp_path / "mirror"
+    (mirror / "salinas_a").mkdir(parents=True)
+    shutil.copyfile(synthetic_scene.cube, mirror / "salinas_a" / CUBE)
+    monkeypatch.setenv("HSI_DATASET_MIRROR", str(mirror))
     (url,) = resolve_urls(get_spec("salinas_a"), CUBE)
     assert url.startswith("file://")
-    assert file_sha256(download_file([url], tmp_path / CUBE, sha256=SHA)) == SHA
+    assert file_sha256(download_file([url], tmp_path / CUBE, sha256=synthetic_sha)) == synthetic_sha
 
 
 def test_download_via_mirror_is_verified_and_atomic(
-    salinas_a_mirror: object, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    synthetic_mirror: object, synthetic_sha: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("HSI_DATASET_MIRROR", salinas_a_mirror.url)  # type: ignore[attr-defined]
+    monkeypatch.setenv("HSI_DATASET_MIRROR", synthetic_mirror.url)  # type: ignore[attr-defined]
     dest = tmp_path / "data" / "salinas_a" / CUBE
-    assert download_file(resolve_urls(get_spec("salinas_a"), CUBE), dest, sha256=SHA) == dest
-    assert file_sha256(dest) == SHA
+    assert download_file(resolve_urls(get_spec("salinas_a"), CUBE), dest, sha256=synthetic_sha) == dest
+    assert file_sha256(dest) == synthetic_sha
     assert _leftovers(dest.parent) == [CUBE]  # no temporary file left
 
 
-def test_load_scene_downloads_missing_files_from_the_mirror(
+@pytest.mark.e2e
+def test_load_scene_downloads_the_published_files_from_a_mirror(
     salinas_a_mirror: object, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """The real files through a local mirror, checked against the published sha256 of the spec."""
     monkeypatch.setenv("HSI_DATASET_MIRROR", salinas_a_mirror.url)  # type: ignore[attr-defined]
     scene = load_scene("salinas_a", data_dir=tmp_path, download=True)
     assert scene.shape == (83, 86, 204)
     assert _leftovers(tmp_path / "salinas_a") == [CUBE, "SalinasA_gt.mat"]
     assert scene.sources["cube"] == str(tmp_path / "salinas_a" / CUBE)
+    assert file_sha256(tmp_path / "salinas_a" / CUBE) == SHA
 
 
 def test_checksum_mismatch_leaves_nothing_behind(http_server: object, tmp_path: Path) -> None:
@@ -69,11 +87,11 @@ def test_checksum_mismatch_leaves_nothing_behind(http_server: object, tmp_path: 
     assert _leftovers(dest.parent) == []
 
 
-def test_a_bad_address_falls_through_to_the_next(salinas_a_mirror: object, tmp_path: Path) -> None:
-    base = salinas_a_mirror.url  # type: ignore[attr-defined]
+def test_a_bad_address_falls_through_to_the_next(synthetic_mirror: object, synthetic_sha: str, tmp_path: Path) -> None:
+    base = synthetic_mirror.url  # type: ignore[attr-defined]
     dest = tmp_path / CUBE
-    download_file([f"{base}/missing/{CUBE}", f"{base}/salinas_a/{CUBE}"], dest, sha256=SHA)
-    assert file_sha256(dest) == SHA
+    download_file([f"{base}/missing/{CUBE}", f"{base}/salinas_a/{CUBE}"], dest, sha256=synthetic_sha)
+    assert file_sha256(dest) == synthetic_sha
 
 
 def test_server_gone_lists_every_address_and_the_folder(closed_port_url: str, tmp_path: Path) -> None:
@@ -102,26 +120,28 @@ def test_interrupted_transfer_leaves_nothing_behind(http_server: object, tmp_pat
     assert _leftovers(tmp_path / "dl") == []
 
 
-def test_rejected_content_leaves_nothing_behind(salinas_a_mirror: object, tmp_path: Path) -> None:
+def test_rejected_content_leaves_nothing_behind(synthetic_mirror: object, synthetic_sha: str, tmp_path: Path) -> None:
     def reject(path: Path) -> None:
         assert path.suffix == ".mat" and path.exists()  # the check sees the complete temporary file
         raise DataFormatError("synthetic rejection")
 
-    url = f"{salinas_a_mirror.url}/salinas_a/{CUBE}"  # type: ignore[attr-defined]
+    url = f"{synthetic_mirror.url}/salinas_a/{CUBE}"  # type: ignore[attr-defined]
     with pytest.raises(DownloadError, match="file rejected: synthetic rejection"):
-        download_file([url], tmp_path / "dl" / CUBE, sha256=SHA, check=reject)
+        download_file([url], tmp_path / "dl" / CUBE, sha256=synthetic_sha, check=reject)
     assert _leftovers(tmp_path / "dl") == []
 
 
 def test_wrong_shape_download_without_sha256_is_refused(
-    http_server: object, shared_data_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    http_server: object, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Salinas has no published sha256 for its cube: a download is checked by its shape instead.
     served = http_server.root / "salinas"  # type: ignore[attr-defined]
     served.mkdir()
     synthetic_cube = np.zeros((83, 86, 204), np.int16)  # right key, wrong (Salinas-A) shape
     scipy.io.savemat(served / "Salinas_corrected.mat", {"salinas_corrected": synthetic_cube})
-    (served / "Salinas_gt.mat").write_bytes((shared_data_dir / "salinas" / "Salinas_gt.mat").read_bytes())
+    synthetic_gt = np.zeros((512, 217), np.uint8)  # right shape; never reached: the cube is refused first
+    synthetic_gt[:16, 0] = np.arange(1, 17)
+    scipy.io.savemat(served / "Salinas_gt.mat", {"salinas_gt": synthetic_gt})
     monkeypatch.setenv("HSI_DATASET_MIRROR", http_server.url)  # type: ignore[attr-defined]
     match = r"Salinas_corrected\.mat.*rejected.*\(83, 86, 204\); expected \(512, 217, 204\)"
     with pytest.raises(DatasetNotFoundError, match=match):
@@ -161,8 +181,9 @@ def test_download_off_names_the_files_and_the_folder(tmp_path: Path) -> None:
 
 
 def test_files_on_disk_are_used_without_any_download(
-    shared_data_dir: Path, closed_port_url: str, monkeypatch: pytest.MonkeyPatch
+    fake_salinas_a_dir: Path, closed_port_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HSI_DATASET_MIRROR", closed_port_url)  # any download would fail
     monkeypatch.setattr("hsi.data.scene.download_file", lambda *a, **k: pytest.fail("downloaded"))
-    assert load_scene("salinas_a", data_dir=shared_data_dir, download=True).n_classes == 6
+    # fake files (not the published ones): files on disk are trusted, not re-hashed
+    assert load_scene("salinas_a", data_dir=fake_salinas_a_dir, download=True).n_classes == 6

@@ -1,9 +1,13 @@
-"""load_array: every format gives the same array, and every bad file a clear HSIError."""
+"""load_array: every format gives the same array, and every bad file a clear HSIError.
+
+All on the synthetic scene of tests/data/synthetic_scene or arrays made here; no real data.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,11 +15,8 @@ import scipy.io
 from PIL import Image
 from spectral.io import envi
 
-from hsi._core.errors import ConfigError, DatasetNotFoundError, DataFormatError, HSIError
+from hsi._core.errors import ConfigError, DataFormatError, DatasetNotFoundError, HSIError
 from hsi.data.io import load_array
-
-SALINAS_A_CUBE = "SalinasA_corrected.mat"
-SALINAS_A_GT = "SalinasA_gt.mat"
 
 
 def synthetic_cube(shape: tuple[int, int, int] = (7, 5, 4), dtype: str = "int16") -> np.ndarray:
@@ -28,31 +29,32 @@ def synthetic_gt(shape: tuple[int, int] = (7, 5)) -> np.ndarray:
     return (np.arange(np.prod(shape)).reshape(shape) % 4).astype(np.uint8)
 
 
-# ---------------------------------------------------------------- real MATLAB files
+# ---------------------------------------------------------------- MATLAB files (the synthetic scene's)
 
 
-def test_real_salinas_a_reads_in_its_stored_dtype(shared_data_dir: Path) -> None:
-    folder = shared_data_dir / "salinas_a"
-    cube = load_array(folder / SALINAS_A_CUBE, "salinasA_corrected")
-    gt = load_array(folder / SALINAS_A_GT, role="gt")  # key picked automatically
-    assert cube.shape == (83, 86, 204) and cube.dtype == np.int16
-    assert gt.shape == (83, 86) and gt.dtype == np.uint8
+def test_mat_files_read_in_their_stored_dtype(synthetic_scene: Any) -> None:
+    cube = load_array(synthetic_scene.cube, "cube")
+    gt = load_array(synthetic_scene.gt, role="gt")  # key picked automatically
+    assert cube.shape == (30, 26, 24) and cube.dtype == np.int16
+    assert gt.shape == (30, 26) and gt.dtype == np.uint8
+    np.testing.assert_array_equal(cube, np.load(synthetic_scene.cube_npy))
 
 
-def test_real_indian_pines_ground_truth_reads(shared_data_dir: Path) -> None:
-    gt = load_array(shared_data_dir / "indian_pines" / "Indian_pines_gt.mat", "indian_pines_gt", role="gt")
-    assert gt.shape == (145, 145)
-    assert int((gt > 0).sum()) == 10249
+def test_ground_truth_reads_with_its_key(synthetic_scene: Any) -> None:
+    gt = load_array(synthetic_scene.gt, "gt", role="gt")
+    assert gt.shape == (30, 26)
+    assert int((gt > 0).sum()) == 572  # four 13 x 11 fields
+    assert sorted(int(i) for i in np.unique(gt) if i) == [2, 3, 5, 9]
 
 
 def test_matlab_v73_copy_reads_identical_to_v5(
-    salinas_a_v73: dict[str, Path], salinas_a_v5: dict[str, np.ndarray]
+    synthetic_v73: dict[str, Path], synthetic_v5: dict[str, np.ndarray]
 ) -> None:
     for role in ("cube", "gt"):
-        for key in (None, f"salinasA_{'corrected' if role == 'cube' else 'gt'}"):
-            array = load_array(salinas_a_v73[role], key, role=role)  # type: ignore[arg-type]
-            assert array.dtype == salinas_a_v5[role].dtype
-            np.testing.assert_array_equal(array, salinas_a_v5[role])
+        for key in (None, role):
+            array = load_array(synthetic_v73[role], key, role=role)  # type: ignore[arg-type]
+            assert array.dtype == synthetic_v5[role].dtype
+            np.testing.assert_array_equal(array, synthetic_v5[role])
 
 
 def test_matlab_v73_picks_by_role_and_skips_text(tmp_path: Path, write_mat_v73: Callable[..., Path]) -> None:
@@ -93,14 +95,14 @@ def test_auto_key_without_any_candidate_lists_the_variables(tmp_path: Path) -> N
         load_array(path, role="gt")
 
 
-def test_missing_key_lists_available_keys_with_shapes(shared_data_dir: Path) -> None:
-    with pytest.raises(DataFormatError, match=r"no variable 'salinas'; it holds salinasA_corrected \(83, 86, 204\)"):
-        load_array(shared_data_dir / "salinas_a" / SALINAS_A_CUBE, "salinas")
+def test_missing_key_lists_available_keys_with_shapes(synthetic_scene: Any) -> None:
+    with pytest.raises(DataFormatError, match=r"no variable 'salinas'; it holds cube \(30, 26, 24\)"):
+        load_array(synthetic_scene.cube, "salinas")
 
 
-def test_missing_key_in_v73_lists_available_keys(salinas_a_v73: dict[str, Path]) -> None:
-    with pytest.raises(DataFormatError, match=r"holds salinasA_gt \(83, 86\) uint8"):
-        load_array(salinas_a_v73["gt"], "gt", role="gt")
+def test_missing_key_in_v73_lists_available_keys(synthetic_v73: dict[str, Path]) -> None:
+    with pytest.raises(DataFormatError, match=r"holds gt \(30, 26\) uint8"):
+        load_array(synthetic_v73["gt"], "labels", role="gt")
 
 
 # ---------------------------------------------------------------- ENVI, NumPy, images
@@ -170,15 +172,18 @@ def test_empty_file(tmp_path: Path, name: str) -> None:
         load_array(_write(tmp_path / name, b""), role="gt")
 
 
-def test_truncated_v5_mat(tmp_path: Path, shared_data_dir: Path) -> None:
-    data = (shared_data_dir / "salinas_a" / SALINAS_A_CUBE).read_bytes()
-    path = _write(tmp_path / "SalinasA_corrected.mat", data[: len(data) // 2])
-    with pytest.raises(DataFormatError, match=r"could not read cube file .*SalinasA_corrected\.mat.*truncated"):
-        load_array(path, "salinasA_corrected")
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "compressed"])
+def test_truncated_v5_mat(tmp_path: Path, synthetic_v5: dict[str, np.ndarray], compressed: bool) -> None:
+    whole = tmp_path / "whole.mat"
+    scipy.io.savemat(whole, {"cube": synthetic_v5["cube"]}, do_compression=compressed)
+    data = whole.read_bytes()
+    path = _write(tmp_path / "synthetic_cube.mat", data[: len(data) // 2])
+    with pytest.raises(DataFormatError, match=r"could not read cube file .*synthetic_cube\.mat.*truncated"):
+        load_array(path, "cube")
 
 
-def test_truncated_v73_mat(tmp_path: Path, salinas_a_v73: dict[str, Path]) -> None:
-    data = salinas_a_v73["cube"].read_bytes()
+def test_truncated_v73_mat(tmp_path: Path, synthetic_v73: dict[str, Path]) -> None:
+    data = synthetic_v73["cube"].read_bytes()
     path = _write(tmp_path / "cut_v73.mat", data[: len(data) // 2])
     with pytest.raises(DataFormatError, match=r"cut_v73\.mat.*truncated"):
         load_array(path)

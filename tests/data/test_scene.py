@@ -1,9 +1,15 @@
-"""Scenes: real Salinas-A end to end, label remapping and validation, NaN policies, lookup order."""
+"""Scenes: label remapping and validation, NaN policies, lookup order.
+
+The built-in scene path runs on fake Salinas-A files (real names, keys, shapes and ids; see the
+``fake_salinas_a_dir`` fixture) and custom scenes on the synthetic scene; one e2e test checks the
+real files.
+"""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,6 +27,7 @@ from hsi.data.scene import (
 from hsi.data.specs import get_spec
 
 SALINAS_A_COUNTS = [391, 1343, 616, 1525, 674, 799]
+FAKE_SALINAS_A_COUNTS = [220, 330, 440, 550, 660, 770]  # fixture fake_salinas_a_dir (tests/conftest.py)
 INDIAN_PINES_COUNTS = [46, 1428, 830, 237, 483, 730, 28, 478, 20, 972, 2455, 593, 205, 1265, 386, 93]
 
 
@@ -47,10 +54,11 @@ def _save_npy(folder: Path, **arrays: np.ndarray) -> list[Path]:
     return paths
 
 
-# ---------------------------------------------------------------- real data
+# ---------------------------------------------------------------- real data (e2e)
 
 
-def test_salinas_a_loads_with_remapped_labels(shared_data_dir: Path) -> None:
+@pytest.mark.e2e
+def test_real_scenes_load_as_published(shared_data_dir: Path) -> None:
     scene = load_scene("salinas_a", data_dir=shared_data_dir, download=False)
     assert scene.shape == (83, 86, 204) and scene.n_bands == 204 and scene.n_classes == 6
     assert scene.cube.dtype == np.float32 and scene.cube.flags.c_contiguous
@@ -66,42 +74,73 @@ def test_salinas_a_loads_with_remapped_labels(shared_data_dir: Path) -> None:
         "cube": str(shared_data_dir / "salinas_a" / "SalinasA_corrected.mat"),
         "gt": str(shared_data_dir / "salinas_a" / "SalinasA_gt.mat"),
     }
-
-
-def test_salinas_a_found_through_hsi_data_dir(shared_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HSI_DATA_DIR", str(shared_data_dir))
-    assert load_scene("salinas_a", download=False).n_classes == 6
-
-
-def test_indian_pines_ground_truth_remaps_to_16_classes(shared_data_dir: Path) -> None:
+    # the same files as a custom scene: ids kept, generic names
+    folder = shared_data_dir / "salinas_a"
+    custom = load_custom_scene(folder / "SalinasA_corrected.mat", folder / "SalinasA_gt.mat")
+    assert custom.name == "SalinasA_corrected" and custom.class_ids == (1, 10, 11, 12, 13, 14)
+    assert custom.class_names[:2] == ("class 1", "class 10")
+    assert len(set(custom.palette)) == 6 and all(0 <= b < 204 for b in custom.rgb_bands)
+    # Indian Pines' ground truth remaps to 16 classes with the published counts
     gt = scipy.io.loadmat(shared_data_dir / "indian_pines" / "Indian_pines_gt.mat")["indian_pines_gt"]
     labels, ids = labels_from_ground_truth(gt, get_spec("indian_pines").class_ids)
     assert ids == tuple(range(1, 17))
     assert np.bincount(labels[labels >= 0]).tolist() == INDIAN_PINES_COUNTS
 
 
-def test_custom_scene_from_the_real_files(shared_data_dir: Path) -> None:
-    folder = shared_data_dir / "salinas_a"
-    scene = load_custom_scene(folder / "SalinasA_corrected.mat", folder / "SalinasA_gt.mat")
-    assert scene.name == "SalinasA_corrected" and scene.class_ids == (1, 10, 11, 12, 13, 14)
-    assert scene.class_names[:2] == ("class 1", "class 10")
-    assert len(set(scene.palette)) == 6 and all(0 <= b < 204 for b in scene.rgb_bands)
+# ---------------------------------------------------------------- built-in scene path (fake Salinas-A files)
 
 
-def test_wrong_cube_shape_for_a_builtin_scene(tmp_path: Path, shared_data_dir: Path) -> None:
+def test_builtin_scene_loads_with_remapped_labels(fake_salinas_a_dir: Path) -> None:
+    scene = load_scene("salinas_a", data_dir=fake_salinas_a_dir, download=False)
+    assert scene.shape == (83, 86, 204) and scene.n_bands == 204 and scene.n_classes == 6
+    assert scene.cube.dtype == np.float32 and scene.cube.flags.c_contiguous
+    assert scene.labels.dtype == np.int64 and scene.labels.shape == (83, 86)
+    assert scene.class_ids == (1, 10, 11, 12, 13, 14)
+    assert scene.class_names == get_spec("salinas_a").class_names and len(scene.palette) == 6
+    assert int((scene.labels >= 0).sum()) == sum(FAKE_SALINAS_A_COUNTS)
+    assert np.bincount(scene.labels[scene.labels >= 0]).tolist() == list(FAKE_SALINAS_A_COUNTS)
+    assert set(np.unique(scene.labels).tolist()) == {-1, 0, 1, 2, 3, 4, 5}
+    raw = scipy.io.loadmat(fake_salinas_a_dir / "salinas_a" / "SalinasA_corrected.mat")["salinasA_corrected"]
+    np.testing.assert_array_equal(scene.cube, raw.astype(np.float32))
+    assert scene.sources == {
+        "cube": str(fake_salinas_a_dir / "salinas_a" / "SalinasA_corrected.mat"),
+        "gt": str(fake_salinas_a_dir / "salinas_a" / "SalinasA_gt.mat"),
+    }
+
+
+def test_builtin_scene_found_through_hsi_data_dir(fake_salinas_a_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HSI_DATA_DIR", str(fake_salinas_a_dir))
+    assert load_scene("salinas_a", download=False).n_classes == 6
+
+
+def test_custom_scene_from_mat_files(synthetic_scene: Any) -> None:
+    scene = load_custom_scene(synthetic_scene.cube, synthetic_scene.gt)
+    assert scene.name == "synthetic_cube" and scene.class_ids == (2, 3, 5, 9)
+    assert scene.class_names[:2] == ("class 2", "class 3")
+    assert len(set(scene.palette)) == 4 and all(0 <= b < 24 for b in scene.rgb_bands)
+    assert scene.labels.dtype == np.int64 and np.bincount(scene.labels[scene.labels >= 0]).tolist() == [143] * 4
+    assert scene.cube.dtype == np.float32
+    np.testing.assert_array_equal(scene.cube, np.load(synthetic_scene.cube_npy).astype(np.float32))
+
+
+def test_wrong_cube_shape_for_a_builtin_scene(tmp_path: Path, fake_salinas_a_dir: Path) -> None:
     folder = tmp_path / "salinas_a"
     folder.mkdir()
-    shutil.copy(shared_data_dir / "salinas_a" / "SalinasA_gt.mat", folder)
+    shutil.copy(fake_salinas_a_dir / "salinas_a" / "SalinasA_gt.mat", folder)
     scipy.io.savemat(folder / "SalinasA_corrected.mat", {"salinasA_corrected": synthetic_cube()})
     with pytest.raises(DataFormatError, match=r"has shape \(6, 5, 8\); expected \(83, 86, 204\).*published"):
         load_scene("salinas_a", data_dir=tmp_path, download=False)
 
 
-def test_dataset_status_reports_presence_and_folders(shared_data_dir: Path, tmp_path: Path) -> None:
-    rows = {row["name"]: row for row in dataset_status(shared_data_dir)}
+def test_dataset_status_reports_presence_and_folders(fake_salinas_a_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(fake_salinas_a_dir / "salinas_a", data / "salinas_a")
+    (data / "indian_pines").mkdir()
+    (data / "indian_pines" / "Indian_pines_gt.mat").write_bytes(b"only its presence is looked at")
+    rows = {row["name"]: row for row in dataset_status(data)}
     assert set(rows) == {"botswana", "indian_pines", "ksc", "pavia_u", "salinas", "salinas_a"}
     assert rows["salinas_a"]["present"] and rows["salinas_a"]["missing"] == []
-    assert rows["salinas_a"]["path"] == str(shared_data_dir / "salinas_a")
+    assert rows["salinas_a"]["path"] == str(data / "salinas_a")
     assert not rows["indian_pines"]["present"]
     assert rows["indian_pines"]["missing"] == ["Indian_pines_corrected.mat"]
     assert rows["indian_pines"]["files"]["Indian_pines_gt.mat"].endswith("Indian_pines_gt.mat")

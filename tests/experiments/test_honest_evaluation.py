@@ -1,4 +1,7 @@
-"""Honest evaluation on real Salinas-A: a disjoint split with a noise control, mask splits, warnings."""
+"""Honest evaluation on the synthetic scene: a disjoint split with a noise control, mask splits, warnings.
+
+Uses ``prepare`` and ``excluded_label`` of hsi.experiments.train, as before (no real data).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,13 +22,13 @@ from hsi.experiments.train import excluded_label, prepare
 
 
 @pytest.fixture(scope="module")
-def disjoint_noise_run(shared_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One small HybridSN run on real Salinas-A: disjoint split, plus the noise control."""
+def disjoint_noise_run(synthetic_scene: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One small HybridSN run on the synthetic scene: disjoint split (5 x 5 blocks), plus the noise control."""
     out = tmp_path_factory.mktemp("runs")
     code = main([
-        "train", "--dataset", "salinas_a", "--data-dir", str(shared_data_dir), "--no-download",
-        "--split", "disjoint", "--train-ratio", "0.1", "--control", "noise", "--epochs", "3",
-        "--patch-size", "9", "--pca-components", "15", "--batch-size", "64", "--out", str(out), "--quiet",
+        "train", *synthetic_scene.args(), "--split", "disjoint", "--train-ratio", "0.3", "--block-size", "5",
+        "--control", "noise", "--epochs", "3", "--patch-size", "5", "--pca-components", "15",
+        "--batch-size", "32", "--lr", "5e-3", "--out", str(out), "--quiet",
     ])
     assert code == 0
     (run_dir,) = out.iterdir()
@@ -34,12 +38,12 @@ def disjoint_noise_run(shared_data_dir: Path, tmp_path_factory: pytest.TempPathF
 def test_disjoint_run_has_no_leakage(disjoint_noise_run: Path) -> None:
     metrics = json.loads((disjoint_noise_run / "metrics.json").read_text())
     leakage = metrics["leakage"]
-    assert leakage["test_overlap_share"] == 0.0 and leakage["patch_size"] == 9 and not leakage["flagged"]
+    assert leakage["test_overlap_share"] == 0.0 and leakage["patch_size"] == 5 and not leakage["flagged"]
     assert 0 <= leakage["mean_patch_overlap"] < 0.5
     assert metrics["n_excluded"] > 0
-    assert metrics["n_train"] + metrics["n_val"] + metrics["n_test"] + metrics["n_excluded"] == 5348
+    assert metrics["n_train"] + metrics["n_val"] + metrics["n_test"] + metrics["n_excluded"] == 572
     split = json.loads((disjoint_noise_run / "config.json").read_text())["resolved"]["split"]
-    assert split["method"] == "disjoint" and split["guard_radius"] == 4 and split["excluded_test"] > 0
+    assert split["method"] == "disjoint" and split["guard_radius"] == 2 and split["excluded_test"] > 0
     train, test = np.load(disjoint_noise_run / "split_train.npy"), np.load(disjoint_noise_run / "split_test.npy")
     assert train.any() and test.any() and (disjoint_noise_run / "split.png").is_file()
 
@@ -47,7 +51,7 @@ def test_disjoint_run_has_no_leakage(disjoint_noise_run: Path) -> None:
 def test_noise_control_is_near_chance_and_reported(disjoint_noise_run: Path) -> None:
     metrics = json.loads((disjoint_noise_run / "metrics.json").read_text())
     control = metrics["control"]
-    assert control["kind"] == "noise" and control["chance_uniform"] == pytest.approx(1 / 6)
+    assert control["kind"] == "noise" and control["chance_uniform"] == pytest.approx(1 / 4)
     # The issue's criterion: within 5 points of the majority share (of the class most frequent in training).
     assert abs(control["overall_accuracy"] - control["chance_majority_share"]) <= 0.05 and not control["flagged"]
     # The disjoint default: the epoch is picked on spatially disjoint validation blocks.
@@ -58,23 +62,24 @@ def test_noise_control_is_near_chance_and_reported(disjoint_noise_run: Path) -> 
     saved = json.loads((disjoint_noise_run / "control" / "metrics.json").read_text())
     assert saved["overall_accuracy"] == control["overall_accuracy"]
     report = (disjoint_noise_run / "report.md").read_text().split("## Per-class")[0]
-    assert "Leakage audit (9x9 patches): 0.0% of the test pixels" in report
+    assert "Leakage audit (5x5 patches): 0.0% of the test pixels" in report
     assert "Noise control" in report and "Warning" not in report
     assert "| labelled pixels excluded (guard band) |" in (disjoint_noise_run / "report.md").read_text()
 
 
-def _write_mask_files(shared_data_dir: Path, folder: Path) -> tuple[Path, Path]:
-    gt = scipy.io.loadmat(shared_data_dir / "salinas_a" / "SalinasA_gt.mat")["salinasA_gt"]
-    left = np.arange(gt.shape[1])[None, :] < 40
+def _write_mask_files(synthetic_scene: Any, folder: Path) -> tuple[Path, Path]:
+    gt = scipy.io.loadmat(synthetic_scene.gt)["gt"]
+    left = np.arange(gt.shape[1])[None, :] % 13 < 7  # the left part of each field: every class on both sides
     np.save(folder / "train_gt.npy", np.where(left, gt, 0))
     np.save(folder / "test_gt.npy", np.where(~left, gt, 0))
     return folder / "train_gt.npy", folder / "test_gt.npy"
 
 
-def test_masks_split_follows_the_files(shared_data_dir: Path, tmp_path: Path) -> None:
-    train_gt, test_gt = _write_mask_files(shared_data_dir, tmp_path)
-    config = RunConfig(dataset="salinas_a", data_dir=str(shared_data_dir), download=False, split="masks",
-                       train_gt=str(train_gt), test_gt=str(test_gt), out=str(tmp_path / "runs"))
+def test_masks_split_follows_the_files(synthetic_scene: Any, tmp_path: Path) -> None:
+    train_gt, test_gt = _write_mask_files(synthetic_scene, tmp_path)
+    config = RunConfig(cube=str(synthetic_scene.cube), gt=str(synthetic_scene.gt), split="masks",
+                       train_gt=str(train_gt), test_gt=str(test_gt), pca_components=15, patch_size=5,
+                       out=str(tmp_path / "runs"))
     prepared = prepare(config)
     assert np.array_equal(prepared.split.train, np.load(train_gt) > 0)
     assert np.array_equal(prepared.split.test, np.load(test_gt) > 0)
@@ -82,27 +87,27 @@ def test_masks_split_follows_the_files(shared_data_dir: Path, tmp_path: Path) ->
     assert excluded_label(prepared.split) == "excluded (in neither file)"  # split.png legend, report row
 
 
-def test_masks_split_with_unknown_ids_fails_cleanly(shared_data_dir: Path, tmp_path: Path,
+def test_masks_split_with_unknown_ids_fails_cleanly(synthetic_scene: Any, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    train_gt, test_gt = _write_mask_files(shared_data_dir, tmp_path)
+    train_gt, test_gt = _write_mask_files(synthetic_scene, tmp_path)
     bad = np.load(test_gt)
-    bad[0, 0] = 7  # Salinas-A has no class 7
+    bad[0, 0] = 7  # the synthetic scene has no class 7 (its ids are 2, 3, 5, 9)
     np.save(test_gt, bad)
     out = tmp_path / "runs"
-    code = main(["train", "--dataset", "salinas_a", "--data-dir", str(shared_data_dir), "--no-download",
+    code = main(["train", *synthetic_scene.args(), "--pca-components", "15", "--patch-size", "5",
                  "--split", "masks", "--train-gt", str(train_gt), "--test-gt", str(test_gt), "--out", str(out)])
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("hsi-classify: error: --test-gt file") and "[7]" in err and "\n" not in err
     assert not out.exists() or not any(out.iterdir())
-    code = main(["train", "--dataset", "salinas_a", "--split", "masks", "--train-gt", str(train_gt),
+    code = main(["train", *synthetic_scene.args(), "--split", "masks", "--train-gt", str(train_gt),
                  "--out", str(out)])
     assert code == 2 and "--test-gt" in capsys.readouterr().err
 
 
-def test_pca_fit_all_with_disjoint_split_warns(shared_data_dir: Path, tmp_path: Path) -> None:
-    config = RunConfig(dataset="salinas_a", data_dir=str(shared_data_dir), download=False, split="disjoint",
-                       pca_fit="all", patch_size=9, out=str(tmp_path))
+def test_pca_fit_all_with_disjoint_split_warns(synthetic_scene: Any, tmp_path: Path) -> None:
+    config = RunConfig(cube=str(synthetic_scene.cube), gt=str(synthetic_scene.gt), split="disjoint",
+                       pca_fit="all", patch_size=5, block_size=5, pca_components=15, out=str(tmp_path))
     with pytest.warns(UserWarning, match="--pca-fit all with --split disjoint"):
         prepare(config)
 

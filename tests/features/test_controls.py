@@ -7,7 +7,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from hsi._core.errors import ConfigError
+from hsi._core.errors import UnknownNameError
 from hsi.features.controls import control_cube, noise_cube, shuffle_cube
 
 
@@ -56,5 +56,5 @@ def test_noise_makes_no_float64_copy() -> None:
 
 
 def test_unknown_control_is_refused(synthetic_cube: np.ndarray) -> None:
-    with pytest.raises(ConfigError, match="--control"):
+    with pytest.raises(UnknownNameError, match=r"--control\) 'blur'; expected one of: noise, shuffle"):
         control_cube("blur", synthetic_cube, seed=0)

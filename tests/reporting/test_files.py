@@ -10,11 +10,12 @@ import pytest
 from matplotlib.figure import Figure
 
 from hsi._core.errors import ConfigError
+from hsi._core.files import atomic_write
 from hsi.reporting import files as F
 
 
 def _leftovers(folder: Path) -> list[str]:
-    return [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+    return [p.name for p in folder.iterdir() if p.name.startswith(".")]  # the writer's temporary files are hidden
 
 
 def test_text_bytes_npy_json(tmp_path: Path) -> None:
@@ -41,10 +42,9 @@ def test_overwrite_and_failure_keeps_old_file(tmp_path: Path) -> None:
     assert json.loads(target.read_text()) == {"v": 2}
     with pytest.raises(TypeError):
         F.atomic_save_json(target, {"v": object()})
-    with pytest.raises(RuntimeError):
-        with F._atomic_binary(target) as fh:
-            fh.write(b"half-writ")
-            raise RuntimeError("synthetic crash mid-write")
+    with pytest.raises(RuntimeError), atomic_write(target) as fh:
+        fh.write(b"half-writ")
+        raise RuntimeError("synthetic crash mid-write")
     assert json.loads(target.read_text()) == {"v": 2}
     assert _leftovers(tmp_path) == []
 

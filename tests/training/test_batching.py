@@ -17,6 +17,7 @@ from hsi.training.batching import (
     inference_batch_size,
     train_micro_batch,
 )
+from hsi.training.classifier import TorchClassifier
 from hsi.training.trainer import PixelSet, fit
 
 
@@ -79,13 +80,14 @@ def test_synthetic_scene_prediction_does_not_depend_on_batch_size() -> None:
     source, _ = _synthetic_problem(1)
     torch.manual_seed(0)
     model = create_model("hybridsn", in_chans=14, num_classes=3, patch_size=9)
-    auto = predict_scene(model, source)
+    classifier = TorchClassifier("hybridsn", model, in_chans=14, num_classes=3, patch_size=9)
+    auto = predict_scene(classifier, source)
     assert auto.shape == (12, 13) and auto.dtype == np.int64
     for batch_size in (1, 7, 155, 156, 10_000):  # 156 = every pixel; 7 leaves a padded last batch
-        assert np.array_equal(predict_scene(model, source, batch_size=batch_size), auto)
+        assert np.array_equal(predict_scene(classifier, source, batch_size=batch_size), auto)
     assert model.training is False
     with pytest.raises(ConfigError, match="batch size"):
-        predict_scene(model, source, batch_size=0)
+        predict_scene(classifier, source, batch_size=0)
 
 
 @pytest.mark.gpu
