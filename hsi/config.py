@@ -4,7 +4,7 @@ Each run writes it, resolved, to ``config.json``; ``RunConfig.from_dict`` reads 
 so any figure can be reproduced from its run folder alone.
 
 Choice-valued settings are declared once. Plain switches are ``Literal`` types here
-(:data:`PcaFit`; :func:`choices` reads them). Settings backed by an implementation are
+(:data:`PcaFit`, :data:`Inference`; :func:`choices` reads them). Settings backed by an implementation are
 registries beside it: ``split`` in :data:`hsi.data.splits.SPLITS`, ``pad_mode`` in
 :data:`hsi.data.padding.PAD_MODES`, ``control`` in :data:`hsi.features.controls.CONTROLS`,
 ``nan_policy`` in :data:`hsi.data.scene.NAN_POLICIES`, ``model`` in
@@ -25,6 +25,9 @@ from hsi._core.errors import ConfigError
 
 #: Which pixels the PCA is fitted on: the training side only, or every pixel (the paper's way).
 PcaFit = Literal["train", "all"]
+#: How the full scene is classified: one fully convolutional pass where the model has an exact
+#: one (``auto`` picks it, else patch by patch), always ``dense`` (an error if it has none), or ``patches``.
+Inference = Literal["auto", "dense", "patches"]
 
 # A spatially disjoint estimate needs its epoch chosen on spatially disjoint pixels too,
 # not fixed in advance or, worse, by looking at the test score.
@@ -67,6 +70,7 @@ class RunConfig:
     split_seed: int | None = None  # seed of the split and PCA; None = use ``seed``
     device: str = "auto"
     deterministic: bool = False
+    inference: Inference = "auto"
     # output
     out: str = "runs"
 

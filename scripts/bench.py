@@ -16,12 +16,19 @@ the peak host RSS it reports is that case's alone, and prints one JSON line per 
 
 The stand-in cubes are random: it is the shape, not the values, that sets the time.
 
+Every case classifies the full scene both ways, dense (one fully convolutional pass per
+tile) and patch by patch, alternating them ``--repeats`` times in the same process, and
+reports the median seconds, pixels per second and MACs per pixel of each, the speed-up and
+the count of pixels whose classes differ. ``--inference dense`` or ``patches`` runs one way
+alone, so the case's peak host RSS is that way's (with ``--epochs 0`` nothing is trained).
+
 Usage::
 
     python scripts/bench.py --quick                      # small CPU version, < 1 min on 2 cores
     python scripts/bench.py --device cuda                # the full cases on a GPU
     python scripts/bench.py --cases salinas_a --device cpu --epochs 3
     python scripts/bench.py --quick --cube CUBE --gt GT    # a small scene of your own (the tests)
+    python scripts/bench.py --cases pavia_u_shape --device cpu --inference dense   # one way's peak RSS
 
 The data folder is ``--data-dir``, else ``$HSI_DATA_DIR``, else ``../shared/data`` beside
 the repository. With ``--cube`` and ``--gt`` no real file is read: the ``salinas_a`` case
@@ -59,6 +66,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      "shape cases' stand-in cubes instead of the real ground truths")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own choice)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--inference", choices=("both", "dense", "patches"), default="both",
+                        help="full-scene ways to time: both, alternating (default), or one alone (its peak RSS)")
+    parser.add_argument("--repeats", type=int, help="full-scene passes per way; the median is reported "
+                                                    "(default 3; --quick 1; on CUDA one more warm-up pass)")
     parser.add_argument("--fp32", action="store_true",
                         help="no bf16 autocast on CUDA: the plain fp32 path, to compare accuracy with the fast one")
     parser.add_argument("--run-case", help=argparse.SUPPRESS)  # internal: run one case in this process
@@ -71,6 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--cube needs --gt")
     if args.epochs is None:
         args.epochs = 1 if args.quick else 100
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 3
     return args
 
 
@@ -85,6 +98,11 @@ def _peak_rss_mb() -> float:
     # ru_maxrss is in KiB on Linux (bytes on macOS).
     scale = 1 if sys.platform == "darwin" else 1024
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20, 1)
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _sync(device: Any) -> None:
@@ -119,6 +137,31 @@ def _crop(labels: Any, size: int) -> Any:
                 best, best_count = (r, c), count
     r, c = best
     return labels[r : r + size, c : c + size]
+
+
+def _macs_per_pixel(classifier: Any, source: Any, inference: str) -> float:
+    """Multiply-accumulates per pixel of a full-scene map, counted on a weightless (meta) copy.
+
+    Patches: one patch's MACs. Dense: one tile's MACs times the tiles ``predict_scene`` runs
+    (halos and the tiles' overhang past the scene included), divided by the pixels.
+    """
+    import copy
+    import math
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from hsi.evaluation.predict import DENSE_TILE
+
+    if inference == "patches":
+        return float(classifier.profile()["macs_per_patch"])
+    meta = copy.deepcopy(classifier.network).to("meta").eval()
+    h, w = min(DENSE_TILE, source.height), min(DENSE_TILE, source.width)
+    halo = source.patch_size - 1
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        meta.forward_dense(torch.empty(1, source.n_channels, h + halo, w + halo, device="meta"))
+    n_tiles = math.ceil(source.height / h) * math.ceil(source.width / w)
+    return counter.get_total_flops() / 2 * n_tiles / (source.height * source.width)
 
 
 def run_case(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -211,17 +254,35 @@ def run_case(args: argparse.Namespace) -> list[dict[str, Any]]:
         infer_batch = inference_batch_size(model, **sizes)
         classifier = TorchClassifier("hybridsn", model, in_chans=pca_components, num_classes=n_classes,
                                      patch_size=patch_size)
-        timings = []
-        for _ in range(1 if device.type == "cpu" else 2):  # on GPU the first pass autotunes cuDNN
-            _sync(device)
-            started = time.perf_counter()
-            prediction = predict_scene(classifier, source)
-            _sync(device)
-            timings.append(time.perf_counter() - started)
+        ways = ("dense", "patches") if args.inference == "both" else (args.inference,)
+        maps: dict[str, Any] = {}
+        timings: dict[str, list[float]] = {way: [] for way in ways}
+        cpu: dict[str, list[float]] = {way: [] for way in ways}  # user + system: less disturbed by other load
+        for i in range(args.repeats + (device.type == "cuda")):  # on GPU a first pass autotunes cuDNN
+            for way in ways if i % 2 == 0 else ways[::-1]:  # alternated: the shared machine's load hits both
+                _sync(device)
+                started, cpu_started = time.perf_counter(), _cpu_seconds()
+                maps[way] = predict_scene(classifier, source, inference=way)
+                _sync(device)
+                timings[way].append(time.perf_counter() - started)
+                cpu[way].append(_cpu_seconds() - cpu_started)
+        main_way = ways[0]  # dense: what `auto` picks for HybridSN
+        prediction = maps[main_way]
+        seconds = {way: float(np.median(t[1:] if device.type == "cuda" else t)) for way, t in timings.items()}
         n_pixels = labels.size
         accuracy = None
         if real and epochs:
             accuracy = round(float((prediction[split.test] == labels[split.test]).mean()), 4)
+        per_way: dict[str, Any] = {}
+        for way in ways:
+            per_way[f"full_scene_seconds_{way}"] = round(seconds[way], 3)
+            per_way[f"full_scene_seconds_{way}_all"] = [round(t, 3) for t in timings[way]]
+            per_way[f"full_scene_cpu_seconds_{way}"] = round(float(np.median(cpu[way])), 3)
+            per_way[f"pixels_per_second_{way}"] = round(n_pixels / seconds[way], 1)
+            per_way[f"macs_per_pixel_{way}"] = round(_macs_per_pixel(classifier, source, way))
+        if len(ways) == 2:
+            per_way["dense_speedup"] = round(seconds["patches"] / seconds["dense"], 2)
+            per_way["pixels_differing"] = int((maps["dense"] != maps["patches"]).sum())
         records.append({
             "case": case,
             "device": str(device),
@@ -244,9 +305,13 @@ def run_case(args: argparse.Namespace) -> list[dict[str, Any]]:
             "epoch_seconds_median": float(np.median(epoch_seconds)) if epoch_seconds else None,
             "samples_per_second": round(len(train) * epochs / train_seconds, 1) if epochs else None,
             "full_scene_pixels": int(n_pixels),
-            "full_scene_seconds": round(timings[-1], 3),
-            "full_scene_seconds_first": round(timings[0], 3),
-            "pixels_per_second": round(n_pixels / timings[-1], 1),
+            "inference": main_way,
+            "full_scene_seconds": round(seconds[main_way], 3),
+            "full_scene_seconds_first": round(timings[main_way][0], 3),
+            "pixels_per_second": round(n_pixels / seconds[main_way], 1),
+            **per_way,
+            "dense_tiles_per_pass": classifier.dense_batch_size(source, min(32, source.height),
+                                                                min(32, source.width)),
             "inference_batch": infer_batch,
             "overall_accuracy": accuracy,
             "peak_host_rss_mb": _peak_rss_mb(),
@@ -268,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(record), flush=True)
         return 0
     forwarded = ["--device", args.device, "--epochs", str(args.epochs), "--seed", str(args.seed),
-                 "--data-dir", str(data_dir(args))]
+                 "--data-dir", str(data_dir(args)), "--inference", args.inference, "--repeats", str(args.repeats)]
     if args.quick:
         forwarded.append("--quick")
     if args.fp32:

@@ -50,3 +50,7 @@ class CheckpointError(HSIError, ValueError):
 
 class DeviceError(HSIError, RuntimeError):
     """The requested compute device is not available."""
+
+
+class InputTooLargeError(HSIError, MemoryError):
+    """An input declares more data than the memory available to read it."""

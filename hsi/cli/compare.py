@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from hsi._core.errors import ConfigError
+from hsi.cli.output import finish
 from hsi.cli.repeat import add_seed_arguments, seeds_from_args
 from hsi.cli.train import add_data_arguments, add_run_arguments, config_from_args
 
@@ -32,14 +32,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hsi.experiments.compare import compare_models
+    from hsi.reporting.terminal import compare_summary
 
     if args.model is not None:
         raise ConfigError(f"compare takes --models NAME,NAME,...; got --model {args.model}. Use --models.")
     config = config_from_args(args)
     seeds = seeds_from_args(args, config.seed, minimum=1, default_runs=1, purpose="compare")
     result = compare_models(config, args.models, seeds=seeds, progress=not args.quiet)
-    print(json.dumps({
+    record = {
         "compare_dir": str(result.compare_dir),
         "overall_accuracy": {r["model"]: round(r["overall_accuracy"]["mean"], 4) for r in result.results},
-    }))
-    return 0
+    }
+    return finish(args, record, *compare_summary(result.compare_dir, result.results))

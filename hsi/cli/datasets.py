@@ -6,7 +6,11 @@ import argparse
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("datasets", help="list the built-in scenes and where their files are")
+    parser = subparsers.add_parser(
+        "datasets", help="list the built-in scenes and where their files are",
+        description="List the built-in scenes (name, size, classes) and whether their files are on disk, "
+        "in --data-dir, $HSI_DATA_DIR or the download cache.",
+    )
     parser.add_argument("--data-dir", help="folder with <dataset>/<files>; default $HSI_DATA_DIR, then the cache")
     parser.set_defaults(func=run)
 

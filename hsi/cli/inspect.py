@@ -8,7 +8,11 @@ from hsi.cli.train import add_data_arguments
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("inspect", help="show a scene's shape, value range and classes")
+    parser = subparsers.add_parser(
+        "inspect", help="show a scene's shape, value range and classes",
+        description="Load a built-in (--dataset) or custom (--cube/--gt) scene and describe it: cube shape "
+        "and dtype, value range, bands and each class with its pixel count. Nothing is trained or written.",
+    )
     add_data_arguments(parser)
     parser.set_defaults(func=run)
 

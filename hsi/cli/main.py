@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(subparsers)
+    for sub in subparsers.choices.values():  # -v also after the command; SUPPRESS keeps the root's value
+        sub.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="log progress messages")
     return parser
 
 
@@ -85,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 1
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    show_progress = args.command in COMPUTING_COMMANDS and not getattr(args, "quiet", False)
+    # One stderr line per long step (loading, PCA, full-scene pass, figures) unless --quiet.
+    logging.getLogger("hsi.progress").setLevel(logging.INFO if show_progress else logging.NOTSET)
     keep_freed_memory()  # reuse freed tensor memory instead of refaulting it (docs/performance.md)
     if args.command in COMPUTING_COMMANDS:
         from hsi.training.device import flush_denormals

@@ -6,7 +6,11 @@ import argparse
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("models", help="list the models (with --profile: parameters, MACs, memory)")
+    parser = subparsers.add_parser(
+        "models", help="list the models (with --profile: parameters, MACs, memory)",
+        description="List the registered models (--model names) with their kind; with --profile, the "
+        "parameters, multiply-adds and activation memory per patch of each network.",
+    )
     parser.add_argument("--profile", action="store_true",
                         help="parameters, multiply-adds and activation memory per patch")
     parser.add_argument("--patch-size", type=int, default=25, help="patch side for --profile (default 25)")

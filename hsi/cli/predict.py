@@ -1,33 +1,57 @@
-"""`hsi-classify predict`: classify a scene with a saved model.pt alone."""
+"""`hsi-classify predict`: classify a scene with a saved model alone."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from hsi.cli.train import add_nan_policy_argument
+from hsi.cli.output import add_output_arguments, finish
+from hsi.cli.train import add_inference_argument, add_nan_policy_argument
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("predict", help="classify every pixel of a scene with a saved model.pt")
-    parser.add_argument("--checkpoint", required=True, help="model.pt of a finished train run")
+    parser = subparsers.add_parser(
+        "predict", help="classify every pixel of a scene with a saved model",
+        description="Classify every pixel of a scene with the model of a finished train run and write an "
+        "output folder with prediction.npy, maps, report.md and report.html. With ground truth (--dataset, "
+        "or --cube with --gt) it also scores the prediction on the labelled pixels: OA, AA, kappa and an "
+        "errors map.",
+    )
+    parser.add_argument("--checkpoint", required=True, help="a finished train run: its folder or model.json "
+                        "(or the model.pt of earlier versions)")
     parser.add_argument("--dataset", help="built-in scene to classify")
     parser.add_argument("--cube", help="custom cube file to classify")
     parser.add_argument("--cube-key", help="variable name of the cube inside a .mat file")
+    parser.add_argument("--gt", help="with --cube: its ground truth (0 = unlabelled), to score the prediction")
+    parser.add_argument("--gt-key", help="variable name of the ground truth inside a .mat file")
     parser.add_argument("--data-dir", help="folder with <dataset>/<files>")
     parser.add_argument("--no-download", dest="download", action="store_false", help="never download")
     parser.add_argument("--out", default="runs", help="folder for the output folder (default runs/)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:<index>")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="patches per forward pass (default: sized to the device's memory)")
+    add_inference_argument(parser, default="auto")
     add_nan_policy_argument(parser, default="error")
+    add_output_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from hsi.experiments.predict import predict_run
+    from hsi.experiments.predict import predict_run, predict_summary
+    from hsi.reporting.terminal import headline_line, report_line
 
     out = predict_run(args.checkpoint, dataset=args.dataset, cube=args.cube, cube_key=args.cube_key,
                       data_dir=args.data_dir, download=args.download, out=args.out, device=args.device,
-                      batch_size=args.batch_size, nan_policy=args.nan_policy)
-    print(out)
-    return 0
+                      batch_size=args.batch_size, nan_policy=args.nan_policy,
+                      inference=args.inference, gt=args.gt, gt_key=args.gt_key)
+    metrics = predict_summary(out)["metrics"]
+    record: dict[str, Any] = {"run_dir": str(out)}
+    lines = []
+    if metrics is not None:
+        record.update({k: round(metrics[k], 4) if metrics[k] is not None else None
+                       for k in ("overall_accuracy", "average_accuracy", "kappa")})
+        lines.append(f"{headline_line(metrics)}  on all {metrics['n_test']:,} labelled pixels")
+    else:
+        lines.append("no ground truth given: the prediction is not scored (give --dataset, or --cube with --gt)")
+    lines.append(report_line(out, "report.md") if metrics is not None else f"report: {out / 'report.html'}")
+    return finish(args, record, lines, [])

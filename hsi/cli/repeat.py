@@ -7,10 +7,10 @@ Also the one meaning of ``--runs N`` (a count: seeds ``--seed`` .. ``--seed + N 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from hsi._core.errors import ConfigError
+from hsi.cli.output import finish
 from hsi.cli.train import add_data_arguments, add_run_arguments, config_from_args
 from hsi.reporting.vary import VARY
 
@@ -93,6 +93,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hsi.experiments.repeat import repeat_runs
+    from hsi.reporting.terminal import repeat_summary
 
     config = config_from_args(args)
     seeds = seeds_from_args(args, config.seed, minimum=2, default_runs=None,
@@ -107,9 +108,9 @@ def run(args: argparse.Namespace) -> int:
         s = r[key]
         return {k: None if s[k] is None else round(s[k], 4) for k in ("mean", "std")}
 
-    print(json.dumps({
+    record = {
         "repeat_dir": str(result.repeat_dir), "runs": r["n_runs"], "trained_now": result.n_trained,
         "reused": result.n_reused, "overall_accuracy": mean_std("overall_accuracy"),
         "average_accuracy": mean_std("average_accuracy"), "kappa": mean_std("kappa"),
-    }))
-    return 0
+    }
+    return finish(args, record, *repeat_summary(result.repeat_dir, r))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
+from hsi.cli.output import add_json_argument, finish
 from hsi.config import RunConfig, choices
 from hsi.data.padding import PAD_MODES
 from hsi.data.scene import NAN_POLICIES
@@ -36,6 +36,13 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-download", dest="download", action="store_false",
                        help="never download; fail if the files are not on disk")
     add_nan_policy_argument(group)
+
+
+def add_inference_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, default: str | None) -> None:
+    """--inference, with the choices of :data:`hsi.config.Inference`."""
+    parser.add_argument("--inference", choices=choices("inference"), default=default,
+                        help="full-scene map: dense (one fully convolutional pass; HybridSN at patch >= 9, equal "
+                        "to patch by patch), patches, or auto (dense where the model has it; default)")
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,10 +82,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     training.add_argument("--device", help="auto (CUDA if present), cpu, cuda or cuda:<index> (default auto)")
     training.add_argument("--deterministic", action="store_true", default=None,
                           help="deterministic algorithms: same seed, same metrics on the same machine (slower)")
+    add_inference_argument(training, default=None)
     output = parser.add_argument_group("output")
     output.add_argument("--out", help=f"folder for run folders (default {d.out}/)")
     output.add_argument("--config", help="a config.json of an earlier run (or a JSON of settings); flags override it")
-    output.add_argument("--quiet", action="store_true", help="no progress bar")
+    output.add_argument("--quiet", action="store_true", help="no progress bar or progress lines on stderr")
+    add_json_argument(output)
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -98,7 +107,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train", help="train a model on a scene, classify every pixel, write maps and metrics",
         description="Train a model (HybridSN by default) on a scene and write a run folder with "
-        "config.json, metrics.json, report.md, model.pt, prediction.npy and maps.",
+        "config.json, metrics.json, report.md, model.json + model.safetensors, prediction.npy and maps.",
     )
     add_data_arguments(parser)
     add_run_arguments(parser)
@@ -118,9 +127,12 @@ def run(args: argparse.Namespace) -> int:
         result = resume_run(args.resume, progress=not args.quiet, overrides=given)
     else:
         result = train_run(config_from_args(args), progress=not args.quiet)
+    from hsi.reporting.terminal import run_summary
+
     m = result.metrics
-    print(json.dumps({"run_dir": str(result.run_dir), "overall_accuracy": round(m["overall_accuracy"], 4),
-                      "average_accuracy": round(m["average_accuracy"], 4), "kappa": round(m["kappa"], 4),
-                      **({"control_overall_accuracy": round(m["control"]["overall_accuracy"], 4)}
-                         if "control" in m else {})}))
-    return 0
+    record = {"run_dir": str(result.run_dir), "overall_accuracy": round(m["overall_accuracy"], 4),
+              "average_accuracy": round(m["average_accuracy"], 4), "kappa": round(m["kappa"], 4),
+              **({"control_overall_accuracy": round(m["control"]["overall_accuracy"], 4)} if "control" in m else {})}
+    split_method = str((m.get("split_info") or {}).get("method", args.split or "random"))
+    lines, warnings = run_summary(result.run_dir, m, split_method=split_method)
+    return finish(args, record, lines, warnings)

@@ -97,7 +97,7 @@ def download_file(
             vs got) and the folder where the file can be put by hand.
     """
     dest = Path(dest)
-    _make_folder(dest.parent)
+    created = _make_folder(dest.parent)
     failures: list[str] = []
     for url in urls:
         try:
@@ -107,6 +107,7 @@ def download_file(
             failures.append(f"{url} ({exc})")
             continue
         return dest
+    _remove_empty(created)  # no empty <cache>/<dataset>/ left behind by a failed download
     tried = "; ".join(failures) if failures else "no address is known for it"
     raise DownloadError(
         f"could not download {dest.name}: tried {tried}. Download it by hand into {dest.parent}, "
@@ -114,13 +115,29 @@ def download_file(
     )
 
 
-def _make_folder(folder: Path) -> None:
+def _remove_empty(folders: list[Path]) -> None:
+    """Removes the folders a failed download created, deepest first, where they are still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another file arrived) or already gone: leave it
+            return
+
+
+def _make_folder(folder: Path) -> list[Path]:
+    """Creates ``folder`` and its missing parents; returns the ones it created, deepest first."""
+    created = []
+    missing = folder
+    while not missing.exists() and missing != missing.parent:
+        created.append(missing)
+        missing = missing.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DownloadError(
             f"cannot create the download folder {folder} ({exc}); pass a writable --data-dir or set HSI_DATA_DIR."
         ) from exc
+    return created
 
 
 def _fetch_verified(

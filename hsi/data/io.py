@@ -12,10 +12,18 @@ Supported formats:
   header or the data path may be given. Returned as (H, W, B).
 - NumPy ``.npy`` (``allow_pickle=False``).
 - Single-band images ``.png``, ``.tif``, ``.tiff`` (ground truth only).
+
+Files may come from anyone. Before an array is read, the size its container declares (HDF5
+dataset shape, MATLAB v5 variable header, ENVI header, ``.npy`` header, image size) is
+compared with the memory available (:func:`hsi._core.memory.check_fits_in_memory`), so a small
+file declaring a huge cube is refused in one line instead of exhausting memory. Library
+warnings raised while reading are dropped: the refusals say what matters in the tool's words.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -23,6 +31,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from hsi._core.errors import ConfigError, DataFormatError, DatasetNotFoundError, HSIError
+from hsi._core.memory import check_fits_in_memory, format_bytes
 
 if TYPE_CHECKING:
     import h5py
@@ -45,6 +54,10 @@ _ENVI_DATA_SUFFIXES = ("", ".img", ".dat", ".raw", ".bsq", ".bil", ".bip", ".sli
 _MATLAB_NUMERIC = frozenset(
     "double single int8 uint8 int16 uint16 int32 uint32 int64 uint64 logical".split()
 )
+# MATLAB class -> numpy dtype, for the size a variable header declares
+_MATLAB_DTYPE = {"double": "float64", "single": "float32", "logical": "bool", "char": "uint16"} | {
+    t: t for t in ("int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64")
+}
 _KEY_FLAG = {"cube": "--cube-key", "gt": "--gt-key"}
 _WHAT = {"cube": "3-D cube (H, W, B)", "gt": "2-D integer label map (H, W)"}
 
@@ -77,7 +90,9 @@ def load_array(path: str | Path, key: str | None = None, *, role: Role = "cube")
     _check_file(path, role)
     fmt, reader = _reader_for(path, role)
     try:
-        array = reader(path, key, role)
+        with warnings.catch_warnings():  # a library's warning about a damaged file is no help to a user
+            warnings.simplefilter("ignore")
+            array = reader(path, key, role)
     except (HSIError, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - a third-party traceback must not reach the user
@@ -85,6 +100,11 @@ def load_array(path: str | Path, key: str | None = None, *, role: Role = "cube")
             f"could not read {role} file {path} as {fmt} ({type(exc).__name__}: {exc}); "
             "the file is truncated, corrupt or not in that format: download or copy it again."
         ) from exc
+    if np.iscomplexobj(array):
+        raise DataFormatError(
+            f"{role} file {path} holds complex numbers ({array.dtype}); hsi-classify reads real values: "
+            "save the magnitude (numpy.abs) or the real part."
+        )
     if role == "gt" and array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     return array
@@ -132,6 +152,25 @@ def _head(path: Path, n_bytes: int = 16) -> bytes:
         return f.read(n_bytes)
 
 
+def _check_declared_size(path: Path, role: str, shape: tuple[int, ...], itemsize: int, dtype: str) -> None:
+    """Refuses an array whose declared size does not fit in the memory available, before reading it.
+
+    A cube is also converted to float32 once read (:mod:`hsi.data.scene`), so that copy counts too.
+    """
+    if any(int(n) < 0 for n in shape):
+        raise DataFormatError(f"{role} file {path} declares a negative size {shape}; the file is damaged.")
+    count = math.prod(int(n) for n in shape)
+    stored = count * itemsize
+    needed = stored + (count * 4 if role == "cube" and dtype != "float32" else 0)
+    dims = " x ".join(str(int(n)) for n in shape)
+    check_fits_in_memory(
+        needed,
+        what=f"{role} file {path} declares a {dims} {dtype} array ({format_bytes(stored)} stored); it",
+        fix="crop the scene or keep fewer bands, or use a machine with more memory (if the file cannot be that "
+        "large, it is damaged: copy it again)",
+    )
+
+
 # ---------------------------------------------------------------- MATLAB
 
 
@@ -145,7 +184,8 @@ def _read_mat(path: Path, key: str | None, role: str) -> np.ndarray:
         header = f.read(128)
     has_header = len(header) == 128 and header[126:128] in (b"IM", b"MI")
     try:
-        return _pick_variable(path, _mat_v5_variables(path), lambda name: _mat_v5_read(path, name), key, role)
+        variables = _mat_v5_variables(path)
+        return _pick_variable(path, variables, lambda name: _mat_v5_read(path, name, variables, role), key, role)
     except (HSIError, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001
@@ -163,10 +203,83 @@ def _mat_v5_variables(path: Path) -> _Variables:
     return {name: (tuple(shape), cls) for name, shape, cls in scipy.io.whosmat(path)}
 
 
-def _mat_v5_read(path: Path, name: str) -> np.ndarray:
+def _mat_v5_read(path: Path, name: str, variables: _Variables, role: str) -> np.ndarray:
     import scipy.io
 
+    shape, cls = variables.get(name, ((), ""))
+    if cls in _MATLAB_DTYPE:
+        dtype = np.dtype(_MATLAB_DTYPE[cls])
+        _check_declared_size(path, role, shape, dtype.itemsize, str(dtype))
+    _check_mat_v5_data_types(path, name, role)
     return np.asarray(scipy.io.loadmat(path, variable_names=[name])[name])
+
+
+# miINT8..miSINGLE, miDOUBLE, miINT64, miUINT64, miUTF8..miUTF32: the types of a numeric array's data
+_MI_DATA_TYPES = frozenset({1, 2, 3, 4, 5, 6, 7, 9, 12, 13, 16, 17, 18})
+_MX_WITH_DATA = range(4, 16)  # mxCHAR_CLASS .. mxUINT64_CLASS: arrays whose data follows their name
+_MAT_HEADER_LIMIT = 1 << 16  # a variable's flags, dimensions and name fit in far less
+
+
+def _check_mat_v5_data_types(path: Path, name: str, role: str) -> None:
+    """Refuses variable ``name`` when its data element has a type MATLAB never writes, before scipy reads it.
+
+    scipy 1.17's reader crashes the process (segmentation fault) on such a file instead of raising,
+    so the variable's element headers are read here first: only its tags, at most 64 kB of it.
+    """
+    import struct
+    import zlib
+
+    with path.open("rb") as f:
+        endian = "<" if f.read(128)[126:128] == b"IM" else ">"
+        while len(tag := f.read(8)) == 8:
+            kind, size = struct.unpack(endian + "II", tag)
+            start = f.tell()
+            head = f.read(min(size, _MAT_HEADER_LIMIT))
+            if kind == 15:  # miCOMPRESSED: the variable's miMATRIX element, zlib-compressed
+                try:
+                    head = zlib.decompressobj().decompress(head, _MAT_HEADER_LIMIT)
+                except zlib.error:
+                    return  # scipy refuses a broken stream itself, with an exception
+            elif kind == 14:
+                head = tag + head
+            else:
+                return  # not a variable: scipy refuses it itself
+            found = _mat_v5_matrix_types(head, endian)
+            if found is not None and found[0] == name:
+                bad = [t for t in found[1] if t not in _MI_DATA_TYPES]
+                if bad:
+                    raise DataFormatError(
+                        f"{role} file {path} is damaged: variable {name!r} has a data element of type {bad[0]}, "
+                        "which MATLAB never writes; download or copy the file again."
+                    )
+                return
+            f.seek(start + size + (-size % 8 if kind == 14 else 0))
+
+
+def _mat_v5_matrix_types(element: bytes, endian: str) -> tuple[str, list[int]] | None:
+    """(name, data element types) of a miMATRIX element's start; None when it is cut short or not a matrix."""
+    import struct
+
+    def tag(pos: int) -> tuple[int, int, int, int]:  # (type, data start, data size, next element)
+        kind, size = struct.unpack_from(endian + "II", element, pos)
+        if kind >> 16:  # small data element: type and size share the first 4 bytes, data the next 4
+            return kind & 0xFFFF, pos + 4, kind >> 16, pos + 8
+        return kind, pos + 8, size, pos + 8 + size + (-size % 8)
+
+    try:
+        if struct.unpack_from(endian + "I", element, 0)[0] != 14:
+            return None
+        _, flags_at, _, pos = tag(8)
+        flags = struct.unpack_from(endian + "I", element, flags_at)[0]
+        pos = tag(pos)[3]  # the dimensions
+        _, name_at, name_size, pos = tag(pos)
+        name = element[name_at:name_at + name_size].decode("latin-1")
+        if (flags & 0xFF) not in _MX_WITH_DATA:
+            return name, []
+        real, _, _, pos = tag(pos)
+        return name, [real, tag(pos)[0]] if flags & 0x800 else [real]  # 0x800: complex, an imaginary part follows
+    except struct.error:
+        return None
 
 
 def _read_mat_v73(path: Path, key: str | None, role: str) -> np.ndarray:
@@ -185,6 +298,13 @@ def _read_mat_v73(path: Path, key: str | None, role: str) -> np.ndarray:
 
         def read(name: str) -> np.ndarray:
             dataset = f[name]
+            if not isinstance(dataset, h5py.Dataset):
+                raise DataFormatError(
+                    f"{role} file {path}: variable {name!r} is a {_matlab_class(dataset) or 'struct'}, not a numeric "
+                    f"array; pass the name of the {_WHAT[role]} ({_KEY_FLAG[role]})."
+                )
+            _check_declared_size(path, role, tuple(reversed(dataset.shape)), dataset.dtype.itemsize,
+                                 str(dataset.dtype))
             array = np.asarray(dataset[()]).transpose()  # a view: no copy
             return array.astype(bool) if _matlab_class(dataset) == "logical" else array
 
@@ -239,7 +359,14 @@ def _pick_variable(
 def _describe(variables: _Variables) -> str:
     if not variables:
         return "no variables"
-    return ", ".join(f"{name} {shape} {cls}".rstrip() for name, (shape, cls) in variables.items())
+    shown = [f"{_printable(name)} {shape} {cls}".rstrip() for name, (shape, cls) in list(variables.items())[:10]]
+    more = f" and {len(variables) - 10} more" if len(variables) > 10 else ""
+    return ", ".join(shown) + more
+
+
+def _printable(name: str) -> str:
+    """A variable name as a message can show it: a damaged file's names may hold line breaks or be huge."""
+    return name if name.isprintable() and len(name) <= 64 else repr(name[:64])
 
 
 def _is_integer_valued(array: np.ndarray) -> bool:
@@ -296,6 +423,8 @@ def _read_envi(path: Path, key: str | None, role: str) -> np.ndarray:
                 f"ENVI data file {data_file} is truncated: its header describes {image.nrows}x{image.ncols}"
                 f"x{image.nbands} values ({expected} bytes) but the file has {found} bytes; copy it again."
             )
+        _check_declared_size(data_file, role, (image.nrows, image.ncols, image.nbands), image.sample_size,
+                             str(np.dtype(image.dtype)))
         return np.array(image.open_memmap(interleave="bip"))  # copy in stored dtype; frees the map
     finally:
         image.fid.close()
@@ -310,7 +439,39 @@ def _read_npy(path: Path, key: str | None, role: str) -> np.ndarray:
             f"{role} file {path} is not a NumPy .npy file (it starts with {_head(path)!r}); "
             "save it with numpy.save, or rename it to its true format."
         )
+    shape, dtype, offset = _npy_header(path, role)
+    if dtype.hasobject:
+        raise DataFormatError(
+            f"{role} file {path} holds Python objects (it would need pickle to load), not numbers; "
+            "hsi-classify reads numeric arrays only: save the array with a numeric dtype."
+        )
+    expected = offset + math.prod(shape) * dtype.itemsize
+    found = path.stat().st_size
+    if found < expected:
+        raise DataFormatError(
+            f"{role} file {path} is truncated: its header describes a {' x '.join(map(str, shape))} {dtype} array "
+            f"({expected} bytes with the header) but the file has {found} bytes; copy it again."
+        )
+    _check_declared_size(path, role, shape, dtype.itemsize, str(dtype))
     return np.asarray(np.load(path, allow_pickle=False))
+
+
+def _npy_header(path: Path, role: str) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, data offset) from a .npy header, read without loading the data."""
+    from numpy.lib import format as npy_format
+
+    with path.open("rb") as f:
+        try:
+            version = npy_format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = npy_format.read_array_header_1_0(f)
+            else:
+                shape, _, dtype = npy_format.read_array_header_2_0(f)
+        except (ValueError, SyntaxError, TypeError, EOFError):
+            raise DataFormatError(
+                f"{role} file {path} has a damaged .npy header (truncated or edited); save it again with numpy.save."
+            ) from None
+        return tuple(int(n) for n in shape), np.dtype(dtype), f.tell()
 
 
 def _read_image(path: Path, key: str | None, role: str) -> np.ndarray:
@@ -322,7 +483,9 @@ def _read_image(path: Path, key: str | None, role: str) -> np.ndarray:
         )
     from PIL import Image
 
-    with Image.open(path) as image:
+    with Image.open(path) as image:  # reads the header only
+        bands = len(image.getbands())
+        _check_declared_size(path, role, (image.height, image.width, bands), 8, "pixel")
         if getattr(image, "n_frames", 1) > 1:
             raise DataFormatError(
                 f"gt image {path} has {image.n_frames} pages; expected one single-band label map. "

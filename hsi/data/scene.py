@@ -226,7 +226,8 @@ def _check_nan_policy(nan_policy: str) -> None:
 def _cube_to_float32(raw: np.ndarray, *, nan_policy: str, name: str) -> np.ndarray:
     """Converts a stored cube to C-contiguous float32 (the one copy), applying ``nan_policy``."""
     numeric = np.issubdtype(raw.dtype, np.number) or raw.dtype == np.bool_
-    cube = np.ascontiguousarray(raw, dtype=np.float32) if numeric else raw
+    with np.errstate(over="ignore", invalid="ignore"):  # values beyond float32 become inf: the finite check names them
+        cube = np.ascontiguousarray(raw, dtype=np.float32) if numeric else raw
     fill = NAN_POLICIES[nan_policy]
     if fill is not None and cube.ndim == 3 and cube.dtype == np.float32:
         bad = ~np.isfinite(cube)
@@ -245,10 +246,23 @@ def _read_cube(
     return _cube_to_float32(raw, nan_policy=nan_policy, name=name)
 
 
+def check_band_first(cube_shape: tuple[int, ...], gt_shape: tuple[int, ...]) -> None:
+    """Raises :class:`DataFormatError` naming the cube when it looks band-first: the ground truth's
+    shape is the cube's last two axes, not its first two."""
+    if len(cube_shape) == 3 and tuple(gt_shape) == tuple(cube_shape[1:]) and tuple(gt_shape) != tuple(cube_shape[:2]):
+        b, h, w = cube_shape
+        raise DataFormatError(
+            f"the cube looks band-first (B, H, W) = {tuple(cube_shape)}: the ground truth is {h} x {w}, the "
+            f"cube's last two axes; transpose it to (H, W, B) = ({h}, {w}, {b}), e.g. "
+            "np.transpose(cube, (1, 2, 0)), and save it again."
+        )
+
+
 def _read_labels(
     path: Path, key: str | None, cube: np.ndarray, class_ids: tuple[int, ...] | None, *, name: str
 ) -> tuple[np.ndarray, tuple[int, ...]]:
     labels, ids = labels_from_ground_truth(load_array(path, key, role="gt"), class_ids, name=name)
+    check_band_first(cube.shape, labels.shape)
     check_same_spatial_shape(cube, labels)
     return labels, ids
 
@@ -332,6 +346,9 @@ def _download(spec: DatasetSpec, file: str, dest: Path) -> Path:
 
 def _check_spec_shape(spec: DatasetSpec, role: Role, shape: tuple[int, ...], where: object) -> None:
     expected = spec.cube_shape if role == "cube" else spec.cube_shape[:2]
+    h, w, b = spec.cube_shape
+    if role == "cube" and tuple(shape) == (b, h, w):
+        check_band_first(tuple(shape), (h, w))
     if tuple(shape) != expected:
         file = spec.cube_file if role == "cube" else spec.gt_file
         raise DataFormatError(

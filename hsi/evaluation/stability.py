@@ -18,20 +18,29 @@ from scipy import stats
 from hsi._core.errors import DataFormatError
 
 __all__ = [
-    "HEADLINE_METRICS", "aggregate_runs", "agreement_map", "run_metric_values", "std_ratio_interval", "summarize",
+    "HEADLINE_METRICS", "METRIC_RANGES", "aggregate_runs", "agreement_map", "majority_vote", "run_metric_values",
+    "std_ratio_interval", "summarize",
 ]
 
 #: The run-level metrics :func:`aggregate_runs` summarises, in display order.
 HEADLINE_METRICS: tuple[str, ...] = ("overall_accuracy", "average_accuracy", "kappa")
+#: The range each metric can take; confidence intervals are clipped to it (accuracies: 0..1).
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    "overall_accuracy": (0.0, 1.0), "average_accuracy": (0.0, 1.0), "kappa": (-1.0, 1.0),
+}
+_ACCURACY_RANGE = (0.0, 1.0)
 
 _SUMMARY_KEYS = ("mean", "std", "min", "max", "median", "ci95_low", "ci95_high")
 
 
-def summarize(values: ArrayLike) -> dict[str, float | int | None]:
+def summarize(values: ArrayLike, *, bounds: tuple[float, float] | None = None) -> dict[str, float | int | None]:
     """Descriptive statistics of one metric over runs, with a 95% confidence interval.
 
     Args:
         values: the metric of each run, shape (n_runs,), finite.
+        bounds: the range the metric can take, e.g. ``(0, 1)`` for an accuracy and ``(-1, 1)``
+            for kappa (:data:`METRIC_RANGES`); the interval is clipped to it (with few, spread
+            runs the t interval can reach past it, e.g. an OA below 0). None: not clipped.
 
     Returns:
         ``{"mean", "std", "min", "max", "median", "ci95_low", "ci95_high", "n"}``.
@@ -72,7 +81,10 @@ def summarize(values: ArrayLike) -> dict[str, float | int | None]:
     if n >= 2:
         std = float(arr.std(ddof=1))
         half = float(stats.t.ppf(0.975, df=n - 1)) * std / math.sqrt(n)
-        out.update(std=std, ci95_low=mean - half, ci95_high=mean + half)
+        low, high = mean - half, mean + half
+        if bounds is not None:
+            low, high = max(low, bounds[0]), min(high, bounds[1])
+        out.update(std=std, ci95_low=low, ci95_high=high)
     return out
 
 
@@ -140,13 +152,13 @@ def aggregate_runs(run_metrics: Sequence[Mapping[str, Any]], class_names: Sequen
     """
     headline, per_class = run_metric_values(run_metrics, class_names)
 
-    def summary_of(values: list[float]) -> dict[str, float | int | None]:
-        return summarize(values) if values else _empty_summary()
+    def summary_of(values: list[float], bounds: tuple[float, float]) -> dict[str, float | int | None]:
+        return summarize(values, bounds=bounds) if values else _empty_summary()
 
     return {
         "n_runs": len(run_metrics),
-        **{key: summary_of(values) for key, values in headline.items()},
-        "per_class": {name: summary_of(values) for name, values in per_class.items()},
+        **{key: summary_of(values, METRIC_RANGES[key]) for key, values in headline.items()},
+        "per_class": {name: summary_of(values, _ACCURACY_RANGE) for name, values in per_class.items()},
     }
 
 
@@ -159,8 +171,9 @@ def agreement_map(predictions: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
 
     Returns:
         ``(consensus, agreement)``: ``consensus`` int64 of shape (H, W), the class most
-        runs predicted (ties go to the lowest class index); ``agreement`` float64 of
-        shape (H, W) in ``[0, 1]``, the share of runs that voted for it (1 = unanimous).
+        runs predicted (ties go to the lowest class index; :func:`majority_vote` tells them
+        apart); ``agreement`` float64 of shape (H, W) in ``[0, 1]``, the share of runs that
+        voted for it (1 = unanimous).
 
     Raises:
         DataFormatError: not 3-D, empty, non-integer, or values below -1.
@@ -169,6 +182,30 @@ def agreement_map(predictions: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         >>> c, a = agreement_map([[[0, 1]], [[0, 2]], [[1, 2]]])
         >>> c.tolist(), a.round(2).tolist()
         ([[0, 2]], [[0.67, 0.67]])
+    """
+    consensus, agreement, _ = majority_vote(predictions)
+    return consensus, agreement
+
+
+def majority_vote(predictions: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-pixel majority of several runs' class maps, how strongly runs agree, and where no class wins.
+
+    Args:
+        predictions: class maps of R runs, int of shape (R, H, W), values ``-1..K-1``
+            (``-1`` = no prediction, counted like a class of its own).
+
+    Returns:
+        ``(consensus, agreement, tied)``: as :func:`agreement_map` (``consensus`` holds the
+        lowest of the tied classes where several share the most votes), and ``tied`` bool of
+        shape (H, W), True where two or more classes share the most votes: there is no majority.
+
+    Raises:
+        DataFormatError: as :func:`agreement_map`.
+
+    Examples:
+        >>> c, a, t = majority_vote([[[0, 1]], [[0, 2]]])
+        >>> c.tolist(), t.tolist()
+        ([[0, 1]], [[False, True]])
     """
     preds = np.asarray(predictions)
     if preds.ndim != 3:
@@ -192,8 +229,10 @@ def agreement_map(predictions: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     bins = shifted + (np.arange(n_pix, dtype=np.int64) * n_buckets)[None, :]
     counts = np.bincount(bins.ravel(), minlength=n_pix * n_buckets).reshape(n_pix, n_buckets)
     winner = counts.argmax(axis=1)
-    agreement = counts[np.arange(n_pix), winner] / float(n_runs)
-    return (winner - 1).reshape(height, width), agreement.reshape(height, width)
+    top = counts[np.arange(n_pix), winner]
+    tied = (counts == top[:, None]).sum(axis=1) > 1
+    agreement = top / float(n_runs)
+    return (winner - 1).reshape(height, width), agreement.reshape(height, width), tied.reshape(height, width)
 
 
 def std_ratio_interval(std_a: float, n_a: int, std_b: float, n_b: int) -> tuple[float, float] | None:

@@ -278,12 +278,12 @@ def write_report(repeat_dir: Path, plan: Sequence[PlannedRun], *, vary: str, con
     source = source_paragraph(
         vary, seeds=[r.seed for r in plan], init_seed=plan[0].init_seed, split_seed=plan[0].split_seed,
         gpu_nondeterministic=not config.deterministic and any(d.startswith("cuda") for d in devices))
-    report, consensus, agreement = stability_report(
+    report, consensus, agreement, no_majority = stability_report(
         dataset=scene.name, model=config.model, vary=vary,
         runs=[{"dir": r.name, "seed": r.seed, "init_seed": r.init_seed, "split_seed": r.split_seed} for r in plan],
         run_metrics=metrics, predictions=np.stack(predictions), tests=np.stack(tests), labels=scene.labels,
         class_names=names, class_ids=scene.class_ids, source=source, config=config.to_dict())
     report["comparison"] = find_comparison(repeat_dir, report, ignore=_NOT_COMPARED)
     write_stability_report(repeat_dir, report, run_metrics=metrics, agreement=agreement, consensus=consensus,
-                           class_names=names, palette=list(scene.palette))
+                           class_names=names, palette=list(scene.palette), no_majority=no_majority)
     return report

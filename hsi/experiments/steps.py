@@ -23,14 +23,14 @@ import torch
 import hsi
 from hsi._core.errors import ConfigError
 from hsi._core.validation import check_fraction, check_patch_size
-from hsi.config import RunConfig
+from hsi.config import Inference, RunConfig
 from hsi.data.padding import PAD_MODES
 from hsi.data.patches import PatchSource
 from hsi.data.scene import NAN_POLICIES, Scene, load_custom_scene, load_scene
 from hsi.data.splits import SPLITS, Split, SplitSettings, check_split_settings, draw_split
 from hsi.evaluation.leakage import leakage_audit
 from hsi.evaluation.metrics import classification_summary
-from hsi.evaluation.predict import predict_scene
+from hsi.evaluation.predict import predict_scene, resolve_inference
 from hsi.experiments.run_dir import check_writable
 from hsi.features.controls import CONTROLS, NO_CONTROL
 from hsi.features.pca import SpectralPCA
@@ -66,21 +66,26 @@ class Features:
 
 @dataclass
 class Fitted:
-    """A fitted classifier, the source of pixels it was fitted on, its history and its seconds."""
+    """A fitted classifier, the source of pixels it was fitted on, its history and its seconds.
+
+    ``inference`` is the config's ``auto`` / ``dense`` / ``patches``: how :func:`predict` classifies the scene.
+    """
 
     classifier: Classifier
     source: PatchSource
     history: list[dict[str, float]]
     selected_epoch: int | None
     train_seconds: float
+    inference: Inference = "auto"
 
 
 @dataclass
 class Prediction:
-    """Class indices 0..K-1 of every pixel, shape (H, W) int64, and the seconds it took."""
+    """Class indices 0..K-1 of every pixel, shape (H, W) int64, the seconds it took and how (dense or patches)."""
 
     labels: np.ndarray
     inference_seconds: float
+    inference: str
 
 
 def _check_registered(value: str, flag: str, names: list[str]) -> None:
@@ -146,9 +151,11 @@ def prepare(config: RunConfig) -> Prepared:
             f"--pca-components must be at most the band count ({scene.n_bands}); got {config.pca_components}. "
             f"Lower --pca-components to {scene.n_bands} or less."
         )
-    # Builds and drops the model once, so an unsupported input fails before any file is written.
-    build_classifier(config.model, in_chans=config.pca_components, num_classes=scene.n_classes,
-                     patch_size=config.patch_size, seed=0)
+    # Builds and drops the model once, so an unsupported input (or --inference dense for a
+    # model without a dense pass) fails before any file is written.
+    probe = build_classifier(config.model, in_chans=config.pca_components, num_classes=scene.n_classes,
+                             patch_size=config.patch_size, seed=0)
+    resolve_inference(probe, config.inference)
     drawn = draw_split(config.split, scene.labels, split_settings(config), scene.class_ids)
     if drawn.labels is not None:
         scene = dataclasses.replace(scene, labels=drawn.labels)
@@ -200,25 +207,28 @@ def fit(
         settings = FitSettings(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed)
         report = classifier.fit(source, train_set, val_set, settings=settings, progress=progress, resume=resume,
                                 on_epoch_end=on_epoch_end)
-    return Fitted(classifier, source, report.history, report.selected_epoch, time.perf_counter() - started)
+    return Fitted(classifier, source, report.history, report.selected_epoch, time.perf_counter() - started,
+                  inference=config.inference)
 
 
 def predict(fitted: Fitted, *, batch_size: int | None = None) -> Prediction:
-    """Classifies every pixel of the source the classifier was fitted on."""
+    """Classifies every pixel of the source the classifier was fitted on, as ``fitted.inference`` says."""
     started = time.perf_counter()
-    labels = predict_scene(fitted.classifier, fitted.source, batch_size=batch_size)
-    return Prediction(labels, time.perf_counter() - started)
+    labels = predict_scene(fitted.classifier, fitted.source, batch_size=batch_size, inference=fitted.inference)
+    inference = resolve_inference(fitted.classifier, fitted.inference)
+    return Prediction(labels, time.perf_counter() - started, inference)
 
 
 def evaluate(scene: Scene, split: Split, prediction: Prediction, *, patch_size: int) -> dict[str, Any]:
-    """Metrics on the test pixels (fractions), the split's counts and its leakage audit."""
+    """Metrics on the test pixels (fractions), the split's counts, its leakage audit and the inference used."""
     test = split.test
     summary = classification_summary(scene.labels[test], prediction.labels[test], class_names=list(scene.class_names))
-    return {**summary, **split.counts(), "leakage": leakage_audit(split.train, split.test, patch_size=patch_size)}
+    return {**summary, **split.counts(), "leakage": leakage_audit(split.train, split.test, patch_size=patch_size),
+            "inference": prediction.inference}
 
 
 def run_checkpoint(fitted: Fitted, features: Features, scene: Scene, config: RunConfig) -> dict[str, Any]:
-    """A run's ``model.pt`` content: the classifier's state, PCA, classes, scene facts and settings."""
+    """A run's model (model.safetensors + model.json): classifier state, PCA, classes, scene facts, settings."""
     return {
         **fitted.classifier.state(),
         "pca": features.pca.state_dict(),

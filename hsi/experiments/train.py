@@ -33,10 +33,11 @@ from hsi.reporting.run_report import (
     write_run_outputs,
     write_scene_figures,
 )
-from hsi.training.checkpoint import save_checkpoint
+from hsi.training.checkpoint import save_run_model
 from hsi.training.device import device_name
 
 log = logging.getLogger(__name__)
+progress_log = logging.getLogger("hsi.progress")  # the CLI shows these lines on stderr unless --quiet
 
 __all__ = [
     "Prepared", "RunResult", "class_id_map", "excluded_label", "prepare", "resume_run", "train_run",
@@ -60,6 +61,7 @@ def train_run(config: RunConfig, *, progress: bool = True, run_name: str | None 
     folder was made removes it. ``run_name`` names the folder ``<out>/<run_name>`` exactly
     (used by ``repeat``); by default it is ``<out>/<dataset>_<model>_<timestamp>``.
     """
+    progress_log.info("loading %s and drawing the %s split", config.dataset or config.cube, config.split)
     prepared = prepare(config)
     stem = f"{config.dataset or Path(str(config.cube)).stem}_{config.model}"
     run_dir = create_run_dir(config.out, stem, name=run_name)
@@ -107,6 +109,7 @@ def run_control(prepared: Prepared, run_dir: Path, *, progress: bool) -> dict[st
 
 def _execute(prepared: Prepared, run_dir: Path, *, progress: bool, resume: ResumePoint | None = None) -> RunResult:
     config, scene, split, device = prepared.config, prepared.scene, prepared.split, prepared.device
+    progress_log.info("PCA: %d bands -> %d components", scene.n_bands, config.pca_components)
     if resume is None:
         features = reduce(config, scene, split)
     else:  # the PCA the run started with
@@ -115,10 +118,12 @@ def _execute(prepared: Prepared, run_dir: Path, *, progress: bool, resume: Resum
     fitted = fit(config, scene, split, features, device, progress=progress,
                  resume=resume.fit_resume() if resume else None, on_epoch_end=saver)
     train_seconds = fitted.train_seconds + (resume.train_seconds if resume else 0.0)
+    progress_log.info("classifying every pixel (%d x %d)", *scene.shape[:2])
     prediction = predict(fitted)
-    save_checkpoint(run_dir / "model.pt", run_checkpoint(fitted, features, scene, config))
+    save_run_model(run_dir, run_checkpoint(fitted, features, scene, config))  # model.safetensors + model.json
     metrics: dict[str, Any] = {
-        **evaluate(scene, split, prediction, patch_size=config.patch_size),
+        # The audit reads what the model reads: a CNN its patch, an SVM or a forest the centre pixel alone.
+        **evaluate(scene, split, prediction, patch_size=fitted.classifier.receptive_field),
         "train_seconds": train_seconds,
         "inference_seconds": prediction.inference_seconds,
         "seed": config.seed,

@@ -27,6 +27,15 @@ Adapted for this package:
   weights into the first dense layer at p=25, so by default the depth axis is
   average-pooled to 2, which makes the head's input 64 * (p-8)^2, the same size as
   HybridSN's; ``depth_pool=0`` keeps the literal, unpooled flatten.
+
+Dense inference (:meth:`HybridSN.forward_dense`): every layer is a valid convolution, an
+element-wise activation or (in eval mode) per-pixel dropout, and the 2D3D depth pooling
+acts on the spectral axis only, so the network is fully convolutional. Run over the whole
+padded scene, the first dense layer is a (p-8)x(p-8) convolution (the Linear weight
+reshaped in the order ``forward_features``' output is flattened: channel, row, column) and
+the other dense layers are 1x1 convolutions; the logit map equals the patch-by-patch logits
+at every pixel. Not for 5 and 7 patches: their zero ring inside the model is not part of the
+scene, so a scene-wide convolution would see real neighbours where a patch sees zeros.
 """
 
 from __future__ import annotations
@@ -78,6 +87,26 @@ def _dense_head(in_features: int, drop_rate: float) -> nn.Sequential:
     )
 
 
+def _dense_logits(features: torch.Tensor, head: nn.Module, classifier: nn.Module, side: int) -> torch.Tensor:
+    """Applies ``head`` and ``classifier`` as convolutions: (N, F, h, w) maps -> (N, K, h-side+1, w-side+1).
+
+    The first Linear becomes a ``side`` x ``side`` valid convolution, its weight (out, F * side
+    * side) reshaped to (out, F, side, side), the order ``nn.Flatten`` gives (channel, row,
+    column); later Linears are 1x1 convolutions. ReLU and eval-mode dropout act per element.
+    """
+    x, kernel = features, side
+    for module in [*head.children(), classifier]:
+        if isinstance(module, nn.Flatten):
+            continue
+        if isinstance(module, nn.Linear):
+            weight = module.weight.reshape(module.out_features, -1, kernel, kernel)
+            x = F.conv2d(x, weight, module.bias)
+            kernel = 1
+        else:
+            x = module(x)
+    return x
+
+
 def _keras_init(module: nn.Module) -> None:
     """Glorot-uniform weights and zero biases, the Keras defaults of the reference code."""
     for m in module.modules():
@@ -95,6 +124,20 @@ def _spatial_pad(patch_size: int) -> int:
             f"{RECEPTIVE_FIELD} window; 5 and 7 are zero-padded to it); got {patch_size}."
         )
     return max(0, (RECEPTIVE_FIELD - patch_size) // 2)
+
+
+def _check_dense_input(model: HybridSN | HybridSN2D3D, x: torch.Tensor) -> None:
+    """Raises :class:`ConfigError` unless ``x`` is a (N, in_chans, >= p, >= p) tile and dense is exact."""
+    if not model.supports_dense:
+        raise ConfigError(
+            f"{type(model).__name__} at patch size {model.patch_size} pads its patches with zeros inside the "
+            f"model, so it has no exact dense pass; use patch-wise inference or a patch size >= {RECEPTIVE_FIELD}."
+        )
+    if x.ndim != 4 or x.shape[1] != model.in_chans or min(x.shape[2:]) < model.patch_size:
+        raise ConfigError(
+            f"{type(model).__name__}.forward_dense expects a padded tile (N, {model.in_chans}, H >= "
+            f"{model.patch_size}, W >= {model.patch_size}); got {tuple(x.shape)}."
+        )
 
 
 class HybridSN(PatchClassifier):
@@ -122,7 +165,7 @@ class HybridSN(PatchClassifier):
                 f"got {in_chans}. Keep more PCA components (the paper uses 30 or 15)."
             )
         self.pad = _spatial_pad(patch_size)
-        side = patch_size + 2 * self.pad - 8
+        side = self.feature_side = patch_size + 2 * self.pad - 8
         self.conv3d = _conv3d_stack()
         self.conv2d = nn.Sequential(nn.Conv2d(32 * depth, 64, kernel_size=3), nn.ReLU())
         self.num_features = 64
@@ -136,9 +179,30 @@ class HybridSN(PatchClassifier):
         self._check_input(x)
         if self.pad:
             x = F.pad(x, (self.pad,) * 4)
-        x = self.conv3d(x.unsqueeze(1))  # (N, 32, C - 12, p' - 6, p' - 6)
-        x = self.conv2d(x.flatten(1, 2))
-        return x
+        return self._features(x)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, h, w), any h, w >= 9 -> (N, 64, h - 8, w - 8)."""
+        x = self.conv3d(x.unsqueeze(1))  # (N, 32, C - 12, h - 6, w - 6)
+        return self.conv2d(x.flatten(1, 2))
+
+    @property
+    def supports_dense(self) -> bool:
+        """Whether :meth:`forward_dense` equals patch-wise :meth:`forward` (not for zero-padded 5/7 patches)."""
+        return self.pad == 0
+
+    def forward_dense(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of every pixel of a padded scene tile in one fully convolutional pass.
+
+        Args:
+            x: (N, C, h + p - 1, w + p - 1): a tile with a halo of p // 2 on each side.
+
+        Returns:
+            (N, K, h, w) logits; ``[:, :, i, j]`` equals :meth:`forward` of the patch whose
+            top-left corner is tile pixel (i, j).
+        """
+        _check_dense_input(self, x)
+        return _dense_logits(self._features(x), self.head, self.classifier, self.feature_side)
 
 
 class HybridSN2D3D(PatchClassifier):
@@ -172,7 +236,7 @@ class HybridSN2D3D(PatchClassifier):
         if isinstance(depth_pool, bool) or not isinstance(depth_pool, int) or not 0 <= depth_pool <= full_depth:
             raise ConfigError(f"depth_pool must be an integer in 0..{full_depth} (0 = no pooling); got {depth_pool!r}.")
         self.pad = _spatial_pad(patch_size)
-        side = patch_size + 2 * self.pad - 8
+        side = self.feature_side = patch_size + 2 * self.pad - 8
         depth = depth_pool or full_depth
         self.conv2d = nn.Sequential(nn.Conv2d(in_chans, 64, kernel_size=3), nn.ReLU())
         self.conv3d = _conv3d_stack()
@@ -188,11 +252,28 @@ class HybridSN2D3D(PatchClassifier):
         self._check_input(x)
         if self.pad:
             x = F.pad(x, (self.pad,) * 4)
-        x = self.conv2d(x)  # (N, 64, p' - 2, p' - 2)
-        x = self.conv3d(x.unsqueeze(1))  # (N, 32, 52, p' - 8, p' - 8)
+        return self._features(x)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, h, w), any h, w >= 9 -> (N, 32 * depth, h - 8, w - 8)."""
+        x = self.conv2d(x)  # (N, 64, h - 2, w - 2)
+        x = self.conv3d(x.unsqueeze(1))  # (N, 32, 52, h - 8, w - 8)
         if self.depth_pool is not None:
-            x = self.depth_pool(x)
+            x = self.depth_pool(x)  # pools the depth axis only: per pixel
         return x.flatten(1, 2)
+
+    @property
+    def supports_dense(self) -> bool:
+        """Whether :meth:`forward_dense` equals patch-wise :meth:`forward` (not for zero-padded 5/7 patches)."""
+        return self.pad == 0
+
+    def forward_dense(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of every pixel of a padded tile, (N, C, h + p - 1, w + p - 1) -> (N, K, h, w).
+
+        See :meth:`HybridSN.forward_dense`.
+        """
+        _check_dense_input(self, x)
+        return _dense_logits(self._features(x), self.head, self.classifier, self.feature_side)
 
 
 @register_model(paper=_PAPER, min_patch_size=MIN_PATCH_SIZE)

@@ -15,9 +15,10 @@ from hsi.config import RunConfig
 from hsi.evaluation.stability import HEADLINE_METRICS
 from hsi.reporting import figures
 from hsi.reporting.files import atomic_save_figure, atomic_save_json, atomic_write_text
-from hsi.reporting.tables import comparison_markdown, csv_text
+from hsi.reporting.html_report import Card, FigureRef, write_html_report
+from hsi.reporting.tables import comparison_markdown, csv_text, format_percent
 
-__all__ = ["SUMMARISED", "compare_csv", "compare_settings", "write_comparison"]
+__all__ = ["SUMMARISED", "chart_settings", "compare_csv", "compare_settings", "write_comparison"]
 
 #: Per-run numbers summarised over seeds for each model, in display order.
 SUMMARISED: tuple[str, ...] = (*HEADLINE_METRICS, "train_seconds", "inference_seconds")
@@ -97,9 +98,31 @@ def write_comparison(
         f"seed s gives every model the same training and test pixels."
     )
     settings = compare_settings(base, models, seeds, dataset, results)
-    atomic_write_text(
-        folder / "compare.md",
-        comparison_markdown(results, title=f"Model comparison: {dataset}", paragraph=paragraph, settings=settings),
-    )
+    markdown = comparison_markdown(results, title=f"Model comparison: {dataset}", paragraph=paragraph,
+                                   settings=settings)
+    atomic_write_text(folder / "compare.md", markdown)
     title = f"{dataset}: {len(models)} models" + (f", mean ± std over {n} seeds" if n > 1 else "")
-    atomic_save_figure(figures.bar_chart(results, label_key="model", title=title), folder / "compare.png")
+    atomic_save_figure(figures.bar_chart(results, label_key="model", title=f"{title}\n{chart_settings(base)}"),
+                       folder / "compare.png")
+    best = max(results, key=lambda r: r["overall_accuracy"]["mean"] if r["overall_accuracy"]["mean"] is not None
+               else -1.0)
+    cards = [Card(f"{r['model']} OA", f"{format_percent(r['overall_accuracy']['mean'])}%",
+                  "best" if r is best and len(results) > 1 else "") for r in results]
+    write_html_report(
+        folder, title=f"Model comparison: {dataset}", subtitle=chart_settings(base), headline=cards,
+        markdown=markdown, markdown_name="compare.md",
+        figure_groups=[("Comparison", [FigureRef("compare.png", "OA, AA and kappa per model", wide=True)])],
+        links=[(f"{r['model']}-seed{seed}/report.html", f"{r['model']}, seed {seed}")
+               for r in results for seed in seeds],
+    )
+
+
+def chart_settings(base: RunConfig) -> str:
+    """The settings a comparison chart's title names: epochs, patch size and training share."""
+    if base.split == "per-class":
+        share = f"{base.train_per_class} training pixels per class"
+    elif base.split == "masks":
+        share = "training pixels from --train-gt"
+    else:
+        share = f"{100 * base.train_ratio:g}% training ({base.split} split)"
+    return f"{base.epochs} epochs, patch {base.patch_size}, {share}"

@@ -22,6 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import BoundaryNorm, ListedColormap, to_hex, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 from numpy.typing import ArrayLike
 
 from hsi._core.errors import ConfigError, DataFormatError
@@ -31,7 +32,9 @@ from hsi.evaluation.stability import HEADLINE_METRICS, run_metric_values
 
 __all__ = [
     "METRIC_LABELS",
+    "UNLABELLED",
     "agreement_figure",
+    "band_names",
     "bar_chart",
     "classification_map",
     "confusion_figure",
@@ -53,6 +56,11 @@ METRIC_LABELS: dict[str, str] = {
 
 _BACKGROUND = "#000000"  # pixels with no class in a classification map
 _DARK_GREY = "#3a3a3a"  # pixels outside the masks of error and split maps
+_LIGHT_GREY = "#b0b0b0"  # labelled pixels in no drawn set (error maps)
+_TRAIN_BLUE = "#0072B2"  # training pixels (split and error maps)
+_NO_MAJORITY = "#ffffff"  # consensus pixels where no class has the most votes
+#: The one name of pixels without a label, in every figure's legend.
+UNLABELLED = "unlabelled"
 _MAX_SIDE_IN = 8.0  # longest side of a scene map's image, in inches
 _WIDE_RATIO = 1.6  # W / H above which the legend goes below the map
 _FONT = 9
@@ -153,6 +161,7 @@ def classification_map(
     class_names: Sequence[str],
     palette: Sequence[str] | None = None,
     title: str | None = None,
+    no_majority: ArrayLike | None = None,
 ) -> Figure:
     """A class map in the scene's palette, with a legend of class names.
 
@@ -163,6 +172,8 @@ def classification_map(
         palette: K colours (hex strings), in class order; default=None uses
             :func:`default_palette`.
         title: figure title; default=None for none.
+        no_majority: bool of shape (H, W), pixels where several classes tie for the most votes
+            (a majority-vote map); drawn white and counted in the legend as "no majority".
 
     Returns:
         The figure; the image keeps the scene's aspect ratio, pixels are not smoothed
@@ -187,25 +198,39 @@ def classification_map(
     colours = _check_colours(default_palette(k) if palette is None else palette, n=k, name="palette")
     entries = [(str(n), c) for n, c in zip(class_names, colours, strict=True)]
     if lo == -1:
-        entries.append(("no class", _BACKGROUND))
+        entries.append((UNLABELLED, _BACKGROUND))
+    codes = cmap_arr.astype(np.int64) + 1
+    shown = [_BACKGROUND, *colours]
+    if no_majority is not None:
+        ties = _check_mask(no_majority, name="no_majority", shape=cmap_arr.shape)
+        codes[ties] = len(shown)
+        shown.append(_NO_MAJORITY)
+        entries.append((f"no majority (tie): {int(ties.sum()):,}", _NO_MAJORITY))
     h, w = cmap_arr.shape
     fig, ax, legend_kw = _scene_figure(h, w, labels=[e[0] for e in entries], title=title)
-    _show_categories(ax, cmap_arr.astype(np.int64) + 1, [_BACKGROUND, *colours])
+    _show_categories(ax, codes, shown)
     _legend(fig, entries, legend_kw)
     return fig
 
 
-def error_map(test_mask: ArrayLike, correct: ArrayLike, *, title: str | None = "Test-set errors") -> Figure:
+def error_map(
+    test_mask: ArrayLike, correct: ArrayLike, *, train_mask: ArrayLike | None = None,
+    labelled_mask: ArrayLike | None = None, title: str | None = "Test-set errors",
+) -> Figure:
     """Where the test pixels were classified right (green) or wrong (red).
 
     Args:
         test_mask: bool of shape (H, W), the test pixels.
         correct: bool of shape (H, W), True where the prediction equals the label
             (only read inside ``test_mask``).
+        train_mask: bool of shape (H, W), the training pixels, drawn blue; default=None.
+        labelled_mask: bool of shape (H, W), the labelled pixels: those in no drawn set
+            (validation, excluded) are light grey, the unlabelled ones dark grey; default=None
+            draws every other pixel dark grey as "not tested".
         title: figure title; default="Test-set errors".
 
     Returns:
-        The figure; pixels outside the test set are dark grey; the legend gives counts.
+        The figure; the legend gives counts.
 
     Raises:
         DataFormatError: a mask is not 2-D boolean, or the shapes differ.
@@ -216,12 +241,20 @@ def error_map(test_mask: ArrayLike, correct: ArrayLike, *, title: str | None = "
     codes[test & ok] = 1
     codes[test & ~ok] = 2
     n_right, n_wrong = int((codes == 1).sum()), int((codes == 2).sum())
-    colours = [_DARK_GREY, "#2ca02c", "#d62728"]
-    entries = [
-        (f"correct: {n_right:,}", colours[1]),
-        (f"wrong: {n_wrong:,}", colours[2]),
-        (f"not tested: {int((codes == 0).sum()):,}", colours[0]),
-    ]
+    colours = [_DARK_GREY, "#2ca02c", "#d62728", _TRAIN_BLUE, _LIGHT_GREY]
+    entries = [(f"correct: {n_right:,}", colours[1]), (f"wrong: {n_wrong:,}", colours[2])]
+    if train_mask is not None:
+        train = _check_mask(train_mask, name="train_mask", shape=test.shape)
+        codes[train & ~test] = 3
+        entries.append((f"training: {int((codes == 3).sum()):,}", colours[3]))
+    if labelled_mask is not None:
+        labelled = _check_mask(labelled_mask, name="labelled_mask", shape=test.shape)
+        codes[labelled & (codes == 0)] = 4
+        if (codes == 4).any():
+            entries.append((f"labelled, not tested: {int((codes == 4).sum()):,}", colours[4]))
+        entries.append((f"{UNLABELLED}: {int((codes == 0).sum()):,}", colours[0]))
+    else:
+        entries.append((f"not tested: {int((codes == 0).sum()):,}", colours[0]))
     fig, ax, legend_kw = _scene_figure(*test.shape, labels=[e[0] for e in entries], title=title)
     _show_categories(ax, codes, colours)
     _legend(fig, entries, legend_kw)
@@ -257,7 +290,7 @@ def split_map(
             (a pixel in two sets would leak between training and test).
     """
     train = _check_mask(train_mask, name="train_mask")
-    sets: list[tuple[str, np.ndarray, str]] = [("train", train, "#0072B2")]
+    sets: list[tuple[str, np.ndarray, str]] = [("train", train, _TRAIN_BLUE)]
     if val_mask is not None:
         sets.append(("validation", _check_mask(val_mask, name="val_mask", shape=train.shape), "#E69F00"))
     sets.append(("test", _check_mask(test_mask, name="test_mask", shape=train.shape), "#009E73"))
@@ -281,12 +314,19 @@ def split_map(
     return fig
 
 
-def agreement_figure(agreement: ArrayLike, *, title: str | None = "Agreement between runs") -> Figure:
-    """The share of runs agreeing with the per-pixel consensus, with a 0..1 colour bar.
+def agreement_figure(
+    agreement: ArrayLike, *, n_runs: int | None = None, title: str | None = "Agreement between runs"
+) -> Figure:
+    """The share of runs agreeing with the per-pixel consensus.
+
+    With ``n_runs`` of at most :data:`_MAX_AGREEMENT_LEVELS` the share takes a handful of values
+    (k / R), drawn as categories with a legend ("3 of 5 runs: 1,234 pixels"); otherwise a 0..1
+    colour bar.
 
     Args:
         agreement: float of shape (H, W) in ``[0, 1]`` (from
             :func:`hsi.evaluation.stability.agreement_map`); NaN pixels are drawn grey.
+        n_runs: the number of runs R behind the shares; default=None draws a colour bar.
         title: figure title; default="Agreement between runs".
 
     Returns:
@@ -303,6 +343,8 @@ def agreement_figure(agreement: ArrayLike, *, title: str | None = "Agreement bet
             "Pass the share of runs (agreement_map's second output), not vote counts."
         )
     h, w = arr.shape
+    if n_runs is not None and 1 <= n_runs <= _MAX_AGREEMENT_LEVELS:
+        return _agreement_categories(arr, n_runs, title)
     size, _ = _scene_layout(h, w, n_legend=0, label_chars=0, legend=False)
     wide = w / h > _WIDE_RATIO
     size = (size[0], size[1] + 0.8) if wide else (size[0] + 1.2, size[1])
@@ -319,13 +361,53 @@ def agreement_figure(agreement: ArrayLike, *, title: str | None = "Agreement bet
     return fig
 
 
-def false_colour(cube: ArrayLike, rgb_bands: Sequence[int], *, title: str | None = None) -> Figure:
+_MAX_AGREEMENT_LEVELS = 12
+
+
+def _agreement_categories(arr: np.ndarray, n_runs: int, title: str | None) -> Figure:
+    """The agreement map as categories: k of R runs vote for the consensus, k = R (unanimous) first."""
+    votes = np.where(np.isfinite(arr), np.rint(np.nan_to_num(arr) * n_runs), -1).astype(np.int64)
+    levels = sorted({int(v) for v in np.unique(votes) if v >= 0}, reverse=True)
+    cmap = colormaps["viridis"]
+    entries, shown = [], [_LIGHT_GREY]
+    codes = np.zeros(arr.shape, dtype=np.int64)
+    for i, k in enumerate(levels, start=1):
+        codes[votes == k] = i
+        colour = to_hex(cmap(k / n_runs))
+        shown.append(colour)
+        words = "all" if k == n_runs else f"{k} of"
+        entries.append((f"{words} {n_runs} runs agree: {int((votes == k).sum()):,} pixels", colour))
+    if (votes < 0).any():
+        entries.append((f"no value: {int((votes < 0).sum()):,}", _LIGHT_GREY))
+    fig, ax, legend_kw = _scene_figure(*arr.shape, labels=[e[0] for e in entries], title=title)
+    _show_categories(ax, codes, shown)
+    _legend(fig, entries, legend_kw)
+    return fig
+
+
+def band_names(bands: Sequence[int], wavelengths: Sequence[float] | None = None) -> list[str]:
+    """Display names of 0-based band indices: 1-based numbers, with the wavelength where known."""
+    names = []
+    for b in bands:
+        name = f"band {int(b) + 1}"
+        if wavelengths is not None and 0 <= int(b) < len(wavelengths):
+            name += f" ({float(wavelengths[int(b)]):.0f} nm)"
+        names.append(name)
+    return names
+
+
+def false_colour(
+    cube: ArrayLike, rgb_bands: Sequence[int], *, title: str | None = None,
+    wavelengths: Sequence[float] | None = None,
+) -> Figure:
     """A false-colour composite of three bands, each stretched between its 2nd and 98th percentile.
 
     Args:
         cube: hyperspectral cube, shape (H, W, B).
         rgb_bands: three band indices (0-based) shown as red, green, blue.
-        title: figure title; default=None shows the band indices.
+        title: figure title; default=None names the bands.
+        wavelengths: centre wavelength of each band in nm, where the scene knows them; the
+            bands are named 1-based ("band 44 (1050 nm)"), as sensors number them.
 
     Returns:
         The figure.
@@ -353,9 +435,9 @@ def false_colour(cube: ArrayLike, rgb_bands: Sequence[int], *, title: str | None
     ax.imshow(rgb, interpolation="nearest", aspect="equal")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(
-        title if title is not None else f"False colour (bands {bands[0]}, {bands[1]}, {bands[2]})", fontsize=_FONT + 2
-    )
+    red, green, blue = band_names(bands, wavelengths)
+    named = f"red: {red}, green: {green}, blue: {blue}"
+    ax.set_title(f"{title}\n{named}" if title else f"False colour ({named})", fontsize=_FONT + 1)
     return fig
 
 
@@ -496,6 +578,7 @@ def training_curve(history: Sequence[Mapping[str, Any]], *, title: str | None = 
                 label="lowest validation loss",
             )
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=_FONT, frameon=False)
@@ -634,7 +717,13 @@ def bar_chart(
     finite = means[np.isfinite(means)]
     low = min(0.0, float(finite.min()) - 0.05) if finite.size else 0.0
     ax.set_ylim(low, 1.05 if not finite.size or finite.max() <= 1.0 else None)
-    ax.set_ylabel("fraction")
+    accuracies = [METRIC_LABELS.get(m, m) for m in metrics if m not in ("kappa", "cohen_kappa")]
+    ax.set_ylabel(" / ".join(accuracies) + " (fraction of test pixels)" if accuracies else "value")
+    if any(m in ("kappa", "cohen_kappa") for m in metrics):
+        # Kappa is not a fraction (chance agreement = 0, perfect = 1): its own axis, on the same scale.
+        kappa_axis = ax.twinx()
+        kappa_axis.set_ylim(ax.get_ylim())
+        kappa_axis.set_ylabel("Kappa (agreement beyond chance; 0 = chance, 1 = perfect)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(frameon=False, fontsize=_FONT, ncol=n_metrics, loc="lower center", bbox_to_anchor=(0.5, 1.0))
     if title:

@@ -11,7 +11,7 @@ from typing import Any
 
 from hsi.reporting.tables import format_percent
 
-__all__ = ["control_notes", "leakage_notes"]
+__all__ = ["control_notes", "control_warning", "leakage_notes", "leakage_warning", "run_warnings"]
 
 _CONTROL_WHAT = {
     "noise": "a cube of random noise (per-band normal with the real mean and spread)",
@@ -34,6 +34,13 @@ def leakage_notes(leakage: Mapping[str, Any]) -> list[str]:
         One or two Markdown paragraphs.
     """
     p = leakage["patch_size"]
+    if p == 1:
+        return [
+            "Leakage audit: this model reads only the centre pixel's own spectrum (receptive field 1x1), so no "
+            "test pixel's input overlaps a training pixel: there is no patch overlap to report. Neighbouring "
+            "pixels of one field still look alike, so a random split remains easier than a spatially disjoint "
+            "one (`--split disjoint`)."
+        ]
     notes = []
     if leakage["flagged"]:
         notes.append(
@@ -48,6 +55,35 @@ def leakage_notes(leakage: Mapping[str, Any]) -> list[str]:
         "patch lies inside some training patch."
     )
     return notes
+
+
+def leakage_warning(leakage: Mapping[str, Any]) -> str | None:
+    """The terminal's one-line leakage warning (plain text), or None when the audit is not flagged."""
+    if not leakage.get("flagged"):
+        return None
+    p = leakage["patch_size"]
+    return (f"{_pct(leakage['test_overlap_share'])} of test pixels overlap training patches (a training pixel lies "
+            f"inside their {p}x{p} patch): the accuracy partly measures memorised neighbourhoods; use --split "
+            "disjoint for a spatially independent estimate.")
+
+
+def control_warning(control: Mapping[str, Any], *, split_method: str) -> str | None:
+    """The terminal's one-line control warning (plain text), or None when the control is not flagged."""
+    if not control.get("flagged"):
+        return None
+    chance = max(control["chance_majority_share"], control["chance_largest_test_class"], control["chance_uniform"])
+    return (f"the {control['kind']} control scores {_pct(control['overall_accuracy'])} OA, far above chance "
+            f"({_pct(chance)}): with this {split_method} split the accuracy is dominated by spatial memorisation.")
+
+
+def run_warnings(metrics: Mapping[str, Any], *, split_method: str = "random") -> list[str]:
+    """Every warning of a run's ``metrics.json`` dict as one plain-text line each (report.md has them too)."""
+    lines = []
+    if "leakage" in metrics:
+        lines.append(leakage_warning(metrics["leakage"]))
+    if "control" in metrics:
+        lines.append(control_warning(metrics["control"], split_method=split_method))
+    return [line for line in lines if line]
 
 
 def control_notes(control: Mapping[str, Any], *, overall_accuracy: float | None, split_method: str) -> list[str]:

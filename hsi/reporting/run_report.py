@@ -6,6 +6,7 @@ and the control run write the same files the same way, each through the atomic w
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,59 @@ from hsi.data.scene import Scene
 from hsi.data.splits import Split
 from hsi.reporting import figures, tables
 from hsi.reporting.files import atomic_save_figure, atomic_save_json, atomic_save_npy, atomic_write_text
-from hsi.reporting.honesty import control_notes, leakage_notes
+from hsi.reporting.honesty import control_notes, leakage_notes, run_warnings
+from hsi.reporting.html_report import Card, FigureRef, write_html_report
+from hsi.reporting.tables import format_percent
 
-__all__ = ["class_id_map", "excluded_label", "write_control_outputs", "write_run_outputs", "write_scene_figures"]
+__all__ = [
+    "class_id_map", "counts_text", "excluded_label", "headline_cards", "progress", "run_caption",
+    "write_control_outputs", "write_html_run_report", "write_predict_outputs", "write_run_outputs",
+    "write_scene_figures",
+]
+
+progress = logging.getLogger("hsi.progress")
+
+
+def run_caption(scene_name: str, config: RunConfig) -> str:
+    """Scene, model, split and training share in words, e.g. ``salinas_a: hybridsn, random split, 10% training``."""
+    if config.split == "per-class":
+        share = f"{config.train_per_class} training pixels per class"
+    elif config.split == "masks":
+        share = "training pixels from --train-gt"
+    else:
+        share = f"{100 * config.train_ratio:g}% training"
+    return f"{scene_name}: {config.model}, {config.split} split, {share}"
+
+
+def headline_cards(metrics: dict[str, Any]) -> list[Card]:
+    """OA, AA and kappa of a metrics dict, as percentages for report.html's cards."""
+    n = metrics.get("n_test")
+    note = f"{n:,} test pixels" if isinstance(n, int) else ""
+    return [Card("Overall accuracy", f"{format_percent(metrics['overall_accuracy'])}%", note),
+            Card("Average accuracy", f"{format_percent(metrics['average_accuracy'])}%", "mean over classes"),
+            Card("Kappa", f"{format_percent(metrics['kappa'])}%", "agreement beyond chance")]
+
+
+#: The figures of a run folder, as report.html groups them.
+RUN_FIGURES: tuple[tuple[str, tuple[FigureRef, ...]], ...] = (
+    ("Maps", (FigureRef("map_labelled.png", "Prediction on the labelled pixels"),
+              FigureRef("ground_truth.png", "Ground truth"),
+              FigureRef("errors.png", "Errors on the test pixels (training pixels in blue)"),
+              FigureRef("false_colour.png", "False colour"))),
+    ("The whole scene and the split", (FigureRef("map.png", "Prediction on every pixel"),
+                                       FigureRef("split.png", "Training / validation / test pixels"),
+                                       FigureRef("control/map.png", "Control run: prediction on every pixel"))),
+    ("Confusion matrix and training", (FigureRef("confusion.png", "Confusion matrix (rows: true class)"),
+                                       FigureRef("training_curve.png", "Training curve", wide=True))),
+)
+
+
+def write_html_run_report(
+    run_dir: Path, *, title: str, subtitle: str, metrics: dict[str, Any] | None, report: str, warnings: list[str]
+) -> None:
+    """Writes a run folder's report.html from its report.md text and its figures."""
+    write_html_report(run_dir, title=title, subtitle=subtitle, headline=headline_cards(metrics) if metrics else [],
+                      warnings=warnings, figure_groups=RUN_FIGURES, markdown=report)
 
 
 def class_id_map(scene: Scene, prediction: np.ndarray) -> np.ndarray:
@@ -63,6 +114,8 @@ def write_run_outputs(
         metrics, class_ids=list(scene.class_ids), title=f"{scene.name}: {config.model}", extra=report_extra,
         notes=notes,
     )
+    caption = run_caption(scene.name, config)
+    progress.info("writing figures and reports into %s", run_dir)
     if history:
         headers = list(history[0].keys())
         rows = [[row.get(h) for h in headers] for row in history]
@@ -71,7 +124,10 @@ def write_run_outputs(
     atomic_save_npy(run_dir / "prediction.npy", class_id_map(scene, prediction))
     for part in ("train", "val", "test"):
         atomic_save_npy(run_dir / f"split_{part}.npy", getattr(split, part))
-    write_scene_figures(run_dir, scene, prediction, split=split, metrics=metrics)
+    write_scene_figures(run_dir, scene, prediction, split=split, metrics=metrics, caption=caption)
+    write_html_run_report(run_dir, title=f"{scene.name}: {config.model}", subtitle=caption, metrics=metrics,
+                          report=report, warnings=run_warnings(metrics, split_method=str(split.info.get(
+                              "method", config.split))))
     # Last: a folder with metrics.json and report.md is a finished run (run_dir.FINAL_FILES).
     atomic_save_json(run_dir / "metrics.json", metrics)
     atomic_write_text(run_dir / "report.md", report)
@@ -79,22 +135,28 @@ def write_run_outputs(
 
 def write_scene_figures(
     run_dir: Path, scene: Scene, prediction: np.ndarray, *, split: Split | None = None,
-    metrics: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None, caption: str | None = None,
 ) -> None:
-    """Writes map.png and false_colour.png, and with a split and labels the figures that need them."""
+    """Writes map.png and false_colour.png, and with a split and labels the figures that need them.
+
+    ``caption`` (e.g. :func:`run_caption`) heads every map title; default: the scene's name.
+    """
     names, palette = list(scene.class_names), list(scene.palette)
+    caption = caption or scene.name
     atomic_save_figure(
         figures.classification_map(prediction, class_names=names, palette=palette,
-                                   title=f"{scene.name}: every pixel classified"),
+                                   title=f"{caption}\nprediction, every pixel"),
         run_dir / "map.png",
     )
-    atomic_save_figure(figures.false_colour(scene.cube, scene.rgb_bands), run_dir / "false_colour.png")
+    atomic_save_figure(figures.false_colour(scene.cube, scene.rgb_bands, title=f"{scene.name}: false colour",
+                                            wavelengths=getattr(scene, "wavelengths", None)),
+                       run_dir / "false_colour.png")
     if split is None or metrics is None:
         return
     labelled = scene.labels >= 0
     atomic_save_figure(
         figures.classification_map(np.where(labelled, prediction, -1), class_names=names, palette=palette,
-                                   title=f"{scene.name}: labelled pixels"),
+                                   title=f"{caption}\nprediction on the labelled pixels"),
         run_dir / "map_labelled.png",
     )
     atomic_save_figure(
@@ -102,13 +164,68 @@ def write_scene_figures(
                                    title=f"{scene.name}: ground truth"),
         run_dir / "ground_truth.png",
     )
-    atomic_save_figure(figures.error_map(split.test, prediction == scene.labels), run_dir / "errors.png")
+    atomic_save_figure(
+        figures.error_map(split.test, prediction == scene.labels, train_mask=split.train, labelled_mask=labelled,
+                          title=f"{caption}\nerrors on the test pixels"),
+        run_dir / "errors.png",
+    )
     confusion = np.asarray(metrics["confusion_matrix"])
     atomic_save_figure(figures.confusion_figure(confusion, names), run_dir / "confusion.png")
     atomic_save_figure(
         figures.split_map(split.train, split.val, split.test, excluded_mask=split.excluded,
                           excluded_label=excluded_label(split)), run_dir / "split.png",
     )
+
+
+def write_predict_outputs(
+    run_dir: Path, scene: Scene, prediction: np.ndarray, *, model: str, checkpoint: str, labelled: bool
+) -> dict[str, Any] | None:
+    """What ``predict`` writes besides prediction.npy: the maps, and with labels the scores and reports.
+
+    With ground truth (``labelled``) the prediction is scored on every labelled pixel, like a
+    train run's test pixels: metrics.json, report.md, errors.png, confusion.png. Those pixels
+    may include the ones the model was trained on, and the reports say so. report.html always.
+
+    Returns:
+        The metrics (fractions), or None without labels.
+    """
+    from hsi.data.splits import Split
+    from hsi.evaluation.metrics import classification_summary
+
+    caption = f"{scene.name}: {model} (predict)"
+    if not labelled or not (scene.labels >= 0).any():
+        write_scene_figures(run_dir, scene, prediction, caption=caption)
+        write_html_run_report(run_dir, title=f"{scene.name}: {model}, prediction", subtitle=caption, metrics=None,
+                              report=f"# {scene.name}: {model}\n\nEvery pixel classified with `{checkpoint}`; "
+                              "the scene has no ground truth, so nothing is scored.\n", warnings=[])
+        return None
+    test = scene.labels >= 0
+    none = np.zeros_like(test)
+    split = Split(train=none, val=none, test=test, excluded=none.copy(), info={"method": "all labelled pixels"})
+    metrics: dict[str, Any] = {
+        **classification_summary(scene.labels[test], prediction[test], class_names=list(scene.class_names)),
+        **split.counts(),
+    }
+    note = ("Scored on every labelled pixel of the scene. If this is the scene the model was trained on, "
+            "its training pixels are among them and these figures are optimistic: the run folder's report.md "
+            "has the honest test-pixel figures.")
+    report = tables.metrics_markdown(
+        metrics, class_ids=list(scene.class_ids), title=f"{scene.name}: {model}, prediction",
+        extra={"dataset": scene.name, "model": model, "checkpoint": checkpoint,
+               "scored pixels": f"{counts_text(metrics['n_test'])} labelled"},
+        notes=[note],
+    )
+    write_scene_figures(run_dir, scene, prediction, split=split, metrics=metrics, caption=caption)
+    atomic_save_json(run_dir / "metrics.json", metrics)
+    atomic_write_text(run_dir / "report.md", report)
+    write_html_run_report(run_dir, title=f"{scene.name}: {model}, prediction", subtitle=caption, metrics=metrics,
+                          report=report, warnings=[])
+    return metrics
+
+
+def counts_text(n: int) -> str:
+    """``12,345``."""
+    return f"{n:,}"
 
 
 def write_control_outputs(

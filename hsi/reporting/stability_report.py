@@ -19,7 +19,7 @@ from hsi.evaluation.metrics import classification_summary
 from hsi.evaluation.stability import (
     HEADLINE_METRICS,
     aggregate_runs,
-    agreement_map,
+    majority_vote,
     std_ratio_interval,
 )
 from hsi.reporting import figures
@@ -29,6 +29,7 @@ from hsi.reporting.files import (
     atomic_save_npy,
     atomic_write_text,
 )
+from hsi.reporting.html_report import Card, FigureRef, write_html_report
 from hsi.reporting.tables import format_percent, markdown_table, stability_markdown
 from hsi.reporting.vary import VARY
 
@@ -97,7 +98,7 @@ def stability_report(
     class_ids: Sequence[int],
     source: str,
     config: Mapping[str, Any],
-) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
     """The content of ``stability.json``: summaries over runs, agreement and the scored consensus.
 
     Args:
@@ -112,20 +113,25 @@ def stability_report(
         config: the base settings, recorded as ``config``.
 
     Returns:
-        ``(report, consensus, agreement)``: the JSON-ready dict (fractions; ``comparison``
-        None, for :func:`find_comparison`), the majority vote int (H, W) and the share of
-        runs voting for it, float (H, W). The consensus is scored on the pixels that were
-        test pixels in every run.
+        ``(report, consensus, agreement, no_majority)``: the JSON-ready dict (fractions;
+        ``comparison`` None, for :func:`find_comparison`), the majority vote int (H, W), the
+        share of runs voting for it, float (H, W), and where no class has the most votes
+        (a tie), bool (H, W). The consensus is scored on the pixels that were test pixels in
+        every run and have a majority; the ties among them are counted (``n_ties``), not scored.
     """
-    consensus, agreement = agreement_map(predictions)
+    consensus, agreement, no_majority = majority_vote(predictions)
     labelled = labels >= 0
     common = np.logical_and.reduce(tests)  # test pixels in every run
-    scored: dict[str, Any] = {"n_pixels": int(common.sum()), "n_labelled": int(labelled.sum())}
-    if common.any():
-        truth = labels[common]
-        summary = classification_summary(truth, consensus[common], class_names=list(class_names))
+    scored_mask = common & ~no_majority
+    scored: dict[str, Any] = {"n_pixels": int(scored_mask.sum()), "n_labelled": int(labelled.sum()),
+                              "n_common": int(common.sum()), "n_ties": int((common & no_majority).sum()),
+                              "n_ties_labelled": int((labelled & no_majority).sum())}
+    if scored_mask.any():
+        truth = labels[scored_mask]
+        summary = classification_summary(truth, consensus[scored_mask], class_names=list(class_names))
         scored.update({m: summary[m] for m in HEADLINE_METRICS},
-                      mean_run_overall_accuracy=float(np.mean([(p[common] == truth).mean() for p in predictions])))
+                      mean_run_overall_accuracy=float(np.mean([(p[scored_mask] == truth).mean()
+                                                               for p in predictions])))
     report: dict[str, Any] = {
         "dataset": dataset,
         "model": model,
@@ -142,7 +148,7 @@ def stability_report(
         "comparison": None,
         "config": dict(config),
     }
-    return report, consensus, agreement
+    return report, consensus, agreement, no_majority
 
 
 def comparison_paragraph(members: Mapping[str, Mapping[str, Any]]) -> str:
@@ -249,16 +255,27 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     )
     where = ("all test pixels (the split was the same in every run)" if not rule.split
              else "the pixels that were test pixels in every run (the intersection of the runs' test sets)")
+    ties = co.get("n_ties", 0)
+    tie_words = (
+        f" {ties:,} of them have no majority (two or more classes share the most votes): they are drawn white "
+        "as \"no majority\" in `consensus.png` and left out of the consensus scores, so the consensus is "
+        "scored only where the runs reach a majority." if ties else " Every one of them has a majority class."
+    )
+    if co.get("n_ties_labelled"):
+        tie_words += f" Over all labelled pixels, {co['n_ties_labelled']:,} have no majority."
     if co["n_pixels"]:
         parts.append(
-            f"The majority-vote map (`consensus.png`) is scored on {where}: {co['n_pixels']:,} of "
-            f"{co['n_labelled']:,} labelled pixels. On them it reaches OA {pct(co['overall_accuracy'])}%, "
+            f"The majority-vote map (`consensus.png`) is scored on {where}: "
+            f"{co.get('n_common', co['n_pixels']):,} of {co['n_labelled']:,} labelled pixels.{tie_words} On the "
+            f"{co['n_pixels']:,} scored pixels it reaches OA {pct(co['overall_accuracy'])}%, "
             f"AA {pct(co['average_accuracy'])}%, kappa {pct(co['kappa'])}; the single runs reach OA "
             f"{pct(co['mean_run_overall_accuracy'])}% on average on the same pixels.\n"
         )
     else:
         parts.append(f"The majority-vote map (`consensus.png`) cannot be scored: no pixel was a test pixel in "
                      f"every run ({where}).\n")
+    parts.append("The 95% intervals are Student-t intervals of the mean, clipped to the metric's range "
+                 "(0-100% for accuracies, -100 to 100 for kappa ×100); with few runs they are wide.\n")
     parts.append("## Settings\n")
     settings = [[k, str(v)] for k, v in report["config"].items() if v is not None]
     parts.append(markdown_table(["Setting", "Value"], settings))
@@ -274,6 +291,7 @@ def write_stability_report(
     consensus: np.ndarray,
     class_names: Sequence[str],
     palette: Sequence[str] | None,
+    no_majority: np.ndarray | None = None,
 ) -> None:
     """Writes ``stability.json/.md/.png``, ``agreement.npy/.png`` and ``consensus.png`` into ``folder``.
 
@@ -285,17 +303,32 @@ def write_stability_report(
         consensus: int (H, W), the majority-vote class index per pixel.
         class_names: the K class names, in class order.
         palette: the scene's K colours, or None for the default palette.
+        no_majority: bool (H, W), pixels where runs tie (drawn as "no majority"); default=None.
     """
     atomic_save_json(folder / STABILITY_FILE, report)
-    atomic_write_text(folder / "stability.md", render_markdown(report))
+    markdown = render_markdown(report)
+    atomic_write_text(folder / "stability.md", markdown)
     atomic_save_npy(folder / "agreement.npy", agreement)
     n, scene = report["n_runs"], report["dataset"]
     title = f"{scene}, {report['model']}: {n} runs varying {VARY[report['vary']].words}"
     atomic_save_figure(figures.stability_figure(run_metrics, class_names, title=title), folder / "stability.png")
-    atomic_save_figure(figures.agreement_figure(agreement, title=f"Agreement between {n} runs"),
+    atomic_save_figure(figures.agreement_figure(agreement, n_runs=n, title=f"{scene}: agreement between {n} runs"),
                        folder / "agreement.png")
     atomic_save_figure(
-        figures.classification_map(consensus, class_names=class_names, palette=palette,
-                                   title=f"{scene}: majority vote of {n} runs"),
+        figures.classification_map(consensus, class_names=class_names, palette=palette, no_majority=no_majority,
+                                   title=f"{scene}, {report['model']}: majority vote of {n} runs"),
         folder / "consensus.png",
+    )
+    pct = format_percent
+    cards = [Card(label, f"{pct(report[m]['mean'])}%" if report[m]["mean"] is not None else "n/a",
+                  f"± {pct(report[m]['std'])} (std over {n} runs)" if report[m]["std"] is not None else "")
+             for m, label in zip(HEADLINE_METRICS, ("Overall accuracy", "Average accuracy", "Kappa"), strict=True)]
+    write_html_report(
+        folder, title=title, subtitle=f"repeat folder {folder.name}", headline=cards, markdown=markdown,
+        markdown_name="stability.md",
+        figure_groups=[("Spread over runs", [FigureRef("stability.png", "OA / AA / kappa and per-class accuracy "
+                                                       "over runs", wide=True)]),
+                       ("Agreement and consensus", [FigureRef("agreement.png", "How many runs agree per pixel"),
+                                                    FigureRef("consensus.png", "Majority vote (white: no majority)")])],
+        links=[(f"{r['dir']}/report.html", f"{r['dir']} (seed {r['seed']})") for r in report["runs"]],
     )

@@ -11,17 +11,18 @@ estimator as skops bytes, loaded with an explicit list of trusted types; no pick
 from __future__ import annotations
 
 import abc
+import warnings
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
 from torch import nn
 
-from hsi._core.errors import CheckpointError
+from hsi._core.errors import CheckpointError, ConfigError, HSIError
 from hsi.data.patches import PatchSource
 from hsi.models import MODELS, create_model, profile_model
-from hsi.training.batching import inference_batch_size
+from hsi.training.batching import activation_bytes_per_patch, inference_batch_size
 from hsi.training.batchnorm import recalibrate_batchnorm
 from hsi.training.trainer import EpochCallback, PixelSet, TrainState, autocast_for, fit
 
@@ -105,6 +106,19 @@ class Classifier(abc.ABC):
     def inference_batch_size(self, source: PatchSource) -> int:
         """Pixels per :meth:`predict_proba` call that fit the source's device."""
 
+    @property
+    def supports_dense(self) -> bool:
+        """Whether :meth:`predict_proba_dense` classifies a tile in one pass, equal to patch by patch."""
+        return False
+
+    def dense_batch_size(self, source: PatchSource, height: int, width: int) -> int:
+        """Tiles of ``height`` x ``width`` output pixels per dense pass within one patch-wise pass's memory."""
+        raise ConfigError(f"model {self.name!r} has no dense (fully convolutional) inference; use patches.")
+
+    def predict_proba_dense(self, tiles: torch.Tensor) -> torch.Tensor:
+        """Class probabilities of every pixel of padded tiles: (B, C, h + p - 1, w + p - 1) -> (B, K, h, w)."""
+        raise ConfigError(f"model {self.name!r} has no dense (fully convolutional) inference; use patches.")
+
     @abc.abstractmethod
     def profile(self) -> dict[str, int | None]:
         """Parameters, MACs and activation bytes per patch (see :func:`hsi.models.profile_model`)."""
@@ -175,6 +189,36 @@ class TorchClassifier(Classifier):
         return inference_batch_size(self.network, in_chans=source.n_channels, patch_size=source.patch_size,
                                     device=source.device)
 
+    @property
+    def supports_dense(self) -> bool:
+        return bool(getattr(self.network, "supports_dense", False))
+
+    def dense_batch_size(self, source: PatchSource, height: int, width: int) -> int:
+        """Tiles per dense pass whose activations fit the bytes of one patch-wise inference pass.
+
+        The budget is :meth:`inference_batch_size` patches times their activation bytes (both
+        ways counted as the sum of every layer's output), so the dense path never holds more than
+        the patch path: cache-sized on CPU, a share of the free memory on CUDA. At least 2: oneDNN
+        runs one image's 3-D convolutions through an im2col workspace larger than a second tile
+        (HybridSN, p=25, PCA 30: one 25x25 tile +80 MB of peak RSS, two +33 MB).
+        """
+        if not self.supports_dense:
+            return super().dense_batch_size(source, height, width)
+        p = source.patch_size
+        budget = self.inference_batch_size(source) * activation_bytes_per_patch(
+            self.network, in_chans=source.n_channels, patch_size=p)
+        per_pixel = _dense_bytes_per_input_pixel(self.network, source.n_channels, p, source.device)
+        return max(2, budget // (per_pixel * (height + p - 1) * (width + p - 1)))
+
+    @torch.inference_mode()
+    def predict_proba_dense(self, tiles: torch.Tensor) -> torch.Tensor:
+        if not self.supports_dense:
+            return super().predict_proba_dense(tiles)
+        self.network.eval()  # dropout off: every layer then acts per pixel, so dense == patch by patch
+        with autocast_for(tiles.device):
+            logits = cast(Any, self.network).forward_dense(tiles)
+        return logits.float().softmax(1)
+
     def profile(self) -> dict[str, int | None]:
         return profile_model(self.network, patch_size=self.patch_size, in_chans=self.in_chans,
                              num_classes=self.num_classes)
@@ -185,17 +229,74 @@ class TorchClassifier(Classifier):
     @classmethod
     def from_state(cls, state: dict[str, Any], device: torch.device) -> TorchClassifier:
         spec = state["model"]
+        # Built on the meta device first (no memory): sizes from an edited checkpoint must not
+        # allocate a network larger than the weights the file actually holds.
+        try:
+            with torch.device("meta"):
+                probe = create_model(str(spec["name"]), in_chans=int(spec["in_chans"]),
+                                     num_classes=int(spec["num_classes"]), patch_size=int(spec["patch_size"]))
+        except HSIError:
+            raise
+        except Exception:  # noqa: BLE001 - sizes no hsi-classify run writes
+            raise CheckpointError(
+                f"checkpoint sizes do not build model {spec['name']!r} (in_chans {spec['in_chans']}, num_classes "
+                f"{spec['num_classes']}, patch_size {spec['patch_size']}); it was damaged or edited. "
+                "Use one written by hsi-classify train."
+            ) from None
+        expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+        weights = state.get("state_dict")
+        if not isinstance(weights, dict):
+            raise CheckpointError(
+                f"checkpoint of model {spec['name']!r} holds no network weights; use one written by hsi-classify train."
+            )
+        found = {k: tuple(v.shape) for k, v in weights.items() if isinstance(v, torch.Tensor)}
+        if expected != found:
+            differ = sorted(set(expected) ^ set(found)) or sorted(k for k in expected if expected[k] != found[k])
+            raise CheckpointError(
+                f"checkpoint weights do not fit model {spec['name']!r} (first difference: {str(differ[0])[:80]!r}); "
+                "the checkpoint was damaged or edited. Use one written by hsi-classify train."
+            )
         classifier = cls.create(str(spec["name"]), in_chans=int(spec["in_chans"]),
                                 num_classes=int(spec["num_classes"]), patch_size=int(spec["patch_size"]),
                                 device=torch.device("cpu"))
         try:
             classifier.network.load_state_dict(state["state_dict"])
-        except (RuntimeError, KeyError) as err:
+        except (RuntimeError, KeyError, TypeError):
             raise CheckpointError(
-                f"checkpoint weights do not fit model {spec['name']!r}: {str(err).splitlines()[0]}"
+                f"checkpoint weights do not fit model {spec['name']!r} (their types differ from the model's); "
+                "the checkpoint was damaged or edited. Use one written by hsi-classify train."
             ) from None
         classifier.network.to(device)
         return classifier
+
+
+def _dense_bytes_per_input_pixel(network: nn.Module, in_chans: int, patch_size: int, device: torch.device) -> int:
+    """Bytes that every op output of ``network.forward_dense`` (views excluded) holds per tile input pixel.
+
+    An op's output over a tile of L x L input pixels spans at most L x L positions, so its bytes
+    are at most L^2 times its bytes per position (channels, and depth for 3-D maps, times the
+    element size). Those are counted on two patch-sized tiles: the cost of two patches (two,
+    as oneDNN runs a single image's 3-D convolutions through a large im2col workspace).
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    class _BytesPerPosition(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            out = func(*args, **(kwargs or {}))
+            if not func.is_view:
+                for t in tree_leaves(out):
+                    if isinstance(t, torch.Tensor) and t.ndim >= 2:
+                        self.total += t.numel() * t.element_size() // max(t.shape[-1] * t.shape[-2], 1)
+            return out
+
+    network.eval()
+    tiles = torch.zeros(2, in_chans, patch_size, patch_size, device=device)
+    with torch.inference_mode(), _BytesPerPosition() as counter:
+        cast(Any, network).forward_dense(tiles)
+    return max(counter.total // 2, 1)
 
 
 #: Types a scikit-learn checkpoint may hold beyond those skops trusts by default (its
@@ -269,18 +370,28 @@ class SklearnClassifier(Classifier):
         spec = state["model"]
         try:
             blob = bytes(state["estimator_skops"].numpy().tobytes())
-            untrusted = sorted(set(skops.io.get_untrusted_types(data=blob)) - set(SKOPS_TRUSTED_TYPES))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                untrusted = sorted(set(skops.io.get_untrusted_types(data=blob)) - set(SKOPS_TRUSTED_TYPES))
         except Exception:  # skops raises many types for damaged data
             raise CheckpointError(
-                f"checkpoint of model {spec['name']!r} holds no readable estimator; "
-                "use a model.pt written by hsi-classify."
+                f"checkpoint of model {spec['name']!r} holds no readable estimator (damaged or edited); "
+                "use a checkpoint written by hsi-classify train."
             ) from None
         if untrusted:
             raise CheckpointError(
                 f"checkpoint of model {spec['name']!r} holds types hsi-classify does not load "
-                f"({', '.join(untrusted[:3])}); it was not written by hsi-classify. Use a model.pt from a train run."
+                f"({', '.join(untrusted[:3])}); it was not written by hsi-classify. Use a checkpoint from a train run."
             )
-        estimator = skops.io.loads(blob, trusted=list(SKOPS_TRUSTED_TYPES))
+        try:
+            with warnings.catch_warnings():  # skops' and scikit-learn's words are no help to a user
+                warnings.simplefilter("ignore")
+                estimator = skops.io.loads(blob, trusted=list(SKOPS_TRUSTED_TYPES))
+        except Exception:  # noqa: BLE001 - skops raises many types for damaged data
+            raise CheckpointError(
+                f"checkpoint of model {spec['name']!r} holds a damaged estimator; "
+                "use a checkpoint written by hsi-classify train."
+            ) from None
         return cls(str(spec["name"]), estimator, in_chans=int(spec["in_chans"]), num_classes=int(spec["num_classes"]),
                    patch_size=int(spec["patch_size"]))
 

@@ -187,3 +187,10 @@ def test_files_on_disk_are_used_without_any_download(
     monkeypatch.setattr("hsi.data.scene.download_file", lambda *a, **k: pytest.fail("downloaded"))
     # fake files (not the published ones): files on disk are trusted, not re-hashed
     assert load_scene("salinas_a", data_dir=fake_salinas_a_dir, download=True).n_classes == 6
+
+
+def test_a_failed_download_leaves_no_folder_behind(closed_port_url: str, tmp_path: Path) -> None:
+    dest = tmp_path / "cache" / "salinas_a" / "cube.mat"
+    with pytest.raises(DownloadError):
+        download_file([f"{closed_port_url}/cube.mat"], dest, sha256=SHA)
+    assert not (tmp_path / "cache").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,9 @@ def _train_then_predict(data_args: list[str], predict_args: list[str], model: st
                  "--pca-components", "15", "--out", str(out), "--quiet", "--seed", "0"]) == 0
     (run_dir,) = out.iterdir()
     capsys.readouterr()
-    assert main(["predict", "--checkpoint", str(run_dir / "model.pt"), *predict_args, "--out",
-                 str(tmp_path / f"{model}-predicted"), "--device", "cpu"]) == 0
-    return run_dir, Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(["predict", "--checkpoint", str(run_dir), *predict_args, "--out",
+                 str(tmp_path / f"{model}-predicted"), "--device", "cpu", "--json"]) == 0
+    return run_dir, Path(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"])
 
 
 def test_predict_reproduces_a_classical_run(synthetic_scene, tmp_path: Path,
@@ -28,7 +29,8 @@ def test_predict_reproduces_a_classical_run(synthetic_scene, tmp_path: Path,
     run_dir, predicted = _train_then_predict(synthetic_scene.args(), ["--cube", str(synthetic_scene.cube)],
                                              "random_forest", tmp_path, capsys)
     assert np.array_equal(np.load(predicted / "prediction.npy"), np.load(run_dir / "prediction.npy"))
-    assert b"sklearn" in (run_dir / "model.pt").read_bytes()  # the estimator is in the checkpoint, as skops data
+    assert b"sklearn" in (run_dir / "model.safetensors").read_bytes()  # the estimator is in it, as skops data
+    assert not (run_dir / "model.pt").exists()
 
 
 @pytest.mark.e2e

@@ -115,7 +115,7 @@ def test_runs_counts_seeds_from_seed_on_real_salinas_a(
 ) -> None:
     code = main(["compare", "--dataset", "salinas_a", "--data-dir", str(shared_data_dir), "--no-download",
                  "--models", "svm", "--runs", "2", "--seed", "7", "--train-ratio", "0.1", "--pca-components", "15",
-                 "--patch-size", "5", "--out", str(tmp_path), "--quiet"])
+                 "--patch-size", "5", "--out", str(tmp_path), "--quiet", "--json"])
     assert code == 0
     (folder,) = tmp_path.iterdir()
     data = json.loads((folder / "compare.json").read_text())

@@ -12,7 +12,7 @@ import pytest
 from hsi.cli.main import main
 
 RUN_FILES = [
-    "config.json", "metrics.json", "report.md", "history.csv", "model.pt", "prediction.npy", "status.json",
+    "config.json", "metrics.json", "report.md", "history.csv", "model.json", "model.safetensors", "prediction.npy", "status.json",
     "split_train.npy", "split_val.npy", "split_test.npy", "split.png", "map.png", "map_labelled.png",
     "ground_truth.png", "errors.png", "false_colour.png", "confusion.png", "training_curve.png",
 ]
@@ -70,7 +70,7 @@ def test_config_records_everything_needed_to_reproduce(synthetic_run: Path) -> N
 
 
 def test_predict_from_checkpoint_alone(synthetic_run: Path, synthetic_scene: Any, tmp_path: Path) -> None:
-    code = main(["predict", "--checkpoint", str(synthetic_run / "model.pt"), "--cube", str(synthetic_scene.cube),
+    code = main(["predict", "--checkpoint", str(synthetic_run), "--cube", str(synthetic_scene.cube),
                  "--out", str(tmp_path)])
     assert code == 0
     (out_dir,) = tmp_path.iterdir()
@@ -110,7 +110,7 @@ def test_real_salinas_a_train_then_predict(shared_data_dir: Path, tmp_path: Path
     assert prediction.shape == (83, 86) and set(np.unique(prediction)) <= SALINAS_A_IDS
     assert json.loads((run_dir / "config.json").read_text())["resolved"]["class_ids"] == [1, 10, 11, 12, 13, 14]
     predicted = tmp_path / "predicted"
-    code = main(["predict", "--checkpoint", str(run_dir / "model.pt"), "--dataset", "salinas_a",
+    code = main(["predict", "--checkpoint", str(run_dir), "--dataset", "salinas_a",
                  "--data-dir", str(shared_data_dir), "--out", str(predicted)])
     assert code == 0
     (out_dir,) = predicted.iterdir()

@@ -79,7 +79,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_cuda_training_and_prediction_agree_with_cpu(shared_data_dir: Path, tmp_path: Path) -> None:
     """bf16 CUDA against fp32 CPU, with the same weights and trained apart.
 
-    Same weights (the CPU model.pt classifying the scene on CUDA): only bf16 rounding and
+    Same weights (the CPU run's model classifying the scene on CUDA): only bf16 rounding and
     cuDNN's summation order differ, which can flip a pixel only where its two best logits
     are nearly tied; emulating bf16 on CPU flipped 3 of 7,138 pixels, so >= 99% of the whole
     map must agree. Trained apart (same seed, split, initial weights and batch order; dropout
@@ -92,7 +92,7 @@ def test_cuda_training_and_prediction_agree_with_cpu(shared_data_dir: Path, tmp_
     assert _resolved_device(cpu) == "cpu" and _resolved_device(cuda).startswith("cuda")
     cpu_map, cuda_map = np.load(cpu / "prediction.npy"), np.load(cuda / "prediction.npy")
 
-    assert main(["predict", "--checkpoint", str(cpu / "model.pt"), *_scene(shared_data_dir), "--device", "cuda",
+    assert main(["predict", "--checkpoint", str(cpu), *_scene(shared_data_dir), "--device", "cuda",
                  "--out", str(tmp_path / "predict")]) == 0
     same_weights = np.load(_only_dir(tmp_path / "predict") / "prediction.npy")
     assert same_weights.shape == cpu_map.shape

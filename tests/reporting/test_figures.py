@@ -111,7 +111,7 @@ def test_classification_map_colours() -> None:
     rgba = image.to_rgba(image.get_array())
     np.testing.assert_allclose(rgba[..., :3].reshape(-1, 3), [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert labels == [*NAMES, "no class"]
+    assert labels == [*NAMES, "unlabelled"]
 
 
 def test_invalid_inputs() -> None:

@@ -32,11 +32,11 @@ def test_checkpoint_round_trip_and_refusals(tmp_path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temp file left
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.ones(1)}, foreign)
-    with pytest.raises(CheckpointError, match="not an hsi-classify checkpoint"):
+    with pytest.raises(CheckpointError, match="written by another tool"):
         load_checkpoint(foreign)
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(CheckpointError, match="not a loadable"):
+    with pytest.raises(CheckpointError, match="is truncated"):
         load_checkpoint(truncated)
 
     class Payload:  # an object that would run code when unpickled
@@ -45,11 +45,11 @@ def test_checkpoint_round_trip_and_refusals(tmp_path) -> None:
 
     evil = tmp_path / "evil.pt"
     torch.save({"format": "hsi-classify-checkpoint", "format_version": 1, "x": Payload()}, evil)
-    with pytest.raises(CheckpointError, match="not a loadable"):
+    with pytest.raises(CheckpointError, match=r"contains executable code \(a pickle that calls print\)"):
         load_checkpoint(evil)
     future = tmp_path / "future.pt"
     torch.save({"format": "hsi-classify-checkpoint", "format_version": 99}, future)
-    with pytest.raises(CheckpointError, match="format 99"):
+    with pytest.raises(CheckpointError, match="written by a newer version .*format 99"):
         load_checkpoint(future)
 
 

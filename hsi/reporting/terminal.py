@@ -1,0 +1,67 @@
+"""What a command prints when it ends: a short human summary (percentages) and its warnings.
+
+Pure functions from the JSON-ready dicts (fractions) to lines of text; the CLI prints the
+summary on stdout and each warning as ``hsi-classify: warning: ...`` on stderr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hsi.reporting.honesty import run_warnings
+from hsi.reporting.tables import format_percent
+
+__all__ = ["compare_summary", "headline_line", "report_line", "repeat_summary", "run_summary"]
+
+
+def _pct(value: float | None) -> str:
+    text = format_percent(value, digits=2)
+    return text if text == "n/a" else f"{text}%"
+
+
+def headline_line(metrics: Mapping[str, Any]) -> str:
+    """``OA 93.10%  AA 91.20%  kappa 92.04%`` (kappa ×100, shown as a percentage like the others)."""
+    return (f"OA {_pct(metrics.get('overall_accuracy'))}  AA {_pct(metrics.get('average_accuracy'))}  "
+            f"kappa {_pct(metrics.get('kappa'))}")
+
+
+def report_line(folder: Path, markdown: str) -> str:
+    """``report: <folder>/report.html (also <markdown>)``."""
+    return f"report: {folder / 'report.html'} (also {folder / markdown})"
+
+
+def run_summary(run_dir: Path, metrics: Mapping[str, Any], *, split_method: str) -> tuple[list[str], list[str]]:
+    """The end of ``train``: ``(summary lines, warnings)``."""
+    lines = [f"{headline_line(metrics)}  on {metrics.get('n_test', 0):,} test pixels"]
+    if "control" in metrics:
+        lines.append(f"{metrics['control']['kind']} control: OA {_pct(metrics['control']['overall_accuracy'])}")
+    lines.append(report_line(run_dir, "report.md"))
+    return lines, run_warnings(metrics, split_method=split_method)
+
+
+def _mean_std(summary: Mapping[str, Any]) -> str:
+    text = _pct(summary.get("mean"))
+    return text if summary.get("std") is None else f"{text} ± {format_percent(summary['std'])}"
+
+
+def repeat_summary(repeat_dir: Path, report: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """The end of ``repeat``: mean ± std over runs, consensus, and the report's path."""
+    lines = [f"{report['n_runs']} runs: OA {_mean_std(report['overall_accuracy'])}  "
+             f"AA {_mean_std(report['average_accuracy'])}  kappa {_mean_std(report['kappa'])}  (mean ± std)"]
+    co = report.get("consensus", {})
+    if co.get("n_pixels"):
+        ties = f", {co['n_ties']:,} tied pixels left out" if co.get("n_ties") else ""
+        lines.append(f"majority vote: OA {_pct(co.get('overall_accuracy'))} on {co['n_pixels']:,} pixels{ties}")
+    lines.append(report_line(repeat_dir, "stability.md"))
+    return lines, []
+
+
+def compare_summary(compare_dir: Path, results: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
+    """The end of ``compare``: one line per model, and the report's path."""
+    width = max(len(str(r["model"])) for r in results)
+    lines = [f"{str(r['model']):<{width}}  OA {_mean_std(r['overall_accuracy'])}  "
+             f"AA {_mean_std(r['average_accuracy'])}  kappa {_mean_std(r['kappa'])}" for r in results]
+    lines.append(report_line(compare_dir, "compare.md"))
+    return lines, []
