@@ -43,4 +43,4 @@ def run(args: argparse.Namespace) -> int:
         "compare_dir": str(result.compare_dir),
         "overall_accuracy": {r["model"]: round(r["overall_accuracy"]["mean"], 4) for r in result.results},
     }
-    return finish(args, record, *compare_summary(result.compare_dir, result.results))
+    return finish(args, record, *compare_summary(result.compare_dir, result.results, split_method=config.split))

@@ -16,6 +16,7 @@ from hsi.evaluation.stability import HEADLINE_METRICS
 from hsi.reporting import figures
 from hsi.reporting.files import atomic_save_figure, atomic_save_json, atomic_write_text
 from hsi.reporting.html_report import Card, FigureRef, write_html_report
+from hsi.reporting.run_report import training_share
 from hsi.reporting.tables import comparison_markdown, csv_text, format_percent
 
 __all__ = ["SUMMARISED", "chart_settings", "compare_csv", "compare_settings", "write_comparison"]
@@ -119,10 +120,4 @@ def write_comparison(
 
 def chart_settings(base: RunConfig) -> str:
     """The settings a comparison chart's title names: epochs, patch size and training share."""
-    if base.split == "per-class":
-        share = f"{base.train_per_class} training pixels per class"
-    elif base.split == "masks":
-        share = "training pixels from --train-gt"
-    else:
-        share = f"{100 * base.train_ratio:g}% training ({base.split} split)"
-    return f"{base.epochs} epochs, patch {base.patch_size}, {share}"
+    return f"{base.epochs} epochs, patch {base.patch_size}, {base.split} split, {training_share(base)}"

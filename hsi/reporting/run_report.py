@@ -30,15 +30,18 @@ __all__ = [
 progress = logging.getLogger("hsi.progress")
 
 
+def training_share(config: RunConfig) -> str:
+    """How much of the scene trains, in words: ``10% training``, ``5 training pixels per class``, ..."""
+    if config.split == "per-class":
+        return f"{config.train_per_class} training pixels per class"
+    if config.split == "masks":
+        return "training pixels from --train-gt"
+    return f"{100 * config.train_ratio:g}% training"
+
+
 def run_caption(scene_name: str, config: RunConfig) -> str:
     """Scene, model, split and training share in words, e.g. ``salinas_a: hybridsn, random split, 10% training``."""
-    if config.split == "per-class":
-        share = f"{config.train_per_class} training pixels per class"
-    elif config.split == "masks":
-        share = "training pixels from --train-gt"
-    else:
-        share = f"{100 * config.train_ratio:g}% training"
-    return f"{scene_name}: {config.model}, {config.split} split, {share}"
+    return f"{scene_name}: {config.model}, {config.split} split, {training_share(config)}"
 
 
 def headline_cards(metrics: dict[str, Any]) -> list[Card]:

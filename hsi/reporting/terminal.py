@@ -41,6 +41,30 @@ def run_summary(run_dir: Path, metrics: Mapping[str, Any], *, split_method: str)
     return lines, run_warnings(metrics, split_method=split_method)
 
 
+def runs_warnings(run_dirs: Sequence[Path], *, split_method: str, label: str = "") -> list[str]:
+    """The warnings of several finished runs, each distinct one once, with the share of runs that carry it.
+
+    A warning's figures differ between runs (e.g. the overlap share), so warnings are grouped by
+    their first words after the figure; the first run's text stands for the group.
+
+    Args:
+        run_dirs: finished run folders (each with ``metrics.json``).
+        split_method: the runs' split, named in control warnings.
+        label: prefix for each line, e.g. ``"hybridsn: "``.
+    """
+    import json
+
+    groups: dict[str, list[str]] = {}
+    for run_dir in run_dirs:
+        try:
+            metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+        except (OSError, ValueError):
+            continue
+        for warning in run_warnings(metrics, split_method=split_method):
+            groups.setdefault(" ".join(warning.split()[1:5]), []).append(warning)
+    return [f"{label}in {len(texts)} of {len(run_dirs)} runs, e.g.: {texts[0]}" for texts in groups.values()]
+
+
 def _mean_std(summary: Mapping[str, Any]) -> str:
     text = _pct(summary.get("mean"))
     return text if summary.get("std") is None else f"{text} ± {format_percent(summary['std'])}"
@@ -55,13 +79,21 @@ def repeat_summary(repeat_dir: Path, report: Mapping[str, Any]) -> tuple[list[st
         ties = f", {co['n_ties']:,} tied pixels left out" if co.get("n_ties") else ""
         lines.append(f"majority vote: OA {_pct(co.get('overall_accuracy'))} on {co['n_pixels']:,} pixels{ties}")
     lines.append(report_line(repeat_dir, "stability.md"))
-    return lines, []
+    split_method = str(report.get("config", {}).get("split", "random"))
+    run_dirs = [repeat_dir / str(run["dir"]) for run in report.get("runs", [])]
+    return lines, runs_warnings(run_dirs, split_method=split_method)
 
 
-def compare_summary(compare_dir: Path, results: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
-    """The end of ``compare``: one line per model, and the report's path."""
+def compare_summary(
+    compare_dir: Path, results: Sequence[Mapping[str, Any]], *, split_method: str = "random"
+) -> tuple[list[str], list[str]]:
+    """The end of ``compare``: one line per model, the report's path, and each model's run warnings."""
     width = max(len(str(r["model"])) for r in results)
     lines = [f"{str(r['model']):<{width}}  OA {_mean_std(r['overall_accuracy'])}  "
              f"AA {_mean_std(r['average_accuracy'])}  kappa {_mean_std(r['kappa'])}" for r in results]
     lines.append(report_line(compare_dir, "compare.md"))
-    return lines, []
+    warnings = []
+    for r in results:
+        run_dirs = [compare_dir / str(run["run_dir"]) for run in r.get("runs", [])]
+        warnings += runs_warnings(run_dirs, split_method=split_method, label=f"{r['model']}: ")
+    return lines, warnings

@@ -122,3 +122,14 @@ def test_runs_counts_seeds_from_seed_on_real_salinas_a(
     assert data["seeds"] == [7, 8] and [r["seed"] for r in data["results"][0]["runs"]] == [7, 8]
     assert data["results"][0]["overall_accuracy"]["mean"] > 0.9  # the real scene: the SVM separates it well
     assert json.loads(capsys.readouterr().out)["overall_accuracy"]["svm"] > 0.9
+
+
+def test_the_terminal_names_each_models_run_warnings(compare_dir: Path) -> None:
+    from hsi.reporting.terminal import compare_summary
+
+    results = json.loads((compare_dir / "compare.json").read_text())["results"]
+    lines, warnings = compare_summary(compare_dir, results)
+    assert str(compare_dir / "report.html") in lines[-1]
+    # HybridSN reads 5x5 patches on a random split: its runs leak; the SVM reads the centre pixel only.
+    assert [w.split(":")[0] for w in warnings] == ["hybridsn"]
+    assert "in 2 of 2 runs" in warnings[0] and "overlap training patches" in warnings[0]
