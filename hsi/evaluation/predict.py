@@ -9,6 +9,7 @@ side, batches of tiles one forward pass, so the work neighbouring patches share 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ from hsi.training.classifier import Classifier
 __all__ = ["DENSE_TILE", "predict_scene", "resolve_inference"]
 
 
-def resolve_inference(classifier: Classifier, inference: Inference = "auto") -> str:
+def resolve_inference(classifier: Classifier, inference: Inference = "auto") -> Literal["dense", "patches"]:
     """The way a scene is classified: ``"dense"`` or ``"patches"``.
 
     Args:
@@ -39,9 +40,9 @@ def resolve_inference(classifier: Classifier, inference: Inference = "auto") -> 
             f"--inference dense: model {classifier.name!r} at patch size {classifier.patch_size} has no exact dense "
             "pass (only HybridSN and hybridsn_2d3d at patch sizes >= 9); use --inference auto or patches."
         )
-    if inference == "auto":
-        return "dense" if classifier.supports_dense else "patches"
-    return inference
+    if inference == "dense" or (inference == "auto" and classifier.supports_dense):
+        return "dense"
+    return "patches"
 
 
 def predict_scene(

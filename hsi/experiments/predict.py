@@ -19,13 +19,8 @@ from hsi.features.pca import SpectralPCA
 from hsi.reporting.files import atomic_save_json, atomic_save_npy
 from hsi.reporting.run_report import class_id_map, progress, write_predict_outputs
 from hsi.training.checkpoint import load_run_model
-from hsi.training.classifier import Classifier, classifier_from_state
+from hsi.training.classifier import classifier_from_state
 from hsi.training.device import resolve_device
-
-
-def load_classifier(checkpoint: dict, device: torch.device) -> Classifier:
-    """Rebuilds the fitted classifier (network or scikit-learn estimator) a checkpoint describes."""
-    return classifier_from_state(checkpoint, device)
 
 
 def check_scene_fits(checkpoint: dict, scene: Scene, *, has_labels: bool) -> None:
@@ -85,7 +80,7 @@ def predict_run(
     scene.class_ids = tuple(int(i) for i in classes["ids"])
     scene.class_names = tuple(classes["names"])
     scene.palette = tuple(classes["palette"])
-    classifier = load_classifier(checkpoint, torch_device)
+    classifier = classifier_from_state(checkpoint, torch_device)
     used = resolve_inference(classifier, inference)  # --inference dense on a model without it fails here
     pca = SpectralPCA.from_state_dict(
         {k: (v.numpy() if torch.is_tensor(v) else v) for k, v in checkpoint["pca"].items()}
@@ -93,7 +88,7 @@ def predict_run(
     source = PatchSource(pca.transform(scene.cube), patch_size=classifier.receptive_field,
                          pad_mode=str(checkpoint["pad_mode"]), device=torch_device)
     progress.info("classifying every pixel of %s (%d x %d)", scene.name, *scene.shape[:2])
-    prediction = predict_scene(classifier, source, batch_size=batch_size, inference=inference)
+    prediction = predict_scene(classifier, source, batch_size=batch_size, inference=used)
     run_dir = create_run_dir(out, f"predict_{scene.name}")
     try:
         write_status(run_dir, "running")
@@ -118,4 +113,4 @@ def predict_summary(run_dir: Path) -> dict[str, Any]:
     return {"run_dir": Path(run_dir), "metrics": metrics}
 
 
-__all__ = ["load_classifier", "predict_run", "predict_summary"]
+__all__ = ["predict_run", "predict_summary"]

@@ -214,8 +214,8 @@ def fit(
 def predict(fitted: Fitted, *, batch_size: int | None = None) -> Prediction:
     """Classifies every pixel of the source the classifier was fitted on, as ``fitted.inference`` says."""
     started = time.perf_counter()
-    labels = predict_scene(fitted.classifier, fitted.source, batch_size=batch_size, inference=fitted.inference)
     inference = resolve_inference(fitted.classifier, fitted.inference)
+    labels = predict_scene(fitted.classifier, fitted.source, batch_size=batch_size, inference=inference)
     return Prediction(labels, time.perf_counter() - started, inference)
 
 
