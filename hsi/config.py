@@ -28,6 +28,14 @@ PcaFit = Literal["train", "all"]
 #: How the full scene is classified: one fully convolutional pass where the model has an exact
 #: one (``auto`` picks it, else patch by patch), always ``dense`` (an error if it has none), or ``patches``.
 Inference = Literal["auto", "dense", "patches"]
+#: What a training step runs on: patch batches, or scene crops (one dense pass per crop, the loss at
+#: its training pixels: the same gradients per pixel; hsi.training.crops); ``auto`` = crops where exact
+#: (a dense-capable model, no augmentation) and cheaper, else patches.
+TrainInput = Literal["auto", "patches", "crops"]
+#: The band reduction: principal components, or minimum noise fraction (components by signal-to-noise).
+Reduce = Literal["pca", "mnf"]
+#: A denoiser fitted on the scene itself (no label) and applied before the reduction.
+Denoise = Literal["none", "dncnn"]
 
 # A spatially disjoint estimate needs its epoch chosen on spatially disjoint pixels too,
 # not fixed in advance or, worse, by looking at the test score.
@@ -47,11 +55,18 @@ class RunConfig:
     data_dir: str | None = None
     download: bool = True
     nan_policy: str = "error"
+    corrupt: list[str] = dataclasses.field(default_factory=list)  # KIND:LEVEL items (data/corrupt.py)
     # features
     pca_components: int = 30
     pca_fit: PcaFit = "train"
     patch_size: int = 25
     pad_mode: str = "constant"
+    reduce: Reduce = "pca"
+    denoise: Denoise = "none"
+    denoise_depth: int = 17  # DnCNN layers (the paper's 17); fewer on a CPU
+    denoise_width: int = 64  # DnCNN channels (the paper's 64)
+    denoise_neighbours: int = 0  # adjacent bands each side given to the denoiser as input channels
+    denoise_steps: int = 500  # blind-spot training steps of 16 crops
     # split
     split: str = "random"
     train_ratio: float = 0.3
@@ -66,11 +81,24 @@ class RunConfig:
     epochs: int = 100
     batch_size: int = 256
     lr: float = 1e-3
+    # training recipe (hsi.training.recipe.RECIPES); each part None = the recipe's value
+    recipe: str = "paper"
+    optimizer: str | None = None
+    lr_scale: float | None = None
+    weight_decay: float | None = None
+    schedule: str | None = None
+    warmup: float | None = None
+    label_smoothing: float | None = None
+    augment: bool | None = None
+    jitter: float | None = None
+    tta: bool | None = None
+    ensemble: int | None = None
     seed: int = 0
     split_seed: int | None = None  # seed of the split and PCA; None = use ``seed``
     device: str = "auto"
     deterministic: bool = False
     inference: Inference = "auto"
+    train_input: TrainInput = "patches"
     # output
     out: str = "runs"
 

@@ -72,6 +72,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                                     "(default 3; --quick 1; on CUDA one more warm-up pass)")
     parser.add_argument("--fp32", action="store_true",
                         help="no bf16 autocast on CUDA: the plain fp32 path, to compare accuracy with the fast one")
+    parser.add_argument("--big-scene", nargs=3, type=int, metavar=("LINES", "SAMPLES", "BANDS"),
+                        help="instead of the cases: write a synthetic int16 ENVI cube of this size with map info, "
+                             "classify it with `predict --checkpoint` tile by tile in a subprocess, report pixels/s, "
+                             "peak RSS and the output GeoTIFF's georeferencing (BANDS must be the checkpoint's)")
+    parser.add_argument("--checkpoint", help="--big-scene: the train run (folder) whose model classifies the scene")
+    parser.add_argument("--tile-size", type=int, help="--big-scene: predict --tile-size (default: predict's own)")
+    parser.add_argument("--work-dir", help="--big-scene: folder for the cube and the output (default: a new "
+                                           "temporary folder); the cube is deleted afterwards unless --keep-scene")
+    parser.add_argument("--keep-scene", action="store_true", help="--big-scene: keep the cube and the output")
     parser.add_argument("--run-case", help=argparse.SUPPRESS)  # internal: run one case in this process
     args = parser.parse_args(argv)
     args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
@@ -80,6 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"unknown case(s) {unknown}; choose from {', '.join(CASES)}")
     if args.cube and not args.gt:
         parser.error("--cube needs --gt")
+    if args.big_scene and not args.checkpoint:
+        parser.error("--big-scene needs --checkpoint RUN_DIR (a train run whose model has BANDS input bands)")
     if args.epochs is None:
         args.epochs = 1 if args.quick else 100
     if args.repeats is None:
@@ -323,11 +334,105 @@ def run_case(args: argparse.Namespace) -> list[dict[str, Any]]:
     return records
 
 
+# ---------------------------------------------------------------- a scene larger than memory
+
+#: The synthetic big scene's map info: UTM zone 11 North (EPSG:32611), 5 m pixels.
+BIG_SCENE_MAP_INFO = "{UTM, 1.000, 1.000, 500000.000, 4100000.000, 5.0, 5.0, 11, North, WGS-84, units=Meters}"
+BIG_SCENE_EDGE = 64  # samples of every line left all zero on each side: outside the swath (nodata)
+
+
+def write_big_scene(header: Path, lines: int, samples: int, bands: int, checkpoint: dict[str, Any], seed: int,
+                    strip: int = 64) -> None:
+    """Writes a BIL int16 ENVI cube: fields of 48 x 48 pixels, each one of 8 spectra drawn in the checkpoint's
+    PCA space (so its model sees plausible inputs), plus noise; BIG_SCENE_EDGE zero samples at each side."""
+    import numpy as np
+
+    pca = checkpoint["pca"]
+    mean, components = np.asarray(pca["mean"], np.float32), np.asarray(pca["components"], np.float32)
+    if mean.shape[0] != bands:
+        raise SystemExit(f"--big-scene BANDS is {bands} but the checkpoint reads {mean.shape[0]} bands")
+    rng = np.random.default_rng(seed)
+    n_components = components.shape[0]
+    coefficients = rng.normal(size=(8, n_components)) * float(pca["scale"]) / np.arange(1, n_components + 1)
+    prototypes = np.clip(mean + coefficients @ components, -32000, 32000).astype(np.int16)  # (8, B)
+    header.write_text(
+        f"ENVI\nsamples = {samples}\nlines = {lines}\nbands = {bands}\nheader offset = 0\nfile type = ENVI Standard\n"
+        f"data type = 2\ninterleave = bil\nbyte order = 0\nmap info = {BIG_SCENE_MAP_INFO}\n"
+    )
+    field_cols = np.arange(samples) // 48
+    with header.with_suffix(".img").open("wb") as f:
+        for start in range(0, lines, strip):
+            rows = np.arange(start, min(lines, start + strip))
+            fields = (rows[:, None] // 48 * 7919 + field_cols[None, :] * 104729) % 8  # (h, W)
+            block = prototypes[fields].transpose(0, 2, 1)  # (h, B, W): BIL
+            block = block + rng.integers(-30, 31, size=block.shape, dtype=np.int16)
+            block[:, :, :BIG_SCENE_EDGE] = 0
+            block[:, :, samples - BIG_SCENE_EDGE:] = 0
+            f.write(block.astype("<i2").tobytes())
+
+
+def big_scene_case(args: argparse.Namespace) -> dict[str, Any]:
+    """Writes the synthetic scene, runs `hsi-classify predict` on it in a subprocess, reads the GeoTIFF back."""
+    import shutil
+    import tempfile
+
+    sys.path.insert(0, str(REPO))
+    from hsi.training.checkpoint import load_run_model
+
+    lines, samples, bands = args.big_scene
+    checkpoint = load_run_model(args.checkpoint)
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="hsi-big-scene-"))
+    work.mkdir(parents=True, exist_ok=True)
+    header = work / "big_scene.hdr"
+    started = time.perf_counter()
+    write_big_scene(header, lines, samples, bands, checkpoint, args.seed)
+    write_seconds = time.perf_counter() - started
+    command = [sys.executable, "-m", "hsi", "predict", "--checkpoint", str(args.checkpoint), "--cube", str(header),
+               "--out", str(work / "out"), "--device", args.device, "--json"]
+    if args.tile_size:
+        command += ["--tile-size", str(args.tile_size)]
+    started = time.perf_counter()
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False, cwd=REPO)
+    seconds = time.perf_counter() - started
+    scale = 1 if sys.platform == "darwin" else 1024
+    peak_rss_mb = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale / 2**20, 1)
+    record: dict[str, Any] = {
+        "case": "big_scene", "lines": lines, "samples": samples, "bands": bands,
+        "cube_bytes": header.with_suffix(".img").stat().st_size, "write_seconds": round(write_seconds, 1),
+        "model": checkpoint.get("config", {}).get("model"), "device": args.device, "tile_size": args.tile_size,
+        "exit_status": done.returncode, "predict_seconds": round(seconds, 1),
+        "pixels_per_second": round(lines * samples / seconds, 1), "peak_predict_rss_mb": peak_rss_mb,
+        "threads": os.environ.get("OMP_NUM_THREADS", "default"),
+    }
+    if done.returncode == 0:
+        import numpy as np
+        import rasterio
+
+        out = Path(json.loads(done.stdout.strip().splitlines()[-1])["run_dir"])
+        with rasterio.open(out / "prediction.tif") as tif:
+            ids = tif.read(1, out_shape=(min(tif.height, 500), min(tif.width, 500)))  # a decimated look
+            record["geotiff"] = {
+                "path": str(out / "prediction.tif"), "bytes": (out / "prediction.tif").stat().st_size,
+                "crs": tif.crs.to_string(), "transform": list(tif.transform)[:6], "shape": [tif.height, tif.width],
+                "dtype": tif.dtypes[0], "nodata": tif.nodata, "block_shapes": tif.block_shapes[0],
+                "compression": tif.compression.name if tif.compression else None, "tags": tif.tags(1),
+                "class_fractions_decimated": {int(k): round(float(v) / ids.size, 4)
+                                              for k, v in zip(*np.unique(ids, return_counts=True), strict=True)},
+            }
+        record["prediction"] = json.loads((out / "prediction.json").read_text())
+    if not args.keep_scene:
+        shutil.rmtree(work, ignore_errors=True)
+    return record
+
+
 # ---------------------------------------------------------------- driver
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.big_scene:
+        print(json.dumps(big_scene_case(args)), flush=True)
+        return 0
     if args.run_case:
         for record in run_case(args):
             print(json.dumps(record), flush=True)

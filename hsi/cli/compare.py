@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from hsi._core.errors import ConfigError
 from hsi.cli.output import finish
-from hsi.cli.repeat import add_seed_arguments, seeds_from_args
+from hsi.cli.repeat import add_engine_arguments, add_seed_arguments, engine_from_args, seeds_from_args
 from hsi.cli.train import add_data_arguments, add_run_arguments, config_from_args
 
 
@@ -24,6 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_seed_arguments(parser.add_argument_group("seeds"), runs_help="runs per model", default_runs=1)
     add_data_arguments(parser)
     add_run_arguments(parser)
+    add_engine_arguments(parser, jobs=False)
     for action in parser._actions:
         if action.dest == "model":  # shared with `train`; compare takes --models instead
             action.help = argparse.SUPPRESS
@@ -38,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"compare takes --models NAME,NAME,...; got --model {args.model}. Use --models.")
     config = config_from_args(args)
     seeds = seeds_from_args(args, config.seed, minimum=1, default_runs=1, purpose="compare")
-    result = compare_models(config, args.models, seeds=seeds, progress=not args.quiet)
+    engine = engine_from_args(args, config, lambda line: print(line, file=sys.stderr))
+    result = compare_models(config, args.models, seeds=seeds, progress=not args.quiet, engine=engine)
     record = {
         "compare_dir": str(result.compare_dir),
         "overall_accuracy": {r["model"]: round(r["overall_accuracy"]["mean"], 4) for r in result.results},

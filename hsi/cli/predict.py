@@ -30,6 +30,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:<index>")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="patches per forward pass (default: sized to the device's memory)")
+    parser.add_argument("--tile-size", type=int, default=None,
+                        help="a --cube without --gt (ENVI, .npy, HDF5, GeoTIFF) is read and classified in tiles of "
+                        "this many pixels a side, resumably (default 512; memory grows with its square)")
+    parser.add_argument("--probabilities", action="store_true",
+                        help="tiled cubes: also write the class probabilities and a confidence band (uint8, x 255)")
     add_inference_argument(parser, default="auto")
     add_nan_policy_argument(parser, default="error")
     add_output_arguments(parser)
@@ -43,14 +48,15 @@ def run(args: argparse.Namespace) -> int:
     out = predict_run(args.checkpoint, dataset=args.dataset, cube=args.cube, cube_key=args.cube_key,
                       data_dir=args.data_dir, download=args.download, out=args.out, device=args.device,
                       batch_size=args.batch_size, nan_policy=args.nan_policy,
-                      inference=args.inference, gt=args.gt, gt_key=args.gt_key)
+                      inference=args.inference, gt=args.gt, gt_key=args.gt_key, tile_size=args.tile_size,
+                      probabilities=args.probabilities)
     metrics = predict_summary(out)["metrics"]
     record: dict[str, Any] = {"run_dir": str(out)}
     lines = []
     if metrics is not None:
         record.update({k: round(metrics[k], 4) if metrics[k] is not None else None
                        for k in ("overall_accuracy", "average_accuracy", "kappa")})
-        lines.append(f"{headline_line(metrics)}  on all {metrics['n_test']:,} labelled pixels")
+        lines.append(f"{headline_line(metrics)}  on {metrics.get('scored_on', 'the labelled pixels')}")
     else:
         lines.append("no ground truth given: the prediction is not scored (give --dataset, or --cube with --gt)")
     lines.append(report_line(out, "report.md") if metrics is not None else f"report: {out / 'report.html'}")

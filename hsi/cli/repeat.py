@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from hsi._core.errors import ConfigError
 from hsi.cli.output import finish
 from hsi.cli.train import add_data_arguments, add_run_arguments, config_from_args
+from hsi.config import RunConfig
+from hsi.experiments.engine import ENGINES
 from hsi.reporting.vary import VARY
+
+if TYPE_CHECKING:
+    from hsi.experiments.engine import Engine
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -70,6 +77,37 @@ def seeds_from_args(
     return seeds
 
 
+def add_engine_arguments(parser: argparse.ArgumentParser, *, jobs: bool) -> None:
+    """``--engine`` (choices from :data:`~hsi.experiments.engine.ENGINES`) and its settings, shared with ``compare``."""
+    group = parser.add_argument_group("where the runs train (see docs/cluster.md)")
+    group.add_argument("--engine", choices=tuple(ENGINES), default="local",
+                       help="; ".join(f"{name}: {text}" for name, text in ENGINES.items()))
+    if jobs:
+        group.add_argument("--jobs", type=int,
+                           help="local: runs trained at once: default one per visible GPU, 1 on CPU "
+                           "(more on CPU is allowed, but the runs share the cores)")
+    group.add_argument("--ray-address", metavar="ADDRESS",
+                       help="ray: the cluster's head, host:port (default $RAY_ADDRESS, else a Ray instance "
+                       "started on this machine for this command)")
+    group.add_argument("--gpus-per-run", type=float, metavar="G",
+                       help="ray: GPUs each run holds; 0.25 lets four runs share a GPU (default 1 when --device "
+                       "resolves to CUDA here, else 0)")
+    group.add_argument("--cpus-per-run", type=int, metavar="N",
+                       help="ray: CPUs each run holds, also its torch threads (default 1)")
+    group.add_argument("--max-retries", type=int, metavar="N",
+                       help="ray: times a run is resubmitted after its worker or node died (default 3)")
+
+
+def engine_from_args(args: argparse.Namespace, config: RunConfig, notify: Callable[[str], None]) -> Engine:
+    """The engine the flags name, checked before anything runs (Ray missing, a flag of the other engine)."""
+    from hsi.experiments.engine import make_engine
+
+    jobs = getattr(args, "jobs", 1 if args.engine == "local" else None)  # compare: one run at a time locally
+    return make_engine(args.engine, device=config.device, jobs=jobs,
+                       ray_address=args.ray_address, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run,
+                       max_retries=args.max_retries, notify=notify)
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "repeat", help="train the same setup N times; report the spread of OA/AA/kappa and where it comes from",
@@ -85,9 +123,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--vary", choices=tuple(VARY), default="both",
                        help="; ".join(f"{name}: {choice.help}" for name, choice in VARY.items()))
     group.add_argument("--name", help="repeat folder name inside --out (default <dataset>_<model>_vary-<vary>)")
-    group.add_argument("--jobs", type=int,
-                       help="runs trained at once: default one per visible GPU, 1 on CPU "
-                       "(more on CPU is allowed, but the runs share the cores)")
+    add_engine_arguments(parser, jobs=True)
     parser.set_defaults(func=run, download=None)
 
 
@@ -98,10 +134,12 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     seeds = seeds_from_args(args, config.seed, minimum=2, default_runs=None,
                             purpose="repeat (a stability report over runs)")
-    result = repeat_runs(
-        config, seeds, vary=args.vary, name=args.name, jobs=args.jobs, progress=not args.quiet,
-        notify=lambda line: print(line, file=sys.stderr),
-    )
+    def notify(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    engine = engine_from_args(args, config, notify)
+    result = repeat_runs(config, seeds, vary=args.vary, name=args.name, engine=engine, progress=not args.quiet,
+                         notify=notify)
     r = result.report
 
     def mean_std(key: str) -> dict[str, float | None]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from hsi.cli.output import add_json_argument, finish
 from hsi.config import RunConfig, choices
+from hsi.data.corrupt import CORRUPTIONS
 from hsi.data.padding import PAD_MODES
 from hsi.data.scene import NAN_POLICIES
 from hsi.data.splits import SPLITS
@@ -45,6 +46,27 @@ def add_inference_argument(parser: argparse.ArgumentParser | argparse._ArgumentG
                         "to patch by patch), patches, or auto (dense where the model has it; default)")
 
 
+def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """--recipe and one flag per recipe part (None = the recipe's value); names from :mod:`hsi.training.recipe`."""
+    from hsi.training.recipe import OPTIMIZERS, RECIPES, SCHEDULES
+
+    group = parser.add_argument_group("training recipe (each part overrides the recipe's own)")
+    group.add_argument("--recipe", choices=RECIPES.names(), help=f"{described(RECIPES)} (default {RunConfig().recipe})")
+    group.add_argument("--optimizer", choices=OPTIMIZERS, help="adam or adamw")
+    group.add_argument("--lr-scale", type=float, help="peak learning rate = --lr times this")
+    group.add_argument("--weight-decay", type=float, help="weight decay (AdamW: decoupled)")
+    group.add_argument("--schedule", choices=tuple(SCHEDULES), help="learning-rate schedule per step")
+    group.add_argument("--warmup", type=float, help="share of the steps spent warming up (cosine, onecycle)")
+    group.add_argument("--label-smoothing", type=float, help="label smoothing of the training loss")
+    group.add_argument("--augment", action=argparse.BooleanOptionalAction,
+                       help="a random flip/90-degree rotation of every training patch")
+    group.add_argument("--jitter", type=float,
+                       help="spectral jitter: per-patch brightness scale N(1, J) and noise of std J/2 (0 = off)")
+    group.add_argument("--tta", action=argparse.BooleanOptionalAction,
+                       help="test-time augmentation: mean softmax over the 8 flips/rotations (8x inference)")
+    group.add_argument("--ensemble", type=int, help="networks from different seeds, probabilities averaged (Nx cost)")
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Every `train` setting except the data ones; defaults come from RunConfig (None = keep default)."""
     d = RunConfig()
@@ -53,6 +75,21 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     features.add_argument("--pca-fit", choices=choices("pca_fit"),
                           help="fit PCA on training pixels only, or on all pixels as the paper does (default train)")
     features.add_argument("--patch-size", type=int, help=f"odd patch side in pixels (default {d.patch_size})")
+    features.add_argument("--corrupt", action="append", metavar="KIND:LEVEL",
+                          help="add seeded noise to the cube before anything else (repeatable or a comma list; "
+                          f"seed: the split's): {described(CORRUPTIONS)}")
+    features.add_argument("--reduce", choices=choices("reduce"),
+                          help="band reduction: pca, or mnf (minimum noise fraction: components ordered by "
+                          "signal-to-noise, noise from neighbouring-pixel differences) (default pca)")
+    features.add_argument("--denoise", choices=choices("denoise"),
+                          help="denoiser fitted on the scene itself (no label; Noise2Void blind spots) and applied "
+                          "before the reduction, saved in the checkpoint: none or dncnn (default none)")
+    features.add_argument("--denoise-depth", type=int, help=f"DnCNN layers (default {d.denoise_depth}, the paper's)")
+    features.add_argument("--denoise-width", type=int, help=f"DnCNN channels (default {d.denoise_width})")
+    features.add_argument("--denoise-neighbours", type=int,
+                          help="adjacent bands each side as DnCNN input channels (default 0: band by band)")
+    features.add_argument("--denoise-steps", type=int,
+                          help=f"DnCNN training steps of 16 crops (default {d.denoise_steps})")
     features.add_argument("--pad-mode", choices=PAD_MODES.names(),
                           help=f"border padding: {described(PAD_MODES)}")
     features.add_argument("--split", choices=SPLITS.names(),
@@ -62,7 +99,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     features.add_argument("--train-per-class", type=int, help="with --split per-class: training pixels per class")
     features.add_argument("--val-ratio", type=float,
                           help="share of the training pixels held out to keep the epoch of lowest validation loss "
-                          "(default 0 = last epoch); with --split disjoint, validation pixels per training pixel, "
+                          "(default: the recipe's, paper 0 = last epoch, robust 0.2); with --split disjoint, "
+                          "validation pixels per training pixel, "
                           "as whole test-side blocks (default 0.2)")
     features.add_argument("--block-size", type=int,
                           help="with --split disjoint: block side in pixels (default 1.5 x the patch size)")
@@ -76,6 +114,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     training.add_argument("--epochs", type=int, help=f"training epochs (default {d.epochs})")
     training.add_argument("--batch-size", type=int, help=f"patches per step (default {d.batch_size})")
     training.add_argument("--lr", type=float, help=f"Adam learning rate (default {d.lr})")
+    add_recipe_arguments(parser)
     training.add_argument("--seed", type=int, help=f"seed of split, initialisation and batch order (default {d.seed})")
     training.add_argument("--split-seed", type=int,
                           help="seed of the train/test split (and PCA) alone; default: --seed")
@@ -83,6 +122,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     training.add_argument("--deterministic", action="store_true", default=None,
                           help="deterministic algorithms: same seed, same metrics on the same machine (slower)")
     add_inference_argument(training, default=None)
+    training.add_argument("--train-input", choices=choices("train_input"),
+                          help="what a training step runs on: patches, crops of the scene (one dense pass, "
+                               "the same gradients per pixel, faster where training pixels are dense) or auto "
+                               "(default patches)")
     output = parser.add_argument_group("output")
     output.add_argument("--out", help=f"folder for run folders (default {d.out}/)")
     output.add_argument("--config", help="a config.json of an earlier run (or a JSON of settings); flags override it")

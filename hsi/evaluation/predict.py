@@ -9,6 +9,8 @@ side, batches of tiles one forward pass, so the work neighbouring patches share 
 from __future__ import annotations
 
 import math
+import weakref
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -16,11 +18,13 @@ import torch
 
 from hsi._core.errors import ConfigError
 from hsi.config import Inference, choices
+from hsi.data.lazy import WindowPatchSource, pad_window, window_with_halo
 from hsi.data.patches import PatchSource
 from hsi.training.batching import even_chunks
 from hsi.training.classifier import Classifier
 
-__all__ = ["DENSE_TILE", "predict_scene", "resolve_inference"]
+__all__ = ["DENSE_TILE", "Tile", "predict_scene", "predict_scene_proba", "predict_window", "resolve_inference",
+           "tile_grid"]
 
 
 def resolve_inference(classifier: Classifier, inference: Inference = "auto") -> Literal["dense", "patches"]:
@@ -67,13 +71,27 @@ def predict_scene(
     Raises:
         ConfigError: ``batch_size`` or ``tile_size`` below 1, or see :func:`resolve_inference`.
     """
+    return _predict(classifier, source, batch_size, inference, tile_size, proba=False)
+
+
+def predict_scene_proba(
+    classifier: Classifier, source: PatchSource, *, batch_size: int | None = None, inference: Inference = "auto",
+    tile_size: int | None = None,
+) -> np.ndarray:
+    """Class probabilities of every pixel, shape (K, H, W) float32; as :func:`predict_scene`, whose
+    classes are their argmax (taken by torch, on the same values)."""
+    return _predict(classifier, source, batch_size, inference, tile_size, proba=True)
+
+
+def _predict(classifier: Classifier, source: PatchSource, batch_size: int | None, inference: Inference,
+             tile_size: int | None, *, proba: bool) -> np.ndarray:
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"inference batch size must be >= 1 (or None to size it to the device); got {batch_size}.")
     if tile_size is not None and tile_size < 1:
         raise ConfigError(f"dense tile size must be >= 1 (or None for the default); got {tile_size}.")
     if resolve_inference(classifier, inference) == "dense":
-        return _predict_dense(classifier, source, tile_size)
-    return _predict_patches(classifier, source, batch_size)
+        return _predict_dense(classifier, source, tile_size, proba=proba)
+    return _predict_patches(classifier, source, batch_size, proba=proba)
 
 
 #: Output side of a dense tile. Tiles are classified in batches of equal tiles: oneDNN runs a
@@ -84,7 +102,20 @@ def predict_scene(
 DENSE_TILE = 32
 
 
-def _predict_dense(classifier: Classifier, source: PatchSource, tile_size: int | None) -> np.ndarray:
+#: Tiles per dense pass, per classifier and input shape: measuring it runs the network, which
+#: costs more than classifying a small window, and a tiled scene asks once per window.
+_DENSE_BATCH: weakref.WeakKeyDictionary[Classifier, dict[tuple[object, ...], int]] = weakref.WeakKeyDictionary()
+
+
+def _dense_batch_size(classifier: Classifier, source: PatchSource, height: int, width: int) -> int:
+    key = (source.n_channels, source.patch_size, height, width, str(source.device))
+    sizes = _DENSE_BATCH.setdefault(classifier, {})
+    if key not in sizes:
+        sizes[key] = classifier.dense_batch_size(source, height, width)
+    return sizes[key]
+
+
+def _predict_dense(classifier: Classifier, source: PatchSource, tile_size: int | None, *, proba: bool) -> np.ndarray:
     """Equal tiles, batched; the padded cube is extended with zeros to whole tiles (their classes are dropped)."""
     p = source.patch_size
     height, width = min(tile_size or DENSE_TILE, source.height), min(tile_size or DENSE_TILE, source.width)
@@ -93,19 +124,22 @@ def _predict_dense(classifier: Classifier, source: PatchSource, tile_size: int |
     padded = torch.nn.functional.pad(
         source.padded, (0, n_cols * width - source.width, 0, n_rows * height - source.height))
     origins = [(r * height, c * width) for r in range(n_rows) for c in range(n_cols)]
-    n_batches, size = even_chunks(len(origins), classifier.dense_batch_size(source, height, width))
+    n_batches, size = even_chunks(len(origins), _dense_batch_size(classifier, source, height, width))
     origins += origins[-1:] * (n_batches * size - len(origins))  # equal batches: kernels built once
-    out = torch.empty(n_rows * height, n_cols * width, dtype=torch.long, device=source.device)
+    shape = (classifier.num_classes, n_rows * height, n_cols * width) if proba else (n_rows * height, n_cols * width)
+    out = torch.empty(shape, dtype=torch.float32 if proba else torch.long, device=source.device)
     for start in range(0, len(origins), size):
         batch = origins[start : start + size]
         tiles = torch.stack([padded[:, r : r + height + p - 1, c : c + width + p - 1] for r, c in batch])
-        classes = classifier.predict_proba_dense(tiles).argmax(1)
-        for (r, c), tile_classes in zip(batch, classes, strict=True):
-            out[r : r + height, c : c + width] = tile_classes
-    return out[: source.height, : source.width].cpu().numpy()
+        probabilities = classifier.predict_proba_dense(tiles)
+        values = probabilities.float() if proba else probabilities.argmax(1)
+        for (r, c), tile_values in zip(batch, values, strict=True):
+            out[..., r : r + height, c : c + width] = tile_values
+    return out[..., : source.height, : source.width].cpu().numpy()
 
 
-def _predict_patches(classifier: Classifier, source: PatchSource, batch_size: int | None) -> np.ndarray:
+def _predict_patches(classifier: Classifier, source: PatchSource, batch_size: int | None, *, proba: bool
+                     ) -> np.ndarray:
     """Every pixel's patch, in batches of one shape.
 
     All batches have one shape (the last one is padded with repeats of the final pixel),
@@ -121,8 +155,64 @@ def _predict_patches(classifier: Classifier, source: PatchSource, batch_size: in
     if pad:
         rows = torch.cat([rows, rows[-1:].expand(pad)])
         cols = torch.cat([cols, cols[-1:].expand(pad)])
+    if proba:
+        probabilities = torch.empty(n_batches * size, classifier.num_classes, dtype=torch.float32, device=source.device)
+        for start in range(0, n_batches * size, size):
+            stop = start + size
+            probabilities[start:stop] = classifier.predict_proba(source, rows[start:stop], cols[start:stop])
+        return probabilities[:n].T.reshape(-1, source.height, source.width).cpu().numpy()
     out = torch.empty(n_batches * size, dtype=torch.long, device=source.device)
     for start in range(0, n_batches * size, size):
         stop = start + size
         out[start:stop] = classifier.predict_proba(source, rows[start:stop], cols[start:stop]).argmax(1)
     return out[:n].cpu().numpy().reshape(source.height, source.width)
+
+
+# ---------------------------------------------------------------- scenes larger than memory, tile by tile
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One output window of a tiled scene: its ``index`` in :func:`tile_grid` order and its pixels."""
+
+    index: int
+    rows: slice
+    cols: slice
+
+    def reads(self, halo: int, height: int, width: int) -> tuple[slice, slice, tuple[int, int, int, int]]:
+        """The scene pixels the tile needs (itself and a halo, clipped to the scene) and the padding
+        (top, bottom, left, right) its scene edges take instead."""
+        rows, top, bottom = window_with_halo(self.rows.start, self.rows.stop, halo, height)
+        cols, left, right = window_with_halo(self.cols.start, self.cols.stop, halo, width)
+        return rows, cols, (top, bottom, left, right)
+
+
+def tile_grid(height: int, width: int, tile_size: int) -> list[Tile]:
+    """Tiles of ``tile_size`` x ``tile_size`` pixels (smaller at the right and bottom edges), row by row."""
+    if tile_size < 1:
+        raise ConfigError(f"--tile-size must be >= 1 (pixels); got {tile_size}.")
+    origins = [(r, c) for r in range(0, height, tile_size) for c in range(0, width, tile_size)]
+    return [Tile(i, slice(r, min(r + tile_size, height)), slice(c, min(c + tile_size, width)))
+            for i, (r, c) in enumerate(origins)]
+
+
+def predict_window(
+    classifier: Classifier, window: np.ndarray, pads: tuple[int, int, int, int], *, pad_mode: str,
+    device: torch.device | str = "cpu", batch_size: int | None = None, inference: Inference = "auto",
+    probabilities: bool = False,
+) -> np.ndarray:
+    """Classifies the pixels of one tile from its (PCA-reduced) window, through :func:`predict_scene`.
+
+    Args:
+        window: the tile and its halo of ``receptive_field // 2`` read from the scene, (h', w', C)
+            float32; where the tile touches the scene's edge the halo is missing and ``pads`` says how much.
+        pads: (top, bottom, left, right) padding of the scene's edges, in ``pad_mode``, as
+            :func:`hsi.data.padding.pad_cube` pads a whole scene: the tile's classes are the ones
+            classifying the whole scene at once gives them.
+        probabilities: return (K, h, w) float32 probabilities instead of (h, w) int64 classes.
+    """
+    source = WindowPatchSource(pad_window(window, pads, pad_mode), patch_size=classifier.receptive_field,
+                               device=device)
+    if probabilities:
+        return predict_scene_proba(classifier, source, batch_size=batch_size, inference=inference)
+    return predict_scene(classifier, source, batch_size=batch_size, inference=inference)

@@ -25,8 +25,10 @@ import numpy as np
 from hsi._core.errors import ConfigError
 from hsi.config import RunConfig
 from hsi.evaluation.stability import HEADLINE_METRICS, aggregate_runs, summarize
+from hsi.experiments.engine import Engine, LocalEngine, RunJob, train_runs
 from hsi.experiments.run_dir import create_run_dir, write_status
-from hsi.experiments.train import RunResult, prepare, train_run
+from hsi.experiments.steps import load_config_scene
+from hsi.experiments.train import RunResult, prepare
 from hsi.models import MODELS
 from hsi.reporting.compare_report import SUMMARISED, write_comparison
 
@@ -86,7 +88,8 @@ def _mask_sha256(path: Path) -> str:
     return hashlib.sha256(mask.tobytes() + str(mask.shape).encode()).hexdigest()
 
 
-def _summarise_model(model: str, runs: list[RunResult], seeds: list[int], compare_dir: Path) -> dict[str, Any]:
+def _summarise_model(model: str, runs: list[RunResult], seeds: list[int], compare_dir: Path,
+                     retries: list[int]) -> dict[str, Any]:
     """One model's row: summaries over its runs plus each run's own figures."""
     metrics = [r.metrics for r in runs]
     stability = aggregate_runs(metrics, list(metrics[0]["per_class"]))
@@ -109,14 +112,16 @@ def _summarise_model(model: str, runs: list[RunResult], seeds: list[int], compar
             "n_train": r.metrics["n_train"],
             "n_test": r.metrics["n_test"],
             "split_test_sha256": _mask_sha256(r.run_dir / "split_test.npy"),
+            "retries": n_retries,  # resubmissions after its engine lost the worker (Ray); 0 locally
         }
-        for seed, r in zip(seeds, runs, strict=True)
+        for seed, r, n_retries in zip(seeds, runs, retries, strict=True)
     ]
     return row
 
 
 def compare_models(
-    base: RunConfig, models: str | Sequence[str], *, seeds: Sequence[int] | None = None, progress: bool = True
+    base: RunConfig, models: str | Sequence[str], *, seeds: Sequence[int] | None = None, progress: bool = True,
+    engine: Engine | None = None,
 ) -> CompareResult:
     """Trains every model on the same split(s) and writes the comparison.
 
@@ -126,7 +131,8 @@ def compare_models(
         models: registry names, comma-separated or as a sequence, in table order.
         seeds: the seed of each run of every model; seed ``s`` gives every model the same
             split. Default=None runs once, with ``base.seed``.
-        progress: show each run's progress bar.
+        progress: show each run's progress bar (runs in this process only).
+        engine: where the runs train (:mod:`hsi.experiments.engine`); default one at a time in this process.
 
     Returns:
         The compare folder and one dict per model: ``overall_accuracy``,
@@ -141,31 +147,37 @@ def compare_models(
     """
     names = parse_model_list(models)
     seeds = _check_seeds([base.seed] if seeds is None else seeds)
+    engine = engine or LocalEngine()
     # Every check that needs the data (patch size per model, band count, classes) runs now,
-    # so a bad combination fails in seconds, not after the first models have trained.
+    # so a bad combination fails in seconds, not after the first models have trained. The
+    # scene is read once and handed to every run.
+    loaded = load_config_scene(base)
     scene_name = ""
     for name in names:
-        scene_name = prepare(dataclasses.replace(base, model=name)).scene.name
+        scene_name = prepare(dataclasses.replace(base, model=name), scene=loaded).scene.name
     stem = base.dataset or Path(str(base.cube)).stem
     compare_dir = create_run_dir(base.out, f"compare_{stem}")
-    write_status(compare_dir, "running", models=names, seeds=seeds)
-    results: list[dict[str, Any]] = []
+    status = {"models": names, "seeds": seeds, "engine": engine.describe()}
+    write_status(compare_dir, "running", **status)
+    jobs = [RunJob(f"{name}-seed{seed}", dataclasses.replace(base, model=name, seed=seed, out=str(compare_dir))
+                   .to_dict(), progress=progress) for name in names for seed in seeds]
+    finished: dict[str, tuple[RunResult, int]] = {}
     try:
-        for i, name in enumerate(names, start=1):
-            runs = []
-            for seed in seeds:
-                log.info("compare: model %d/%d %s, seed %d", i, len(names), name, seed)
-                config = dataclasses.replace(base, model=name, seed=seed, out=str(compare_dir))
-                runs.append(train_run(config, progress=progress, run_name=f"{name}-seed{seed}"))
-            results.append(_summarise_model(name, runs, seeds, compare_dir))
+        for job, metrics, retries in train_runs(engine, jobs, scene=loaded):
+            log.info("compare: %s finished (%d/%d)", job.name, len(finished) + 1, len(jobs))
+            finished[job.name] = (RunResult(compare_dir / job.name, metrics), retries)
+        results: list[dict[str, Any]] = []
+        for name in names:
+            runs = [finished[f"{name}-seed{seed}"] for seed in seeds]
+            results.append(_summarise_model(name, [r for r, _ in runs], seeds, compare_dir, [n for _, n in runs]))
         write_comparison(compare_dir, base, names, seeds, scene_name, results)
     except KeyboardInterrupt:
-        write_status(compare_dir, "interrupted", models=names, seeds=seeds)
+        write_status(compare_dir, "interrupted", **status)
         raise
     except BaseException as err:
         # Finished runs stay: they are valid run folders, and costly to redo.
         reason = (str(err).splitlines() or [type(err).__name__])[0]
-        write_status(compare_dir, "failed", models=names, seeds=seeds, error=reason)
+        write_status(compare_dir, "failed", **status, error=reason)
         raise
-    write_status(compare_dir, "complete", models=names, seeds=seeds)
+    write_status(compare_dir, "complete", **status)
     return CompareResult(compare_dir, results)

@@ -7,20 +7,22 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from hsi._core.errors import CheckpointError, ConfigError
+from hsi._core.errors import CheckpointError, ConfigError, HSIError
 from hsi.config import Inference
+from hsi.data.lazy import is_lazy_readable
 from hsi.data.patches import PatchSource
 from hsi.data.scene import Scene, load_custom_scene, load_scene
 from hsi.evaluation.predict import predict_scene, resolve_inference
 from hsi.experiments.run_dir import check_writable, create_run_dir, write_status
-from hsi.features.pca import SpectralPCA
 from hsi.reporting.files import atomic_save_json, atomic_save_npy
 from hsi.reporting.run_report import class_id_map, progress, write_predict_outputs
 from hsi.training.checkpoint import load_run_model
 from hsi.training.classifier import classifier_from_state
 from hsi.training.device import resolve_device
+from hsi.training.frontend import apply_features
 
 
 def check_scene_fits(checkpoint: dict, scene: Scene, *, has_labels: bool) -> None:
@@ -39,6 +41,27 @@ def check_scene_fits(checkpoint: dict, scene: Scene, *, has_labels: bool) -> Non
         )
 
 
+def run_split_of(checkpoint_path: str | Path, checkpoint: dict, scene: Scene) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ``(train, test)`` masks (H, W) of the checkpoint's run when ``scene`` is the scene it was trained on.
+
+    Same scene = the checkpoint's scene name and the shape of the run's ``split_test.npy``; None
+    otherwise (another scene, or a model file without its run folder's split masks).
+    """
+    path = Path(checkpoint_path)
+    folder = path if path.is_dir() else path.parent
+    test_file, train_file = folder / "split_test.npy", folder / "split_train.npy"
+    if scene.name != checkpoint["scene"]["name"] or not test_file.is_file():
+        return None
+    try:
+        test = np.load(test_file, allow_pickle=False)
+        train = np.load(train_file, allow_pickle=False) if train_file.is_file() else np.zeros_like(test)
+    except (OSError, ValueError):  # a damaged mask: score all labelled pixels, and say so
+        return None
+    if test.dtype != np.bool_ or test.shape != scene.shape[:2] or train.shape != test.shape:
+        return None
+    return train.astype(bool), test
+
+
 def predict_run(
     checkpoint_path: str | Path,
     *,
@@ -54,6 +77,8 @@ def predict_run(
     inference: Inference = "auto",
     gt: str | None = None,
     gt_key: str | None = None,
+    tile_size: int | None = None,
+    probabilities: bool = False,
 ) -> Path:
     """Classifies every pixel of a scene with a saved model; writes map.png and prediction.npy.
 
@@ -62,12 +87,26 @@ def predict_run(
     ``gt``) the prediction is scored on every labelled pixel: metrics.json, report.md, the
     errors map (as ``train`` writes them); report.html in every case.
 
+    A cube without ground truth in a format read window by window (ENVI, ``.npy``, HDF5,
+    GeoTIFF: :func:`hsi.data.lazy.is_lazy_readable`) is classified tile by tile
+    (:func:`stream_predict_run`, ``tile_size``, ``probabilities``): memory bounded by the tile,
+    resumable, a GeoTIFF where the cube is georeferenced.
+
     Returns:
         The new output folder.
     """
     checkpoint = load_run_model(checkpoint_path)  # a run folder, model.json or a legacy model.pt
     check_writable(out)
     torch_device = resolve_device(device)
+    if cube is not None and gt is None and dataset is None and is_lazy_readable(cube):
+        return stream_predict_run(checkpoint_path, checkpoint, cube, cube_key=cube_key, out=out, device=torch_device,
+                                  batch_size=batch_size, nan_policy=nan_policy, inference=inference,
+                                  tile_size=tile_size, probabilities=probabilities)
+    if tile_size is not None or probabilities:
+        raise ConfigError(
+            "--tile-size and --probabilities apply to a cube classified tile by tile: --cube FILE (ENVI, .npy, HDF5 or "
+            "GeoTIFF) without --gt; leave them out for built-in scenes, .mat files and scored scenes."
+        )
     if dataset is not None:
         scene = load_scene(dataset, data_dir=data_dir, download=download, nan_policy=nan_policy)
         check_scene_fits(checkpoint, scene, has_labels=True)
@@ -82,10 +121,9 @@ def predict_run(
     scene.palette = tuple(classes["palette"])
     classifier = classifier_from_state(checkpoint, torch_device)
     used = resolve_inference(classifier, inference)  # --inference dense on a model without it fails here
-    pca = SpectralPCA.from_state_dict(
-        {k: (v.numpy() if torch.is_tensor(v) else v) for k, v in checkpoint["pca"].items()}
-    )
-    source = PatchSource(pca.transform(scene.cube), patch_size=classifier.receptive_field,
+    # The run's front-end: its denoiser (if any), then its PCA or MNF; a cube of other bands is refused.
+    source = PatchSource(apply_features(checkpoint, scene.cube, device=torch_device),
+                         patch_size=classifier.receptive_field,
                          pad_mode=str(checkpoint["pad_mode"]), device=torch_device)
     progress.info("classifying every pixel of %s (%d x %d)", scene.name, *scene.shape[:2])
     prediction = predict_scene(classifier, source, batch_size=batch_size, inference=used)
@@ -98,7 +136,8 @@ def predict_run(
         atomic_save_npy(run_dir / "prediction.npy", class_id_map(scene, prediction))
         progress.info("writing figures and reports into %s", run_dir)
         write_predict_outputs(run_dir, scene, prediction, model=str(checkpoint.get("config", {}).get("model", "model")),
-                              checkpoint=str(checkpoint_path), labelled=dataset is not None or gt is not None)
+                              checkpoint=str(checkpoint_path), labelled=dataset is not None or gt is not None,
+                              run_split=run_split_of(checkpoint_path, checkpoint, scene))
     except BaseException:  # Ctrl-C or a failed write: a half-written output folder is worth nothing
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
@@ -113,4 +152,295 @@ def predict_summary(run_dir: Path) -> dict[str, Any]:
     return {"run_dir": Path(run_dir), "metrics": metrics}
 
 
-__all__ = ["predict_run", "predict_summary"]
+__all__ = ["check_cube_fits", "predict_run", "predict_summary", "run_split_of", "stream_predict_run", "tile_features"]
+
+
+# ---------------------------------------------------------------- scenes larger than memory, tile by tile
+
+#: Default ``--tile-size``: a 512 x 512 tile of a 224-band float32 cube is 235 MB, its halo a little more.
+DEFAULT_TILE_SIZE = 512
+_PROGRESS = "progress.json"
+_WORK_FILES = {"labels": "labels.npy", "probabilities": "probabilities.npy"}
+
+
+def tile_features(checkpoint: dict, raw: np.ndarray, *, nan_policy: str, ignore_value: float | None = None,
+                  where: str = "cube", origin: tuple[int, int] = (0, 0), device: torch.device | None = None,
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The checkpoint's feature transform of one window, and its pixels outside the data.
+
+    The one place a stored window becomes what the model reads: float32, outside pixels
+    (:func:`~hsi.data.lazy.outside_data`) set to 0, other non-finite values handled by
+    ``nan_policy`` as whole scenes are, then the checkpoint's front end
+    (:func:`~hsi.training.frontend.apply_features`: its denoiser, if any, then PCA or MNF),
+    applied per pixel (a front end that reads neighbouring pixels would need them in the halo).
+
+    Args:
+        raw: (h, w, B) in the stored dtype.
+        where, origin: the cube's name and the window's top-left pixel in the scene, for messages.
+
+    Returns:
+        ``(features (h, w, C) float32, outside (h, w) bool)``.
+
+    Raises:
+        DataFormatError: non-finite values inside the data with ``nan_policy="error"``.
+    """
+    from hsi._core.errors import DataFormatError
+    from hsi.data.lazy import outside_data
+    from hsi.data.scene import NAN_POLICIES
+
+    outside = outside_data(raw, ignore_value)
+    cube = raw.astype(np.float32)
+    cube[outside] = 0.0
+    bad = ~np.isfinite(cube)
+    if bad.any():
+        fill = NAN_POLICIES[nan_policy]
+        if fill is None:
+            pixels = np.argwhere(bad.any(axis=2))
+            first = ", ".join(f"(row {r + origin[0]}, col {c + origin[1]})" for r, c in pixels[:3])
+            raise DataFormatError(
+                f"{where} must hold finite values; found {int(bad.sum())} NaN/infinite values in {len(pixels)} pixels, "
+                f"first at {first} (in the window of rows {origin[0]}.., cols {origin[1]}..; pixels whose whole "
+                "spectrum is NaN are nodata). Clean the file or pass --nan-policy zero|interpolate."
+            )
+        fill(cube, bad)
+    return apply_features(checkpoint, cube, device=device), outside
+
+
+def check_cube_fits(checkpoint: dict, n_bands: int, wavelengths: tuple[float, ...] | None, where: str) -> None:
+    """Refuses a cube whose band count, or band wavelengths where both are known, differ from the checkpoint's."""
+    scene = checkpoint["scene"]
+    if n_bands != int(scene["n_bands"]):
+        raise CheckpointError(
+            f"checkpoint was trained on {scene['n_bands']}-band cubes ({scene['name']}); got a cube with {n_bands} "
+            f"bands ({where}). Use a scene from the same sensor, or train a model for this one."
+        )
+    trained = scene.get("wavelengths")
+    if wavelengths is None or not isinstance(trained, list) or len(trained) != n_bands:
+        return
+    try:
+        trained_nm = np.asarray(trained, dtype=np.float64)
+    except (TypeError, ValueError):  # not numbers: nothing to compare against
+        return
+    spacing = float(np.median(np.abs(np.diff(trained_nm)))) if len(trained_nm) > 1 else 1.0
+    shift = np.abs(np.asarray(wavelengths) - trained_nm)
+    if shift.max() > spacing / 2:
+        band = int(shift.argmax())
+        raise CheckpointError(
+            f"checkpoint's band {band} is at {trained_nm[band]:.1f} nm; cube {where}'s is at "
+            f"{wavelengths[band]:.1f} nm (more than half a band apart): a different sensor or band set. "
+            "Resample the cube to the checkpoint's bands, or train a model for this one."
+        )
+
+
+def _resume_key(checkpoint_path: Path, cube_path: Path, settings: dict[str, Any]) -> str:
+    """What makes two runs the same prediction: the checkpoint's and cube's files (path, size, time) and settings."""
+    import hashlib
+
+    parts = []
+    for path in (checkpoint_path, cube_path):
+        target = path / "model.json" if path.is_dir() else path
+        stat = target.stat()
+        parts.append([str(target.resolve()), stat.st_size, stat.st_mtime_ns])
+    return hashlib.sha256(json.dumps([parts, settings], sort_keys=True).encode()).hexdigest()[:16]
+
+
+def stream_predict_run(
+    checkpoint_path: str | Path, checkpoint: dict, cube_path: str | Path, *, cube_key: str | None = None,
+    out: str | Path = "runs", device: torch.device | str = "cpu", batch_size: int | None = None,
+    nan_policy: str = "error", inference: Inference = "auto", tile_size: int | None = None,
+    probabilities: bool = False,
+) -> Path:
+    """Classifies a cube read window by window, tile after tile; memory is bounded by the tile.
+
+    Each tile is read with a halo of ``receptive_field // 2`` (the scene's edges padded as the
+    checkpoint's pad mode pads a whole scene), transformed by :func:`tile_features` and
+    classified by :func:`~hsi.evaluation.predict.predict_window`: the classes equal those of the
+    whole scene classified at once. Finished tiles go into ``<out>/.predict_<scene>_<key>.partial/``
+    and are recorded in its ``progress.json``; the same command run again after an interruption
+    continues with the first unfinished tile. Only when every tile is done is the output folder
+    created: ``prediction.npy`` (uint16 class ids, 0 = outside the data), ``prediction.json``,
+    ``map.png`` (a quick look, downsampled for big scenes), ``report.html``, and with
+    georeferencing ``prediction.tif`` (+ ``probabilities.tif`` and ``confidence.tif`` with
+    ``probabilities``).
+
+    Returns:
+        The new output folder.
+    """
+    import shutil
+    import time
+
+    from hsi._core.validation import check_patch_size
+    from hsi.data.lazy import open_lazy_cube
+    from hsi.evaluation.predict import tile_grid
+
+    cube_path = Path(cube_path)
+    cube = open_lazy_cube(cube_path, cube_key)
+    height, width, n_bands = cube.shape
+    check_cube_fits(checkpoint, n_bands, cube.wavelengths, str(cube_path))
+    classifier = classifier_from_state(checkpoint, device)
+    used = resolve_inference(classifier, inference)
+    p = classifier.receptive_field
+    check_patch_size(p, height=height, width=width)
+    tiles = tile_grid(height, width, tile_size or DEFAULT_TILE_SIZE)
+    classes = checkpoint["classes"]
+    ids = np.asarray(classes["ids"], dtype=np.uint16)
+    name = cube_path.stem
+    settings = {"tile_size": tile_size or DEFAULT_TILE_SIZE, "inference": used, "probabilities": probabilities,
+                "nan_policy": nan_policy, "cube_key": cube_key}
+    work = Path(out) / f".predict_{name}_{_resume_key(Path(checkpoint_path), cube_path, settings)}.partial"
+    done = _open_work(work, cube.shape[:2], len(ids), probabilities, len(tiles))
+    if done:
+        progress.info("resuming %s: %d of %d tiles done already (%s)", name, len(done), len(tiles), work)
+    started, n_pixels = time.perf_counter(), 0
+    for tile in tiles:
+        if tile.index in done:
+            continue
+        try:
+            n_pixels += _predict_tile(tile, cube, checkpoint, classifier, work, ids, p=p, nan_policy=nan_policy,
+                                      batch_size=batch_size, inference=used, probabilities=probabilities,
+                                      device=torch.device(device), where=f"cube ({cube_path})")
+        except HSIError:  # bad input: the same command would fail again, and other options are another prediction
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        done.add(tile.index)
+        atomic_save_json(work / _PROGRESS, {"n_tiles": len(tiles), "done": sorted(done)})
+        progress.info("tile %d of %d done (%d x %d pixels)", len(done), len(tiles),
+                      tile.rows.stop - tile.rows.start, tile.cols.stop - tile.cols.start)
+    seconds = time.perf_counter() - started
+    run_dir = create_run_dir(out, f"predict_{name}")
+    try:
+        write_status(run_dir, "running")
+        _finish(run_dir, work, cube, checkpoint, checkpoint_path=str(checkpoint_path), probabilities=probabilities,
+                record={"checkpoint": str(Path(checkpoint_path).resolve()), "scene": name,
+                        "sources": {"cube": str(cube_path)}, "inference": used, "tiled": True, **settings,
+                        "n_tiles": len(tiles), "shape": list(cube.shape),
+                        "pixels_per_second_this_session": round(n_pixels / seconds, 1) if n_pixels else None,
+                        "nodata": "0: pixels whose spectrum is all zero, all NaN/inf or all the header's "
+                                  "'data ignore value'"})
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    write_status(run_dir, "complete")
+    shutil.rmtree(work, ignore_errors=True)
+    return run_dir
+
+
+def _predict_tile(tile: Any, cube: Any, checkpoint: dict, classifier: Any, work: Path, ids: np.ndarray, *, p: int,
+                  nan_policy: str, batch_size: int | None, inference: Inference, probabilities: bool,
+                  device: torch.device, where: str) -> int:
+    """Reads, transforms, classifies and stores one tile; returns its pixel count."""
+    from hsi.evaluation import predict as evaluation
+
+    height, width = cube.shape[:2]
+    rows, cols, pads = tile.reads(p // 2, height, width)
+    features, outside = tile_features(checkpoint, cube.read(rows, cols), nan_policy=nan_policy,
+                                      ignore_value=cube.ignore_value, where=where, origin=(rows.start, cols.start),
+                                      device=device)
+    result = evaluation.predict_window(classifier, features, pads, pad_mode=str(checkpoint["pad_mode"]), device=device,
+                                       batch_size=batch_size, inference=inference, probabilities=probabilities)
+    labels = torch.from_numpy(result).argmax(0).numpy() if probabilities else result
+    inner = (slice(tile.rows.start - rows.start, tile.rows.stop - rows.start),
+             slice(tile.cols.start - cols.start, tile.cols.stop - cols.start))
+    tile_ids = np.where(outside[inner], 0, ids[labels]).astype(np.uint16)
+    _write_tile(work, tile, tile_ids, result if probabilities else None)
+    return int(tile_ids.size)
+
+
+def _open_work(work: Path, shape: tuple[int, int], n_classes: int, probabilities: bool, n_tiles: int) -> set[int]:
+    """The tiles a partial prediction holds already; creates its files when there is none."""
+    progress_file = work / _PROGRESS
+    if progress_file.is_file():
+        try:
+            state = json.loads(progress_file.read_text())
+            if state.get("n_tiles") == n_tiles and all((work / f).is_file() for k, f in _WORK_FILES.items()
+                                                       if k == "labels" or probabilities):
+                return {int(i) for i in state["done"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a damaged record: start again
+    work.mkdir(parents=True, exist_ok=True)
+    # Working files updated in place, tile by tile (an atomic rewrite per tile would copy the scene
+    # each time); they are copied into the output folder through the atomic writer at the end.
+    np.lib.format.open_memmap(work / _WORK_FILES["labels"], mode="w+", dtype=np.uint16, shape=shape).flush()
+    if probabilities:
+        np.lib.format.open_memmap(work / _WORK_FILES["probabilities"], mode="w+", dtype=np.uint8,
+                                  shape=(*shape, n_classes)).flush()
+    atomic_save_json(progress_file, {"n_tiles": n_tiles, "done": []})
+    return set()
+
+
+def _write_tile(work: Path, tile: Any, ids: np.ndarray, proba: np.ndarray | None) -> None:
+    """Writes one tile into the working files, mapped for this tile only (its pages leave memory after)."""
+    labels = np.load(work / _WORK_FILES["labels"], mmap_mode="r+")
+    labels[tile.rows, tile.cols] = ids
+    labels.flush()
+    del labels
+    if proba is not None:
+        stored = np.load(work / _WORK_FILES["probabilities"], mmap_mode="r+")
+        stored[tile.rows, tile.cols] = np.rint(proba.transpose(1, 2, 0) * 255).astype(np.uint8)
+        stored.flush()
+        del stored
+
+
+#: Longest side of the quick-look map, in pixels.
+QUICK_LOOK_SIDE = 1500
+
+
+def _finish(run_dir: Path, work: Path, cube: Any, checkpoint: dict, *, checkpoint_path: str, probabilities: bool,
+            record: dict[str, Any]) -> None:
+    """Copies the finished working files into the output folder, with the GeoTIFFs and the quick look."""
+    from hsi.reporting import figures
+    from hsi.reporting.files import atomic_save_figure
+    from hsi.reporting.run_report import write_html_run_report
+
+    classes = checkpoint["classes"]
+    ids, names, palette = list(classes["ids"]), list(classes["names"]), list(classes["palette"])
+    labels = np.load(work / _WORK_FILES["labels"], mmap_mode="r")
+    height, width = labels.shape
+    georef = cube.georef
+    record["georeferenced"] = georef is not None
+    if georef is not None:
+        record["crs"], record["transform"] = georef.crs, list(georef.transform)
+    atomic_save_json(run_dir / "prediction.json", record)
+    atomic_save_npy(run_dir / "prediction.npy", labels)
+    model = str(checkpoint.get("config", {}).get("model", "model"))
+    if georef is not None:
+        from hsi.reporting.geotiff import write_bands_geotiff, write_class_geotiff
+
+        progress.info("writing prediction.tif")
+        write_class_geotiff(run_dir / "prediction.tif", labels, georef, ids=ids, names=names, palette=palette,
+                            scene=record["scene"], model=model)
+        if probabilities:
+            proba = np.load(work / _WORK_FILES["probabilities"], mmap_mode="r")
+            write_bands_geotiff(run_dir / "probabilities.tif", proba, georef,
+                                descriptions=[f"p({n}) x 255" for n in names])
+            confidence: Any = _Confidence(proba)
+            write_bands_geotiff(run_dir / "confidence.tif", confidence, georef,
+                                descriptions=["max class probability x 255"])
+    elif probabilities:
+        atomic_save_npy(run_dir / "probabilities.npy", np.load(work / _WORK_FILES["probabilities"], mmap_mode="r"))
+    step = max(1, -(-max(height, width) // QUICK_LOOK_SIDE))
+    small = np.asarray(labels[::step, ::step])
+    codes = np.searchsorted(np.asarray(ids), small)  # id -> class index; 0 (nodata) -> -1 below
+    codes[small == 0] = -1
+    shown = f"1 pixel in {step} along each side shown" if step > 1 else "every pixel"
+    title = f"{record['scene']}: {model} (predict)\n{height:,} x {width:,} pixels; {shown}"
+    atomic_save_figure(figures.classification_map(codes, class_names=names, palette=palette, title=title),
+                       run_dir / "map.png")
+    geo = (f"georeferenced ({georef.crs if len(georef.crs) < 40 else 'CRS in prediction.tif'}): prediction.tif"
+           if georef is not None else "no georeferencing in the cube: prediction.npy only")
+    report = (f"# {record['scene']}: {model}\n\nEvery pixel classified with `{checkpoint_path}`, tile by tile "
+              f"({record['n_tiles']} tiles of up to {record['tile_size']} pixels); {geo}. Pixels outside the data "
+              "(spectrum all zero, all NaN or the header's data ignore value) are 0 (nodata).\n")
+    write_html_run_report(run_dir, title=f"{record['scene']}: {model}, prediction", subtitle=title, metrics=None,
+                          report=report, warnings=[])
+
+
+class _Confidence:
+    """The largest class probability of each pixel, (H, W, 1) uint8, computed strip by strip from (H, W, K)."""
+
+    def __init__(self, proba: np.ndarray) -> None:
+        self.proba = proba
+        self.shape = (*proba.shape[:2], 1)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        return np.asarray(self.proba[rows]).max(axis=2, keepdims=True)

@@ -10,23 +10,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import multiprocessing
-import os
 import shutil
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from hsi._core.errors import ConfigError, DataFormatError
 from hsi.config import RunConfig
 from hsi.data.scene import Scene, labels_from_ground_truth
+from hsi.experiments.engine import Engine, RunJob, make_engine, train_runs
 from hsi.experiments.run_dir import read_status
-from hsi.experiments.train import prepare, train_run, validate_config
+from hsi.experiments.steps import load_config_scene
+from hsi.experiments.train import prepare, validate_config
 from hsi.reporting.files import atomic_save_json
 from hsi.reporting.stability_report import (
     find_comparison,
@@ -36,7 +34,6 @@ from hsi.reporting.stability_report import (
 )
 from hsi.reporting.tables import format_percent
 from hsi.reporting.vary import VARY
-from hsi.training.device import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -105,13 +102,6 @@ def _run_config(base: RunConfig, run: PlannedRun, repeat_dir: Path) -> RunConfig
     return dataclasses.replace(base, seed=run.init_seed, split_seed=run.split_seed, out=str(repeat_dir))
 
 
-def _gpu_lanes(config: RunConfig) -> int:
-    """Visible GPUs when the runs go to CUDA without a fixed index (one job each by default), else 0."""
-    if resolve_device(config.device).type == "cuda" and config.device in ("auto", "cuda"):
-        return max(1, torch.cuda.device_count())
-    return 0
-
-
 def _check_name(name: str) -> str:
     if not name or name in (".", "..") or Path(name).name != name or "/" in name or "\\" in name:
         raise ConfigError(f"--name must be a plain folder name (no path separators); got {name!r}.")
@@ -145,53 +135,8 @@ def _check_resumable(repeat_dir: Path, record: dict[str, Any]) -> dict[str, Any]
     return stored
 
 
-_WORKER: dict[str, str] = {}  # a worker process's own device, set once by _start_worker
-
-
-def _start_worker(devices: Any, threads: int | None) -> None:
-    """A worker process's entry: takes its lane's device from the queue; CPU jobs split the cores."""
-    _WORKER["device"] = devices.get()
-    if threads:
-        torch.set_num_threads(threads)
-
-
-def _train_in_worker(config: dict[str, Any], run_name: str) -> dict[str, Any]:
-    """One run in a worker process (top level, so it pickles); returns its metrics."""
-    config = {**config, "device": _WORKER["device"]}
-    return train_run(RunConfig.from_dict(config), progress=False, run_name=run_name).metrics
-
-
-def _run_all(base: RunConfig, repeat_dir: Path, todo: Sequence[PlannedRun], *, jobs: int, progress: bool,
-             done: Callable[[PlannedRun, dict[str, Any]], None], say: Callable[[str], None]) -> None:
-    """Trains ``todo``: in this process with one job, else in ``jobs`` worker processes, one device each."""
-    if jobs == 1 or len(todo) <= 1:
-        for run in todo:
-            done(run, train_run(_run_config(base, run, repeat_dir), progress=progress, run_name=run.name).metrics)
-        return
-    n_gpus, lanes = _gpu_lanes(base), min(jobs, len(todo))
-    devices = [f"cuda:{i % n_gpus}" for i in range(lanes)] if n_gpus else [str(resolve_device(base.device))] * lanes
-    threads = None
-    if torch.device(devices[0]).type == "cpu":
-        threads = max(1, (os.cpu_count() or 1) // lanes)
-        say(f"running {lanes} CPU jobs at once: they compete for the {os.cpu_count()} cores "
-            f"({threads} torch thread(s) per job)")
-    # spawn: a forked CUDA context is unusable, and each worker must seed torch by itself.
-    context = multiprocessing.get_context("spawn")
-    queue = context.SimpleQueue()
-    for device in devices:
-        queue.put(device)
-    pool = ProcessPoolExecutor(lanes, mp_context=context, initializer=_start_worker, initargs=(queue, threads))
-    try:
-        futures = {pool.submit(_train_in_worker, _run_config(base, run, repeat_dir).to_dict(), run.name): run
-                   for run in todo}
-        for future in as_completed(futures):
-            done(futures[future], future.result())  # a failed run raises here; the running ones still finish
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
 def repeat_runs(config: RunConfig, seeds: Sequence[int], *, vary: str = "both", name: str | None = None,
-                jobs: int | None = None, progress: bool = True,
+                jobs: int | None = None, engine: Engine | None = None, progress: bool = True,
                 notify: Callable[[str], None] | None = None) -> RepeatResult:
     """Trains the runs of a repeat that are not finished yet, then writes its stability report.
 
@@ -199,8 +144,10 @@ def repeat_runs(config: RunConfig, seeds: Sequence[int], *, vary: str = "both", 
         config: the base settings; ``config.out`` is the parent of the repeat folder.
         seeds: run k's seed ``s_k``; vary: what follows it. As :func:`plan_runs`.
         name: the repeat folder's name; default ``<dataset>_<model>_vary-<vary>``.
-        jobs: runs trained at once; default one per visible GPU, 1 on CPU (more on CPU share the cores).
-        progress: show each run's progress bar (one job only).
+        jobs: runs trained at once by the default local engine; default one per visible GPU, 1 on CPU
+            (more on CPU share the cores).
+        engine: where the runs train (:mod:`hsi.experiments.engine`); default this machine, ``jobs`` at once.
+        progress: show each run's progress bar (one job in this process only).
         notify: receives one line per event (run finished, resumed runs), for the CLI.
 
     Raises:
@@ -210,21 +157,26 @@ def repeat_runs(config: RunConfig, seeds: Sequence[int], *, vary: str = "both", 
     say = notify or (lambda message: log.info("%s", message))
     validate_config(config)
     plan = plan_runs(config, seeds, vary)
-    jobs = max(1, _gpu_lanes(config)) if jobs is None else jobs
-    if jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1; got {jobs}.")
+    if engine is None:
+        engine = make_engine("local", device=config.device, jobs=jobs, notify=say)
+    elif jobs is not None:
+        raise ConfigError("give repeat_runs either jobs (for the local engine) or an engine, not both.")
     stem = config.dataset or Path(str(config.cube)).stem  # the same settings find the same folder again
     repeat_dir = Path(config.out) / _check_name(name or f"{stem}_{config.model}_vary-{vary}")
-    record = {"vary": vary, "seeds": [r.seed for r in plan],
-              "runs": [{**dataclasses.asdict(r), "dir": r.name} for r in plan], "config": config.to_dict()}
+    record: dict[str, Any] = {"vary": vary, "seeds": [r.seed for r in plan],
+                              "runs": [{**dataclasses.asdict(r), "dir": r.name} for r in plan],
+                              "config": config.to_dict()}
     stored = _check_resumable(repeat_dir, record)
-    # Validates the data and the settings (patch size, model, ...) before anything is written.
-    scene = prepare(_run_config(config, plan[0], repeat_dir)).scene
+    # Validates the data and the settings (patch size, model, ...) before anything is written; the
+    # scene is read once here and handed to every run.
+    loaded = load_config_scene(config)
+    scene = prepare(_run_config(config, plan[0], repeat_dir), scene=loaded).scene
 
     created = not repeat_dir.exists()
     repeat_dir.mkdir(parents=True, exist_ok=True)
+    retries: dict[str, int] = dict((stored or {}).get("engine", {}).get("retries", {}))
     if stored is None or stored["seeds"] != record["seeds"]:
-        atomic_save_json(repeat_dir / REPEAT_FILE, record)
+        atomic_save_json(repeat_dir / REPEAT_FILE, {**record, "engine": {**engine.describe(), "retries": retries}})
     todo = []
     for run in plan:
         run_dir = repeat_dir / run.name
@@ -237,17 +189,19 @@ def repeat_runs(config: RunConfig, seeds: Sequence[int], *, vary: str = "both", 
     n_reused = len(plan) - len(todo)
     if n_reused:
         say(f"{repeat_dir}: {n_reused} of {len(plan)} runs already finished, {len(todo)} to train")
-    count = [n_reused]
-
-    def done(run: PlannedRun, metrics: dict[str, Any]) -> None:
-        count[0] += 1
-        say(f"[{count[0]}/{len(plan)}] {run.name}: OA {format_percent(metrics['overall_accuracy'])}%, "
-            f"AA {format_percent(metrics['average_accuracy'])}%, kappa {format_percent(metrics['kappa'])}")
-
+    count = n_reused
+    jobs_todo = [RunJob(run.name, _run_config(config, run, repeat_dir).to_dict(), progress=progress) for run in todo]
     try:
-        _run_all(config, repeat_dir, todo, jobs=jobs, progress=progress, done=done, say=say)
+        for job, metrics, n_retries in train_runs(engine, jobs_todo, scene=loaded):
+            count += 1
+            retries[job.name] = n_retries
+            # Which engine trained the runs, and how often a lost worker's run was resubmitted.
+            atomic_save_json(repeat_dir / REPEAT_FILE, {**record, "engine": {**engine.describe(), "retries": retries}})
+            again = f" (after {n_retries} lost worker{'s' * (n_retries > 1)})" if n_retries else ""
+            say(f"[{count}/{len(plan)}] {job.name}: OA {format_percent(metrics['overall_accuracy'])}%, "
+                f"AA {format_percent(metrics['average_accuracy'])}%, kappa {format_percent(metrics['kappa'])}{again}")
     except Exception:
-        if created and count[0] == 0:
+        if created and count == 0:
             shutil.rmtree(repeat_dir, ignore_errors=True)
         raise
     report = write_report(repeat_dir, plan, vary=vary, config=config, scene=scene)

@@ -24,6 +24,7 @@ import hsi
 from hsi._core.errors import ConfigError
 from hsi._core.validation import check_fraction, check_patch_size
 from hsi.config import Inference, RunConfig
+from hsi.data.corrupt import corrupt_cube, parse_corruptions
 from hsi.data.padding import PAD_MODES
 from hsi.data.patches import PatchSource
 from hsi.data.scene import NAN_POLICIES, Scene, load_custom_scene, load_scene
@@ -36,7 +37,10 @@ from hsi.features.controls import CONTROLS, NO_CONTROL
 from hsi.features.pca import SpectralPCA
 from hsi.models import MODELS
 from hsi.training.classifier import Classifier, FitSettings, Resume, build_classifier
+from hsi.training.denoise_fit import Denoiser, fit_denoiser
 from hsi.training.device import resolve_device
+from hsi.training.frontend import denoise_settings, fit_reducer
+from hsi.training.recipe import recipe_of, resolve_recipe
 from hsi.training.seed import seeded_run
 from hsi.training.trainer import EpochCallback, PixelSet
 
@@ -62,6 +66,7 @@ class Features:
 
     cube: np.ndarray
     pca: SpectralPCA
+    denoiser: Denoiser | None = None  # the --denoise front-end applied before the reduction
 
 
 @dataclass
@@ -77,6 +82,7 @@ class Fitted:
     selected_epoch: int | None
     train_seconds: float
     inference: Inference = "auto"
+    train_input: str = "patches"  # what the training steps ran on (``auto`` resolved)
 
 
 @dataclass
@@ -124,7 +130,15 @@ def validate_config(config: RunConfig) -> None:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(config, name)}.")
     if not config.lr > 0:
         raise ConfigError(f"--lr must be > 0; got {config.lr}.")
+    parse_corruptions(config.corrupt)  # unknown kinds and bad levels fail before any file is written
+    for name in ("denoise_depth", "denoise_width", "denoise_steps"):
+        if getattr(config, name) < (2 if name == "denoise_depth" else 1):
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= {2 if name == 'denoise_depth' else 1}; "
+                              f"got {getattr(config, name)}.")
+    if config.denoise_neighbours < 0:
+        raise ConfigError(f"--denoise-neighbours must be >= 0; got {config.denoise_neighbours}.")
     MODELS.get(config.model)  # unknown names fail here, with suggestions
+    recipe_of(config)  # unknown recipe, parts out of range
     check_writable(config.out)
 
 
@@ -139,12 +153,19 @@ def load_config_scene(config: RunConfig) -> Scene:
     )
 
 
-def prepare(config: RunConfig) -> Prepared:
-    """Validates the config against the data and draws the split; writes nothing."""
+def prepare(config: RunConfig, *, scene: Scene | None = None) -> Prepared:
+    """Validates the config against the data and draws the split; writes nothing.
+
+    ``scene``: the config's scene as :func:`load_config_scene` returns it, already loaded (an
+    engine sends one copy to every run), used instead of reading the config's files again.
+    """
     validate_config(config)
-    config = dataclasses.replace(config, val_ratio=config.resolved_val_ratio)  # config.json shows the value used
+    config = resolve_recipe(config)  # config.json shows the values used: validation ratio, every recipe part
     device = resolve_device(config.device)
-    scene = load_config_scene(config)
+    scene = load_config_scene(config) if scene is None else scene
+    if config.corrupt:  # before anything else sees the cube; seeded on the data side, like the split
+        scene = dataclasses.replace(scene, cube=corrupt_cube(scene.cube, config.corrupt,
+                                                             seed=config.resolved_split_seed))
     check_patch_size(config.patch_size, height=scene.shape[0], width=scene.shape[1])
     if config.pca_components > scene.n_bands:
         raise ConfigError(
@@ -168,12 +189,24 @@ def prepare(config: RunConfig) -> Prepared:
     return Prepared(config, scene, drawn.split, device)
 
 
-def reduce(config: RunConfig, scene: Scene, split: Split) -> Features:
-    """Fits PCA on the training-side pixels (or all pixels with ``pca_fit='all'``) and reduces the cube."""
+def reduce(config: RunConfig, scene: Scene, split: Split, *, denoiser: Denoiser | None = None) -> Features:
+    """Denoises the cube (``--denoise``), fits PCA or MNF (``--reduce``) on the training-side pixels
+    (or all pixels with ``pca_fit='all'``) and reduces the cube.
+
+    Args:
+        denoiser: an already fitted denoiser of this very cube to reuse (it uses no label and no
+            split, so a study fits it once per cube); default: fitted here if the config asks for one.
+    """
     fit_mask = (split.train | split.val) if config.pca_fit == "train" else np.ones(scene.shape[:2], dtype=bool)
+    cube = scene.cube
+    settings = denoise_settings(config)
+    if settings is not None:
+        denoiser = denoiser or fit_denoiser(cube, settings, device=resolve_device(config.device))
+        cube = denoiser.apply(cube)
     # PCA belongs to the data side: it follows the split's seed, so `repeat --vary init` keeps it fixed.
-    pca = SpectralPCA(config.pca_components, seed=config.resolved_split_seed).fit(scene.cube[fit_mask])
-    return Features(pca.transform(scene.cube), pca)
+    pca = fit_reducer(config.reduce, cube, fit_mask, n_components=config.pca_components,
+                      seed=config.resolved_split_seed)
+    return Features(pca.transform(cube), pca, denoiser if settings is not None else None)
 
 
 def _pixel_set(source: PatchSource, labels: np.ndarray, mask: np.ndarray) -> PixelSet:
@@ -204,11 +237,12 @@ def fit(
                              device=device)
         train_set = _pixel_set(source, scene.labels, split.train)
         val_set = _pixel_set(source, scene.labels, split.val) if split.val.any() else None
-        settings = FitSettings(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed)
+        settings = FitSettings(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
+                               recipe=recipe_of(config), train_input=config.train_input)
         report = classifier.fit(source, train_set, val_set, settings=settings, progress=progress, resume=resume,
                                 on_epoch_end=on_epoch_end)
     return Fitted(classifier, source, report.history, report.selected_epoch, time.perf_counter() - started,
-                  inference=config.inference)
+                  inference=config.inference, train_input=report.train_input)
 
 
 def predict(fitted: Fitted, *, batch_size: int | None = None) -> Prediction:
@@ -231,12 +265,29 @@ def run_checkpoint(fitted: Fitted, features: Features, scene: Scene, config: Run
     """A run's model (model.safetensors + model.json): classifier state, PCA, classes, scene facts, settings."""
     return {
         **fitted.classifier.state(),
-        "pca": features.pca.state_dict(),
+        "pca": features.pca.state_dict(),  # PCA or MNF: the same linear map (hsi.features.mnf)
+        **({"denoiser": features.denoiser.state()} if features.denoiser is not None else {}),
         "classes": {"ids": list(scene.class_ids), "names": list(scene.class_names), "palette": list(scene.palette)},
-        "scene": {"name": scene.name, "n_bands": scene.n_bands, "rgb_bands": list(scene.rgb_bands)},
+        "scene": {"name": scene.name, "n_bands": scene.n_bands, "rgb_bands": list(scene.rgb_bands),
+                  **scene_wavelengths(scene, config)},
         "pad_mode": config.pad_mode,
         "config": config.to_dict(),
     }
+
+
+def scene_wavelengths(scene: Scene, config: RunConfig) -> dict[str, list[float]]:
+    """``{"wavelengths": [nm, ...]}`` when the scene or its cube file's header (ENVI, GeoTIFF) gives them, else ``{}``:
+    ``predict`` then refuses a cube whose bands lie elsewhere."""
+    from hsi._core.errors import HSIError
+    from hsi.data.lazy import is_lazy_readable, open_lazy_cube
+
+    known = getattr(scene, "wavelengths", None)
+    if known is None and config.cube is not None and is_lazy_readable(config.cube):
+        try:
+            known = open_lazy_cube(config.cube, config.cube_key).wavelengths  # the header only
+        except HSIError:
+            known = None
+    return {"wavelengths": [float(w) for w in known]} if known is not None and len(known) == scene.n_bands else {}
 
 
 def environment() -> dict[str, str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hsi.config import RunConfig
+from hsi.data.scene import Scene
 from hsi.evaluation.leakage import control_summary
 from hsi.evaluation.metrics import classification_summary
 from hsi.experiments.resume import ResumePoint, epoch_saver, load_resume_point, resumable_config
@@ -53,16 +54,18 @@ class RunResult:
     metrics: dict[str, Any]
 
 
-def train_run(config: RunConfig, *, progress: bool = True, run_name: str | None = None) -> RunResult:
+def train_run(config: RunConfig, *, progress: bool = True, run_name: str | None = None,
+              scene: Scene | None = None) -> RunResult:
     """Runs the whole train command and writes the run folder.
 
     Bad input raises an :class:`HSIError` before any folder exists. An interrupted run
     keeps its folder marked ``interrupted`` in ``status.json``; any other failure after the
     folder was made removes it. ``run_name`` names the folder ``<out>/<run_name>`` exactly
-    (used by ``repeat``); by default it is ``<out>/<dataset>_<model>_<timestamp>``.
+    (used by ``repeat``); by default it is ``<out>/<dataset>_<model>_<timestamp>``. ``scene``: the
+    config's scene already loaded (see :func:`~hsi.experiments.steps.prepare`).
     """
     progress_log.info("loading %s and drawing the %s split", config.dataset or config.cube, config.split)
-    prepared = prepare(config)
+    prepared = prepare(config, scene=scene)
     stem = f"{config.dataset or Path(str(config.cube)).stem}_{config.model}"
     run_dir = create_run_dir(config.out, stem, name=run_name)
     with guard_run(run_dir, config=config.to_dict()):  # config.json first: even epoch 1 can be resumed
@@ -125,6 +128,7 @@ def _execute(prepared: Prepared, run_dir: Path, *, progress: bool, resume: Resum
         # The audit reads what the model reads: a CNN its patch, an SVM or a forest the centre pixel alone.
         **evaluate(scene, split, prediction, patch_size=fitted.classifier.receptive_field),
         "train_seconds": train_seconds,
+        "train_input": fitted.train_input,
         "inference_seconds": prediction.inference_seconds,
         "seed": config.seed,
         **({"selected_epoch": fitted.selected_epoch} if fitted.selected_epoch is not None else {}),

@@ -201,8 +201,16 @@ class HybridSN(PatchClassifier):
             (N, K, h, w) logits; ``[:, :, i, j]`` equals :meth:`forward` of the patch whose
             top-left corner is tile pixel (i, j).
         """
+        return _dense_logits(self.dense_features(x), self.head, self.classifier, self.feature_side)
+
+    def dense_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolutions over a padded tile: (N, C, h + p - 1, w + p - 1) -> (N, 64, h + s - 1, w + s - 1).
+
+        s = p - 8 (:attr:`feature_side`); the s x s window at (i, j) is what the dense head sees
+        for tile pixel (i, j), so training on scene crops gathers windows here.
+        """
         _check_dense_input(self, x)
-        return _dense_logits(self._features(x), self.head, self.classifier, self.feature_side)
+        return self._features(x)
 
 
 class HybridSN2D3D(PatchClassifier):
@@ -272,8 +280,12 @@ class HybridSN2D3D(PatchClassifier):
 
         See :meth:`HybridSN.forward_dense`.
         """
+        return _dense_logits(self.dense_features(x), self.head, self.classifier, self.feature_side)
+
+    def dense_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, h + p - 1, w + p - 1) -> (N, 32 * depth, h + s - 1, w + s - 1), as :meth:`HybridSN.dense_features`."""
         _check_dense_input(self, x)
-        return _dense_logits(self._features(x), self.head, self.classifier, self.feature_side)
+        return self._features(x)
 
 
 @register_model(paper=_PAPER, min_patch_size=MIN_PATCH_SIZE)

@@ -20,6 +20,7 @@ from hsi.reporting.files import atomic_save_figure, atomic_save_json, atomic_sav
 from hsi.reporting.honesty import control_notes, leakage_notes, run_warnings
 from hsi.reporting.html_report import Card, FigureRef, write_html_report
 from hsi.reporting.tables import format_percent
+from hsi.training.recipe import recipe_line, recipe_record
 
 __all__ = [
     "class_id_map", "counts_text", "excluded_label", "headline_cards", "progress", "run_caption",
@@ -41,7 +42,11 @@ def training_share(config: RunConfig) -> str:
 
 def run_caption(scene_name: str, config: RunConfig) -> str:
     """Scene, model, split and training share in words, e.g. ``salinas_a: hybridsn, random split, 10% training``."""
-    return f"{scene_name}: {config.model}, {config.split} split, {training_share(config)}"
+    front = [f"corrupted by {', '.join(config.corrupt)}"] if config.corrupt else []
+    front += [f"{config.denoise} denoiser"] if config.denoise != "none" else []
+    front += ["MNF"] if config.reduce == "mnf" else []
+    return f"{scene_name}: {config.model}, {config.split} split, {training_share(config)}" + "".join(
+        f", {part}" for part in front)
 
 
 def headline_cards(metrics: dict[str, Any]) -> list[Card]:
@@ -97,10 +102,12 @@ def write_run_outputs(
 ) -> None:
     """Writes config, metrics, report, history, split, prediction and every figure of a run."""
     atomic_save_json(run_dir / "config.json", {"run": config.to_dict(), "resolved": resolved})
+    metrics = {**metrics, "recipe": recipe_record(config)}  # the training recipe and each part's setting
     counts = split.counts()
     report_extra = {
         "dataset": scene.name,
         "model": config.model,
+        "recipe": recipe_line(metrics["recipe"]),
         "seed": config.seed,
         "split": str(split.info.get("method", config.split)),
         "training / validation / test pixels": f"{counts['n_train']} / {counts['n_val']} / {counts['n_test']}",
@@ -181,13 +188,16 @@ def write_scene_figures(
 
 
 def write_predict_outputs(
-    run_dir: Path, scene: Scene, prediction: np.ndarray, *, model: str, checkpoint: str, labelled: bool
+    run_dir: Path, scene: Scene, prediction: np.ndarray, *, model: str, checkpoint: str, labelled: bool,
+    run_split: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any] | None:
     """What ``predict`` writes besides prediction.npy: the maps, and with labels the scores and reports.
 
     With ground truth (``labelled``) the prediction is scored on every labelled pixel, like a
     train run's test pixels: metrics.json, report.md, errors.png, confusion.png. Those pixels
-    may include the ones the model was trained on, and the reports say so. report.html always.
+    may include the ones the model was trained on, and the reports say so. ``run_split``
+    ``(train, test)`` masks (H, W) of the checkpoint's own run, when this is its scene: then only
+    the run's test pixels are scored (``metrics["scored_on"]`` says which). report.html always.
 
     Returns:
         The metrics (fractions), or None without labels.
@@ -204,18 +214,27 @@ def write_predict_outputs(
         return None
     test = scene.labels >= 0
     none = np.zeros_like(test)
-    split = Split(train=none, val=none, test=test, excluded=none.copy(), info={"method": "all labelled pixels"})
+    if run_split is not None:
+        test = test & run_split[1]
+        split = Split(train=run_split[0] & ~test, val=none, test=test, excluded=none.copy(),
+                      info={"method": "the run's test pixels"})
+        scored_on = f"the run's {int(test.sum()):,} test pixels"
+        note = (f"Scored on {scored_on} only: this is the scene the model was trained on (same name and shape), "
+                "so its training pixels are left out, as in the run's own report.")
+    else:
+        split = Split(train=none, val=none, test=test, excluded=none.copy(), info={"method": "all labelled pixels"})
+        scored_on = f"all {int(test.sum()):,} labelled pixels (the model may have trained on some)"
+        note = ("Scored on every labelled pixel of the scene. If this is the scene the model was trained on, "
+                "its training pixels are among them and these figures are optimistic: the run folder's report.md "
+                "has the honest test-pixel figures.")
     metrics: dict[str, Any] = {
         **classification_summary(scene.labels[test], prediction[test], class_names=list(scene.class_names)),
-        **split.counts(),
+        **split.counts(), "scored_on": scored_on,
     }
-    note = ("Scored on every labelled pixel of the scene. If this is the scene the model was trained on, "
-            "its training pixels are among them and these figures are optimistic: the run folder's report.md "
-            "has the honest test-pixel figures.")
     report = tables.metrics_markdown(
         metrics, class_ids=list(scene.class_ids), title=f"{scene.name}: {model}, prediction",
         extra={"dataset": scene.name, "model": model, "checkpoint": checkpoint,
-               "scored pixels": f"{counts_text(metrics['n_test'])} labelled"},
+               "scored pixels": scored_on},
         notes=[note],
     )
     write_scene_figures(run_dir, scene, prediction, split=split, metrics=metrics, caption=caption)

@@ -35,6 +35,8 @@ __all__ = [
     "GPU_MEMORY_FRACTION",
     "MAX_INFERENCE_BATCH",
     "activation_bytes_per_patch",
+    "augment_patches",
+    "dihedral",
     "even_chunks",
     "inference_batch_size",
     "train_micro_batch",
@@ -122,3 +124,58 @@ def even_chunks(n: int, max_size: int) -> tuple[int, int]:
         return 0, max(1, max_size)
     n_chunks = math.ceil(n / max(1, max_size))
     return n_chunks, math.ceil(n / n_chunks)
+
+
+#: The 8 symmetries of a square (flips and 90-degree rotations) as (transpose, flip rows, flip columns).
+DIHEDRAL = tuple((bool(t & 4), bool(t & 2), bool(t & 1)) for t in range(8))
+
+
+def dihedral(x: torch.Tensor, index: int, *, inverse: bool = False) -> torch.Tensor:
+    """Symmetry ``index`` (0..7; 0 = identity) of the last two (spatial) axes of ``x``, or its inverse.
+
+    Symmetry t transposes (if t & 4), then flips rows (t & 2), then flips columns (t & 1); the
+    inverse undoes them in reverse order. On an (N, C, p, p) patch batch the centre pixel stays
+    in place; on a padded tile (B, C, h + p - 1, w + p - 1) the dense output map of the
+    transformed tile is the transformed output map, which is why dense inference with test-time
+    augmentation equals the patch-wise one.
+    """
+    transpose, flip_rows, flip_cols = DIHEDRAL[index]
+    steps: list[tuple[str, bool]] = [("t", transpose), ("r", flip_rows), ("c", flip_cols)]
+    for op, on in reversed(steps) if inverse else steps:
+        if on:
+            x = x.transpose(-1, -2) if op == "t" else x.flip(-2 if op == "r" else -1)
+    return x
+
+
+def augment_patches(
+    patches: torch.Tensor, generator: torch.Generator, *, flips: bool = True, jitter: float = 0.0
+) -> torch.Tensor:
+    """A randomly transformed copy of a training batch, computed on its device.
+
+    Each patch independently gets one of the 8 flips/90-degree rotations (``flips``) and a
+    spectral jitter (``jitter > 0``): its values times a brightness scale ~ N(1, jitter), plus
+    Gaussian noise of standard deviation ``jitter / 2`` per value. Pure: the draws come from
+    ``generator`` alone (a CPU generator; the draws are moved to the batch's device), so a
+    seeded generator repeats the batch exactly, and any batch path can call it.
+
+    Args:
+        patches: (N, C, p, p) float, square patches.
+        generator: the source of every random draw.
+        flips: draw a flip/rotation per patch.
+        jitter: brightness-scale standard deviation; 0 = no spectral jitter.
+
+    Returns:
+        (N, C, p, p), same dtype and device.
+    """
+    n, device = patches.shape[0], patches.device
+    out = patches
+    if flips:
+        bits = torch.randint(0, 2, (3, n, 1, 1, 1), generator=generator).bool().to(device)
+        out = torch.where(bits[0], out.transpose(-1, -2), out)
+        out = torch.where(bits[1], out.flip(-2), out)
+        out = torch.where(bits[2], out.flip(-1), out)
+    if jitter > 0:
+        scale = 1.0 + jitter * torch.randn((n, 1, 1, 1), generator=generator)
+        noise = torch.randn(tuple(patches.shape), generator=generator) * (jitter / 2)
+        out = out * scale.to(device=device, dtype=out.dtype) + noise.to(device=device, dtype=out.dtype)
+    return out

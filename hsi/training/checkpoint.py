@@ -207,6 +207,12 @@ def check_run_model(data: dict[str, Any], path: str | Path) -> None:
                 raise _Invalid("'state_dict' holds entries that are not tensors")
         elif _entry(data, "estimator_skops", torch.Tensor).dtype != torch.uint8:
             raise _Invalid("'estimator_skops' is not bytes")
+        # The recipe's inference parts: test-time augmentation, an ensemble's other networks.
+        if "tta" in data and not isinstance(data["tta"], bool):
+            raise _Invalid(f"'tta' is a {type(data['tta']).__name__}")
+        if "members" in data and not all(isinstance(m, dict) and all(isinstance(v, torch.Tensor) for v in m.values())
+                                         for m in _entry(data, "members", list)):
+            raise _Invalid("'members' holds entries that are not weights")
         scene = _entry(data, "scene", dict)
         _entry(scene, "name", str, "scene")
         n_bands = _size(scene, "n_bands", "scene")

@@ -11,6 +11,8 @@ estimator as skops bytes, loaded with an explicit list of trusted types; no pick
 from __future__ import annotations
 
 import abc
+import copy
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
@@ -22,8 +24,10 @@ from torch import nn
 from hsi._core.errors import CheckpointError, ConfigError, HSIError
 from hsi.data.patches import PatchSource
 from hsi.models import MODELS, create_model, profile_model
-from hsi.training.batching import activation_bytes_per_patch, inference_batch_size
+from hsi.training.batching import DIHEDRAL, activation_bytes_per_patch, dihedral, inference_batch_size
 from hsi.training.batchnorm import recalibrate_batchnorm
+from hsi.training.crops import use_crops
+from hsi.training.recipe import Recipe
 from hsi.training.trainer import EpochCallback, PixelSet, TrainState, autocast_for, fit
 
 __all__ = [
@@ -35,17 +39,20 @@ __all__ = [
     "TorchClassifier",
     "build_classifier",
     "classifier_from_state",
+    "member_seed",
 ]
 
 
 @dataclass(frozen=True)
 class FitSettings:
-    """How to fit: epochs, batch size and learning rate (networks), and the run's seed."""
+    """How to fit: epochs, batch size and learning rate (networks), the run's seed and the recipe (None = paper)."""
 
     epochs: int
     batch_size: int
     lr: float
     seed: int
+    recipe: Recipe | None = None
+    train_input: str = "patches"  # auto | patches | crops (hsi.config.TrainInput)
 
 
 @dataclass
@@ -63,6 +70,10 @@ class FitReport:
 
     history: list[dict[str, float]] = field(default_factory=list)
     selected_epoch: int | None = None
+    #: Ensemble members after the first: their seed, selected epoch and training seconds.
+    members: list[dict[str, float]] = field(default_factory=list)
+    #: What the training steps ran on: ``patches`` or ``crops`` (``auto`` resolved).
+    train_input: str = "patches"
 
 
 class Classifier(abc.ABC):
@@ -146,6 +157,15 @@ class TorchClassifier(Classifier):
     def __init__(self, name: str, network: nn.Module, *, in_chans: int, num_classes: int, patch_size: int) -> None:
         super().__init__(name, in_chans=in_chans, num_classes=num_classes, patch_size=patch_size)
         self.network = network
+        #: Test-time augmentation: mean softmax over the 8 flips/rotations (set by the recipe at fit).
+        self.tta = False
+        #: Ensemble members after ``network`` (other seeds); probabilities are averaged over all.
+        self.members: list[nn.Module] = []
+
+    @property
+    def networks(self) -> list[nn.Module]:
+        """Every network whose probabilities are averaged: ``network``, then the ensemble's other members."""
+        return [self.network, *self.members]
 
     @classmethod
     def create(cls, name: str, *, in_chans: int, num_classes: int, patch_size: int, device: torch.device,
@@ -161,29 +181,77 @@ class TorchClassifier(Classifier):
         self, source: PatchSource, train: PixelSet, val: PixelSet | None, *, settings: FitSettings,
         progress: bool = False, resume: Resume | None = None, on_epoch_end: EpochCallback | None = None,
     ) -> FitReport:
-        """Trains, keeps the epoch of lowest validation loss (else the last), then recalibrates batch norm."""
+        """Trains, keeps the epoch of lowest validation loss (else the last), then recalibrates batch norm.
+
+        With ``settings.recipe.ensemble = N > 1`` it then trains N - 1 more networks the same way,
+        from seeds :func:`member_seed` (initial weights, batch order, augmentation); a resumed fit
+        resumes the first and retrains the others.
+        """
+        recipe = settings.recipe or Recipe()
+        self.tta = recipe.tta
         if resume is not None:
             self.network.load_state_dict(resume.model_state)
-        state = fit(self.network, source, train, val, epochs=settings.epochs, batch_size=settings.batch_size,
-                    lr=settings.lr, seed=settings.seed, progress=progress,
-                    state=resume.state if resume else None,
-                    optimizer_state=resume.optimizer_state if resume else None, on_epoch_end=on_epoch_end)
-        selected = state.epoch
-        if state.best_state is not None:
-            self.network.load_state_dict(state.best_state)
-            selected = state.best_epoch
-        # The moving-average BN statistics lag fast-changing weights in short runs; recompute them.
-        recalibrate_batchnorm(self.network, source, train, batch_size=settings.batch_size, seed=settings.seed)
+        history: list[dict[str, float]] = []
+        crops = use_crops(settings.train_input, self.network, recipe, source, train.rows, train.cols,
+                          batch_size=settings.batch_size)
+        selected = self._fit_one(self.network, source, train, val, settings, settings.seed, progress=progress,
+                                 resume=resume, on_epoch_end=on_epoch_end, history=history, crops=crops)
+        members: list[dict[str, float]] = []
+        self.members = []
+        for k in range(1, recipe.ensemble):
+            started = time.perf_counter()
+            seed = member_seed(settings.seed, k)
+            network = create_model(self.name, in_chans=self.in_chans, num_classes=self.num_classes,
+                                   patch_size=self.patch_size, seed=seed).to(source.device)
+            epoch = self._fit_one(network, source, train, val, settings, seed, progress=progress, history=[],
+                                  crops=crops)
+            self.members.append(network)
+            members.append({"seed": seed, "selected_epoch": epoch, "seconds": time.perf_counter() - started})
         if source.device.type == "cuda":
             torch.cuda.synchronize(source.device)
-        return FitReport(state.history, selected)
+        return FitReport(history, selected, members, train_input="crops" if crops else "patches")
+
+    @staticmethod
+    def _fit_one(network: nn.Module, source: PatchSource, train: PixelSet, val: PixelSet | None,
+                 settings: FitSettings, seed: int, *, progress: bool, history: list[dict[str, float]],
+                 resume: Resume | None = None, on_epoch_end: EpochCallback | None = None,
+                 crops: bool = False) -> int:
+        """Trains one network (as :meth:`fit` says); fills ``history``; returns the epoch kept."""
+        state = fit(network, source, train, val, epochs=settings.epochs, batch_size=settings.batch_size,
+                    lr=settings.lr, seed=seed, progress=progress,
+                    state=resume.state if resume else None,
+                    optimizer_state=resume.optimizer_state if resume else None, on_epoch_end=on_epoch_end,
+                    recipe=settings.recipe, crops=crops)
+        history.extend(state.history)
+        selected = state.epoch
+        if state.best_state is not None:
+            network.load_state_dict(state.best_state)
+            selected = state.best_epoch
+        # The moving-average BN statistics lag fast-changing weights in short runs; recompute them.
+        recalibrate_batchnorm(network, source, train, batch_size=settings.batch_size, seed=seed)
+        return selected
+
+    def _mean_proba(self, inputs: torch.Tensor, forward: Any) -> torch.Tensor:
+        """Mean softmax over the networks and (with ``tta``) the 8 flips/rotations of ``inputs``.
+
+        ``forward(network, x)`` returns logits whose last two axes are spatial where ``x``'s are
+        (a dense map), or (N, K); each symmetry is undone on a map before averaging.
+        """
+        transforms = range(len(DIHEDRAL)) if self.tta else range(1)
+        probas = []
+        for network in self.networks:
+            network.eval()
+            for t in transforms:
+                with autocast_for(inputs.device):
+                    logits = forward(network, dihedral(inputs, t))
+                proba = logits.float().softmax(1)
+                probas.append(dihedral(proba, t, inverse=True) if proba.ndim == 4 else proba)
+        return probas[0] if len(probas) == 1 else torch.stack(probas).mean(0)
 
     @torch.inference_mode()
     def predict_proba(self, source: PatchSource, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-        self.network.eval()
-        with autocast_for(source.device):
-            logits = self.network(source.gather(rows, cols))
-        return logits.float().softmax(1)
+        """Softmax of every network, averaged (ensemble), and over the 8 flips/rotations of each patch (``tta``)."""
+        return self._mean_proba(source.gather(rows, cols), lambda network, x: network(x))
 
     def inference_batch_size(self, source: PatchSource) -> int:
         return inference_batch_size(self.network, in_chans=source.n_channels, patch_size=source.patch_size,
@@ -214,17 +282,22 @@ class TorchClassifier(Classifier):
     def predict_proba_dense(self, tiles: torch.Tensor) -> torch.Tensor:
         if not self.supports_dense:
             return super().predict_proba_dense(tiles)
-        self.network.eval()  # dropout off: every layer then acts per pixel, so dense == patch by patch
-        with autocast_for(tiles.device):
-            logits = cast(Any, self.network).forward_dense(tiles)
-        return logits.float().softmax(1)
+        # Eval mode (dropout off): every layer then acts per pixel, so dense == patch by patch; a
+        # flipped/rotated tile's map is the flipped/rotated map, undone before averaging (TTA).
+        return self._mean_proba(tiles, lambda network, x: cast(Any, network).forward_dense(x))
 
     def profile(self) -> dict[str, int | None]:
         return profile_model(self.network, patch_size=self.patch_size, in_chans=self.in_chans,
                              num_classes=self.num_classes)
 
     def state(self) -> dict[str, Any]:
-        return {"model": self.spec(), "state_dict": self.network.state_dict()}
+        """``model``, ``state_dict``; with TTA ``tta: true``; with an ensemble ``members`` (other networks)."""
+        state: dict[str, Any] = {"model": self.spec(), "state_dict": self.network.state_dict()}
+        if self.tta:
+            state["tta"] = True
+        if self.members:
+            state["members"] = [network.state_dict() for network in self.members]
+        return state
 
     @classmethod
     def from_state(cls, state: dict[str, Any], device: torch.device) -> TorchClassifier:
@@ -244,30 +317,44 @@ class TorchClassifier(Classifier):
                 "Use one written by hsi-classify train."
             ) from None
         expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
-        weights = state.get("state_dict")
-        if not isinstance(weights, dict):
+        members = state.get("members", [])
+        if not isinstance(members, list):
             raise CheckpointError(
-                f"checkpoint of model {spec['name']!r} holds no network weights; use one written by hsi-classify train."
-            )
-        found = {k: tuple(v.shape) for k, v in weights.items() if isinstance(v, torch.Tensor)}
-        if expected != found:
-            differ = sorted(set(expected) ^ set(found)) or sorted(k for k in expected if expected[k] != found[k])
-            raise CheckpointError(
-                f"checkpoint weights do not fit model {spec['name']!r} (first difference: {str(differ[0])[:80]!r}); "
-                "the checkpoint was damaged or edited. Use one written by hsi-classify train."
+                f"checkpoint of model {spec['name']!r} has ensemble members that are not a list of weights; it was "
+                "damaged or edited. Use one written by hsi-classify train."
             )
         classifier = cls.create(str(spec["name"]), in_chans=int(spec["in_chans"]),
                                 num_classes=int(spec["num_classes"]), patch_size=int(spec["patch_size"]),
                                 device=torch.device("cpu"))
-        try:
-            classifier.network.load_state_dict(state["state_dict"])
-        except (RuntimeError, KeyError, TypeError):
-            raise CheckpointError(
-                f"checkpoint weights do not fit model {spec['name']!r} (their types differ from the model's); "
-                "the checkpoint was damaged or edited. Use one written by hsi-classify train."
-            ) from None
-        classifier.network.to(device)
+        classifier.members = [copy.deepcopy(classifier.network) for _ in members]
+        for network, weights in zip(classifier.networks, [state.get("state_dict"), *members], strict=True):
+            _load_weights(network, weights, expected, str(spec["name"]))
+        classifier.tta = state.get("tta", False) is True
+        for network in classifier.networks:
+            network.to(device)
         return classifier
+
+
+def _load_weights(network: nn.Module, weights: Any, expected: dict[str, tuple[int, ...]], name: str) -> None:
+    """Loads a checkpoint's ``weights`` into ``network`` after checking their names and shapes against ``expected``."""
+    if not isinstance(weights, dict):
+        raise CheckpointError(
+            f"checkpoint of model {name!r} holds no network weights; use one written by hsi-classify train."
+        )
+    found = {k: tuple(v.shape) for k, v in weights.items() if isinstance(v, torch.Tensor)}
+    if expected != found:
+        differ = sorted(set(expected) ^ set(found)) or sorted(k for k in expected if expected[k] != found[k])
+        raise CheckpointError(
+            f"checkpoint weights do not fit model {name!r} (first difference: {str(differ[0])[:80]!r}); "
+            "the checkpoint was damaged or edited. Use one written by hsi-classify train."
+        )
+    try:
+        network.load_state_dict(weights)
+    except (RuntimeError, KeyError, TypeError):
+        raise CheckpointError(
+            f"checkpoint weights do not fit model {name!r} (their types differ from the model's); "
+            "the checkpoint was damaged or edited. Use one written by hsi-classify train."
+        ) from None
 
 
 def _dense_bytes_per_input_pixel(network: nn.Module, in_chans: int, patch_size: int, device: torch.device) -> int:
@@ -394,6 +481,11 @@ class SklearnClassifier(Classifier):
             ) from None
         return cls(str(spec["name"]), estimator, in_chans=int(spec["in_chans"]), num_classes=int(spec["num_classes"]),
                    patch_size=int(spec["patch_size"]))
+
+
+def member_seed(seed: int, index: int) -> int:
+    """The seed of ensemble member ``index`` (0 = the run's own network, seeded ``seed``)."""
+    return seed + 1_000_003 * index
 
 
 _KINDS: dict[str, type[TorchClassifier] | type[SklearnClassifier]] = {

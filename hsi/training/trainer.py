@@ -1,11 +1,12 @@
-"""The training loop: batches gathered on the device, Adam, cross-entropy, optional validation."""
+"""The training loop: batches gathered (and augmented) on the device, the recipe's optimiser and schedule,
+cross-entropy, optional validation."""
 
 from __future__ import annotations
 
 import copy
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hsi.data.patches import PatchSource
-from hsi.training.batching import inference_batch_size, train_micro_batch
+from hsi.training.batching import augment_patches, inference_batch_size, train_micro_batch
+from hsi.training.crops import Crop, batch_crops, crop_logits
+from hsi.training.recipe import Recipe, lr_factor, make_optimizer
 from hsi.training.seed import epoch_seed
 
 log = logging.getLogger(__name__)
@@ -88,6 +91,8 @@ def fit(
     on_epoch_end: EpochCallback | None = None,
     progress: bool = True,
     micro_batch: int | None = None,
+    recipe: Recipe | None = None,
+    crops: bool = False,
 ) -> TrainState:
     """Trains ``model`` in place for ``epochs`` epochs (continuing from ``state`` if given).
 
@@ -102,7 +107,7 @@ def fit(
         train: training pixels; val: validation pixels or None.
         epochs: total number of epochs (including those already done in ``state``).
         batch_size: patches per optimiser step.
-        lr: Adam learning rate.
+        lr: base learning rate (the recipe scales it: ``lr_scale``, schedule).
         seed: the run's seed.
         state: a state to resume from; optimizer_state: the optimiser's saved state.
         on_epoch_end: called after every epoch (used to save resumable checkpoints).
@@ -111,6 +116,11 @@ def fit(
             batch are summed, so each optimiser step still uses the batch's mean gradient.
             None picks it from the device (see :func:`hsi.training.batching.train_micro_batch`:
             the whole batch on CUDA, cache-sized passes on CPU).
+        recipe: optimiser, schedule, label smoothing and augmentation (see
+            :mod:`hsi.training.recipe`); None = ``paper`` (Adam at ``lr``, constant, none).
+        crops: train on scene crops (:mod:`hsi.training.crops`: one dense pass per crop, the
+            loss at its training pixels; same per-pixel gradients, neighbours share a step)
+            instead of patch batches; needs a model with an exact dense pass and no augmentation.
 
     Returns:
         The final :class:`TrainState`.
@@ -121,7 +131,9 @@ def fit(
         micro_batch = train_micro_batch(model, batch_size=batch_size, **sizes)
     eval_batch = inference_batch_size(model, **sizes) if val is not None and len(val) else batch_size
     state = state or TrainState()
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    recipe = recipe or Recipe()
+    optimizer = make_optimizer(recipe, model.parameters(), lr)
+    steps_per_epoch = -(-len(train) // batch_size)
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
     bar = tqdm(range(state.epoch, epochs), desc="train", unit="epoch", disable=not progress, leave=False)
@@ -133,17 +145,32 @@ def fit(
         model.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
-        for start in range(0, len(train), batch_size):
-            batch = order[start : start + batch_size]
+        for step, batch in enumerate(order.split(batch_size)):
+            if recipe.schedule != "constant":  # a function of the global step: a resumed run follows it too
+                for group in optimizer.param_groups:
+                    group["lr"] = lr * recipe.lr_scale * lr_factor(recipe, epoch * steps_per_epoch + step,
+                                                                   epochs * steps_per_epoch)
             optimizer.zero_grad(set_to_none=True)
-            # Equal passes (sizes differ by at most one): sum of (pass loss sum / batch size)
-            # is the batch's mean loss, so the summed gradients are the batch gradient.
-            for part in batch.tensor_split(-(-len(batch) // micro_batch)):
-                patches = source.gather(train.rows[part], train.cols[part])
-                targets = train.targets[part]
-                with autocast_for(device):
-                    logits = model(patches)
-                    part_loss = nn.functional.cross_entropy(logits.float(), targets, reduction="sum")
+            # The batch in passes: crops of the scene (hsi.training.crops), else equal slices (sizes
+            # differ by at most one). The sum of (pass loss sum / batch size) is the batch's mean
+            # loss, so the summed gradients of the passes are the batch gradient.
+            parts: Sequence[torch.Tensor | Crop] = (
+                batch_crops(train.rows[batch], train.cols[batch], height=source.height, width=source.width)
+                if crops else batch.tensor_split(-(-len(batch) // micro_batch)))
+            for part in parts:
+                if isinstance(part, Crop):
+                    targets = train.targets[batch[part.members]]
+                    with autocast_for(device):
+                        logits = crop_logits(model, source, part, train.rows[batch], train.cols[batch])
+                else:
+                    patches = source.gather(train.rows[part], train.cols[part])
+                    if recipe.augment or recipe.jitter > 0:
+                        patches = augment_patches(patches, generator, flips=recipe.augment, jitter=recipe.jitter)
+                    targets = train.targets[part]
+                    with autocast_for(device):
+                        logits = model(patches)
+                part_loss = nn.functional.cross_entropy(logits.float(), targets, reduction="sum",
+                                                        label_smoothing=recipe.label_smoothing)
                 (part_loss / len(batch)).backward()
                 # Accumulate on the device: no host sync per batch.
                 loss_sum += part_loss.detach()

@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 from hsi._core.errors import ConfigError
 from hsi.cli.main import build_parser, main
 from hsi.cli.repeat import parse_seeds, seeds_from_args
 from hsi.config import RunConfig
-from hsi.experiments import repeat as repeat_module
 from hsi.experiments.repeat import VARY, plan_runs
 
 REPORT_FILES = ["repeat.json", "stability.json", "stability.md", "stability.png", "agreement.png",
@@ -196,36 +192,6 @@ def test_cli_vary_choices_come_from_the_declaration() -> None:
     for command in ("repeat", "compare"):
         text = sub.choices[command].format_help()
         assert "a count" in " ".join(text.split()) and "comma-separated list" in " ".join(text.split())
-
-
-class _InlinePool:
-    """Stands in for the process pool: starts each worker's entry in this process, runs each job at once."""
-
-    def __init__(self, max_workers: int, *, mp_context: Any, initializer: Any, initargs: tuple[Any, ...]) -> None:
-        for _ in range(max_workers):
-            initializer(*initargs)
-
-    def submit(self, fn: Any, *args: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        future.set_result(fn(*args))
-        return future
-
-    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
-        pass
-
-
-def test_jobs_2_hands_runs_to_workers_with_their_own_device_and_threads(
-    synthetic_scene: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    threads: list[int] = []
-    monkeypatch.setattr(repeat_module, "ProcessPoolExecutor", _InlinePool)
-    monkeypatch.setattr(repeat_module, "_WORKER", {})
-    monkeypatch.setattr(torch, "set_num_threads", threads.append)  # a worker's own setting, not this process's
-    assert main([*_settings(synthetic_scene, tmp_path), "--runs", "2", "--jobs", "2", "--name", "two_jobs"]) == 0
-    assert "compete for the" in capsys.readouterr().err  # CPU jobs share the cores, and the user is told
-    assert threads == [max(1, (os.cpu_count() or 1) // 2)] * 2 and repeat_module._WORKER["device"] == "cpu"
-    runs = _run_dirs(tmp_path / "two_jobs")
-    assert [json.loads((r / "status.json").read_text())["state"] for r in runs] == ["complete", "complete"]
 
 
 @pytest.mark.slow  # two spawned interpreters each import torch and scikit-learn and draw ten figures: ~15 s of CPU

@@ -1,0 +1,416 @@
+"""Where the training runs of ``repeat`` and ``compare`` execute: this machine or a Ray cluster.
+
+An engine maps a task over items: ``engine.map(task, items, shared=x)`` yields a :class:`Finished`
+``(item, result, retries)`` as each item completes. ``task(shared, item)`` is a top-level function
+(pickled by reference) and ``shared`` (the scene) is sent once, not with every item.
+``repeat`` and ``compare`` hand their runs to :func:`train_runs` with an engine and never ask which.
+
+- ``local`` (:class:`LocalEngine`, the default, no extra dependency): in this process with one job,
+  else a spawned process pool with one device lane per worker. Runs write their folders themselves.
+- ``ray`` (:class:`RayEngine`): one Ray task per run with its CPU/GPU share declared; the scene is put
+  into the object store once. No filesystem is shared: a task trains into a scratch folder on its
+  worker and returns the run folder's files as data, which the driver writes with the atomic writer,
+  so the folder is laid out as a local one. A run whose worker or node dies is resubmitted, at most
+  ``max_retries`` times, and the count is returned. See docs/cluster.md.
+
+This module imports nothing heavy at load time: the CLI reads :data:`ENGINES` to build ``--engine``.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import socket
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
+
+from hsi._core.errors import ConfigError, DataFormatError, DependencyNotFoundError, HSIError
+from hsi._core.files import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ENGINES", "Engine", "Finished", "LocalEngine", "RayEngine", "RunFiles", "RunJob", "make_engine",
+    "train_runs", "worker_device",
+]
+
+#: The one declaration of ``--engine``: name -> one line for ``--help``.
+ENGINES: dict[str, str] = {
+    "local": "this machine (default): in this process, or --jobs worker processes",
+    "ray": "a Ray cluster: --ray-address, else $RAY_ADDRESS, else a Ray instance started on this machine "
+           "(needs pip install 'hsi-classify[ray]'; see docs/cluster.md)",
+}
+RAY_MISSING = ("--engine ray needs Ray, which is not installed here: pip install 'hsi-classify[ray]' "
+               "(or use --engine local).")
+DEFAULT_MAX_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Finished:
+    """One item done: the ``item`` given, the task's ``result`` and how many times it was resubmitted."""
+
+    item: Any
+    result: Any
+    retries: int = 0
+
+
+class Engine(Protocol):
+    """Runs ``task(shared, item)`` for every item; yields each :class:`Finished` as it completes."""
+
+    name: str
+    #: True when tasks run where the driver's folders are (they write them); False: results come back as data.
+    shares_files: bool
+
+    def map(self, task: Callable[[Any, Any], Any], items: Sequence[Any], *, shared: Any = None) -> Iterator[Finished]:
+        """Runs every item; a task's own error is raised here (after the running ones are stopped)."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What ran the runs, for the repeat/compare JSON."""
+        ...
+
+
+_WORKER: dict[str, Any] = {}  # a worker process's own device (and, in a local pool, the shared value)
+
+
+def worker_device() -> str | None:
+    """The device the engine gave this worker process, or None in the driver (the run's own ``device``)."""
+    return _WORKER.get("device")
+
+
+def _start_local_worker(devices: Any, threads: int | None, shared: Any) -> None:
+    """A local pool worker's entry: its lane's device from the queue, the shared value; CPU jobs split the cores."""
+    _WORKER.update(device=devices.get(), shared=shared)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _call_in_local_worker(task: Callable[[Any, Any], Any], item: Any) -> Any:
+    return task(_WORKER["shared"], item)
+
+
+@dataclass
+class LocalEngine:
+    """This machine: one job runs in this process; more run in spawned worker processes, one device each.
+
+    Args:
+        jobs: runs at once.
+        device: the runs' ``--device``; with CUDA and no fixed index, lanes go round the visible GPUs.
+        notify: receives one line when CPU jobs will share the cores.
+    """
+
+    jobs: int = 1
+    device: str = "auto"
+    notify: Callable[[str], None] | None = None
+    name: str = field(default="local", init=False)
+    shares_files: bool = field(default=True, init=False)
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": self.name, "jobs": self.jobs}
+
+    def map(self, task: Callable[[Any, Any], Any], items: Sequence[Any], *, shared: Any = None) -> Iterator[Finished]:
+        if self.jobs == 1 or len(items) <= 1:
+            for item in items:
+                yield Finished(item, task(shared, item))
+            return
+        import torch
+
+        from hsi.training.device import resolve_device
+
+        lanes, n_gpus = min(self.jobs, len(items)), _gpu_lanes(self.device)
+        devices = ([f"cuda:{i % n_gpus}" for i in range(lanes)] if n_gpus
+                   else [str(resolve_device(self.device))] * lanes)
+        threads = None
+        if torch.device(devices[0]).type == "cpu":
+            threads = max(1, (os.cpu_count() or 1) // lanes)
+            (self.notify or log.info)(f"running {lanes} CPU jobs at once: they compete for the {os.cpu_count()} "
+                                      f"cores ({threads} torch thread(s) per job)")
+        # spawn: a forked CUDA context is unusable, and each worker must seed torch by itself.
+        context = multiprocessing.get_context("spawn")
+        queue = context.SimpleQueue()
+        for device in devices:
+            queue.put(device)
+        pool = ProcessPoolExecutor(lanes, mp_context=context, initializer=_start_local_worker,
+                                   initargs=(queue, threads, shared))
+        try:
+            futures = {pool.submit(_call_in_local_worker, task, item): item for item in items}
+            for future in as_completed(futures):
+                yield Finished(futures[future], future.result())  # a failed run raises; the running ones finish
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _gpu_lanes(device: str) -> int:
+    """Visible GPUs when runs go to CUDA without a fixed index (one job each by default), else 0."""
+    import torch
+
+    from hsi.training.device import resolve_device
+
+    if resolve_device(device).type == "cuda" and device in ("auto", "cuda"):
+        return max(1, torch.cuda.device_count())
+    return 0
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise DependencyNotFoundError(RAY_MISSING) from None
+    return ray
+
+
+def _lost_worker_errors(ray: Any) -> tuple[type[BaseException], ...]:
+    """Ray's errors for a task whose worker, node or inputs were lost (not the task's own error)."""
+    names = ("WorkerCrashedError", "NodeDiedError", "LocalRayletDiedError", "ObjectLostError", "OutOfMemoryError")
+    return tuple(getattr(ray.exceptions, n) for n in names if hasattr(ray.exceptions, n))
+
+
+def _call_on_ray(task: Callable[[Any, Any], Any], shared: Any, item: Any, threads: int) -> Any:
+    """A Ray task's entry: the process-wide settings the CLI makes for itself, the device Ray assigned."""
+    import ray
+    import torch
+
+    if "entered" not in _WORKER:
+        from hsi.training.device import flush_denormals
+
+        flush_denormals()  # as `hsi-classify` does at its start, so numbers match a local run
+        _WORKER["entered"] = True
+    # Ray sets CUDA_VISIBLE_DEVICES to the GPUs it granted this task: they are cuda:0.. here.
+    _WORKER["device"] = "cuda" if ray.get_gpu_ids() else "cpu"
+    torch.set_num_threads(threads)
+    return task(shared, item)
+
+
+@dataclass
+class RayEngine:
+    """A Ray cluster: one task per item with ``cpus_per_run`` CPUs (its torch threads) and ``gpus_per_run`` GPUs.
+
+    Args:
+        address: the cluster (``host:port`` or ``ray://host:10001``); None: ``$RAY_ADDRESS``, else
+            a Ray instance started on this machine for the call and stopped after it.
+        gpus_per_run: GPUs per run; a fraction shares a GPU (0.25: four runs on one).
+        cpus_per_run: CPUs per run, also its torch thread count.
+        max_retries: resubmissions of an item whose worker or node died; then the error is raised.
+    """
+
+    address: str | None = None
+    gpus_per_run: float = 0.0
+    cpus_per_run: int = 1
+    max_retries: int = DEFAULT_MAX_RETRIES
+    name: str = field(default="ray", init=False)
+    shares_files: bool = field(default=False, init=False)
+
+    def describe(self) -> dict[str, Any]:
+        address = self.address or os.environ.get("RAY_ADDRESS") or "a Ray instance on this machine"
+        return {"engine": self.name, "address": address, "gpus_per_run": self.gpus_per_run,
+                "cpus_per_run": self.cpus_per_run, "max_retries": self.max_retries}
+
+    def _connect(self, ray: Any) -> bool:
+        """Connects (or starts an embedded instance); returns True when this call must shut it down."""
+        if ray.is_initialized():
+            return False
+        address = self.address or os.environ.get("RAY_ADDRESS") or None
+        try:
+            if address is None:
+                ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+            else:
+                ray.init(address=address, log_to_driver=False, configure_logging=False)
+        except (ConnectionError, ValueError, RuntimeError) as err:
+            reason = (str(err).splitlines() or [type(err).__name__])[0]
+            raise ConfigError(f"could not reach the Ray cluster at {address} ({reason}); start it with "
+                              "`ray start --head` there, or check --ray-address / $RAY_ADDRESS.") from None
+        # A run needs one node with its whole share, or it would wait forever.
+        nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+        for what, need in (("GPU", self.gpus_per_run), ("CPU", self.cpus_per_run)):
+            have = max((float(r.get(what, 0.0)) for r in nodes), default=0.0)
+            if need > have:
+                ray.shutdown()
+                where = address or "on this machine"
+                raise ConfigError(f"each run asks for {need:g} {what}(s) but no node of the Ray cluster {where} has "
+                                  f"that many (the most is {have:g}); lower --{what.lower()}s-per-run or add a node "
+                                  f"with more {what}s.")
+        return True
+
+    def map(self, task: Callable[[Any, Any], Any], items: Sequence[Any], *, shared: Any = None) -> Iterator[Finished]:
+        if not items:
+            return
+        ray = _import_ray()
+        started = self._connect(ray)
+        lost = _lost_worker_errors(ray)
+        # Retries are the driver's, not Ray's, so each is counted and bounded here.
+        remote = ray.remote(_call_on_ray).options(num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run,
+                                                  max_retries=0)
+        pending: dict[Any, tuple[int, int]] = {}
+        try:
+            shared_ref = ray.put(shared)  # once; each task gets it from the object store of its node
+
+            def submit(index: int, tries: int) -> None:
+                pending[remote.remote(task, shared_ref, items[index], self.cpus_per_run)] = (index, tries)
+
+            for index in range(len(items)):
+                submit(index, 0)
+            while pending:
+                (ref,), _ = ray.wait(list(pending), num_returns=1)
+                index, tries = pending.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except lost as err:
+                    if tries >= self.max_retries:
+                        reason = (str(err).splitlines() or [type(err).__name__])[0]
+                        raise HSIError(f"a run's Ray worker died {tries + 1} times (last: {reason}); the finished "
+                                       "runs are kept: rerun the same command to train the rest.") from None
+                    log.warning("a Ray worker died (%s); resubmitting its run (retry %d of at most %d)",
+                                type(err).__name__, tries + 1, self.max_retries)
+                    submit(index, tries + 1)
+                    continue
+                except ray.exceptions.RayTaskError as err:
+                    cause = getattr(err, "cause", None)
+                    if isinstance(cause, BaseException):
+                        raise cause from None  # the run's own error, one line as in a local run
+                    raise
+                yield Finished(items[index], result, tries)
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            if started:
+                ray.shutdown()
+
+
+def _check_reachable(address: str | None) -> None:
+    """Refuses a ``host:port`` where nothing listens, at once (Ray itself would wait minutes)."""
+    if address is None or "://" in address or address in ("auto", "local") or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=10):
+            pass
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"no Ray cluster answers at {address} ({err}); start one there with `ray start --head "
+                          "--port PORT`, or correct --ray-address / $RAY_ADDRESS.") from None
+
+
+def make_engine(name: str, *, device: str = "auto", jobs: int | None = None, ray_address: str | None = None,
+                gpus_per_run: float | None = None, cpus_per_run: int | None = None,
+                max_retries: int | None = None, notify: Callable[[str], None] | None = None) -> Engine:
+    """The engine ``name`` (a key of :data:`ENGINES`) with its settings checked before anything runs.
+
+    Args:
+        device: the runs' ``--device``: local lanes follow it; Ray's default GPU share is 1 when it is CUDA.
+        jobs: local only; default one per visible GPU, else 1.
+        ray_address, gpus_per_run, cpus_per_run, max_retries: Ray only.
+
+    Raises:
+        ConfigError: unknown name, a setting of the other engine, or a value out of range.
+        DependencyNotFoundError: ``ray`` without Ray installed.
+    """
+    if name not in ENGINES:
+        raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}; got {name!r}.")
+    ray_given = {"--ray-address": ray_address, "--gpus-per-run": gpus_per_run, "--cpus-per-run": cpus_per_run,
+                 "--max-retries": max_retries}
+    if name == "local":
+        given = [flag for flag, value in ray_given.items() if value is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)} set(s) how runs go to a Ray cluster, but --engine is local; "
+                              "add --engine ray or drop them.")
+        if jobs is not None and jobs < 1:
+            raise ConfigError(f"--jobs must be >= 1; got {jobs}.")
+        return LocalEngine(jobs=max(1, _gpu_lanes(device)) if jobs is None else jobs, device=device, notify=notify)
+    if jobs is not None:
+        raise ConfigError(f"--jobs {jobs} sets how many runs this machine trains at once; with --engine ray the "
+                          "cluster runs as many as its resources allow. Drop --jobs, or set --cpus-per-run.")
+    if gpus_per_run is not None and not gpus_per_run >= 0:
+        raise ConfigError(f"--gpus-per-run must be >= 0 (a fraction shares a GPU); got {gpus_per_run}.")
+    if cpus_per_run is not None and cpus_per_run < 1:
+        raise ConfigError(f"--cpus-per-run must be >= 1; got {cpus_per_run}.")
+    if max_retries is not None and not 0 <= max_retries <= 100:
+        raise ConfigError(f"--max-retries must be between 0 and 100; got {max_retries}.")
+    _import_ray()  # missing: say so now, before any folder exists
+    _check_reachable(ray_address or os.environ.get("RAY_ADDRESS") or None)
+    if gpus_per_run is None:
+        from hsi.training.device import resolve_device
+
+        gpus_per_run = 1.0 if device != "cpu" and resolve_device(device).type == "cuda" else 0.0
+    return RayEngine(address=ray_address, gpus_per_run=float(gpus_per_run), cpus_per_run=cpus_per_run or 1,
+                     max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries)
+
+
+# ---------------------------------------------------------------- training runs on an engine
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """One training run: its folder ``name`` inside ``config["out"]`` (the driver's folder) and its settings."""
+
+    name: str
+    config: dict[str, Any]
+    progress: bool = False  # a progress bar, when it runs in the driver's own process
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """A run trained elsewhere: its metrics and its folder's files, ``{relative path: content}``."""
+
+    metrics: dict[str, Any]
+    files: dict[str, bytes]
+
+
+def _run_config(job: RunJob, **changes: Any) -> Any:
+    from hsi.config import RunConfig
+
+    device = worker_device()
+    return RunConfig.from_dict({**job.config, **({"device": device} if device else {}), **changes})
+
+
+def _train_here(scene: Any, job: RunJob) -> dict[str, Any]:
+    """Trains ``job`` into the driver's folder; returns its metrics."""
+    from hsi.experiments.train import train_run
+
+    progress = job.progress and worker_device() is None
+    return train_run(_run_config(job), progress=progress, run_name=job.name, scene=scene).metrics
+
+
+def _train_elsewhere(scene: Any, job: RunJob) -> RunFiles:
+    """Trains ``job`` in a scratch folder of this (worker) machine; returns the run folder as data."""
+    from hsi.experiments.train import train_run
+
+    with tempfile.TemporaryDirectory(prefix="hsi-run-") as scratch:
+        result = train_run(_run_config(job, out=scratch), progress=False, run_name=job.name, scene=scene)
+        files = {p.relative_to(result.run_dir).as_posix(): p.read_bytes()
+                 for p in sorted(result.run_dir.rglob("*")) if p.is_file()}
+    return RunFiles(result.metrics, files)
+
+
+def _write_run_folder(run_dir: Path, files: dict[str, bytes]) -> None:
+    """Writes a run folder that came back as data; ``status.json`` last, so a cut-short copy reads unfinished."""
+    from hsi.experiments.run_dir import STATUS_FILE
+
+    for name in sorted(files, key=lambda n: n == STATUS_FILE):
+        parts = PurePosixPath(name).parts
+        if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
+            raise DataFormatError(f"a run sent back the file name {name!r}, which leaves its folder; expected a "
+                                  "relative path inside it. The run is not written.")
+        atomic_write_bytes(run_dir.joinpath(*parts), files[name])
+
+
+def train_runs(engine: Engine, jobs: Sequence[RunJob], *, scene: Any) -> Iterator[tuple[RunJob, dict[str, Any], int]]:
+    """Trains every job on ``engine``; yields ``(job, metrics, retries)`` once its run folder is written.
+
+    Args:
+        jobs: the runs; each is written to ``<job.config["out"]>/<job.name>``.
+        scene: the loaded scene the configs name (as ``load_config_scene`` returns it), sent once.
+    """
+    if engine.shares_files:
+        for done in engine.map(_train_here, jobs, shared=scene):
+            yield done.item, done.result, done.retries
+        return
+    for done in engine.map(_train_elsewhere, jobs, shared=scene):
+        job: RunJob = done.item
+        _write_run_folder(Path(job.config["out"]) / job.name, done.result.files)
+        yield job, done.result.metrics, done.retries

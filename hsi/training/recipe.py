@@ -1,0 +1,209 @@
+"""Training recipes: named sets of training choices, each part its own setting.
+
+A :class:`Recipe` says how a network is trained and how its answers are read out: the
+optimiser and its weight decay, the learning-rate schedule, label smoothing, augmentation
+of the training batches (the 8 flips/90-degree rotations of a patch and a spectral jitter),
+the share of the training pixels held out to pick the epoch, test-time augmentation and the
+number of ensemble members. :data:`RECIPES` holds them by ``--recipe`` name:
+
+* ``paper``: the HybridSN paper's protocol (Roy et al. 2020), exactly as before recipes
+  existed: Adam at the run's ``--lr``, a fixed number of epochs, no augmentation, the last
+  epoch's weights (unless the split draws validation pixels, as ``--split disjoint`` does).
+* ``robust``: AdamW with weight decay, linear warm-up then cosine decay, label smoothing,
+  flips/rotations and spectral jitter inside the batch gather, and the epoch of lowest
+  validation loss on a stratified hold-out of the training pixels, and test-time flips/rotations.
+
+The default recipe is ``RunConfig.recipe``'s default (``paper``: measured in docs/accuracy.md,
+``robust`` did not beat it at the CPU settings there). Every part is also a
+:class:`~hsi.config.RunConfig` field (None there = the recipe's value),
+so ``--recipe robust --no-augment`` is the recipe minus one part; :func:`resolve_recipe`
+writes the values used back into the config, so ``config.json`` reproduces the run.
+
+This module imports no torch (the CLI's ``--help`` reads its names); the torch parts are
+:func:`hsi.training.batching.augment_patches` and :func:`make_optimizer`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hsi._core.errors import ConfigError
+from hsi._core.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
+
+    from hsi.config import RunConfig
+
+__all__ = [
+    "OPTIMIZERS", "PART_NAMES", "RECIPES", "SCHEDULES", "Recipe", "check_recipe",
+    "lr_factor", "make_optimizer", "recipe_line", "recipe_of", "recipe_record", "register_recipe", "resolve_recipe",
+]
+
+
+def _constant(progress: float, warmup: float) -> float:
+    return 1.0
+
+
+def _cosine(progress: float, warmup: float) -> float:
+    """Linear warm-up from 0 over the first ``warmup`` of training, then cosine decay to 0."""
+    if progress < warmup:
+        return (progress + 1e-3) / warmup
+    return 0.5 * (1.0 + math.cos(math.pi * (progress - warmup) / max(1.0 - warmup, 1e-9)))
+
+
+def _onecycle(progress: float, warmup: float) -> float:
+    """One cycle (Smith 2018, torch's OneCycleLR shape): cosine up from 1/25 over ``warmup``, cosine down to ~0."""
+    start, end = 1.0 / 25.0, 1e-4
+    if progress < warmup:
+        return start + (1.0 - start) * 0.5 * (1.0 - math.cos(math.pi * progress / warmup))
+    t = (progress - warmup) / max(1.0 - warmup, 1e-9)
+    return end + (1.0 - end) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+#: Learning-rate schedules by ``--schedule`` name: ``factor(progress, warmup)`` with progress in [0, 1).
+SCHEDULES: dict[str, Callable[[float, float], float]] = {
+    "constant": _constant,
+    "cosine": _cosine,
+    "onecycle": _onecycle,
+}
+#: Optimisers by ``--optimizer`` name (built by :func:`make_optimizer`).
+OPTIMIZERS = ("adam", "adamw")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a network is trained and read out; every field is a part, settable alone.
+
+    Attributes:
+        optimizer: ``adam`` or ``adamw`` (:data:`OPTIMIZERS`).
+        lr_scale: the peak learning rate is ``lr_scale`` times the run's ``--lr`` (a schedule
+            that decays needs a higher peak for the same progress in few steps).
+        weight_decay: decoupled weight decay (AdamW) or L2 (Adam); 0 = none.
+        schedule: learning-rate schedule (:data:`SCHEDULES`), per optimiser step.
+        warmup: share of the optimiser steps spent warming up (cosine, onecycle).
+        label_smoothing: cross-entropy label smoothing of the training loss.
+        augment: draw one of the 8 flips/90-degree rotations for every training patch.
+        jitter: spectral jitter of training patches: per-patch brightness scale ~ N(1, jitter)
+            and additive Gaussian noise of standard deviation ``jitter / 2`` (the PCA features'
+            overall standard deviation is 1); 0 = none.
+        val_ratio: share of each class's training pixels held out to pick the epoch of lowest
+            validation loss, where the run gives no ``--val-ratio`` (``--split disjoint`` keeps its
+            own spatially disjoint validation blocks); 0 = the last epoch.
+        tta: at inference, the mean softmax over the 8 flips/rotations of each patch.
+        ensemble: networks trained from different seeds; their probabilities are averaged.
+    """
+
+    optimizer: str = "adam"
+    lr_scale: float = 1.0
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup: float = 0.0
+    label_smoothing: float = 0.0
+    augment: bool = False
+    jitter: float = 0.0
+    val_ratio: float = 0.0
+    tta: bool = False
+    ensemble: int = 1
+
+    def parts(self) -> dict[str, Any]:
+        """The recipe's settings, by field name (what config.json, metrics.json and report.md show)."""
+        return dataclasses.asdict(self)
+
+
+#: The names of a recipe's parts, in order: the :class:`~hsi.config.RunConfig` fields that override them.
+PART_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Recipe))
+
+#: Every recipe, by its ``--recipe`` name; the CLI's choices and messages come from here.
+RECIPES: Registry[Recipe] = Registry[Recipe]("training recipe (--recipe)")
+
+
+def register_recipe(name: str, recipe: Recipe, description: str) -> Recipe:
+    """Registers ``recipe`` as ``--recipe name``, with one line of help."""
+    return RECIPES.register(name, recipe, description)
+
+
+register_recipe("paper", Recipe(),
+                "the HybridSN paper's: Adam, fixed epochs, no augmentation, last epoch's weights")
+register_recipe(
+    "robust",
+    Recipe(optimizer="adamw", weight_decay=1e-2, schedule="cosine", warmup=0.1, label_smoothing=0.1,
+           augment=True, jitter=0.1, val_ratio=0.2, tta=True, ensemble=1),
+    "AdamW + weight decay, warm-up + cosine, label smoothing, flips/rotations + spectral jitter, "
+    "epoch of lowest validation loss on a hold-out of the training pixels, test-time flips/rotations",
+)
+
+
+def check_recipe(recipe: Recipe) -> None:
+    """Checks every part's range; raises :class:`ConfigError` naming the flag."""
+    if recipe.optimizer not in OPTIMIZERS:
+        raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}; got {recipe.optimizer!r}.")
+    if recipe.schedule not in SCHEDULES:
+        raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}; got {recipe.schedule!r}.")
+    for name, low, high in (("lr_scale", 1e-3, 1e3), ("weight_decay", 0.0, 10.0), ("warmup", 0.0, 0.99),
+                            ("label_smoothing", 0.0, 0.99),
+                            ("jitter", 0.0, 1.0), ("val_ratio", 0.0, 0.99)):
+        value = getattr(recipe, name)
+        if not low <= value <= high:
+            raise ConfigError(f"--{name.replace('_', '-')} must be between {low:g} and {high:g}; got {value}.")
+    if recipe.ensemble < 1:
+        raise ConfigError(f"--ensemble must be >= 1 (networks averaged); got {recipe.ensemble}. Use 1 for none.")
+
+
+def recipe_of(config: RunConfig) -> Recipe:
+    """The config's recipe with every part the config sets (not None) in place of the recipe's own.
+
+    Raises:
+        UnknownNameError: unknown ``config.recipe`` (the message lists the recipes).
+        ConfigError: a part out of range.
+    """
+    base = RECIPES.get(config.recipe)
+    given = {name: getattr(config, name) for name in PART_NAMES if name != "val_ratio"}
+    recipe = dataclasses.replace(base, **{k: v for k, v in given.items() if v is not None})
+    check_recipe(recipe)
+    return recipe
+
+
+def resolve_recipe(config: RunConfig) -> RunConfig:
+    """``config`` with every recipe part filled in (and ``val_ratio`` where it was None), as config.json shows them.
+
+    The validation hold-out follows the split: a disjoint split keeps its own default
+    (spatially disjoint blocks, :data:`hsi.config.DISJOINT_VAL_RATIO`); the other splits hold
+    out the recipe's ``val_ratio`` of each class's training pixels.
+    """
+    recipe = recipe_of(config)
+    parts = {k: v for k, v in recipe.parts().items() if k != "val_ratio"}
+    val_ratio = config.val_ratio
+    if val_ratio is None:
+        val_ratio = config.resolved_val_ratio if config.split == "disjoint" else recipe.val_ratio
+    return dataclasses.replace(config, val_ratio=val_ratio, **parts)
+
+
+def lr_factor(recipe: Recipe, step: int, total_steps: int) -> float:
+    """The schedule's multiplier of the learning rate at optimiser step ``step`` of ``total_steps``."""
+    return SCHEDULES[recipe.schedule](step / max(total_steps, 1), recipe.warmup)
+
+
+def make_optimizer(recipe: Recipe, parameters: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    """The recipe's optimiser over ``parameters`` at the peak learning rate ``lr * recipe.lr_scale``."""
+    import torch
+
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(parameters, lr=lr * recipe.lr_scale, weight_decay=recipe.weight_decay)
+    return torch.optim.Adam(parameters, lr=lr * recipe.lr_scale, weight_decay=recipe.weight_decay)
+
+
+def recipe_record(config: RunConfig) -> dict[str, Any]:
+    """The recipe a (resolved) config trains with: its name and every part, with the validation ratio used."""
+    return {"name": config.recipe, **recipe_of(config).parts(), "val_ratio": config.resolved_val_ratio}
+
+
+def recipe_line(record: dict[str, Any]) -> str:
+    """One line for report.md: ``robust (optimizer adamw, weight decay 0.01, ...)``."""
+    parts = ", ".join(f"{k.replace('_', ' ')} {v:g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
+                      for k, v in record.items() if k != "name")
+    return f"{record['name']} ({parts})"

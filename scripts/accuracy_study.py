@@ -1,0 +1,335 @@
+#!/usr/bin/env python
+"""The accuracy study of the training recipes (issue 12): every cell, resumable, and docs/accuracy.md.
+
+Developer script (never imported by ``hsi``). A *cell* is one protocol x one setup (a recipe,
+the recipe minus one part, a baseline model, or the noise control), run over seeds 0..N-1 with
+``hsi-classify repeat``'s own machinery (:func:`hsi.experiments.repeat.repeat_runs`, ``--vary
+both``: each seed draws its own split and initial weights, and every setup of a protocol sees
+the same N splits). Each finished cell is summarised in ``<out>/cells/<cell>.json`` (written
+atomically); a cell whose JSON exists with the same settings is skipped, and a repeat folder
+keeps its finished runs, so an interrupted study resumes where it stopped.
+
+Protocols (real Salinas-A): ``per-class-5``, ``per-class-10``, ``per-class-20`` (``--split
+per-class``), ``disjoint-10`` (``--split disjoint --train-ratio 0.1``) and ``random-10``.
+Setups: ``paper`` and the new default recipe, the ``svm`` and ``random_forest`` baselines
+(centre-pixel spectra after the same PCA, same splits), the ablation (the default minus each
+part, per-class-10 and disjoint-10), an ensemble of 3 (its cost) and the noise control
+(``--control noise``) on disjoint-10.
+
+Usage::
+
+    python scripts/accuracy_study.py --dry-run                          # list the cells
+    python scripts/accuracy_study.py --device cuda                      # every cell, issue settings
+    python scripts/accuracy_study.py --patch-size 11 --pca-components 15 --epochs 30 \\
+        --per-class-epochs 100 --seeds 5 --cells 'disjoint-10/*' 'per-class-10/*'   # a CPU subset
+    python scripts/accuracy_study.py --report-only                      # regenerate docs/accuracy.md
+
+Prints one JSON line per finished cell and, at the end, the JSON of every cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import fnmatch
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hsi._core.files import atomic_save_json, atomic_write_text  # noqa: E402
+from hsi.config import RunConfig  # noqa: E402
+
+#: protocol name -> the RunConfig settings it fixes.
+PROTOCOLS: dict[str, dict[str, Any]] = {
+    "per-class-5": {"split": "per-class", "train_per_class": 5},
+    "per-class-10": {"split": "per-class", "train_per_class": 10},
+    "per-class-20": {"split": "per-class", "train_per_class": 20},
+    "disjoint-10": {"split": "disjoint", "train_ratio": 0.1},
+    "random-10": {"split": "random", "train_ratio": 0.1},
+}
+NEW_DEFAULT = "robust"
+#: The default recipe minus one part: the settings that switch that part off.
+ABLATION: dict[str, dict[str, Any]] = {
+    "minus-adamw": {"optimizer": "adam", "weight_decay": 0.0},
+    "minus-schedule": {"schedule": "constant", "warmup": 0.0},
+    "minus-label-smoothing": {"label_smoothing": 0.0},
+    "minus-flips": {"augment": False},
+    "minus-jitter": {"jitter": 0.0},
+    "minus-val-selection": {"val_ratio": 0.0},
+    "minus-tta": {"tta": False},
+}
+ABLATION_PROTOCOLS = ("per-class-10", "disjoint-10")
+#: Candidate changes of the default recipe, judged on the validation pixels (``val_at_selected``).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "lr-x5": {"lr": 5e-3},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One cell: ``protocol/setup``, its settings over the protocol's, and how many seeds."""
+
+    protocol: str
+    setup: str
+    settings: dict[str, Any]
+    n_seeds: int
+    group: str  # main | ablation | cost | control
+
+    @property
+    def name(self) -> str:
+        return f"{self.protocol}/{self.setup}"
+
+    @property
+    def file_stem(self) -> str:
+        return f"{self.protocol}__{self.setup}"
+
+
+def plan_cells(n_seeds: int, n_ablation_seeds: int) -> list[Cell]:
+    """Every cell of the study, in the order they run (main table first)."""
+    cells = []
+    for protocol in PROTOCOLS:
+        cells.append(Cell(protocol, "paper", {"recipe": "paper"}, n_seeds, "main"))
+        cells.append(Cell(protocol, NEW_DEFAULT, {"recipe": NEW_DEFAULT}, n_seeds, "main"))
+        for model in ("svm", "random_forest"):
+            cells.append(Cell(protocol, model, {"recipe": "paper", "model": model}, n_seeds, "main"))
+    for protocol in ABLATION_PROTOCOLS:
+        for setup, settings in ABLATION.items():
+            cells.append(Cell(protocol, setup, {"recipe": NEW_DEFAULT, **settings}, n_ablation_seeds, "ablation"))
+        cells.append(Cell(protocol, f"{NEW_DEFAULT}-ensemble-3", {"recipe": NEW_DEFAULT, "ensemble": 3},
+                          n_ablation_seeds, "cost"))
+        for setup, settings in VARIANTS.items():
+            for recipe in ("paper", NEW_DEFAULT):
+                cells.append(Cell(protocol, f"{recipe}-{setup}", {"recipe": recipe, **settings}, n_ablation_seeds,
+                                  "variant"))
+    cells.append(Cell("disjoint-10", f"{NEW_DEFAULT}-noise-control", {"recipe": NEW_DEFAULT, "control": "noise"},
+                      n_ablation_seeds, "control"))
+    return cells
+
+
+def cell_config(cell: Cell, args: argparse.Namespace, runs_dir: Path) -> RunConfig:
+    """The repeat's base config of ``cell`` under the study's settings."""
+    epochs = args.per_class_epochs if cell.protocol.startswith("per-class") and args.per_class_epochs else args.epochs
+    return RunConfig.from_dict({
+        **RunConfig().to_dict(), "dataset": "salinas_a", "data_dir": args.data_dir, "download": False,
+        "patch_size": args.patch_size, "pca_components": args.pca_components, "epochs": epochs,
+        "device": args.device, "out": str(runs_dir), **PROTOCOLS[cell.protocol], **cell.settings,
+    })
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values), "max": max(values)}
+
+
+def run_cell(cell: Cell, config: RunConfig, runs_dir: Path) -> dict[str, Any]:
+    """Runs (or resumes) the cell's repeat and returns its summary (fractions and seconds)."""
+    from hsi.experiments.repeat import repeat_runs
+
+    load_before, started = os.getloadavg(), time.perf_counter()
+    result = repeat_runs(config, list(range(cell.n_seeds)), vary="both", name=cell.file_stem, jobs=1,
+                         progress=False)
+    record = json.loads((result.repeat_dir / "repeat.json").read_text())
+    runs = [json.loads((result.repeat_dir / r["dir"] / "metrics.json").read_text()) for r in record["runs"]]
+    summary: dict[str, Any] = {
+        "cell": cell.name, "protocol": cell.protocol, "setup": cell.setup, "group": cell.group,
+        "settings": cell.settings, "config": config.to_dict(), "seeds": list(range(cell.n_seeds)),
+        "overall_accuracy": _summary([m["overall_accuracy"] for m in runs]),
+        "average_accuracy": _summary([m["average_accuracy"] for m in runs]),
+        "kappa": _summary([m["kappa"] for m in runs]),
+        "train_seconds": _summary([m["train_seconds"] for m in runs]),
+        "inference_seconds": _summary([m["inference_seconds"] for m in runs]),
+        "per_seed_overall_accuracy": [m["overall_accuracy"] for m in runs],
+        "selected_epochs": [m.get("selected_epoch") for m in runs],
+        "val_at_selected": [_val_at_selected(result.repeat_dir / r["dir"]) for r in record["runs"]],
+        "n_train": [m.get("n_train") for m in runs], "n_test": [m.get("n_test") for m in runs],
+        "machine": machine(), "load_average_before": list(load_before), "load_average_after": list(os.getloadavg()),
+        "wall_seconds_this_call": time.perf_counter() - started, "n_trained_this_call": result.n_trained,
+    }
+    if cell.settings.get("control"):
+        controls = [m["control"] for m in runs]
+        summary["control"] = {
+            "overall_accuracy": _summary([c["overall_accuracy"] for c in controls]),
+            "kappa": _summary([c["kappa"] for c in controls]),
+            "chance_majority_share": _summary([c["chance_majority_share"] for c in controls]),
+            "oa_minus_chance_max": max(c["overall_accuracy"] - c["chance_majority_share"] for c in controls),
+            "per_seed": controls,
+        }
+    return summary
+
+
+def _val_at_selected(run_dir: Path) -> dict[str, float] | None:
+    """Validation loss and accuracy of the epoch a run kept (None without validation pixels)."""
+    import csv
+
+    history = run_dir / "history.csv"
+    if not history.is_file():
+        return None
+    rows = list(csv.DictReader(history.read_text().splitlines()))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    if not rows or not rows[0].get("val_loss"):
+        return None
+    row = rows[int(metrics.get("selected_epoch") or len(rows)) - 1]
+    return {"val_loss": float(row["val_loss"]), "val_accuracy": float(row["val_accuracy"])}
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+# ---------------------------------------------------------------- docs/accuracy.md
+
+
+def _pct(s: dict[str, float] | None, key: str = "mean") -> str:
+    return "" if s is None else f"{100 * s[key]:.2f}"
+
+
+def _row(name: str, cell: dict[str, Any] | None, n_expected: int) -> str:
+    if cell is None:
+        return f"| {name} | not measured | | | | | | |"
+    oa, aa = cell["overall_accuracy"], cell["average_accuracy"]
+    return (f"| {name} | {len(cell['seeds'])} | {_pct(oa)} +- {_pct(oa, 'std')} | {_pct(oa, 'min')} | "
+            f"{_pct(aa)} +- {_pct(aa, 'std')} | {_pct(aa, 'min')} | {cell['train_seconds']['mean']:.1f} | "
+            f"{cell['inference_seconds']['mean']:.2f} |")
+
+
+HEADER = ("| setup | seeds | OA % mean +- std | OA % min | AA % mean +- std | AA % min | train s | "
+          "inference s |\n|---|---|---|---|---|---|---|---|")
+
+
+def _verdict(paper: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
+    if paper is None or new is None:
+        return "Criterion (error and std at most half of paper's): not measured."
+    p_err, n_err = 1 - paper["overall_accuracy"]["mean"], 1 - new["overall_accuracy"]["mean"]
+    p_std, n_std = paper["overall_accuracy"]["std"], new["overall_accuracy"]["std"]
+    std_ok = n_std <= p_std / 2 or (p_std < 0.006 and n_std <= 0.003)
+    return (f"Error (100 - OA): paper {100 * p_err:.2f}, {NEW_DEFAULT} {100 * n_err:.2f} "
+            f"(ratio {n_err / max(p_err, 1e-9):.2f}; target <= 0.5: {'met' if n_err <= p_err / 2 else 'NOT met'}). "
+            f"OA std: paper {100 * p_std:.2f}, {NEW_DEFAULT} {100 * n_std:.2f} "
+            f"(target: {'met' if std_ok else 'NOT met'}).")
+
+
+def render_markdown(cells: list[Cell], done: dict[str, dict[str, Any]], args: argparse.Namespace,
+                    preamble: str) -> str:
+    """docs/accuracy.md: a table per protocol, the ablation, the ensemble's cost and the noise control."""
+    lines = ["# Accuracy of the training recipes on real Salinas-A", "", preamble.strip(), "",
+             "## Settings of these tables", "",
+             f"- patch {args.patch_size}, PCA {args.pca_components} components (fitted on training pixels), "
+             f"batch 256, lr 1e-3, epochs {args.epochs}"
+             + (f" ({args.per_class_epochs} on the per-class protocols)" if args.per_class_epochs else "")
+             + f"; device {args.device}; both recipes use the same settings, seeds and splits.",
+             "- seeds 0..N-1 with `repeat --vary both` (each seed its own split and initial weights; every "
+             "setup of a protocol sees the same splits).",
+             "- SVM / random forest: centre-pixel spectra after the same PCA; they train on the training "
+             "and validation pixels together (they have no epochs to select).",
+             "- Machine and load: each cell's JSON (`<out>/cells/*.json`) records the machine, the thread "
+             "settings and the load average before and after it; the summary is in the preamble above.",
+             ""]
+    for protocol in PROTOCOLS:
+        lines += [f"## {protocol}", "", HEADER]
+        for setup in ("paper", NEW_DEFAULT, "svm", "random_forest"):
+            lines.append(_row(setup, done.get(f"{protocol}/{setup}"), 0))
+        lines += ["", _verdict(done.get(f"{protocol}/paper"), done.get(f"{protocol}/{NEW_DEFAULT}")), ""]
+    lines += ["## Ablation: the new default minus one part", "",
+              "`minus-val-selection` on disjoint-10 also returns the validation blocks to the test side, so "
+              "its test set differs from the other rows'.", ""]
+    for protocol in ABLATION_PROTOCOLS:
+        lines += [f"### {protocol}", "", HEADER, _row(NEW_DEFAULT, done.get(f"{protocol}/{NEW_DEFAULT}"), 0)]
+        for setup in ABLATION:
+            lines.append(_row(setup, done.get(f"{protocol}/{setup}"), 0))
+        lines += [_row(f"{NEW_DEFAULT} + ensemble of 3", done.get(f"{protocol}/{NEW_DEFAULT}-ensemble-3"), 0), ""]
+    lines += ["## Variants (candidate changes, judged on the validation pixels)", "", HEADER]
+    for protocol in ABLATION_PROTOCOLS:
+        for setup in VARIANTS:
+            for recipe in ("paper", NEW_DEFAULT):
+                lines.append(_row(f"{protocol}: {recipe}-{setup}", done.get(f"{protocol}/{recipe}-{setup}"), 0))
+    lines += ["", "## Validation accuracy at the kept epoch (mean over seeds; what epoch selection saw)", "",
+              "| cell | validation accuracy % | validation loss |", "|---|---|---|"]
+    for name, cell in sorted(done.items()):
+        vals = [v for v in cell.get("val_at_selected") or [] if v]
+        if vals:
+            lines.append(f"| {name} | {100 * statistics.fmean(v['val_accuracy'] for v in vals):.2f} | "
+                         f"{statistics.fmean(v['val_loss'] for v in vals):.3f} |")
+    lines += ["", "## Machine load while each cell ran (1-minute load average before / after)", ""]
+    for name, cell in sorted(done.items()):
+        m = cell.get("machine", {})
+        lines.append(f"- {name}: {cell['load_average_before'][0]:.1f} / {cell['load_average_after'][0]:.1f} "
+                     f"({m.get('cpu_count')} CPUs, {m.get('torch_threads')} torch thread(s), {m.get('processor')}, "
+                     f"{m.get('cuda') or 'no GPU'})")
+    lines += ["", "## Noise control (disjoint-10, new default)", ""]
+    control = done.get(f"disjoint-10/{NEW_DEFAULT}-noise-control")
+    if control is None or "control" not in control:
+        lines.append("not measured")
+    else:
+        c = control["control"]
+        lines += ["| seeds | control OA % mean +- std | max | majority chance % mean | max (OA - chance) points "
+                  "| control kappa max |", "|---|---|---|---|---|---|",
+                  f"| {len(control['seeds'])} | {_pct(c['overall_accuracy'])} +- {_pct(c['overall_accuracy'], 'std')} "
+                  f"| {_pct(c['overall_accuracy'], 'max')} | {_pct(c['chance_majority_share'])} | "
+                  f"{100 * c['oa_minus_chance_max']:.2f} | {c['kappa']['max']:.3f} |"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="study/accuracy", help="study folder (repeat folders, cells/*.json)")
+    parser.add_argument("--data-dir", default=os.environ.get("HSI_DATA_DIR", str(ROOT.parent / "shared" / "data")))
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--patch-size", type=int, default=25, help="the issue's: 25 (CPU: e.g. 11)")
+    parser.add_argument("--pca-components", type=int, default=30, help="the issue's: 30 (CPU: e.g. 15)")
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--per-class-epochs", type=int, help="epochs on the per-class protocols (default --epochs)")
+    parser.add_argument("--seeds", type=int, default=10, help="seeds of the main cells (the issue's: 10)")
+    parser.add_argument("--ablation-seeds", type=int, default=5, help="seeds of the other cells (the issue's: 5)")
+    parser.add_argument("--cells", nargs="*", default=["*"], help="glob patterns of cell names (protocol/setup)")
+    parser.add_argument("--markdown", default=str(ROOT / "docs" / "accuracy.md"), help="tables written here")
+    parser.add_argument("--preamble", help="a Markdown file put at the top of the tables (machine, load, notes)")
+    parser.add_argument("--dry-run", action="store_true", help="list the cells and exit")
+    parser.add_argument("--report-only", action="store_true", help="only regenerate the Markdown from cells/*.json")
+    args = parser.parse_args(argv)
+
+    out = Path(args.out)
+    cells_dir, runs_dir = out / "cells", out / "runs"
+    cells = plan_cells(args.seeds, args.ablation_seeds)
+    chosen = [c for c in cells if any(fnmatch.fnmatch(c.name, p) for p in args.cells)]
+    if args.dry_run:
+        for cell in chosen:
+            print(json.dumps({"cell": cell.name, "seeds": cell.n_seeds, "settings": cell.settings}))
+        return 0
+    done: dict[str, dict[str, Any]] = {}
+    for path in sorted(cells_dir.glob("*.json")):
+        summary = json.loads(path.read_text())
+        done[summary["cell"]] = summary
+    if not args.report_only:
+        for cell in chosen:
+            config = cell_config(cell, args, runs_dir)
+            previous = done.get(cell.name)
+            # A setting added since the cell ran: its default there.
+            same = previous and {**RunConfig().to_dict(), **previous["config"]} == config.to_dict()
+            if same and previous and len(previous["seeds"]) == cell.n_seeds:
+                continue  # finished with these settings
+            summary = run_cell(cell, config, runs_dir)
+            atomic_save_json(cells_dir / f"{cell.file_stem}.json", summary)
+            done[cell.name] = summary
+            print(json.dumps({k: summary[k] for k in ("cell", "overall_accuracy", "average_accuracy",
+                                                      "train_seconds")}), flush=True)
+    preamble = Path(args.preamble).read_text() if args.preamble else ""
+    atomic_write_text(args.markdown, render_markdown(cells, done, args, preamble))
+    print(json.dumps(done))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

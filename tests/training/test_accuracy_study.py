@@ -1,0 +1,69 @@
+"""scripts/accuracy_study.py: the cells it plans, their configs, and the tables it writes (no training)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "accuracy_study.py"
+
+
+@pytest.fixture(scope="module")
+def study() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("accuracy_study", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["accuracy_study"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _args() -> argparse.Namespace:
+    return argparse.Namespace(out="x", data_dir="d", device="cpu", patch_size=11, pca_components=15, epochs=30,
+                              per_class_epochs=100, seeds=10, ablation_seeds=5)
+
+
+def test_every_cell_of_the_issue_is_planned(study: ModuleType) -> None:
+    cells = {c.name: c for c in study.plan_cells(10, 5)}
+    for protocol in ("per-class-5", "per-class-10", "per-class-20", "disjoint-10", "random-10"):
+        for setup in ("paper", "robust", "svm", "random_forest"):
+            assert cells[f"{protocol}/{setup}"].n_seeds == 10
+    for protocol in ("per-class-10", "disjoint-10"):
+        for setup in study.ABLATION:
+            assert cells[f"{protocol}/{setup}"].n_seeds == 5
+    assert cells["disjoint-10/robust-noise-control"].settings["control"] == "noise"
+
+
+def test_cell_configs_share_the_protocol_and_differ_in_the_setup(study: ModuleType, tmp_path: Path) -> None:
+    cells = {c.name: c for c in study.plan_cells(10, 5)}
+    args = _args()
+    paper = study.cell_config(cells["disjoint-10/paper"], args, tmp_path)
+    robust = study.cell_config(cells["disjoint-10/robust"], args, tmp_path)
+    minus = study.cell_config(cells["per-class-10/minus-flips"], args, tmp_path)
+    assert (paper.split, paper.train_ratio, paper.epochs, paper.patch_size) == ("disjoint", 0.1, 30, 11)
+    assert {k for k, v in paper.to_dict().items() if robust.to_dict()[k] != v} == {"recipe"}
+    assert (minus.split, minus.train_per_class, minus.epochs, minus.recipe, minus.augment) == (
+        "per-class", 10, 100, "robust", False)
+
+
+def test_tables_mark_unmeasured_cells_and_judge_the_criterion(study: ModuleType) -> None:
+    def cell(oa: float, std: float) -> dict[str, object]:
+        s = {"mean": oa, "std": std, "min": oa - std, "max": oa + std}
+        return {"seeds": [0, 1, 2], "overall_accuracy": s, "average_accuracy": s,
+                "train_seconds": {"mean": 10.0}, "inference_seconds": {"mean": 1.0},
+                "load_average_before": [2.0, 2.0, 2.0], "load_average_after": [3.0, 2.0, 2.0],
+                "machine": {"cpu_count": 2, "torch_threads": 1, "processor": "x86_64", "cuda": None}}
+
+    done = {"disjoint-10/paper": cell(0.90, 0.04), "disjoint-10/robust": cell(0.96, 0.01)}
+    text = study.render_markdown(study.plan_cells(10, 5), done, _args(), "Measured on a test.")
+    section = text.split("## disjoint-10")[1].split("##")[0]
+    assert "| paper | 3 | 90.00 +- 4.00 | 86.00 |" in section
+    assert "| svm | not measured |" in section
+    assert "ratio 0.40; target <= 0.5: met" in section
+    assert "Criterion (error and std at most half of paper's): not measured." in text.split("## random-10")[1]
+    assert "- disjoint-10/paper: 2.0 / 3.0 (2 CPUs, 1 torch thread(s), x86_64, no GPU)" in text

@@ -1,0 +1,80 @@
+"""Training on scene crops: same logits and gradients as patch batches, every training pixel once per epoch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from hsi.data.patches import PatchSource
+from hsi.models import create_model
+from hsi.training.crops import batch_crops, crop_logits, crops_pay
+
+
+def _pixels(height: int, width: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    flat = np.random.default_rng(seed).choice(height * width, size=n, replace=False)
+    return torch.from_numpy(flat // width), torch.from_numpy(flat % width)
+
+
+def test_every_batch_pixel_falls_in_exactly_one_crop_inside_the_scene() -> None:
+    rows, cols = _pixels(37, 29, 150, seed=1)
+    crops = batch_crops(rows, cols, height=37, width=29, side=16)
+    assert sorted(torch.cat([c.members for c in crops]).tolist()) == list(range(150))
+    assert len(crops) == 6  # a 3 x 2 grid of 16-pixel blocks, each holding some of 150 pixels
+    for crop in crops:
+        r, c = rows[crop.members], cols[crop.members]
+        assert bool(((r >= crop.top) & (r < crop.top + crop.height)).all())
+        assert bool(((c >= crop.left) & (c < crop.left + crop.width)).all())
+        assert crop.top + crop.height <= 37 and crop.left + crop.width <= 29
+
+
+@pytest.mark.parametrize(("model_name", "patch_size", "pad_mode"),
+                         [("hybridsn", 11, "constant"), ("hybridsn_2d3d", 9, "reflect")])
+def test_crop_logits_and_gradients_equal_those_of_the_patches(model_name: str, patch_size: int, pad_mode: str) -> None:
+    """Synthetic cube, odd sizes, crops at the borders: one dense pass gives each pixel its patch's logits."""
+    torch.manual_seed(0)
+    cube = np.random.default_rng(0).normal(size=(23, 19, 13)).astype(np.float32)
+    source = PatchSource(cube, patch_size=patch_size, pad_mode=pad_mode)
+    model = create_model(model_name, in_chans=13, num_classes=4, patch_size=patch_size, seed=0).eval()
+    rows, cols = _pixels(23, 19, 60, seed=2)
+    targets = torch.from_numpy(np.random.default_rng(3).integers(0, 4, size=60))
+    for batch in torch.randperm(60, generator=torch.Generator().manual_seed(0)).split(25):
+        model.zero_grad()
+        expected = model(source.gather(rows[batch], cols[batch]))
+        nn.functional.cross_entropy(expected, targets[batch], reduction="sum").backward()
+        patch_grads = [p.grad.clone() for p in model.parameters()]
+        model.zero_grad()
+        crops = batch_crops(rows[batch], cols[batch], height=23, width=19, side=10)
+        members = torch.cat([crop.members for crop in crops])
+        got = torch.cat([crop_logits(model, source, crop, rows[batch], cols[batch]) for crop in crops])
+        nn.functional.cross_entropy(got, targets[batch][members], reduction="sum").backward()
+        torch.testing.assert_close(got, expected[members], rtol=1e-4, atol=1e-4)
+        for crop_grad, patch_grad in zip((p.grad for p in model.parameters()), patch_grads, strict=True):
+            torch.testing.assert_close(crop_grad, patch_grad, rtol=1e-3, atol=1e-4)
+
+
+def test_crops_pay_where_training_pixels_share_their_windows() -> None:
+    dense_rows, dense_cols = _pixels(83, 86, 700, seed=0)  # about 10% of a Salinas-A-sized scene
+    assert crops_pay(dense_rows, dense_cols, height=83, width=86, patch_size=25, batch_size=128)
+    sparse_rows, sparse_cols = _pixels(400, 400, 20, seed=0)  # 20 pixels scattered over a large scene
+    assert not crops_pay(sparse_rows, sparse_cols, height=400, width=400, patch_size=25, batch_size=128)
+
+
+def test_training_on_crops_follows_the_path_of_training_on_patches() -> None:
+    """Without dropout (the one random draw that differs), two epochs give the same losses and weights."""
+    from hsi.training.trainer import PixelSet, fit
+
+    cube = np.random.default_rng(0).normal(size=(15, 13, 13)).astype(np.float32)
+    source = PatchSource(cube, patch_size=9)
+    rows, cols = _pixels(15, 13, 48, seed=4)
+    train = PixelSet(rows, cols, torch.from_numpy(np.random.default_rng(5).integers(0, 3, size=48)))
+    runs = []
+    for crops in (False, True):
+        model = create_model("hybridsn", in_chans=13, num_classes=3, patch_size=9, seed=0, drop_rate=0.0)
+        state = fit(model, source, train, epochs=2, batch_size=16, lr=1e-3, seed=0, progress=False, crops=crops)
+        runs.append((model, [row["train_loss"] for row in state.history]))
+    (patch_model, patch_losses), (crop_model, crop_losses) = runs
+    assert crop_losses == pytest.approx(patch_losses, rel=1e-4)
+    for a, b in zip(patch_model.parameters(), crop_model.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)

@@ -1,0 +1,254 @@
+"""Training recipes: paper == the loop before recipes, each part of the new default, TTA and ensembles."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from hsi._core.errors import CheckpointError, ConfigError, UnknownNameError
+from hsi.config import RunConfig
+from hsi.data.patches import PatchSource
+from hsi.training.batching import DIHEDRAL, augment_patches, dihedral
+from hsi.training.classifier import FitSettings, TorchClassifier, build_classifier, classifier_from_state
+from hsi.training.recipe import (
+    RECIPES,
+    Recipe,
+    lr_factor,
+    recipe_line,
+    recipe_of,
+    recipe_record,
+    resolve_recipe,
+)
+from hsi.training.trainer import PixelSet, fit
+
+ATOL = 1e-5
+
+
+class TinyNet(nn.Module):
+    def __init__(self, in_chans: int = 3, num_classes: int = 3) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(in_chans, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                 nn.Linear(8, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _problem() -> tuple[PatchSource, PixelSet]:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, size=(12, 12))
+    cube = (np.eye(3)[labels] + 0.1 * rng.standard_normal((12, 12, 3))).astype(np.float32)
+    source = PatchSource(cube, patch_size=3)
+    rows, cols = source.pixel_coordinates()
+    return source, PixelSet(rows, cols, torch.from_numpy(labels.ravel()))
+
+
+def _train(recipe: Recipe | None, epochs: int = 4, **kwargs: object) -> tuple[nn.Module, list[float]]:
+    source, pixels = _problem()
+    torch.manual_seed(0)
+    model = TinyNet()
+    state = fit(model, source, pixels, None, epochs=epochs, batch_size=16, lr=0.05, seed=1, progress=False,
+                recipe=recipe, **kwargs)  # type: ignore[arg-type]
+    return model, [row["train_loss"] for row in state.history]
+
+
+# ---------------------------------------------------------------- the registry and the config
+
+
+def test_paper_is_the_loop_without_a_recipe() -> None:
+    assert RECIPES.get("paper") == Recipe()
+    paper, paper_loss = _train(RECIPES.get("paper"))
+    plain, plain_loss = _train(None)
+    assert paper_loss == plain_loss
+    for key, value in plain.state_dict().items():
+        assert torch.equal(value, paper.state_dict()[key])
+
+
+def test_each_part_of_the_new_default_changes_training() -> None:
+    robust = RECIPES.get("robust")
+    _, paper_loss = _train(RECIPES.get("paper"))
+    for part in ("optimizer", "schedule", "label_smoothing", "augment", "jitter"):
+        only = dataclasses.replace(Recipe(), **{part: getattr(robust, part)})
+        if part == "optimizer":
+            only = dataclasses.replace(only, weight_decay=robust.weight_decay)
+        if part == "schedule":
+            only = dataclasses.replace(only, warmup=robust.warmup)
+        _, loss = _train(only)
+        assert loss != paper_loss, part
+    _, scaled_loss = _train(Recipe(lr_scale=2.0))  # the peak learning rate, a part of its own
+    assert scaled_loss != paper_loss
+
+
+def test_robust_recipe_learns_and_resumes_exactly() -> None:
+    robust = RECIPES.get("robust")
+    model, losses = _train(robust, epochs=8)
+    source, pixels = _problem()
+    with torch.no_grad():
+        accuracy = (model(source.gather(pixels.rows, pixels.cols)).argmax(1) == pixels.targets).float().mean()
+    assert accuracy > 0.9
+    saved: dict[str, object] = {}
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(epoch: int, net: nn.Module, optimizer: torch.optim.Optimizer, state: object) -> None:
+        if epoch == 3:  # an 8-epoch run stopped after epoch 3: the schedule spans 8 epochs
+            saved.update(copy.deepcopy({"model": net.state_dict(), "opt": optimizer.state_dict(), "state": state}))
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        _train(robust, epochs=8, on_epoch_end=interrupt)
+    resumed = TinyNet()
+    resumed.load_state_dict(saved["model"])  # type: ignore[arg-type]
+    state = fit(resumed, source, pixels, None, epochs=8, batch_size=16, lr=0.05, seed=1, progress=False,
+                recipe=robust, state=saved["state"], optimizer_state=saved["opt"])  # type: ignore[arg-type]
+    assert [r["train_loss"] for r in state.history] == losses  # the schedule follows the global step
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key])
+
+
+def test_config_parts_override_the_recipe_and_land_in_the_config() -> None:
+    config = RunConfig(dataset="x", recipe="robust", augment=False, ensemble=3, split="per-class", train_per_class=5)
+    recipe = recipe_of(config)
+    assert recipe.augment is False and recipe.ensemble == 3 and recipe.optimizer == "adamw"
+    resolved = resolve_recipe(config)
+    assert resolved.val_ratio == pytest.approx(0.2)  # held out of the training pixels
+    assert resolved.schedule == "cosine" and resolved.augment is False and resolved.tta is True
+    assert resolve_recipe(resolved) == resolved  # config.json reproduces the run
+    record = recipe_record(resolved)
+    assert record["name"] == "robust" and record["ensemble"] == 3 and record["val_ratio"] == pytest.approx(0.2)
+    assert recipe_line(record).startswith("robust (optimizer adamw, lr scale 1, weight decay 0.01,")
+    # A disjoint split keeps its own validation blocks; an explicit --val-ratio wins; paper holds out nothing.
+    assert resolve_recipe(dataclasses.replace(config, split="disjoint")).val_ratio == pytest.approx(0.2)
+    assert resolve_recipe(dataclasses.replace(config, val_ratio=0.0)).val_ratio == 0.0
+    paper = resolve_recipe(RunConfig(dataset="x"))
+    assert paper.val_ratio == 0.0 and paper.optimizer == "adam" and paper.augment is False and paper.ensemble == 1
+
+
+def test_bad_recipe_settings_are_refused_with_the_flag() -> None:
+    with pytest.raises(UnknownNameError, match="recipe"):
+        recipe_of(RunConfig(recipe="robustt"))
+    with pytest.raises(ConfigError, match="--label-smoothing must be between 0 and 0.99; got 1.5"):
+        recipe_of(RunConfig(label_smoothing=1.5))
+    with pytest.raises(ConfigError, match="--ensemble must be >= 1"):
+        recipe_of(RunConfig(ensemble=0))
+    with pytest.raises(ConfigError, match="--schedule must be one of constant, cosine, onecycle"):
+        recipe_of(RunConfig(schedule="step"))
+
+
+def test_recipe_flags_reach_the_config() -> None:
+    from hsi.cli.train import add_run_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser)
+    args = parser.parse_args(["--recipe", "robust", "--no-augment", "--tta", "--ensemble", "2", "--jitter", "0"])
+    config = config_from_args(args)
+    assert (config.recipe, config.augment, config.tta, config.ensemble, config.jitter) == ("robust", False, True, 2, 0)
+    assert config_from_args(parser.parse_args([])).augment is None  # None: the recipe decides
+
+
+# ---------------------------------------------------------------- the parts
+
+
+@pytest.mark.parametrize("kind", ["cosine", "onecycle"])
+def test_schedules_warm_up_then_decay(kind: str) -> None:
+    recipe = Recipe(schedule=kind, warmup=0.1)
+    factors = [lr_factor(recipe, step, 100) for step in range(100)]
+    assert factors[0] < 0.1 and max(factors) == pytest.approx(1.0, abs=0.02)
+    peak = int(np.argmax(factors))
+    assert 8 <= peak <= 11
+    assert all(a >= b for a, b in zip(factors[peak:], factors[peak + 1:], strict=False))  # decays after the peak
+    assert factors[-1] < 0.01
+    assert {lr_factor(Recipe(), s, 100) for s in range(100)} == {1.0}
+
+
+def test_dihedral_group_and_inverse() -> None:
+    x = torch.arange(2 * 3 * 5 * 5, dtype=torch.float32).reshape(2, 3, 5, 5)
+    images = {tuple(dihedral(x, t).flatten().tolist()) for t in range(len(DIHEDRAL))}
+    assert len(images) == 8  # the 8 symmetries of a square, all distinct
+    for t in range(8):
+        assert torch.equal(dihedral(dihedral(x, t), t, inverse=True), x)
+        assert torch.equal(dihedral(x, t)[..., 2, 2], x[..., 2, 2])  # the centre pixel stays
+
+
+def test_augment_patches_draws_symmetries_and_jitter_from_its_generator() -> None:
+    x = torch.randn(256, 4, 5, 5, generator=torch.Generator().manual_seed(0))
+    flipped = augment_patches(x, torch.Generator().manual_seed(1), flips=True)
+    again = augment_patches(x, torch.Generator().manual_seed(1), flips=True)
+    assert torch.equal(flipped, again)  # pure: the generator alone decides
+    which = [next(t for t in range(8) if torch.equal(dihedral(x[i], t), flipped[i])) for i in range(len(x))]
+    assert set(which) == set(range(8))  # every patch is one symmetry of itself; all 8 are drawn
+    assert torch.equal(augment_patches(x, torch.Generator(), flips=False, jitter=0.0), x)
+    jittered = augment_patches(x, torch.Generator().manual_seed(2), flips=False, jitter=0.1)
+    ratio = (jittered / x).flatten(1).median(1).values  # each patch's brightness scale, noise aside
+    assert 0.05 < float(ratio.std()) < 0.15 and abs(float(ratio.mean()) - 1.0) < 0.03
+    assert 0.03 < float((jittered - x * ratio[:, None, None, None]).std()) < 0.08  # noise std jitter / 2
+
+
+# ---------------------------------------------------------------- TTA and ensembles at inference
+
+
+def _hybridsn(tta: bool, members: int = 0) -> tuple[TorchClassifier, PatchSource]:
+    classifier = build_classifier("hybridsn", in_chans=13, num_classes=5, patch_size=9, seed=0)
+    assert isinstance(classifier, TorchClassifier)
+    classifier.tta = tta
+    classifier.members = [build_classifier("hybridsn", in_chans=13, num_classes=5, patch_size=9,
+                                           seed=k + 1).network for k in range(members)]  # type: ignore[attr-defined]
+    cube = np.random.default_rng(2).standard_normal((12, 10, 13)).astype(np.float32)
+    return classifier, PatchSource(cube, patch_size=9, pad_mode="reflect")
+
+
+def test_tta_is_the_mean_over_symmetries_and_dense_equals_patches() -> None:
+    classifier, source = _hybridsn(tta=True, members=1)
+    rows, cols = torch.meshgrid(torch.arange(3, 8), torch.arange(2, 9), indexing="ij")
+    rows, cols = rows.flatten(), cols.flatten()
+    proba = classifier.predict_proba(source, rows, cols)
+    patches = source.gather(rows, cols)
+    with torch.inference_mode():
+        expected = torch.stack([net(dihedral(patches, t)).softmax(1) for net in classifier.networks
+                                for t in range(8)]).mean(0)
+    torch.testing.assert_close(proba, expected, atol=ATOL, rtol=1e-4)
+    classifier.tta = False
+    assert not torch.allclose(classifier.predict_proba(source, rows, cols), proba, atol=1e-3)
+    classifier.tta = True
+    tiles = torch.stack([source.padded[:, 3:3 + 5 + 8, 2:2 + 7 + 8]])  # a 5 x 7 tile: not square
+    dense = classifier.predict_proba_dense(tiles)[0]
+    torch.testing.assert_close(dense, proba.T.reshape(-1, 5, 7), atol=ATOL, rtol=1e-4)
+
+
+def test_tta_and_ensemble_members_round_trip_through_the_state() -> None:
+    classifier, source = _hybridsn(tta=True, members=2)
+    state = classifier.state()
+    assert state["tta"] is True and len(state["members"]) == 2
+    loaded = classifier_from_state(state)
+    assert isinstance(loaded, TorchClassifier) and loaded.tta and len(loaded.members) == 2
+    rows, cols = torch.arange(6), torch.arange(6)
+    torch.testing.assert_close(loaded.predict_proba(source, rows, cols), classifier.predict_proba(source, rows, cols))
+    plain = build_classifier("hybridsn", in_chans=13, num_classes=5, patch_size=9, seed=0).state()
+    assert "tta" not in plain and "members" not in plain  # a paper run's checkpoint is as before
+    bad = {**state, "members": [{"x": torch.zeros(1)}]}
+    with pytest.raises(CheckpointError, match="do not fit model 'hybridsn'"):
+        classifier_from_state(bad)
+
+
+@pytest.mark.slow  # two HybridSN fits: ~2 s on an idle 2-core machine, much more on a busy one
+def test_ensemble_fit_trains_members_from_other_seeds() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, size=(9, 9))
+    cube = (np.eye(4)[labels] + 0.1 * rng.standard_normal((9, 9, 4))).astype(np.float32)
+    source = PatchSource(cube, patch_size=9)
+    rows, cols = source.pixel_coordinates()
+    pixels = PixelSet(rows, cols, torch.from_numpy(labels.ravel()))
+    classifier = build_classifier("hybridsn_2d3d", in_chans=4, num_classes=3, patch_size=9, seed=0)
+    settings = FitSettings(epochs=2, batch_size=32, lr=1e-3, seed=4, recipe=Recipe(ensemble=2, tta=True))
+    report = classifier.fit(source, pixels, None, settings=settings)
+    assert isinstance(classifier, TorchClassifier) and classifier.tta and len(classifier.members) == 1
+    assert len(report.history) == 2 and len(report.members) == 1 and report.members[0]["seed"] != 4
+    first = dict(classifier.network.state_dict())
+    assert any(not torch.equal(v, classifier.members[0].state_dict()[k]) for k, v in first.items())
