@@ -7,7 +7,8 @@ registers every family below; the list is explicit on purpose (a test checks it)
 
 from __future__ import annotations
 
-from hsi.models import alexnet, classical, hybridsn, mobilenet, resnet  # noqa: F401  (fills MODELS)
+# The families fill MODELS; dncnn is the --denoise front-end, a network but not a classifier in MODELS.
+from hsi.models import alexnet, classical, dncnn, hybridsn, mobilenet, resnet  # noqa: F401
 from hsi.models.profile import profile_model
 from hsi.models.registry import MODELS, ModelInfo, create_model, list_models, register_model
 

@@ -258,7 +258,7 @@ def model_seeds(workdir: Path) -> dict[str, Any]:
     from types import SimpleNamespace
 
     from hsi.config import RunConfig
-    from hsi.experiments.steps import run_checkpoint
+    from hsi.experiments.steps import Features, run_checkpoint
     from hsi.training.checkpoint import save_run_model
     from hsi.training.classifier import build_classifier
 
@@ -272,7 +272,7 @@ def model_seeds(workdir: Path) -> dict[str, Any]:
         classifier = build_classifier(model, in_chans=n_components, num_classes=n_classes, patch_size=5, seed=0)
         if model == "svm":
             classifier.estimator.fit(rng.random((40, n_components)), np.arange(40) % n_classes)
-        payload = run_checkpoint(SimpleNamespace(classifier=classifier), SimpleNamespace(pca=pca), scene,
+        payload = run_checkpoint(SimpleNamespace(classifier=classifier), Features(np.empty((0, 0, n_components)), pca), scene,
                                  RunConfig(model=model, patch_size=5, pca_components=n_components))
         folder = workdir / f"seed_{model}"
         save_run_model(folder, payload)
