@@ -40,17 +40,9 @@ class TinyNet(nn.Module):
         return self.net(x)
 
 
-def _problem() -> tuple[PatchSource, PixelSet]:
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 3, size=(12, 12))
-    cube = (np.eye(3)[labels] + 0.1 * rng.standard_normal((12, 12, 3))).astype(np.float32)
-    source = PatchSource(cube, patch_size=3)
-    rows, cols = source.pixel_coordinates()
-    return source, PixelSet(rows, cols, torch.from_numpy(labels.ravel()))
-
-
-def _train(recipe: Recipe | None, epochs: int = 4, **kwargs: object) -> tuple[nn.Module, list[float]]:
-    source, pixels = _problem()
+def _train(problem: tuple[PatchSource, PixelSet], recipe: Recipe | None, epochs: int = 4,
+           **kwargs: object) -> tuple[nn.Module, list[float]]:
+    source, pixels = problem
     torch.manual_seed(0)
     model = TinyNet()
     state = fit(model, source, pixels, None, epochs=epochs, batch_size=16, lr=0.05, seed=1, progress=False,
@@ -61,34 +53,34 @@ def _train(recipe: Recipe | None, epochs: int = 4, **kwargs: object) -> tuple[nn
 # ---------------------------------------------------------------- the registry and the config
 
 
-def test_paper_is_the_loop_without_a_recipe() -> None:
+def test_paper_is_the_loop_without_a_recipe(separable_problem: tuple[PatchSource, PixelSet]) -> None:
     assert RECIPES.get("paper") == Recipe()
-    paper, paper_loss = _train(RECIPES.get("paper"))
-    plain, plain_loss = _train(None)
+    paper, paper_loss = _train(separable_problem, RECIPES.get("paper"))
+    plain, plain_loss = _train(separable_problem, None)
     assert paper_loss == plain_loss
     for key, value in plain.state_dict().items():
         assert torch.equal(value, paper.state_dict()[key])
 
 
-def test_each_part_of_the_new_default_changes_training() -> None:
+def test_each_part_of_the_new_default_changes_training(separable_problem: tuple[PatchSource, PixelSet]) -> None:
     robust = RECIPES.get("robust")
-    _, paper_loss = _train(RECIPES.get("paper"))
+    _, paper_loss = _train(separable_problem, RECIPES.get("paper"))
     for part in ("optimizer", "schedule", "label_smoothing", "augment", "jitter"):
         only = dataclasses.replace(Recipe(), **{part: getattr(robust, part)})
         if part == "optimizer":
             only = dataclasses.replace(only, weight_decay=robust.weight_decay)
         if part == "schedule":
             only = dataclasses.replace(only, warmup=robust.warmup)
-        _, loss = _train(only)
+        _, loss = _train(separable_problem, only)
         assert loss != paper_loss, part
-    _, scaled_loss = _train(Recipe(lr_scale=2.0))  # the peak learning rate, a part of its own
+    _, scaled_loss = _train(separable_problem, Recipe(lr_scale=2.0))  # the peak learning rate, a part of its own
     assert scaled_loss != paper_loss
 
 
-def test_robust_recipe_learns_and_resumes_exactly() -> None:
+def test_robust_recipe_learns_and_resumes_exactly(separable_problem: tuple[PatchSource, PixelSet]) -> None:
     robust = RECIPES.get("robust")
-    model, losses = _train(robust, epochs=8)
-    source, pixels = _problem()
+    model, losses = _train(separable_problem, robust, epochs=8)
+    source, pixels = separable_problem
     with torch.no_grad():
         accuracy = (model(source.gather(pixels.rows, pixels.cols)).argmax(1) == pixels.targets).float().mean()
     assert accuracy > 0.9
@@ -103,7 +95,7 @@ def test_robust_recipe_learns_and_resumes_exactly() -> None:
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        _train(robust, epochs=8, on_epoch_end=interrupt)
+        _train(separable_problem, robust, epochs=8, on_epoch_end=interrupt)
     resumed = TinyNet()
     resumed.load_state_dict(saved["model"])  # type: ignore[arg-type]
     state = fit(resumed, source, pixels, None, epochs=8, batch_size=16, lr=0.05, seed=1, progress=False,

@@ -63,17 +63,8 @@ class TinyNet(nn.Module):
         return self.net(x)
 
 
-def _synthetic_problem() -> tuple[PatchSource, PixelSet]:
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 3, size=(12, 12))
-    synthetic_cube = (np.eye(3)[labels] + 0.1 * rng.standard_normal((12, 12, 3))).astype(np.float32)
-    source = PatchSource(synthetic_cube, patch_size=3)
-    rows, cols = source.pixel_coordinates()
-    return source, PixelSet(rows, cols, torch.from_numpy(labels.ravel()))
-
-
-def test_fit_learns_and_is_reproducible_and_resumable() -> None:
-    source, pixels = _synthetic_problem()
+def test_fit_learns_and_is_reproducible_and_resumable(separable_problem: tuple[PatchSource, PixelSet]) -> None:
+    source, pixels = separable_problem
 
     def run(epochs: int, state=None, model=None, opt=None):
         torch.manual_seed(0)
