@@ -22,7 +22,7 @@ from hsi.reporting.run_report import class_id_map, progress, write_predict_outpu
 from hsi.training.checkpoint import load_run_model
 from hsi.training.classifier import classifier_from_state
 from hsi.training.device import resolve_device
-from hsi.training.frontend import apply_features
+from hsi.training.frontend import apply_features, frontend_radius
 
 
 def check_scene_fits(checkpoint: dict, scene: Scene, *, has_labels: bool) -> None:
@@ -172,7 +172,7 @@ def tile_features(checkpoint: dict, raw: np.ndarray, *, nan_policy: str, ignore_
     (:func:`~hsi.data.lazy.outside_data`) set to 0, other non-finite values handled by
     ``nan_policy`` as whole scenes are, then the checkpoint's front end
     (:func:`~hsi.training.frontend.apply_features`: its denoiser, if any, then PCA or MNF),
-    applied per pixel (a front end that reads neighbouring pixels would need them in the halo).
+    applied to the window as a whole (:func:`read_tile_features` widens it by the front end's reach).
 
     Args:
         raw: (h, w, B) in the stored dtype.
@@ -325,17 +325,39 @@ def stream_predict_run(
     return run_dir
 
 
+def read_tile_features(tile: Any, cube: Any, checkpoint: dict, *, halo: int, nan_policy: str, where: str = "cube",
+                       device: torch.device | None = None,
+                       ) -> tuple[slice, slice, tuple[int, int, int, int], np.ndarray, np.ndarray]:
+    """A tile's window with a halo of ``halo`` pixels, through the checkpoint's front end.
+
+    A front end that reads neighbouring pixels (a denoiser: :func:`~hsi.training.frontend.frontend_radius`)
+    is applied to a window wider by its reach and cut back, so every pixel of the window has the
+    features the whole scene gives it.
+
+    Returns:
+        ``(rows, cols, pads, features (h, w, C), outside (h, w))``: the window's scene rows and
+        columns, the padding its scene edges take (see ``Tile.reads``), its features and its pixels
+        outside the data.
+    """
+    height, width = cube.shape[:2]
+    rows, cols, pads = tile.reads(halo, height, width)
+    wide_rows, wide_cols, _ = tile.reads(halo + frontend_radius(checkpoint), height, width)
+    features, outside = tile_features(checkpoint, cube.read(wide_rows, wide_cols), nan_policy=nan_policy,
+                                      ignore_value=cube.ignore_value, where=where,
+                                      origin=(wide_rows.start, wide_cols.start), device=device)
+    keep = (slice(rows.start - wide_rows.start, rows.stop - wide_rows.start),
+            slice(cols.start - wide_cols.start, cols.stop - wide_cols.start))
+    return rows, cols, pads, features[keep], outside[keep]
+
+
 def _predict_tile(tile: Any, cube: Any, checkpoint: dict, classifier: Any, work: Path, ids: np.ndarray, *, p: int,
                   nan_policy: str, batch_size: int | None, inference: Inference, probabilities: bool,
                   device: torch.device, where: str) -> int:
     """Reads, transforms, classifies and stores one tile; returns its pixel count."""
     from hsi.evaluation import predict as evaluation
 
-    height, width = cube.shape[:2]
-    rows, cols, pads = tile.reads(p // 2, height, width)
-    features, outside = tile_features(checkpoint, cube.read(rows, cols), nan_policy=nan_policy,
-                                      ignore_value=cube.ignore_value, where=where, origin=(rows.start, cols.start),
-                                      device=device)
+    rows, cols, pads, features, outside = read_tile_features(tile, cube, checkpoint, halo=p // 2,
+                                                             nan_policy=nan_policy, where=where, device=device)
     result = evaluation.predict_window(classifier, features, pads, pad_mode=str(checkpoint["pad_mode"]), device=device,
                                        batch_size=batch_size, inference=inference, probabilities=probabilities)
     labels = torch.from_numpy(result).argmax(0).numpy() if probabilities else result

@@ -38,7 +38,7 @@ def _predict(run_dir: Path, cube: Path, out: Path, *extra: str) -> Path:
     return folder
 
 
-@pytest.mark.parametrize(("model", "tile_size"), [("hybridsn", 16), ("svm", 12)])
+@pytest.mark.parametrize(("model", "tile_size"), [("hybridsn", 16), ("svm", 12), ("svm_dncnn", 12)])
 def test_tiled_prediction_equals_whole_scene_pixel_for_pixel(
     model: str, tile_size: int, trained: dict[str, Path], synthetic_envi: Path, synthetic_scene: Any, tmp_path: Path,
 ) -> None:
@@ -142,3 +142,19 @@ def test_band_count_and_wavelength_mismatches_are_refused_in_one_line(
     check_cube_fits(checkpoint, 3, None, "c")  # the cube does not say: nothing to compare
     with pytest.raises(CheckpointError, match=r"band 1 is at 410.0 nm; cube c's is at 430.0 nm"):
         check_cube_fits(checkpoint, 3, (400.0, 430.0, 440.0), "c")
+
+
+def test_each_tile_gets_the_features_the_whole_scene_gives_its_pixels(
+    trained: dict[str, Path], synthetic_envi: Path,
+) -> None:
+    """A denoiser reads 3 pixels around each pixel: windows read wider and cut back equal the whole scene's features."""
+    from hsi.data.lazy import open_lazy_cube
+    from hsi.evaluation.predict import tile_grid
+    from hsi.experiments.predict import read_tile_features
+
+    checkpoint = load_run_model(trained["svm_dncnn"])
+    cube = open_lazy_cube(synthetic_envi)
+    whole, _ = read_tile_features(tile_grid(30, 26, 30)[0], cube, checkpoint, halo=0, nan_policy="error")[3:]
+    for tile in tile_grid(30, 26, 12):
+        rows, cols, _, features, _ = read_tile_features(tile, cube, checkpoint, halo=4, nan_policy="error")
+        np.testing.assert_allclose(features, whole[rows, cols], rtol=1e-4, atol=1e-4)
