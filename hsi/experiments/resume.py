@@ -34,6 +34,7 @@ from hsi.features.pca import SpectralPCA
 from hsi.reporting.files import to_jsonable
 from hsi.training.checkpoint import load_checkpoint, save_checkpoint
 from hsi.training.classifier import Resume
+from hsi.training.denoise_fit import Denoiser
 from hsi.training.trainer import EpochCallback, TrainState
 
 __all__ = ["RESUMABLE_OVERRIDES", "ResumePoint", "epoch_saver", "load_resume_point", "resumable_config"]
@@ -55,6 +56,7 @@ class ResumePoint:
         train_seconds: training time spent so far, over all sessions.
         split: the split the run started with (masks of shape (H, W)).
         pca: the PCA fitted when the run started.
+        denoiser: the ``--denoise`` front end fitted when the run started, or None.
     """
 
     model_state: dict[str, torch.Tensor]
@@ -63,6 +65,7 @@ class ResumePoint:
     train_seconds: float
     split: Split
     pca: SpectralPCA
+    denoiser: Denoiser | None = None
 
     def fit_resume(self) -> Resume:
         """Where the classifier's fit continues: weights, optimiser and training state."""
@@ -91,6 +94,7 @@ def epoch_saver(
     scene: Scene,
     split: Split,
     pca: SpectralPCA,
+    denoiser: Denoiser | None = None,
     resume: ResumePoint | None = None,
 ) -> EpochCallback:
     """The ``on_epoch_end`` callback of :func:`~hsi.training.trainer.fit` that writes ``resume.pt``.
@@ -105,7 +109,7 @@ def epoch_saver(
         run_dir: the run folder.
         config: the run's settings (saved, so a changed config.json is noticed on resume).
         scene: the scene trained on (only its fingerprint is saved).
-        split: the run's split; pca: its fitted PCA.
+        split: the run's split; pca: its fitted PCA; denoiser: its fitted front end, if any.
         resume: the point this session continues from, if any (its seconds are added).
 
     Returns:
@@ -136,6 +140,7 @@ def epoch_saver(
             "train_seconds": seconds_before + time.perf_counter() - started,
             "split": split_payload,
             "pca": pca.state_dict(),
+            **({"denoiser": denoiser.state()} if denoiser is not None else {}),
             "settings": _settings(config),
             "scene_fingerprint": fingerprint,
         })
@@ -245,7 +250,8 @@ def load_resume_point(run_dir: Path, scene: Scene, config: RunConfig) -> ResumeP
     known = {f.name for f in fields(TrainState)}
     train_state = TrainState(**{k: v for k, v in data["train_state"].items() if k in known})
     pca = SpectralPCA.from_state_dict({k: (v.numpy() if torch.is_tensor(v) else v) for k, v in data["pca"].items()})
+    denoiser = Denoiser.from_state(data["denoiser"]) if "denoiser" in data else None
     return ResumePoint(
         model_state=data["model_state"], optimizer_state=data["optimizer_state"], state=train_state,
-        train_seconds=float(data["train_seconds"]), split=split, pca=pca,
+        train_seconds=float(data["train_seconds"]), split=split, pca=pca, denoiser=denoiser,
     )

@@ -115,9 +115,11 @@ def _execute(prepared: Prepared, run_dir: Path, *, progress: bool, resume: Resum
     progress_log.info("PCA: %d bands -> %d components", scene.n_bands, config.pca_components)
     if resume is None:
         features = reduce(config, scene, split)
-    else:  # the PCA the run started with
-        features = Features(resume.pca.transform(scene.cube), resume.pca)
-    saver = epoch_saver(run_dir, config=config, scene=scene, split=split, pca=features.pca, resume=resume)
+    else:  # the front end and PCA the run started with
+        cube = scene.cube if resume.denoiser is None else resume.denoiser.apply(scene.cube)
+        features = Features(resume.pca.transform(cube), resume.pca, resume.denoiser)
+    saver = epoch_saver(run_dir, config=config, scene=scene, split=split, pca=features.pca,
+                        denoiser=features.denoiser, resume=resume)
     fitted = fit(config, scene, split, features, device, progress=progress,
                  resume=resume.fit_resume() if resume else None, on_epoch_end=saver)
     train_seconds = fitted.train_seconds + (resume.train_seconds if resume else 0.0)

@@ -60,15 +60,8 @@ def _status(run_dir: Path) -> str:
     return json.loads((run_dir / "status.json").read_text())["state"]
 
 
-@pytest.fixture(scope="module")
-def runs(synthetic_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Two uninterrupted runs with the same seed, and one interrupted after epoch 1 (kept, plus a copy)."""
-    result = {}
-    for name in ("first", "twin"):
-        out = tmp_path_factory.mktemp(name)
-        assert main(_train_args(synthetic_files, out)) == 0
-        result[name] = _only_run(out)
-
+def _interrupted_after_epoch_1(files: dict[str, Path], out: Path, *extra: str) -> Path:
+    """A run stopped by Ctrl-C right after epoch 1 was saved."""
     real_saver = train_module.epoch_saver
 
     def saver_then_ctrl_c(*args, **kwargs):
@@ -81,11 +74,21 @@ def runs(synthetic_files: dict[str, Path], tmp_path_factory: pytest.TempPathFact
 
         return callback
 
-    out = tmp_path_factory.mktemp("interrupted")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(train_module, "epoch_saver", saver_then_ctrl_c)
-        assert main(_train_args(synthetic_files, out)) == 130
-    result["interrupted"] = _only_run(out)
+        assert main(_train_args(files, out, *extra)) == 130
+    return _only_run(out)
+
+
+@pytest.fixture(scope="module")
+def runs(synthetic_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two uninterrupted runs with the same seed, and one interrupted after epoch 1 (kept, plus a copy)."""
+    result = {}
+    for name in ("first", "twin"):
+        out = tmp_path_factory.mktemp(name)
+        assert main(_train_args(synthetic_files, out)) == 0
+        result[name] = _only_run(out)
+    result["interrupted"] = _interrupted_after_epoch_1(synthetic_files, tmp_path_factory.mktemp("interrupted"))
     spare = tmp_path_factory.mktemp("spare") / "copy"
     shutil.copytree(result["interrupted"], spare)  # for the tests that must not finish it
     result["spare"] = spare
@@ -114,6 +117,17 @@ def test_resumed_run_ends_with_the_metrics_of_an_uninterrupted_one(runs: dict[st
     history = (run_dir / "history.csv").read_text().splitlines()
     assert len(history) == 4  # header + the 3 epochs, the first from before the interruption
     assert main(["train", "--resume", str(run_dir)]) == 2  # complete now: nothing to resume
+
+
+def test_a_run_with_a_denoiser_resumes_with_the_denoiser_it_started_with(
+    synthetic_files: dict[str, Path], tmp_path: Path,
+) -> None:
+    denoise = ("--denoise", "dncnn", "--denoise-depth", "2", "--denoise-width", "4", "--denoise-steps", "3")
+    assert main(_train_args(synthetic_files, tmp_path / "first", *denoise)) == 0
+    run_dir = _interrupted_after_epoch_1(synthetic_files, tmp_path / "interrupted", *denoise)
+    assert main(["train", "--resume", str(run_dir), "--quiet"]) == 0
+    assert _metrics(run_dir) == _metrics(_only_run(tmp_path / "first"))
+    assert np.array_equal(np.load(run_dir / "prediction.npy"), np.load(_only_run(tmp_path / "first") / "prediction.npy"))
 
 
 def _resume_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
