@@ -154,14 +154,17 @@ def fit(
             # The batch in passes: crops of the scene (hsi.training.crops), else equal slices (sizes
             # differ by at most one). The sum of (pass loss sum / batch size) is the batch's mean
             # loss, so the summed gradients of the passes are the batch gradient.
-            parts: Sequence[torch.Tensor | Crop] = (
-                batch_crops(train.rows[batch], train.cols[batch], height=source.height, width=source.width)
-                if crops else batch.tensor_split(-(-len(batch) // micro_batch)))
+            parts: Sequence[torch.Tensor | Crop]
+            if crops:
+                rows, cols = train.rows[batch], train.cols[batch]
+                parts = batch_crops(rows, cols, height=source.height, width=source.width)
+            else:
+                parts = batch.tensor_split(-(-len(batch) // micro_batch))
             for part in parts:
                 if isinstance(part, Crop):
                     targets = train.targets[batch[part.members]]
                     with autocast_for(device):
-                        logits = crop_logits(model, source, part, train.rows[batch], train.cols[batch])
+                        logits = crop_logits(model, source, part, rows, cols)
                 else:
                     patches = source.gather(train.rows[part], train.cols[part])
                     if recipe.augment or recipe.jitter > 0:
