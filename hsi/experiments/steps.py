@@ -83,6 +83,8 @@ class Fitted:
     train_seconds: float
     inference: Inference = "auto"
     train_input: str = "patches"  # what the training steps ran on (``auto`` resolved)
+    #: ``--ensemble`` members after the first: seed, selected epoch, training seconds (their cost, apart).
+    ensemble_members: list[dict[str, float]] = dataclasses.field(default_factory=list)
 
 
 @dataclass
@@ -242,7 +244,7 @@ def fit(
         report = classifier.fit(source, train_set, val_set, settings=settings, progress=progress, resume=resume,
                                 on_epoch_end=on_epoch_end)
     return Fitted(classifier, source, report.history, report.selected_epoch, time.perf_counter() - started,
-                  inference=config.inference, train_input=report.train_input)
+                  inference=config.inference, train_input=report.train_input, ensemble_members=report.members)
 
 
 def predict(fitted: Fitted, *, batch_size: int | None = None) -> Prediction:

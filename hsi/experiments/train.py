@@ -131,6 +131,7 @@ def _execute(prepared: Prepared, run_dir: Path, *, progress: bool, resume: Resum
         **evaluate(scene, split, prediction, patch_size=fitted.classifier.receptive_field),
         "train_seconds": train_seconds,
         "train_input": fitted.train_input,
+        **({"ensemble_members": fitted.ensemble_members} if fitted.ensemble_members else {}),
         "inference_seconds": prediction.inference_seconds,
         "seed": config.seed,
         **({"selected_epoch": fitted.selected_epoch} if fitted.selected_epoch is not None else {}),

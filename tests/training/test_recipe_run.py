@@ -28,6 +28,8 @@ def test_robust_run_records_its_recipe_and_its_checkpoint_predicts_the_same(
             config["ensemble"], config["val_ratio"]) == ("robust", "adamw", "cosine", False, True, 2, 0.2)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["recipe"]["name"] == "robust" and metrics["recipe"]["ensemble"] == 2
+    (member,) = metrics["ensemble_members"]  # the second member's own cost, apart from the run's
+    assert member["seconds"] > 0 and member["seed"] != config["seed"]
     assert metrics["n_val"] == 4 * 2  # 2 of each class's 10 training pixels pick the epoch
     assert "| recipe | robust (optimizer adamw, lr scale" in (run_dir / "report.md").read_text()
     model = json.loads((run_dir / "model.json").read_text())
