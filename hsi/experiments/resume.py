@@ -249,7 +249,7 @@ def load_resume_point(run_dir: Path, scene: Scene, config: RunConfig) -> ResumeP
     split = Split(**masks, info=json.loads(data["split"]["info"]))
     known = {f.name for f in fields(TrainState)}
     train_state = TrainState(**{k: v for k, v in data["train_state"].items() if k in known})
-    pca = SpectralPCA.from_state_dict({k: (v.numpy() if torch.is_tensor(v) else v) for k, v in data["pca"].items()})
+    pca = SpectralPCA.from_state_dict(data["pca"])
     denoiser = Denoiser.from_state(data["denoiser"]) if "denoiser" in data else None
     return ResumePoint(
         model_state=data["model_state"], optimizer_state=data["optimizer_state"], state=train_state,

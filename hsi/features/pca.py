@@ -92,7 +92,8 @@ class SpectralPCA:
 
     @classmethod
     def from_state_dict(cls, state: dict[str, object]) -> SpectralPCA:
-        """Rebuilds a fitted transformer from :meth:`state_dict`."""
+        """Rebuilds a fitted transformer from :meth:`state_dict` (its arrays as numpy or CPU tensors, as
+        checkpoints hold them)."""
         pca = cls(int(state["n_components"]))  # type: ignore[call-overload]
         pca.mean_ = np.asarray(state["mean"], dtype=np.float32)
         pca.components_ = np.asarray(state["components"], dtype=np.float32)

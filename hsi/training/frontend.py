@@ -82,10 +82,7 @@ def apply_features(checkpoint: dict[str, Any], cube: np.ndarray, *, device: torc
                 f"{tuple(cube.shape)}. Use a scene from the same sensor, or train a model for this one."
             )
         cube = denoiser.apply(cube)
-    pca = SpectralPCA.from_state_dict(
-        {k: (v.numpy() if torch.is_tensor(v) else v) for k, v in checkpoint["pca"].items()}
-    )
-    return pca.transform(cube)
+    return SpectralPCA.from_state_dict(checkpoint["pca"]).transform(cube)
 
 
 def frontend_radius(checkpoint: dict[str, Any]) -> int:

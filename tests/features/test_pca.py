@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from hsi._core.errors import ConfigError, NotFittedError
 from hsi.features.pca import SpectralPCA
@@ -23,6 +24,8 @@ def test_pca_reduces_to_float32_and_round_trips() -> None:
     assert np.isclose(out[..., 0].std(), 1.0, atol=0.05)  # scaled to unit first component
     again = SpectralPCA.from_state_dict(pca.state_dict()).transform(cube)
     assert np.array_equal(out, again)
+    as_loaded = {k: torch.as_tensor(v) for k, v in pca.state_dict().items()}  # a checkpoint holds tensors
+    assert np.array_equal(out, SpectralPCA.from_state_dict(as_loaded).transform(cube))
 
 
 def test_pca_errors() -> None:
