@@ -90,10 +90,6 @@ class LazyCube:
         """Pixels ``[rows, cols]`` (slices with step 1 inside the scene), shape (h, w, B), stored dtype."""
         return self._reader(rows, cols)
 
-    @property
-    def stored_bytes(self) -> int:
-        return math.prod(self.shape) * self.dtype.itemsize
-
 
 def is_lazy_readable(path: str | Path) -> bool:
     """True for files :func:`open_lazy_cube` reads window by window (by extension, or an ENVI .hdr beside it)."""
