@@ -29,9 +29,8 @@ PcaFit = Literal["train", "all"]
 #: one (``auto`` picks it, else patch by patch), always ``dense`` (an error if it has none), or ``patches``.
 Inference = Literal["auto", "dense", "patches"]
 #: What a training step runs on: patch batches, or scene crops (one dense pass per crop, the loss at
-#: its training pixels: the same gradients per pixel; hsi.training.crops); ``auto`` = crops where exact
-#: (a dense-capable model, no augmentation) and cheaper, else patches.
-TrainInput = Literal["auto", "patches", "crops"]
+#: its training pixels: the same gradients per pixel; hsi.training.crops; a dense-capable model only).
+TrainInput = Literal["patches", "crops"]
 #: The band reduction: principal components, or minimum noise fraction (components by signal-to-noise).
 Reduce = Literal["pca", "mnf"]
 #: A denoiser fitted on the scene itself (no label) and applied before the reduction.

@@ -37,6 +37,7 @@ from hsi.features.controls import CONTROLS, NO_CONTROL
 from hsi.features.pca import SpectralPCA
 from hsi.models import MODELS
 from hsi.training.classifier import Classifier, FitSettings, Resume, build_classifier
+from hsi.training.crops import use_crops
 from hsi.training.denoise_fit import Denoiser, fit_denoiser
 from hsi.training.device import resolve_device
 from hsi.training.frontend import denoise_settings, fit_reducer
@@ -82,7 +83,6 @@ class Fitted:
     selected_epoch: int | None
     train_seconds: float
     inference: Inference = "auto"
-    train_input: str = "patches"  # what the training steps ran on (``auto`` resolved)
     #: ``--ensemble`` members after the first: seed, selected epoch, training seconds (their cost, apart).
     ensemble_members: list[dict[str, float]] = dataclasses.field(default_factory=list)
 
@@ -179,6 +179,7 @@ def prepare(config: RunConfig, *, scene: Scene | None = None) -> Prepared:
     probe = build_classifier(config.model, in_chans=config.pca_components, num_classes=scene.n_classes,
                              patch_size=config.patch_size, seed=0)
     resolve_inference(probe, config.inference)
+    use_crops(config.train_input, getattr(probe, "network", None), recipe_of(config), name=config.model)
     drawn = draw_split(config.split, scene.labels, split_settings(config), scene.class_ids)
     if drawn.labels is not None:
         scene = dataclasses.replace(scene, labels=drawn.labels)
@@ -244,7 +245,7 @@ def fit(
         report = classifier.fit(source, train_set, val_set, settings=settings, progress=progress, resume=resume,
                                 on_epoch_end=on_epoch_end)
     return Fitted(classifier, source, report.history, report.selected_epoch, time.perf_counter() - started,
-                  inference=config.inference, train_input=report.train_input, ensemble_members=report.members)
+                  inference=config.inference, ensemble_members=report.members)
 
 
 def predict(fitted: Fitted, *, batch_size: int | None = None) -> Prediction:

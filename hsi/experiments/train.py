@@ -130,7 +130,6 @@ def _execute(prepared: Prepared, run_dir: Path, *, progress: bool, resume: Resum
         # The audit reads what the model reads: a CNN its patch, an SVM or a forest the centre pixel alone.
         **evaluate(scene, split, prediction, patch_size=fitted.classifier.receptive_field),
         "train_seconds": train_seconds,
-        "train_input": fitted.train_input,
         **({"ensemble_members": fitted.ensemble_members} if fitted.ensemble_members else {}),
         "inference_seconds": prediction.inference_seconds,
         "seed": config.seed,

@@ -52,7 +52,7 @@ class FitSettings:
     lr: float
     seed: int
     recipe: Recipe | None = None
-    train_input: str = "patches"  # auto | patches | crops (hsi.config.TrainInput)
+    train_input: str = "patches"  # patches | crops (hsi.config.TrainInput)
 
 
 @dataclass
@@ -72,8 +72,6 @@ class FitReport:
     selected_epoch: int | None = None
     #: Ensemble members after the first: their seed, selected epoch and training seconds.
     members: list[dict[str, float]] = field(default_factory=list)
-    #: What the training steps ran on: ``patches`` or ``crops`` (``auto`` resolved).
-    train_input: str = "patches"
 
 
 class Classifier(abc.ABC):
@@ -192,8 +190,7 @@ class TorchClassifier(Classifier):
         if resume is not None:
             self.network.load_state_dict(resume.model_state)
         history: list[dict[str, float]] = []
-        crops = use_crops(settings.train_input, self.network, recipe, source, train.rows, train.cols,
-                          batch_size=settings.batch_size)
+        crops = use_crops(settings.train_input, self.network, recipe, name=self.name)
         selected = self._fit_one(self.network, source, train, val, settings, settings.seed, progress=progress,
                                  resume=resume, on_epoch_end=on_epoch_end, history=history, crops=crops)
         members: list[dict[str, float]] = []
@@ -209,7 +206,7 @@ class TorchClassifier(Classifier):
             members.append({"seed": seed, "selected_epoch": epoch, "seconds": time.perf_counter() - started})
         if source.device.type == "cuda":
             torch.cuda.synchronize(source.device)
-        return FitReport(history, selected, members, train_input="crops" if crops else "patches")
+        return FitReport(history, selected, members)
 
     @staticmethod
     def _fit_one(network: nn.Module, source: PatchSource, train: PixelSet, val: PixelSet | None,

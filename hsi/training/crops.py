@@ -8,7 +8,8 @@ the same random draw of training pixels as with patches, grouped by the fixed gr
 of p // 2), and the dense head is applied to each pixel's window. For networks whose dense
 pass is exact (``supports_dense``) the logits, loss and gradients equal those of the patch
 batch (tested), so training follows the same path; only the cost differs: a step costs the
-blocks' padded areas instead of ``batch x p^2`` positions.
+blocks' padded areas instead of ``batch x p^2`` positions, which pays with large patches
+(measured: docs/performance.md).
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from hsi._core.errors import ConfigError
 from hsi.data.patches import PatchSource
 from hsi.training.recipe import Recipe
 
-__all__ = ["Crop", "batch_crops", "crop_logits", "crops_pay", "use_crops"]
+__all__ = ["Crop", "batch_crops", "crop_logits", "use_crops"]
 
 #: block side (output pixels). On 2 CPU cores, Salinas-A (83x86), 10% training, batch 256, p=25,
 #: one epoch (median of 3, alternating with patches): side 32 as slow as patches, 48 1.8x faster,
 #: 64 1.6x, 96 (the scene in one block) 2.5x: the trunk runs fastest on few large convolutions.
-#: On a large scene with sparse batch pixels :func:`crops_pay` falls back to patches.
+#: At p=15 crops were no faster than patches (2.70 against 2.45 s per epoch): they pay with large patches.
 BLOCK_SIDE = 96
 
 
@@ -67,21 +68,6 @@ def batch_crops(rows: torch.Tensor, cols: torch.Tensor, *, height: int, width: i
     return crops
 
 
-def crops_pay(rows: torch.Tensor, cols: torch.Tensor, *, height: int, width: int, patch_size: int,
-              batch_size: int, side: int = BLOCK_SIDE) -> bool:
-    """Whether an epoch of crops costs at most half the convolution positions of patches.
-
-    Patches cost ``N * p^2`` positions per epoch; crops the padded areas of the blocks each
-    batch touches (counted on one seeded batch order).
-    """
-    order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))
-    crop_positions = 0
-    for batch in order.split(batch_size):
-        for crop in batch_crops(rows[batch].cpu(), cols[batch].cpu(), height=height, width=width, side=side):
-            crop_positions += (crop.height + patch_size - 1) * (crop.width + patch_size - 1)
-    return 2 * crop_positions <= len(rows) * patch_size**2
-
-
 def crop_logits(model: nn.Module, source: PatchSource, crop: Crop, rows: torch.Tensor,
                 cols: torch.Tensor) -> torch.Tensor:
     """Logits (n, K) of the crop's training pixels from one dense pass over the crop.
@@ -103,28 +89,24 @@ def crop_logits(model: nn.Module, source: PatchSource, crop: Crop, rows: torch.T
     return network.forward_head(windows.permute(1, 0, 2, 3))
 
 
-def use_crops(train_input: str, network: nn.Module, recipe: Recipe, source: PatchSource, rows: torch.Tensor,
-              cols: torch.Tensor, *, batch_size: int) -> bool:
-    """Resolves ``--train-input``: ``patches`` -> False; ``crops`` -> True where exact, else an error;
-    ``auto`` -> crops where exact and :func:`crops_pay`.
+def use_crops(train_input: str, network: nn.Module | None, recipe: Recipe, *, name: str) -> bool:
+    """Resolves ``--train-input``: ``patches`` -> False; ``crops`` -> True where crops are exact.
 
     Exact needs a network with an exact dense pass and no per-patch augmentation (a crop would
     flip or scale its pixels together).
 
     Raises:
-        ConfigError: ``crops`` for a network or recipe that cannot train on crops.
+        ConfigError: ``crops`` for a model (``name``; ``network`` None for one that is no network) or
+            recipe that cannot train on crops.
     """
     if train_input == "patches":
         return False
     why_not = None
     if not getattr(network, "supports_dense", False) or not hasattr(network, "dense_features"):
-        why_not = f"{type(network).__name__} at this patch size has no exact dense pass"
+        why_not = f"model {name!r} has no exact dense pass at these settings"
     elif recipe.augment or recipe.jitter > 0:
         why_not = "the recipe augments each patch on its own (flips, spectral jitter)"
-    if train_input == "crops" and why_not is not None:
-        raise ConfigError(f"--train-input crops needs a network with an exact dense pass and no per-patch "
-                          f"augmentation; here {why_not}. Use --train-input patches (or auto).")
     if why_not is not None:
-        return False
-    return train_input == "crops" or crops_pay(rows, cols, height=source.height, width=source.width,
-                                               patch_size=source.patch_size, batch_size=batch_size)
+        raise ConfigError(f"--train-input crops needs a network with an exact dense pass and no per-patch "
+                          f"augmentation; here {why_not}. Use --train-input patches.")
+    return True

@@ -75,6 +75,8 @@ CASES = {
     "ratio 1.5": ({}, ["--train-ratio", "1.5"], r"\(0, 1\)"),
     "too many PCA components": ({}, ["--pca-components", "50"], r"at most the band count \(20\)"),
     "unknown model": ({}, ["--model", "hybridsm"], r"did you mean hybridsn"),
+    "crops for a centre-pixel model": ({}, ["--model", "svm", "--train-input", "crops"], r"'svm' has no exact dense"),
+    "crops with augmentation": ({}, ["--train-input", "crops", "--recipe", "robust"], r"augments each patch"),
 }
 
 

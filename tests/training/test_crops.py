@@ -9,7 +9,7 @@ from torch import nn
 
 from hsi.data.patches import PatchSource
 from hsi.models import create_model
-from hsi.training.crops import batch_crops, crop_logits, crops_pay
+from hsi.training.crops import batch_crops, crop_logits
 
 
 def _pixels(height: int, width: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,11 +54,20 @@ def test_crop_logits_and_gradients_equal_those_of_the_patches(model_name: str, p
             torch.testing.assert_close(crop_grad, patch_grad, rtol=1e-3, atol=1e-4)
 
 
-def test_crops_pay_where_training_pixels_share_their_windows() -> None:
-    dense_rows, dense_cols = _pixels(83, 86, 700, seed=0)  # about 10% of a Salinas-A-sized scene
-    assert crops_pay(dense_rows, dense_cols, height=83, width=86, patch_size=25, batch_size=128)
-    sparse_rows, sparse_cols = _pixels(400, 400, 20, seed=0)  # 20 pixels scattered over a large scene
-    assert not crops_pay(sparse_rows, sparse_cols, height=400, width=400, patch_size=25, batch_size=128)
+def test_crops_are_refused_where_they_would_not_be_exact() -> None:
+    from hsi._core.errors import ConfigError
+    from hsi.training.crops import use_crops
+    from hsi.training.recipe import Recipe
+
+    hybridsn = create_model("hybridsn", in_chans=13, num_classes=3, patch_size=9)
+    assert use_crops("crops", hybridsn, Recipe(), name="hybridsn")
+    assert not use_crops("patches", hybridsn, Recipe(), name="hybridsn")
+    with pytest.raises(ConfigError, match="per-patch augmentation; here the recipe augments"):
+        use_crops("crops", hybridsn, Recipe(augment=True), name="hybridsn")
+    with pytest.raises(ConfigError, match="'hybridsn' has no exact dense pass"):  # 5x5: zero-padded
+        use_crops("crops", create_model("hybridsn", in_chans=13, num_classes=3, patch_size=5), Recipe(), name="hybridsn")
+    with pytest.raises(ConfigError, match="'svm' has no exact dense pass"):
+        use_crops("crops", None, Recipe(), name="svm")
 
 
 def test_training_on_crops_follows_the_path_of_training_on_patches() -> None:
