@@ -35,6 +35,10 @@ TrainInput = Literal["patches", "crops"]
 Reduce = Literal["pca", "mnf"]
 #: A denoiser fitted on the scene itself (no label) and applied before the reduction.
 Denoise = Literal["none", "dncnn"]
+#: Whether ``train`` reads the cube window by window instead of loading it: ``auto`` when the cube
+#: file is one the lazy readers handle and its float32 size exceeds a share of the free memory
+#: (hsi.data.scene.lazy_decision), ``on`` always (such files only), ``off`` never.
+Lazy = Literal["auto", "on", "off"]
 
 # A spatially disjoint estimate needs its epoch chosen on spatially disjoint pixels too,
 # not fixed in advance or, worse, by looking at the test score.
@@ -58,6 +62,7 @@ class RunConfig:
     # features
     pca_components: int = 30
     pca_fit: PcaFit = "train"
+    pca_sample_pixels: int = 200_000  # PCA/MNF fitted on a seeded sample of at most this many fitting pixels
     patch_size: int = 25
     pad_mode: str = "constant"
     reduce: Reduce = "pca"
@@ -98,6 +103,7 @@ class RunConfig:
     deterministic: bool = False
     inference: Inference = "auto"
     train_input: TrainInput = "patches"
+    lazy: Lazy = "auto"  # written back resolved ("on"/"off") into config.json
     # output
     out: str = "runs"
 

@@ -58,7 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="small CPU version: 11x11 patches, PCA 15, 1 epoch, cropped scenes (< 1 min on 2 cores)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:<index> (default auto)")
     parser.add_argument("--epochs", type=int, help="epochs per training run (default 100; --quick 1)")
-    parser.add_argument("--batch-size", type=int, default=None, help="patches per optimiser step (default 128; salinas_a 256)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="patches per optimiser step (default 128; salinas_a 256)")
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {', '.join(CASES)}")
     parser.add_argument("--data-dir", help="folder holding <scene>/<files> (default $HSI_DATA_DIR or ../shared/data)")
     parser.add_argument("--cube", help="a custom scene's cube: the salinas_a case trains on it (needs --gt)")
@@ -81,6 +82,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--work-dir", help="--big-scene: folder for the cube and the output (default: a new "
                                            "temporary folder); the cube is deleted afterwards unless --keep-scene")
     parser.add_argument("--keep-scene", action="store_true", help="--big-scene: keep the cube and the output")
+    parser.add_argument("--big-train", nargs=3, type=int, metavar=("LINES", "SAMPLES", "BANDS"),
+                        help="instead of the cases: write a synthetic int16 ENVI cube of this size and its ground "
+                             "truth (a 6x6 labelled block in every 48x48 field), run `train --lazy on` on it in a "
+                             "subprocess, report seconds, peak RSS and the metrics (reuses the cube in --work-dir)")
+    parser.add_argument("--model", default="random_forest", help="--big-train: the model (default random_forest)")
+    parser.add_argument("--patch-size", type=int, default=5, help="--big-train: patch side (default 5)")
+    parser.add_argument("--train-ratio", type=float, default=0.1, help="--big-train: share trained on (default 0.1)")
     parser.add_argument("--run-case", help=argparse.SUPPRESS)  # internal: run one case in this process
     args = parser.parse_args(argv)
     args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
@@ -89,6 +97,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"unknown case(s) {unknown}; choose from {', '.join(CASES)}")
     if args.cube and not args.gt:
         parser.error("--cube needs --gt")
+    if args.big_train and not args.epochs:
+        args.epochs = 1
     if args.big_scene and not args.checkpoint:
         parser.error("--big-scene needs --checkpoint RUN_DIR (a train run whose model has BANDS input bands)")
     if args.epochs is None:
@@ -425,6 +435,81 @@ def big_scene_case(args: argparse.Namespace) -> dict[str, Any]:
     return record
 
 
+# ---------------------------------------------------------------- training on a scene larger than memory
+
+
+def write_train_scene(header: Path, lines: int, samples: int, bands: int, seed: int, strip: int = 64) -> Path:
+    """Writes a BIL int16 ENVI cube of 48 x 48 fields, each one of 8 random spectra plus noise, and its ground truth
+    ``<stem>_gt.npy`` (uint8): a 6 x 6 block at the centre of every field labelled with the field's class (1..8)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    prototypes = (1000 + rng.normal(size=(8, bands)).cumsum(axis=1) * 40).astype(np.int16)  # smooth spectra
+    header.write_text(
+        f"ENVI\nsamples = {samples}\nlines = {lines}\nbands = {bands}\nheader offset = 0\nfile type = ENVI Standard\n"
+        f"data type = 2\ninterleave = bil\nbyte order = 0\nmap info = {BIG_SCENE_MAP_INFO}\n"
+    )
+    field_cols = np.arange(samples) // 48
+    with header.with_suffix(".img").open("wb") as f:
+        for start in range(0, lines, strip):
+            rows = np.arange(start, min(lines, start + strip))
+            fields = (rows[:, None] // 48 * 7919 + field_cols[None, :] * 104729) % 8  # (h, W)
+            block = prototypes[fields].transpose(0, 2, 1)  # (h, B, W): BIL
+            block = block + rng.integers(-300, 301, size=block.shape, dtype=np.int16)
+            f.write(block.astype("<i2").tobytes())
+    all_rows, all_cols = np.arange(lines)[:, None], np.arange(samples)[None, :]
+    fields = (all_rows // 48 * 7919 + all_cols // 48 * 104729) % 8
+    centre = ((all_rows % 48) // 6 == 4) & ((all_cols % 48) // 6 == 4)
+    gt = np.where(centre, fields + 1, 0).astype(np.uint8)
+    gt_path = header.with_name(header.stem + "_gt.npy")
+    np.save(gt_path, gt)
+    return gt_path
+
+
+def big_train_case(args: argparse.Namespace) -> dict[str, Any]:
+    """Writes (or reuses) the synthetic scene, runs `hsi-classify train --lazy on` on it in a subprocess."""
+    import tempfile
+
+    lines, samples, bands = args.big_train
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="hsi-big-train-"))
+    work.mkdir(parents=True, exist_ok=True)
+    header = work / f"big_train_{lines}x{samples}x{bands}.hdr"
+    gt_path = header.with_name(header.stem + "_gt.npy")
+    write_seconds = 0.0
+    if not (header.with_suffix(".img").is_file() and gt_path.is_file()):
+        started = time.perf_counter()
+        write_train_scene(header, lines, samples, bands, args.seed)
+        write_seconds = time.perf_counter() - started
+    command = [sys.executable, "-m", "hsi", "train", "--cube", str(header), "--gt", str(gt_path), "--lazy", "on",
+               "--model", args.model, "--patch-size", str(args.patch_size), "--pca-components", "15",
+               "--epochs", str(args.epochs), "--train-ratio", str(args.train_ratio), "--seed", str(args.seed),
+               "--out", str(work / "runs"), "--device", args.device, "--json", "--quiet"]
+    started = time.perf_counter()
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False, cwd=REPO)
+    seconds = time.perf_counter() - started
+    scale = 1 if sys.platform == "darwin" else 1024
+    record: dict[str, Any] = {
+        "case": "big_train", "lines": lines, "samples": samples, "bands": bands, "model": args.model,
+        "patch_size": args.patch_size, "epochs": args.epochs, "train_ratio": args.train_ratio,
+        "cube_bytes": header.with_suffix(".img").stat().st_size,
+        "float32_cube_bytes": lines * samples * bands * 4, "write_seconds": round(write_seconds, 1),
+        "exit_status": done.returncode, "train_command_seconds": round(seconds, 1),
+        "peak_train_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale / 2**20, 1),
+        "threads": os.environ.get("OMP_NUM_THREADS", "default"),
+    }
+    if done.returncode == 0:
+        run_dir = Path(json.loads(done.stdout.strip().splitlines()[-1])["run_dir"])
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        record.update({k: metrics.get(k) for k in ("overall_accuracy", "n_train", "n_val", "n_test", "train_seconds",
+                                                   "read_seconds", "inference_seconds", "pca_fit_pixels")})
+        record["run_dir"] = str(run_dir)
+    if not args.keep_scene and not args.work_dir:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    return record
+
+
 # ---------------------------------------------------------------- driver
 
 
@@ -432,6 +517,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.big_scene:
         print(json.dumps(big_scene_case(args)), flush=True)
+        return 0
+    if args.big_train:
+        print(json.dumps(big_train_case(args)), flush=True)
         return 0
     if args.run_case:
         for record in run_case(args):

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"compare takes --models NAME,NAME,...; got --model {args.model}. Use --models.")
     config = config_from_args(args)
     seeds = seeds_from_args(args, config.seed, minimum=1, default_runs=1, purpose="compare")
-    engine = engine_from_args(args, config, lambda line: print(line, file=sys.stderr))
+    engine = engine_from_args(args, config.device, lambda line: print(line, file=sys.stderr))
     result = compare_models(config, args.models, seeds=seeds, progress=not args.quiet, engine=engine)
     record = {
         "compare_dir": str(result.compare_dir),

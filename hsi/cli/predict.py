@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from hsi.cli.output import add_output_arguments, finish
+from hsi.cli.repeat import add_engine_arguments, engine_from_args
 from hsi.cli.train import add_inference_argument, add_nan_policy_argument
 
 
@@ -15,7 +17,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Classify every pixel of a scene with the model of a finished train run and write an "
         "output folder with prediction.npy, maps, report.md and report.html. With ground truth (--dataset, "
         "or --cube with --gt) it also scores the prediction on the labelled pixels: OA, AA, kappa and an "
-        "errors map.",
+        "errors map. A cube read tile by tile can be classified on a Ray cluster (--engine ray: each tile is one "
+        "task; docs/cluster.md).",
     )
     parser.add_argument("--checkpoint", required=True, help="a finished train run: its folder or model.json "
                         "(or the model.pt of earlier versions)")
@@ -37,6 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="tiled cubes: also write the class probabilities and a confidence band (uint8, x 255)")
     add_inference_argument(parser, default="auto")
     add_nan_policy_argument(parser, default="error")
+    add_engine_arguments(parser, jobs=False, unit="tile", title="where the tiles of a --cube read tile by tile are "
+                         "classified")
     add_output_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -45,11 +50,12 @@ def run(args: argparse.Namespace) -> int:
     from hsi.experiments.predict import predict_run, predict_summary
     from hsi.reporting.terminal import headline_line, report_line
 
+    engine = engine_from_args(args, args.device, lambda line: print(line, file=sys.stderr))
     out = predict_run(args.checkpoint, dataset=args.dataset, cube=args.cube, cube_key=args.cube_key,
                       data_dir=args.data_dir, download=args.download, out=args.out, device=args.device,
                       batch_size=args.batch_size, nan_policy=args.nan_policy,
                       inference=args.inference, gt=args.gt, gt_key=args.gt_key, tile_size=args.tile_size,
-                      probabilities=args.probabilities)
+                      probabilities=args.probabilities, engine=engine)
     metrics = predict_summary(out)["metrics"]
     record: dict[str, Any] = {"run_dir": str(out)}
     lines = []

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from hsi._core.errors import ConfigError
 from hsi.cli.output import finish
 from hsi.cli.train import add_data_arguments, add_run_arguments, config_from_args
-from hsi.config import RunConfig
 from hsi.experiments.engine import ENGINES
 from hsi.reporting.vary import VARY
 
@@ -77,9 +76,11 @@ def seeds_from_args(
     return seeds
 
 
-def add_engine_arguments(parser: argparse.ArgumentParser, *, jobs: bool) -> None:
-    """``--engine`` (choices from :data:`~hsi.experiments.engine.ENGINES`) and its settings, shared with ``compare``."""
-    group = parser.add_argument_group("where the runs train (see docs/cluster.md)")
+def add_engine_arguments(parser: argparse.ArgumentParser, *, jobs: bool, unit: str = "run",
+                         title: str = "where the runs train") -> None:
+    """``--engine`` (choices from :data:`~hsi.experiments.engine.ENGINES`) and its settings, shared with ``compare``
+    and ``predict``; ``unit`` names what one Ray task does in the help ("run", or "tile" for ``predict``)."""
+    group = parser.add_argument_group(f"{title} (see docs/cluster.md)")
     group.add_argument("--engine", choices=tuple(ENGINES), default="local",
                        help="; ".join(f"{name}: {text}" for name, text in ENGINES.items()))
     if jobs:
@@ -90,20 +91,21 @@ def add_engine_arguments(parser: argparse.ArgumentParser, *, jobs: bool) -> None
                        help="ray: the cluster's head, host:port (default $RAY_ADDRESS, else a Ray instance "
                        "started on this machine for this command)")
     group.add_argument("--gpus-per-run", type=float, metavar="G",
-                       help="ray: GPUs each run holds; 0.25 lets four runs share a GPU (default 1 when --device "
+                       help=f"ray: GPUs each {unit} holds; 0.25 lets four {unit}s share a GPU (default 1 when --device "
                        "resolves to CUDA here, else 0)")
     group.add_argument("--cpus-per-run", type=int, metavar="N",
-                       help="ray: CPUs each run holds, also its torch threads (default 1)")
+                       help=f"ray: CPUs each {unit} holds, also its torch threads (default 1)")
     group.add_argument("--max-retries", type=int, metavar="N",
-                       help="ray: times a run is resubmitted after its worker or node died (default 3)")
+                       help=f"ray: times a {unit} is resubmitted after its worker or node died (default 3)")
 
 
-def engine_from_args(args: argparse.Namespace, config: RunConfig, notify: Callable[[str], None]) -> Engine:
-    """The engine the flags name, checked before anything runs (Ray missing, a flag of the other engine)."""
+def engine_from_args(args: argparse.Namespace, device: str, notify: Callable[[str], None]) -> Engine:
+    """The engine the flags name for ``--device`` ``device``, checked before anything runs (Ray missing, a flag
+    of the other engine)."""
     from hsi.experiments.engine import make_engine
 
-    jobs = getattr(args, "jobs", 1 if args.engine == "local" else None)  # compare: one run at a time locally
-    return make_engine(args.engine, device=config.device, jobs=jobs,
+    jobs = getattr(args, "jobs", 1 if args.engine == "local" else None)  # compare, predict: one at a time locally
+    return make_engine(args.engine, device=device, jobs=jobs,
                        ray_address=args.ray_address, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run,
                        max_retries=args.max_retries, notify=notify)
 
@@ -137,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     def notify(line: str) -> None:
         print(line, file=sys.stderr)
 
-    engine = engine_from_args(args, config, notify)
+    engine = engine_from_args(args, config.device, notify)
     result = repeat_runs(config, seeds, vary=args.vary, name=args.name, engine=engine, progress=not args.quiet,
                          notify=notify)
     r = result.report

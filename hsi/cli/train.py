@@ -74,6 +74,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     features.add_argument("--pca-components", type=int, help=f"PCA bands kept (default {d.pca_components})")
     features.add_argument("--pca-fit", choices=choices("pca_fit"),
                           help="fit PCA on training pixels only, or on all pixels as the paper does (default train)")
+    features.add_argument("--pca-sample-pixels", type=int,
+                          help="fit PCA/MNF on a seeded random sample of at most this many of its pixels "
+                          f"(default {d.pca_sample_pixels:,}; recorded in config.json and metrics.json)")
+    features.add_argument("--lazy", choices=choices("lazy"),
+                          help="read the cube window by window instead of loading it (ENVI, .npy, HDF5, GeoTIFF): "
+                          "PCA on a pixel sample, only the training windows read, the map classified tile by tile; "
+                          "auto = when its float32 copy exceeds a quarter of the free memory (default auto)")
     features.add_argument("--patch-size", type=int, help=f"odd patch side in pixels (default {d.patch_size})")
     features.add_argument("--corrupt", action="append", metavar="KIND:LEVEL",
                           help="add seeded noise to the cube before anything else (repeatable or a comma list; "

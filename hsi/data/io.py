@@ -26,7 +26,7 @@ import math
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -416,13 +416,7 @@ def _read_envi(path: Path, key: str | None, role: str) -> np.ndarray:
     data_file = _envi_data_file(header, path)
     image = envi.open(str(header), str(data_file))
     try:
-        expected = image.offset + image.nrows * image.ncols * image.nbands * image.sample_size
-        found = data_file.stat().st_size
-        if found < expected:
-            raise DataFormatError(
-                f"ENVI data file {data_file} is truncated: its header describes {image.nrows}x{image.ncols}"
-                f"x{image.nbands} values ({expected} bytes) but the file has {found} bytes; copy it again."
-            )
+        check_envi_complete(image, data_file)
         _check_declared_size(data_file, role, (image.nrows, image.ncols, image.nbands), image.sample_size,
                              str(np.dtype(image.dtype)))
         return np.array(image.open_memmap(interleave="bip"))  # copy in stored dtype; frees the map
@@ -445,6 +439,13 @@ def _read_npy(path: Path, key: str | None, role: str) -> np.ndarray:
             f"{role} file {path} holds Python objects (it would need pickle to load), not numbers; "
             "hsi-classify reads numeric arrays only: save the array with a numeric dtype."
         )
+    check_npy_complete(path, role, shape, dtype, offset)
+    _check_declared_size(path, role, shape, dtype.itemsize, str(dtype))
+    return np.asarray(np.load(path, allow_pickle=False))
+
+
+def check_npy_complete(path: Path, role: str, shape: tuple[int, ...], dtype: np.dtype, offset: int) -> None:
+    """Raises :class:`DataFormatError` when a .npy file holds fewer bytes than its header declares."""
     expected = offset + math.prod(shape) * dtype.itemsize
     found = path.stat().st_size
     if found < expected:
@@ -452,8 +453,17 @@ def _read_npy(path: Path, key: str | None, role: str) -> np.ndarray:
             f"{role} file {path} is truncated: its header describes a {' x '.join(map(str, shape))} {dtype} array "
             f"({expected} bytes with the header) but the file has {found} bytes; copy it again."
         )
-    _check_declared_size(path, role, shape, dtype.itemsize, str(dtype))
-    return np.asarray(np.load(path, allow_pickle=False))
+
+
+def check_envi_complete(image: Any, data_file: Path) -> None:
+    """Raises :class:`DataFormatError` when an ENVI data file is shorter than its header (a ``spectral`` image) says."""
+    expected = image.offset + image.nrows * image.ncols * image.nbands * image.sample_size
+    found = data_file.stat().st_size
+    if found < expected:
+        raise DataFormatError(
+            f"ENVI data file {data_file} is truncated: its header describes {image.nrows}x{image.ncols}"
+            f"x{image.nbands} values ({expected} bytes) but the file has {found} bytes; copy it again."
+        )
 
 
 def _npy_header(path: Path, role: str) -> tuple[tuple[int, ...], np.dtype, int]:

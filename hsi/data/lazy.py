@@ -33,9 +33,13 @@ from hsi.data.padding import PAD_MODES
 from hsi.data.patches import PatchSource
 
 __all__ = [
-    "LAZY_EXTENSIONS", "Georef", "LazyCube", "WindowPatchSource", "is_lazy_readable", "open_lazy_cube",
-    "outside_data", "pad_window", "require_rasterio", "window_with_halo",
+    "LAZY_EXTENSIONS", "Georef", "LazyCube", "PatchMosaic", "WindowPatchSource", "gather_mosaic",
+    "is_lazy_readable", "mosaic_block_size", "open_lazy_cube", "outside_data", "pad_window", "require_rasterio",
+    "window_with_halo",
 ]
+
+#: Bytes of stored values one strip of :meth:`LazyCube.gather` may read at once.
+_STRIP_BYTES = 64 << 20
 
 #: Extensions read window by window (an ENVI data file may carry any extension next to its .hdr).
 LAZY_EXTENSIONS = (".hdr", ".npy", ".h5", ".hdf5", ".tif", ".tiff")
@@ -89,6 +93,30 @@ class LazyCube:
     def read(self, rows: slice, cols: slice) -> np.ndarray:
         """Pixels ``[rows, cols]`` (slices with step 1 inside the scene), shape (h, w, B), stored dtype."""
         return self._reader(rows, cols)
+
+    def gather(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Spectra of the pixels ``(rows[i], cols[i])``, shape (N, B), stored dtype, in the order given.
+
+        Read in strips of whole rows (at most :data:`_STRIP_BYTES` each, the pixels' column span
+        only) in sorted order, so memory is one strip plus the result, and each stored page is
+        read at most once whatever the interleave.
+        """
+        rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+        out = np.empty((len(rows), self.shape[2]), dtype=self.dtype)
+        order = np.lexsort((cols, rows))
+        sorted_rows = rows[order]
+        row_bytes = max(1, self.shape[1] * self.shape[2] * self.dtype.itemsize)
+        strip = max(1, _STRIP_BYTES // row_bytes)
+        start = 0
+        while start < len(order):
+            first = int(sorted_rows[start])
+            stop = int(np.searchsorted(sorted_rows, first + strip, side="left"))
+            part = order[start:stop]
+            lo, hi = int(cols[part].min()), int(cols[part].max()) + 1
+            window = self.read(slice(first, int(rows[part].max()) + 1), slice(lo, hi))
+            out[part] = window[rows[part] - first, cols[part] - lo]
+            start = stop
+        return out
 
 
 def is_lazy_readable(path: str | Path) -> bool:
@@ -169,14 +197,13 @@ def outside_data(window: np.ndarray, ignore_value: float | None = None) -> np.nd
 
 
 def _open_npy(path: Path) -> LazyCube:
-    from hsi.data.io import _npy_header, _read_npy
+    from hsi.data.io import _npy_header, _read_npy, check_npy_complete
 
     shape, dtype, offset = _npy_header(path, "cube")
     if dtype.hasobject or len(shape) != 3:
         _read_npy(path, None, "cube")  # its refusals (objects, truncation) in its words
         raise DataFormatError(f"cube file {path} holds shape {shape}; expected a 3-D cube (H, W, B).")
-    if path.stat().st_size < offset + math.prod(shape) * dtype.itemsize:
-        raise DataFormatError(f"cube file {path} is truncated: its header describes {shape} {dtype}; copy it again.")
+    check_npy_complete(path, "cube", shape, dtype, offset)
 
     def read(rows: slice, cols: slice) -> np.ndarray:
         mapped = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -246,7 +273,7 @@ def _envi_header(path: Path) -> Path | None:
 def _open_envi(path: Path) -> LazyCube:
     from spectral.io import envi
 
-    from hsi.data.io import _envi_data_file, _read_envi
+    from hsi.data.io import _envi_data_file, _read_envi, check_envi_complete
 
     header = _envi_header(path)
     if header is None:  # unreachable through open_lazy_cube; kept for direct calls
@@ -258,12 +285,7 @@ def _open_envi(path: Path) -> LazyCube:
         warnings.simplefilter("ignore")
         image = envi.open(str(header), str(data_file))
     image.fid.close()
-    expected = image.offset + image.nrows * image.ncols * image.nbands * image.sample_size
-    if data_file.stat().st_size < expected:
-        raise DataFormatError(
-            f"ENVI data file {data_file} is truncated: its header describes {image.nrows}x{image.ncols}x{image.nbands} "
-            f"values ({expected} bytes) but the file has {data_file.stat().st_size} bytes; copy it again."
-        )
+    check_envi_complete(image, data_file)
     meta = image.metadata
 
     def read(rows: slice, cols: slice) -> np.ndarray:
@@ -343,6 +365,86 @@ def _envi_crs(fields: list[str]) -> str | None:
         return "EPSG:4326"
     return None
 
+
+
+# ---------------------------------------------------------------- training patches of a cube on disk
+
+
+@dataclass
+class PatchMosaic:
+    """The windows around chosen pixels of a scene, side by side in one padded array.
+
+    ``padded`` (Hm + p - 1, Wm + p - 1, C) is laid out as :class:`WindowPatchSource` expects, and
+    pixel ``i`` of the request has its p x p window at mosaic pixel ``(rows[i], cols[i])``: the
+    window the whole scene, padded by :func:`hsi.data.padding.pad_cube`, gives that pixel.
+    """
+
+    padded: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    block_size: int
+
+    def source(self, *, patch_size: int, device: torch.device | str = "cpu") -> WindowPatchSource:
+        """The mosaic as a patch source; its pixels ``(rows[i], cols[i])`` are the request's."""
+        return WindowPatchSource(self.padded, patch_size=patch_size, device=device)
+
+
+def mosaic_block_size(rows: np.ndarray, cols: np.ndarray, patch_size: int) -> int:
+    """The block side b whose mosaic is smallest: (blocks holding a pixel) x (b + p - 1)^2 values.
+
+    b = 1 is one window per pixel (scattered labels); larger blocks share the halo between
+    neighbouring labelled pixels (labelled fields).
+    """
+    best, best_cost = 1, None
+    for b in (1, 2, 4, 8, 16, 32, 64, 128):
+        n_blocks = len(np.unique((rows // b) * (int(cols.max(initial=0)) // b + 1) + cols // b))
+        cost = n_blocks * (b + patch_size - 1) ** 2
+        if best_cost is None or cost < best_cost:
+            best, best_cost = b, cost
+    return best
+
+
+def gather_mosaic(
+    cube: LazyCube, rows: np.ndarray, cols: np.ndarray, *, patch_size: int, pad_mode: str,
+    transform: Callable[[np.ndarray, tuple[int, int]], np.ndarray], block_size: int | None = None,
+) -> PatchMosaic:
+    """Reads only the windows around pixels ``(rows[i], cols[i])`` and lays them out as a :class:`PatchMosaic`.
+
+    The scene is cut into blocks of ``block_size`` (default :func:`mosaic_block_size`); each
+    block holding a requested pixel is read with a halo of ``p // 2`` (scene edges padded by
+    :func:`pad_window` in ``pad_mode``), passed through ``transform`` and placed in the mosaic.
+    Memory: the mosaic, (blocks) x (b + p - 1)^2 x C values, and one block's raw window.
+
+    Args:
+        rows, cols: int arrays of shape (N,), scene pixels.
+        transform: ``(raw window (h, w, B) stored dtype, its top-left scene pixel) -> (h, w, C) float32``,
+            applied per pixel (a window's features equal the whole scene's there).
+    """
+    rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+    height, width = cube.shape[:2]
+    halo, b = patch_size // 2, block_size or mosaic_block_size(rows, cols, patch_size)
+    side = b + patch_size - 1
+    blocks, slot_of = np.unique(np.stack([rows // b, cols // b], axis=1), axis=0, return_inverse=True)
+    slot_of = slot_of.reshape(-1)
+    per_row = max(1, math.isqrt(len(blocks)))  # a square-ish mosaic
+    n_rows = -(-len(blocks) // per_row)
+    padded: np.ndarray | None = None
+    for slot, (block_row, block_col) in enumerate(blocks):
+        top, left = int(block_row) * b, int(block_col) * b
+        read_rows, pad_top, pad_bottom = window_with_halo(top, min(top + b, height), halo, height)
+        read_cols, pad_left, pad_right = window_with_halo(left, min(left + b, width), halo, width)
+        window = transform(cube.read(read_rows, read_cols), (read_rows.start, read_cols.start))
+        window = pad_window(window, (pad_top, pad_bottom, pad_left, pad_right), pad_mode)
+        if padded is None:  # zeros between the blocks: no pixel's window reads them
+            padded = np.zeros((n_rows * side, per_row * side, window.shape[2]), dtype=np.float32)
+        r0, c0 = (slot // per_row) * side, (slot % per_row) * side
+        padded[r0 : r0 + window.shape[0], c0 : c0 + window.shape[1]] = window
+    if padded is None:
+        raise ValueError("gather_mosaic needs at least one pixel.")
+    # Mosaic pixel of request i: its slot's origin plus its offset inside the block.
+    mosaic_rows = (slot_of // per_row) * side + rows % b
+    mosaic_cols = (slot_of % per_row) * side + cols % b
+    return PatchMosaic(padded, mosaic_rows, mosaic_cols, b)
 
 
 class WindowPatchSource(PatchSource):

@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,16 +30,24 @@ from hsi.data.download import download_file, resolve_urls
 from hsi.data.io import Role, load_array
 from hsi.data.specs import DATASETS, DatasetSpec, default_palette, get_spec
 
+if TYPE_CHECKING:  # hsi.data.lazy imports torch: the light commands (datasets) must not
+    from hsi.data.lazy import LazyCube
+
 __all__ = [
     "CACHE_DIR_ENV",
     "DATA_DIR_ENV",
+    "LAZY_MEMORY_SHARE",
     "NAN_POLICIES",
+    "LazyScene",
     "Scene",
     "cache_dir",
+    "clean_window",
     "data_dir_candidates",
     "dataset_status",
     "labels_from_ground_truth",
+    "lazy_decision",
     "load_custom_scene",
+    "load_lazy_scene",
     "load_scene",
 ]
 
@@ -499,3 +507,149 @@ def dataset_status(data_dir: str | Path | None = None) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+# ---------------------------------------------------------------- scenes larger than memory
+
+#: ``--lazy auto`` reads a cube window by window when its float32 copy would exceed this share of
+#: the memory available: the in-memory run holds that copy, the reduced cube and its padded tensor.
+LAZY_MEMORY_SHARE = 0.25
+
+
+@dataclass(eq=False)
+class LazyScene:
+    """A labelled scene whose cube stays on disk (:class:`~hsi.data.lazy.LazyCube`); labels as :class:`Scene`'s.
+
+    Only windows and chosen pixels of ``cube`` are ever read (``train --lazy``).
+    """
+
+    name: str
+    cube: LazyCube
+    labels: np.ndarray
+    class_ids: tuple[int, ...]
+    class_names: tuple[str, ...]
+    palette: tuple[str, ...]
+    rgb_bands: tuple[int, int, int]
+    sources: dict[str, str] = field(default_factory=dict)
+    nan_policy: str = "error"
+
+    @property
+    def n_classes(self) -> int:
+        """K, the number of classes (unlabelled excluded)."""
+        return len(self.class_ids)
+
+    @property
+    def n_bands(self) -> int:
+        """B, the number of spectral bands."""
+        return int(self.cube.shape[2])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The cube's shape (H, W, B)."""
+        return self.cube.shape
+
+    @property
+    def wavelengths(self) -> tuple[float, ...] | None:
+        """Band centres in nanometres from the file's header, or None."""
+        return self.cube.wavelengths
+
+
+def lazy_decision(cube_path: str | Path, cube_key: str | None, mode: str) -> tuple[bool, str]:
+    """Whether ``train`` reads the cube window by window, and why (recorded in config.json).
+
+    Args:
+        mode: ``auto`` (a lazily readable file whose float32 size exceeds :data:`LAZY_MEMORY_SHARE`
+            of :func:`hsi._core.memory.available_memory`), ``on`` or ``off``.
+
+    Raises:
+        ConfigError: ``on`` for a file the lazy readers do not handle (e.g. ``.mat``).
+    """
+    from hsi._core.memory import available_memory, format_bytes
+    from hsi.data.lazy import is_lazy_readable, open_lazy_cube
+
+    if mode == "off":
+        return False, "--lazy off"
+    if not is_lazy_readable(cube_path):
+        if mode == "on":
+            raise ConfigError(
+                f"--lazy on reads the cube window by window, which {cube_path} (a {Path(cube_path).suffix or 'no'} "
+                "file) does not allow; convert it to ENVI, .npy, HDF5 or GeoTIFF, or use --lazy auto."
+            )
+        return False, "cube format not read window by window"
+    if mode == "on":
+        return True, "--lazy on"
+    height, width, bands = open_lazy_cube(cube_path, cube_key).shape  # the header only
+    needed, limit = height * width * bands * 4, int(available_memory() * LAZY_MEMORY_SHARE)
+    if needed > limit:
+        return True, (f"float32 cube {format_bytes(needed)} > {LAZY_MEMORY_SHARE:.0%} of available memory "
+                      f"({format_bytes(limit)})")
+    return False, f"float32 cube {format_bytes(needed)} <= {LAZY_MEMORY_SHARE:.0%} of available memory"
+
+
+def clean_window(raw: np.ndarray, *, nan_policy: str, ignore_value: float | None = None, where: str = "cube",
+                 origin: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
+    """A window read from disk as the models' input cube: float32, pixels outside the data
+    (:func:`~hsi.data.lazy.outside_data`) set to 0, other non-finite values handled by ``nan_policy``.
+
+    The rules ``predict`` applies tile by tile (``hsi.experiments.predict.tile_features``), so a
+    run trained on windows sees what its map is made from.
+
+    Args:
+        raw: (h, w, B) in the stored dtype.
+        where, origin: the cube's name and the window's top-left scene pixel, for messages.
+
+    Returns:
+        ``(cube (h, w, B) float32, outside (h, w) bool)``.
+
+    Raises:
+        DataFormatError: non-finite values inside the data with ``nan_policy="error"``.
+    """
+    from hsi.data.lazy import outside_data
+
+    outside = outside_data(raw, ignore_value)
+    cube = raw.astype(np.float32)
+    cube[outside] = 0.0
+    bad = ~np.isfinite(cube)
+    if bad.any():
+        fill = NAN_POLICIES[nan_policy]
+        if fill is None:
+            pixels = np.argwhere(bad.any(axis=2))
+            first = ", ".join(f"(row {r + origin[0]}, col {c + origin[1]})" for r, c in pixels[:3])
+            raise DataFormatError(
+                f"{where} must hold finite values; found {int(bad.sum())} NaN/infinite values in {len(pixels)} pixels, "
+                f"first at {first} (in the window of rows {origin[0]}.., cols {origin[1]}..; pixels whose whole "
+                "spectrum is NaN are nodata). Clean the file or pass --nan-policy zero|interpolate."
+            )
+        fill(cube, bad)
+    return cube, outside
+
+
+def load_lazy_scene(
+    cube_path: str | Path, gt_path: str | Path, *, cube_key: str | None = None, gt_key: str | None = None,
+    nan_policy: str = "error", name: str | None = None,
+) -> LazyScene:
+    """Opens a cube for window reads (its header only) and loads its ground truth, as :func:`load_custom_scene`.
+
+    Raises:
+        DatasetNotFoundError / DataFormatError: as :func:`load_custom_scene`; the ground truth's
+            shape is checked against the header's.
+    """
+    from hsi.data.lazy import open_lazy_cube
+
+    cube_path = Path(cube_path)
+    _check_nan_policy(nan_policy)
+    cube = open_lazy_cube(cube_path, cube_key)
+    labels, ids = labels_from_ground_truth(load_array(gt_path, gt_key, role="gt"), None,
+                                           name=f"ground truth ({gt_path})")
+    check_band_first(cube.shape, labels.shape)
+    if labels.shape != cube.shape[:2]:
+        raise DataFormatError(
+            f"ground truth ({gt_path}) must have the cube's spatial shape {cube.shape[:2]}; got {labels.shape}. "
+            "Check that the ground-truth file belongs to this cube (and is not transposed)."
+        )
+    return LazyScene(
+        name=name or cube_path.stem, cube=cube, labels=labels, class_ids=ids,
+        class_names=tuple(f"class {i}" for i in ids), palette=default_palette(len(ids)),
+        rgb_bands=_spread_bands(cube.shape[2]), sources={"cube": str(cube_path), "gt": str(gt_path)},
+        nan_policy=nan_policy,
+    )

@@ -1,29 +1,33 @@
-"""Where the training runs of ``repeat`` and ``compare`` execute: this machine or a Ray cluster.
+"""Where the training runs of ``repeat`` and ``compare``, and the tiles of ``predict``, execute.
 
 An engine maps a task over items: ``engine.map(task, items, shared=x)`` yields a :class:`Finished`
 ``(item, result, retries)`` as each item completes. ``task(shared, item)`` is a top-level function
-(pickled by reference) and ``shared`` (the scene) is sent once, not with every item.
-``repeat`` and ``compare`` hand their runs to :func:`train_runs` with an engine and never ask which.
+(pickled by reference) and ``shared`` (the scene, or the model) is sent once, not with every item.
+``repeat`` and ``compare`` hand their runs to :func:`train_runs`, tiled ``predict`` its tiles to
+:func:`classify_tiles`, with an engine; neither asks which.
 
 - ``local`` (:class:`LocalEngine`, the default, no extra dependency): in this process with one job,
   else a spawned process pool with one device lane per worker. Runs write their folders themselves.
-- ``ray`` (:class:`RayEngine`): one Ray task per run with its CPU/GPU share declared; the scene is put
-  into the object store once. No filesystem is shared: a task trains into a scratch folder on its
-  worker and returns the run folder's files as data, which the driver writes with the atomic writer,
-  so the folder is laid out as a local one. A run whose worker or node dies is resubmitted, at most
-  ``max_retries`` times, and the count is returned. See docs/cluster.md.
+- ``ray`` (:class:`RayEngine`): one Ray task per item with its CPU/GPU share declared; ``shared`` is
+  put into the object store once. No filesystem is shared: a run trains into a scratch folder on its
+  worker and returns the run folder's files as data, a tile task gets its window's pixels as data and
+  returns its classes; only the driver writes, with the atomic writer, so the outputs are laid out as
+  local ones. An item whose worker or node dies is resubmitted, at most ``max_retries`` times, and the
+  count is returned. See docs/cluster.md.
 
 This module imports nothing heavy at load time: the CLI reads :data:`ENGINES` to build ``--engine``.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
 import socket
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -35,8 +39,8 @@ from hsi._core.files import atomic_write_bytes
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "ENGINES", "Engine", "Finished", "LocalEngine", "RayEngine", "RunFiles", "RunJob", "make_engine",
-    "train_runs", "worker_device",
+    "ENGINES", "ClusterUnavailableError", "Engine", "EngineError", "Finished", "LocalEngine", "RayEngine", "RunFiles",
+    "RunJob", "TileModel", "WorkerLostError", "classify_tiles", "make_engine", "train_runs", "worker_device",
 ]
 
 #: The one declaration of ``--engine``: name -> one line for ``--help``.
@@ -48,6 +52,21 @@ ENGINES: dict[str, str] = {
 RAY_MISSING = ("--engine ray needs Ray, which is not installed here: pip install 'hsi-classify[ray]' "
                "(or use --engine local).")
 DEFAULT_MAX_RETRIES = 3
+#: Tiles in flight per task slot (a slot: one task's CPU/GPU share): one running, one waiting, so a
+#: worker never idles while the driver reads the next window, and the driver holds at most this many.
+TILES_PER_SLOT = 2
+
+
+class EngineError(HSIError):
+    """The engine failed, not an item: what finished is kept (a caller must not discard its partial work)."""
+
+
+class ClusterUnavailableError(EngineError, ConfigError):
+    """The Ray cluster cannot be reached, or none of its nodes has one task's CPU/GPU share."""
+
+
+class WorkerLostError(EngineError):
+    """An item's Ray worker (or node) died more times than ``--max-retries`` allows."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +85,13 @@ class Engine(Protocol):
     #: True when tasks run where the driver's folders are (they write them); False: results come back as data.
     shares_files: bool
 
-    def map(self, task: Callable[[Any, Any], Any], items: Sequence[Any], *, shared: Any = None) -> Iterator[Finished]:
-        """Runs every item; a task's own error is raised here (after the running ones are stopped)."""
+    def map(self, task: Callable[[Any, Any], Any], items: Iterable[Any], *, shared: Any = None,
+            lookahead: int | None = None) -> Iterator[Finished]:
+        """Runs every item; a task's own error is raised here (after the running ones are stopped).
+
+        ``lookahead``: None submits every item at once; k reads ``items`` lazily and keeps at most
+        k items per task slot submitted and unfinished, so a source larger than memory stays bounded.
+        """
         ...
 
     def describe(self) -> dict[str, Any]:
@@ -115,8 +139,14 @@ class LocalEngine:
     def describe(self) -> dict[str, Any]:
         return {"engine": self.name, "jobs": self.jobs}
 
-    def map(self, task: Callable[[Any, Any], Any], items: Sequence[Any], *, shared: Any = None) -> Iterator[Finished]:
-        if self.jobs == 1 or len(items) <= 1:
+    def map(self, task: Callable[[Any, Any], Any], items: Iterable[Any], *, shared: Any = None,
+            lookahead: int | None = None) -> Iterator[Finished]:
+        if self.jobs == 1:  # one item at a time, read as it is needed
+            for item in items:
+                yield Finished(item, task(shared, item))
+            return
+        items = list(items)  # a pool takes them all at once (its runs are small settings, not data)
+        if len(items) <= 1:
             for item in items:
                 yield Finished(item, task(shared, item))
             return
@@ -224,63 +254,91 @@ class RayEngine:
                 ray.init(address=address, log_to_driver=False, configure_logging=False)
         except (ConnectionError, ValueError, RuntimeError) as err:
             reason = (str(err).splitlines() or [type(err).__name__])[0]
-            raise ConfigError(f"could not reach the Ray cluster at {address} ({reason}); start it with "
+            raise ClusterUnavailableError(f"could not reach the Ray cluster at {address} ({reason}); start it with "
                               "`ray start --head` there, or check --ray-address / $RAY_ADDRESS.") from None
-        # A run needs one node with its whole share, or it would wait forever.
+        # A task needs one node with its whole share, or it would wait forever.
         nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
         for what, need in (("GPU", self.gpus_per_run), ("CPU", self.cpus_per_run)):
             have = max((float(r.get(what, 0.0)) for r in nodes), default=0.0)
             if need > have:
                 ray.shutdown()
                 where = address or "on this machine"
-                raise ConfigError(f"each run asks for {need:g} {what}(s) but no node of the Ray cluster {where} has "
-                                  f"that many (the most is {have:g}); lower --{what.lower()}s-per-run or add a node "
-                                  f"with more {what}s.")
+                raise ClusterUnavailableError(
+                    f"each task asks for {need:g} {what}(s) but no node of the Ray cluster {where} has that many "
+                    f"(the most is {have:g}); lower --{what.lower()}s-per-run or add a node with more {what}s.")
         return True
 
-    def map(self, task: Callable[[Any, Any], Any], items: Sequence[Any], *, shared: Any = None) -> Iterator[Finished]:
-        if not items:
+    def _slots(self, ray: Any) -> int:
+        """How many tasks the alive nodes run at once, each with its CPU and GPU share (at least 1)."""
+        slots = 0
+        for node in ray.nodes():
+            if node.get("Alive"):
+                have = node.get("Resources", {})
+                fits = int(float(have.get("CPU", 0.0)) // self.cpus_per_run)
+                if self.gpus_per_run > 0:
+                    fits = min(fits, int(float(have.get("GPU", 0.0)) // self.gpus_per_run))
+                slots += fits
+        return max(1, slots)
+
+    def map(self, task: Callable[[Any, Any], Any], items: Iterable[Any], *, shared: Any = None,
+            lookahead: int | None = None) -> Iterator[Finished]:
+        source = iter(items)
+        first = next(source, _NOTHING)
+        if first is _NOTHING:  # nothing to do: no cluster to reach
             return
+        source = itertools.chain([first], source)
         ray = _import_ray()
         started = self._connect(ray)
         lost = _lost_worker_errors(ray)
         # Retries are the driver's, not Ray's, so each is counted and bounded here.
         remote = ray.remote(_call_on_ray).options(num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run,
                                                   max_retries=0)
-        pending: dict[Any, tuple[int, int]] = {}
+        limit = None if lookahead is None else lookahead * self._slots(ray)
+        pending: dict[Any, tuple[Any, int]] = {}  # task ref -> (item, resubmissions so far)
         try:
             shared_ref = ray.put(shared)  # once; each task gets it from the object store of its node
 
-            def submit(index: int, tries: int) -> None:
-                pending[remote.remote(task, shared_ref, items[index], self.cpus_per_run)] = (index, tries)
+            def submit(item: Any, tries: int) -> None:
+                # An item's data (a tile's window) goes to the object store with the task, Ray's own doing.
+                pending[remote.remote(task, shared_ref, item, self.cpus_per_run)] = (item, tries)
 
-            for index in range(len(items)):
-                submit(index, 0)
+            def fill() -> None:
+                while limit is None or len(pending) < limit:
+                    item = next(source, _NOTHING)
+                    if item is _NOTHING:
+                        return
+                    submit(item, 0)
+
+            fill()
             while pending:
                 (ref,), _ = ray.wait(list(pending), num_returns=1)
-                index, tries = pending.pop(ref)
+                item, tries = pending.pop(ref)
                 try:
                     result = ray.get(ref)
                 except lost as err:
                     if tries >= self.max_retries:
                         reason = (str(err).splitlines() or [type(err).__name__])[0]
-                        raise HSIError(f"a run's Ray worker died {tries + 1} times (last: {reason}); the finished "
-                                       "runs are kept: rerun the same command to train the rest.") from None
-                    log.warning("a Ray worker died (%s); resubmitting its run (retry %d of at most %d)",
+                        raise WorkerLostError(f"a task's Ray worker died {tries + 1} times (last: {reason}); what "
+                                              "finished is kept: rerun the same command to do the rest.") from None
+                    log.warning("a Ray worker died (%s); resubmitting its task (retry %d of at most %d)",
                                 type(err).__name__, tries + 1, self.max_retries)
-                    submit(index, tries + 1)
+                    submit(item, tries + 1)
                     continue
                 except ray.exceptions.RayTaskError as err:
                     cause = getattr(err, "cause", None)
                     if isinstance(cause, BaseException):
-                        raise cause from None  # the run's own error, one line as in a local run
+                        raise cause from None  # the task's own error, one line as in a local run
                     raise
-                yield Finished(items[index], result, tries)
+                fill()  # the next items run while the caller handles this result
+                yield Finished(item, result, tries)
         finally:
             for ref in pending:
                 ray.cancel(ref, force=True)
             if started:
                 ray.shutdown()
+
+
+_NOTHING = object()  # the end of an item iterator
 
 
 def _check_reachable(address: str | None) -> None:
@@ -414,3 +472,69 @@ def train_runs(engine: Engine, jobs: Sequence[RunJob], *, scene: Any) -> Iterato
         job: RunJob = done.item
         _write_run_folder(Path(job.config["out"]) / job.name, done.result.files)
         yield job, done.result.metrics, done.retries
+
+
+# ---------------------------------------------------------------- tiles of a big scene on an engine
+
+
+@dataclass(frozen=True)
+class TileModel:
+    """What classifies the tiles of one ``predict``: sent once to each worker, rebuilt there once.
+
+    Attributes:
+        key: names this model in a worker's cache (new for every command).
+        checkpoint: as :func:`~hsi.training.checkpoint.load_run_model` returned it in the driver:
+            tensors and plain data, so a worker needs no file of it.
+        settings: keyword arguments of :func:`hsi.experiments.predict.classify_tile` (nan policy,
+            batch size, inference, probabilities).
+        classifier, device: the driver's built classifier and its device, when the tasks run in the
+            driver's process (local engine); None elsewhere: each worker builds its own, once.
+    """
+
+    key: str
+    checkpoint: dict[str, Any]
+    settings: dict[str, Any]
+    classifier: Any = None
+    device: Any = None
+
+
+def _tile_classifier(model: TileModel) -> tuple[Any, Any]:
+    """The model's classifier and device in this process; a worker builds it on its first tile only."""
+    if model.classifier is not None:
+        return model.classifier, model.device
+    cached = _WORKER.get("tile_model")
+    if cached is None or cached[0] != model.key:
+        import torch
+
+        from hsi.training.classifier import classifier_from_state
+
+        device = torch.device(worker_device() or "cpu")  # the device the engine gave this worker
+        _WORKER["tile_model"] = cached = (model.key, classifier_from_state(model.checkpoint, device), device)
+    return cached[1], cached[2]
+
+
+def _classify_tile(model: TileModel, window: Any) -> Any:
+    """A tile task: one :class:`~hsi.experiments.predict.TileWindow` in, its ``TileResult`` out (data only)."""
+    from hsi.experiments.predict import classify_tile
+
+    classifier, device = _tile_classifier(model)
+    return classify_tile(window, model.checkpoint, classifier, device=device, **model.settings)
+
+
+def classify_tiles(engine: Engine, windows: Iterable[Any], *, checkpoint: dict[str, Any], classifier: Any,
+                   device: Any, settings: dict[str, Any]) -> Iterator[Finished]:
+    """Classifies tile windows on ``engine``; yields ``Finished(window, TileResult, retries)`` as each completes.
+
+    Every tile goes through :func:`hsi.experiments.predict.classify_tile`, here or on a worker. The
+    local engine classifies in this process with ``classifier``; Ray sends ``checkpoint`` once
+    (each worker builds its classifier on its first tile) and each window with its task, reading
+    ``windows`` lazily: at most :data:`TILES_PER_SLOT` per task slot are in flight.
+
+    Args:
+        windows: :class:`~hsi.experiments.predict.TileWindow` items, read by the driver.
+        checkpoint, classifier, device: the model as the driver loaded and built it.
+        settings: :func:`~hsi.experiments.predict.classify_tile`'s other keyword arguments.
+    """
+    local = (classifier, device) if engine.shares_files else ()
+    model = TileModel(uuid.uuid4().hex, checkpoint, settings, *local)
+    return engine.map(_classify_tile, windows, shared=model, lookahead=TILES_PER_SLOT)

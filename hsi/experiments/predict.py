@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from hsi._core.errors import CheckpointError, ConfigError, HSIError
+from hsi._core.errors import CheckpointError, ConfigError, DependencyNotFoundError, HSIError
 from hsi.config import Inference
 from hsi.data.lazy import is_lazy_readable
 from hsi.data.patches import PatchSource
@@ -23,6 +24,10 @@ from hsi.training.checkpoint import load_run_model
 from hsi.training.classifier import classifier_from_state
 from hsi.training.device import resolve_device
 from hsi.training.frontend import apply_features, frontend_radius
+
+if TYPE_CHECKING:
+    from hsi.evaluation.predict import Tile
+    from hsi.experiments.engine import Engine
 
 
 def check_scene_fits(checkpoint: dict, scene: Scene, *, has_labels: bool) -> None:
@@ -79,6 +84,7 @@ def predict_run(
     gt_key: str | None = None,
     tile_size: int | None = None,
     probabilities: bool = False,
+    engine: Engine | None = None,
 ) -> Path:
     """Classifies every pixel of a scene with a saved model; writes map.png and prediction.npy.
 
@@ -90,10 +96,14 @@ def predict_run(
     A cube without ground truth in a format read window by window (ENVI, ``.npy``, HDF5,
     GeoTIFF: :func:`hsi.data.lazy.is_lazy_readable`) is classified tile by tile
     (:func:`stream_predict_run`, ``tile_size``, ``probabilities``): memory bounded by the tile,
-    resumable, a GeoTIFF where the cube is georeferenced.
+    resumable, a GeoTIFF where the cube is georeferenced; ``engine`` (default: this process) classifies
+    the tiles, e.g. on a Ray cluster. Other scenes are read whole and classified in this process.
 
     Returns:
         The new output folder.
+
+    Raises:
+        ConfigError: tile settings, or an engine other than this machine's, for a scene read whole.
     """
     checkpoint = load_run_model(checkpoint_path)  # a run folder, model.json or a legacy model.pt
     check_writable(out)
@@ -101,7 +111,12 @@ def predict_run(
     if cube is not None and gt is None and dataset is None and is_lazy_readable(cube):
         return stream_predict_run(checkpoint_path, checkpoint, cube, cube_key=cube_key, out=out, device=torch_device,
                                   batch_size=batch_size, nan_policy=nan_policy, inference=inference,
-                                  tile_size=tile_size, probabilities=probabilities)
+                                  tile_size=tile_size, probabilities=probabilities, engine=engine)
+    if engine is not None and not engine.shares_files:
+        raise ConfigError(
+            f"--engine {engine.name} classifies a cube tile by tile: --cube FILE (ENVI, .npy, HDF5 or GeoTIFF) without "
+            "--gt; built-in scenes, .mat files and scored scenes are read whole and classified here: drop --engine."
+        )
     if tile_size is not None or probabilities:
         raise ConfigError(
             "--tile-size and --probabilities apply to a cube classified tile by tile: --cube FILE (ENVI, .npy, HDF5 or "
@@ -152,7 +167,8 @@ def predict_summary(run_dir: Path) -> dict[str, Any]:
     return {"run_dir": Path(run_dir), "metrics": metrics}
 
 
-__all__ = ["check_cube_fits", "predict_run", "predict_summary", "run_split_of", "stream_predict_run", "tile_features"]
+__all__ = ["TileResult", "TileWindow", "check_cube_fits", "classify_tile", "predict_run", "predict_summary",
+           "read_tile_features", "read_tile_window", "run_split_of", "stream_predict_run", "tile_features"]
 
 
 # ---------------------------------------------------------------- scenes larger than memory, tile by tile
@@ -248,20 +264,22 @@ def stream_predict_run(
     checkpoint_path: str | Path, checkpoint: dict, cube_path: str | Path, *, cube_key: str | None = None,
     out: str | Path = "runs", device: torch.device | str = "cpu", batch_size: int | None = None,
     nan_policy: str = "error", inference: Inference = "auto", tile_size: int | None = None,
-    probabilities: bool = False,
+    probabilities: bool = False, engine: Engine | None = None,
 ) -> Path:
     """Classifies a cube read window by window, tile after tile; memory is bounded by the tile.
 
     Each tile is read with a halo of ``receptive_field // 2`` (the scene's edges padded as the
-    checkpoint's pad mode pads a whole scene), transformed by :func:`tile_features` and
-    classified by :func:`~hsi.evaluation.predict.predict_window`: the classes equal those of the
-    whole scene classified at once. Finished tiles go into ``<out>/.predict_<scene>_<key>.partial/``
-    and are recorded in its ``progress.json``; the same command run again after an interruption
-    continues with the first unfinished tile. Only when every tile is done is the output folder
-    created: ``prediction.npy`` (uint16 class ids, 0 = outside the data), ``prediction.json``,
-    ``map.png`` (a quick look, downsampled for big scenes), ``report.html``, and with
-    georeferencing ``prediction.tif`` (+ ``probabilities.tif`` and ``confidence.tif`` with
-    ``probabilities``).
+    checkpoint's pad mode pads a whole scene) and classified by :func:`classify_tile`: the classes
+    equal those of the whole scene classified at once. ``engine`` runs the tiles: this process
+    (the default), or Ray tasks that get each window's pixels from this process (no file of the
+    cube or checkpoint is read elsewhere) and send the classes back
+    (:func:`~hsi.experiments.engine.classify_tiles`). Finished tiles are written here, into
+    ``<out>/.predict_<scene>_<key>.partial/``, and recorded in its ``progress.json``; the same
+    command run again after an interruption (with either engine: they give the same classes)
+    continues with the unfinished tiles. Only when every tile is done is the output folder created:
+    ``prediction.npy`` (uint16 class ids, 0 = outside the data), ``prediction.json``, ``map.png``
+    (a quick look, downsampled for big scenes), ``report.html``, and with georeferencing
+    ``prediction.tif`` (+ ``probabilities.tif`` and ``confidence.tif`` with ``probabilities``).
 
     Returns:
         The new output folder.
@@ -272,7 +290,9 @@ def stream_predict_run(
     from hsi._core.validation import check_patch_size
     from hsi.data.lazy import open_lazy_cube
     from hsi.evaluation.predict import tile_grid
+    from hsi.experiments.engine import EngineError, LocalEngine, classify_tiles
 
+    engine = engine or LocalEngine()
     cube_path = Path(cube_path)
     cube = open_lazy_cube(cube_path, cube_key)
     height, width, n_bands = cube.shape
@@ -282,30 +302,34 @@ def stream_predict_run(
     p = classifier.receptive_field
     check_patch_size(p, height=height, width=width)
     tiles = tile_grid(height, width, tile_size or DEFAULT_TILE_SIZE)
-    classes = checkpoint["classes"]
-    ids = np.asarray(classes["ids"], dtype=np.uint16)
     name = cube_path.stem
     settings = {"tile_size": tile_size or DEFAULT_TILE_SIZE, "inference": used, "probabilities": probabilities,
                 "nan_policy": nan_policy, "cube_key": cube_key}
+    # The engine is not part of the key: both give the same classes, so either may finish the other's work.
     work = Path(out) / f".predict_{name}_{_resume_key(Path(checkpoint_path), cube_path, settings)}.partial"
-    done = _open_work(work, cube.shape[:2], len(ids), probabilities, len(tiles))
+    done = _open_work(work, cube.shape[:2], len(checkpoint["classes"]["ids"]), probabilities, len(tiles))
     if done:
         progress.info("resuming %s: %d of %d tiles done already (%s)", name, len(done), len(tiles), work)
-    started, n_pixels = time.perf_counter(), 0
-    for tile in tiles:
-        if tile.index in done:
-            continue
-        try:
-            n_pixels += _predict_tile(tile, cube, checkpoint, classifier, work, ids, p=p, nan_policy=nan_policy,
-                                      batch_size=batch_size, inference=used, probabilities=probabilities,
-                                      device=torch.device(device), where=f"cube ({cube_path})")
-        except HSIError:  # bad input: the same command would fail again, and other options are another prediction
-            shutil.rmtree(work, ignore_errors=True)
-            raise
-        done.add(tile.index)
-        atomic_save_json(work / _PROGRESS, {"n_tiles": len(tiles), "done": sorted(done)})
-        progress.info("tile %d of %d done (%d x %d pixels)", len(done), len(tiles),
-                      tile.rows.stop - tile.rows.start, tile.cols.stop - tile.cols.start)
+    where = f"cube ({cube_path})"
+    windows = (read_tile_window(tile, cube, checkpoint, halo=p // 2, where=where)
+               for tile in tiles if tile.index not in done)
+    started, n_pixels, retries = time.perf_counter(), 0, 0
+    try:
+        for finished in classify_tiles(engine, windows, checkpoint=checkpoint, classifier=classifier,
+                                       device=torch.device(device),
+                                       settings={"nan_policy": nan_policy, "batch_size": batch_size,
+                                                 "inference": used, "probabilities": probabilities}):
+            result: TileResult = finished.result
+            _write_tile(work, result)
+            done.add(result.tile.index)
+            atomic_save_json(work / _PROGRESS, {"n_tiles": len(tiles), "done": sorted(done)})
+            n_pixels, retries = n_pixels + int(result.ids.size), retries + finished.retries
+            progress.info("tile %d of %d done (%d x %d pixels)", len(done), len(tiles), *result.ids.shape)
+    except (EngineError, DependencyNotFoundError):  # the cluster, not the input: the finished tiles are kept
+        raise
+    except HSIError:  # bad input: the same command would fail again, and other options are another prediction
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     seconds = time.perf_counter() - started
     run_dir = create_run_dir(out, f"predict_{name}")
     try:
@@ -314,6 +338,7 @@ def stream_predict_run(
                 record={"checkpoint": str(Path(checkpoint_path).resolve()), "scene": name,
                         "sources": {"cube": str(cube_path)}, "inference": used, "tiled": True, **settings,
                         "n_tiles": len(tiles), "shape": list(cube.shape),
+                        "engine": {**engine.describe(), "retries": retries},
                         "pixels_per_second_this_session": round(n_pixels / seconds, 1) if n_pixels else None,
                         "nodata": "0: pixels whose spectrum is all zero, all NaN/inf or all the header's "
                                   "'data ignore value'"})
@@ -325,47 +350,102 @@ def stream_predict_run(
     return run_dir
 
 
-def read_tile_features(tile: Any, cube: Any, checkpoint: dict, *, halo: int, nan_policy: str, where: str = "cube",
+@dataclass(frozen=True)
+class TileWindow:
+    """One tile's stored pixels, read by the driver: all a task needs to classify the tile, and no file.
+
+    Attributes:
+        tile: the output window.
+        raw: (h, w, B) in the stored dtype: the tile, its halo and the front end's reach, clipped to the scene.
+        origin: ``raw``'s top-left pixel in the scene.
+        rows, cols: the tile and its halo in scene pixels (inside ``raw``).
+        pads: (top, bottom, left, right) padding the scene's edges take instead of the halo.
+        ignore_value: the cube header's data ignore value (outside the data), or None.
+        where: the cube's name, for messages.
+    """
+
+    tile: Tile
+    raw: np.ndarray
+    origin: tuple[int, int]
+    rows: slice
+    cols: slice
+    pads: tuple[int, int, int, int]
+    ignore_value: float | None
+    where: str
+
+
+@dataclass(frozen=True)
+class TileResult:
+    """One classified tile: ``ids`` (h, w) uint16 class ids (0 = outside the data) and, when asked,
+    ``proba`` (h, w, K) uint8 class probabilities x 255."""
+
+    tile: Tile
+    ids: np.ndarray
+    proba: np.ndarray | None
+
+
+def read_tile_window(tile: Tile, cube: Any, checkpoint: dict, *, halo: int, where: str = "cube") -> TileWindow:
+    """Reads a tile with a halo of ``halo`` pixels, widened by the reach of the checkpoint's front end.
+
+    A front end that reads neighbouring pixels (a denoiser: :func:`~hsi.training.frontend.frontend_radius`)
+    is applied to the wider window and cut back (:func:`window_features`), so every pixel of the
+    halo window has the features the whole scene gives it.
+    """
+    height, width = cube.shape[:2]
+    rows, cols, pads = tile.reads(halo, height, width)
+    wide_rows, wide_cols, _ = tile.reads(halo + frontend_radius(checkpoint), height, width)
+    return TileWindow(tile, cube.read(wide_rows, wide_cols), (wide_rows.start, wide_cols.start), rows, cols, pads,
+                      cube.ignore_value, where)
+
+
+def window_features(window: TileWindow, checkpoint: dict, *, nan_policy: str, device: torch.device | None = None,
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The features (h, w, C) and outside-the-data mask (h, w) of the window's ``rows`` x ``cols``."""
+    top, left = window.origin
+    features, outside = tile_features(checkpoint, window.raw, nan_policy=nan_policy, ignore_value=window.ignore_value,
+                                      where=window.where, origin=window.origin, device=device)
+    keep = (slice(window.rows.start - top, window.rows.stop - top),
+            slice(window.cols.start - left, window.cols.stop - left))
+    return features[keep], outside[keep]
+
+
+def read_tile_features(tile: Tile, cube: Any, checkpoint: dict, *, halo: int, nan_policy: str, where: str = "cube",
                        device: torch.device | None = None,
                        ) -> tuple[slice, slice, tuple[int, int, int, int], np.ndarray, np.ndarray]:
     """A tile's window with a halo of ``halo`` pixels, through the checkpoint's front end.
-
-    A front end that reads neighbouring pixels (a denoiser: :func:`~hsi.training.frontend.frontend_radius`)
-    is applied to a window wider by its reach and cut back, so every pixel of the window has the
-    features the whole scene gives it.
 
     Returns:
         ``(rows, cols, pads, features (h, w, C), outside (h, w))``: the window's scene rows and
         columns, the padding its scene edges take (see ``Tile.reads``), its features and its pixels
         outside the data.
     """
-    height, width = cube.shape[:2]
-    rows, cols, pads = tile.reads(halo, height, width)
-    wide_rows, wide_cols, _ = tile.reads(halo + frontend_radius(checkpoint), height, width)
-    features, outside = tile_features(checkpoint, cube.read(wide_rows, wide_cols), nan_policy=nan_policy,
-                                      ignore_value=cube.ignore_value, where=where,
-                                      origin=(wide_rows.start, wide_cols.start), device=device)
-    keep = (slice(rows.start - wide_rows.start, rows.stop - wide_rows.start),
-            slice(cols.start - wide_cols.start, cols.stop - wide_cols.start))
-    return rows, cols, pads, features[keep], outside[keep]
+    window = read_tile_window(tile, cube, checkpoint, halo=halo, where=where)
+    features, outside = window_features(window, checkpoint, nan_policy=nan_policy, device=device)
+    return window.rows, window.cols, window.pads, features, outside
 
 
-def _predict_tile(tile: Any, cube: Any, checkpoint: dict, classifier: Any, work: Path, ids: np.ndarray, *, p: int,
-                  nan_policy: str, batch_size: int | None, inference: Inference, probabilities: bool,
-                  device: torch.device, where: str) -> int:
-    """Reads, transforms, classifies and stores one tile; returns its pixel count."""
+def classify_tile(window: TileWindow, checkpoint: dict, classifier: Any, *, nan_policy: str, batch_size: int | None,
+                  inference: Inference, probabilities: bool, device: torch.device) -> TileResult:
+    """Classifies one tile from its window: the one inference path of a tile, in the driver or in a Ray task.
+
+    Front end (:func:`window_features`), then :func:`~hsi.evaluation.predict.predict_window`, then the
+    checkpoint's class ids; no file is read or written.
+    """
     from hsi.evaluation import predict as evaluation
 
-    rows, cols, pads, features, outside = read_tile_features(tile, cube, checkpoint, halo=p // 2,
-                                                             nan_policy=nan_policy, where=where, device=device)
-    result = evaluation.predict_window(classifier, features, pads, pad_mode=str(checkpoint["pad_mode"]), device=device,
-                                       batch_size=batch_size, inference=inference, probabilities=probabilities)
-    labels = torch.from_numpy(result).argmax(0).numpy() if probabilities else result
-    inner = (slice(tile.rows.start - rows.start, tile.rows.stop - rows.start),
-             slice(tile.cols.start - cols.start, tile.cols.stop - cols.start))
+    features, outside = window_features(window, checkpoint, nan_policy=nan_policy, device=device)
+    result = evaluation.predict_window(classifier, features, window.pads, pad_mode=str(checkpoint["pad_mode"]),
+                                       device=device, batch_size=batch_size, inference=inference,
+                                       probabilities=probabilities)
+    labels = torch.from_numpy(result).argmax(0).numpy() if probabilities else result  # (h, w) class indices
+    tile = window.tile
+    inner = (slice(tile.rows.start - window.rows.start, tile.rows.stop - window.rows.start),
+             slice(tile.cols.start - window.cols.start, tile.cols.stop - window.cols.start))
+    ids = np.asarray(checkpoint["classes"]["ids"], dtype=np.uint16)
     tile_ids = np.where(outside[inner], 0, ids[labels]).astype(np.uint16)
-    _write_tile(work, tile, tile_ids, result if probabilities else None)
-    return int(tile_ids.size)
+    # Quantised here, so a task sends back a quarter of the float32 bytes.
+    proba = np.rint(result.transpose(1, 2, 0) * 255).astype(np.uint8) if probabilities else None
+    return TileResult(tile, tile_ids, proba)
 
 
 def _open_work(work: Path, shape: tuple[int, int], n_classes: int, probabilities: bool, n_tiles: int) -> set[int]:
@@ -390,15 +470,16 @@ def _open_work(work: Path, shape: tuple[int, int], n_classes: int, probabilities
     return set()
 
 
-def _write_tile(work: Path, tile: Any, ids: np.ndarray, proba: np.ndarray | None) -> None:
+def _write_tile(work: Path, result: TileResult) -> None:
     """Writes one tile into the working files, mapped for this tile only (its pages leave memory after)."""
+    tile = result.tile
     labels = np.load(work / _WORK_FILES["labels"], mmap_mode="r+")
-    labels[tile.rows, tile.cols] = ids
+    labels[tile.rows, tile.cols] = result.ids
     labels.flush()
     del labels
-    if proba is not None:
+    if result.proba is not None:
         stored = np.load(work / _WORK_FILES["probabilities"], mmap_mode="r+")
-        stored[tile.rows, tile.cols] = np.rint(proba.transpose(1, 2, 0) * 255).astype(np.uint8)
+        stored[tile.rows, tile.cols] = result.proba
         stored.flush()
         del stored
 
@@ -446,7 +527,8 @@ def _finish(run_dir: Path, work: Path, cube: Any, checkpoint: dict, *, checkpoin
     codes[small == 0] = -1
     shown = f"1 pixel in {step} along each side shown" if step > 1 else "every pixel"
     title = f"{record['scene']}: {model} (predict)\n{height:,} x {width:,} pixels; {shown}"
-    atomic_save_figure(figures.classification_map(codes, class_names=names, palette=palette, title=title),
+    atomic_save_figure(figures.classification_map(codes, class_names=names, palette=palette, title=title,
+                                                  missing_label="no data (outside the scene's data)"),
                        run_dir / "map.png")
     geo = (f"georeferenced ({georef.crs if len(georef.crs) < 40 else 'CRS in prediction.tif'}): prediction.tif"
            if georef is not None else "no georeferencing in the cube: prediction.npy only")

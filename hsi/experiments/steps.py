@@ -1,11 +1,18 @@
 """The steps of a run, each a function with explicit inputs and outputs.
 
-``prepare(config) -> Prepared`` (validated settings, scene, split, device; writes nothing),
+``prepare(config) -> Prepared`` (validated settings, scene, split, device; writes nothing; a cube
+larger than memory: :func:`prepare_lazy`, whose scene stays on disk),
 ``reduce(config, scene, split) -> Features`` (PCA), ``fit(...) -> Fitted`` (a
 :class:`~hsi.training.classifier.Classifier` of any kind), ``predict(fitted) -> Prediction``
 (every pixel), ``evaluate(...) -> metrics`` (test pixels only); the report is
 :func:`hsi.reporting.run_report.write_run_outputs`. ``train``, ``repeat``, ``compare`` and
 the studies call these in order; a later feature replaces one step, not the run.
+
+A cube read window by window (``--lazy``, :func:`lazy_mode`) takes the same steps:
+:func:`reduce` fits PCA on a seeded sample of the fitting pixels read from disk
+(:meth:`~hsi.data.lazy.LazyCube.gather`), :func:`fit` reads only the windows around the
+training and validation pixels (:func:`~hsi.data.lazy.gather_mosaic`), and
+:func:`predict_streamed` classifies the scene tile by tile through ``predict``'s own path.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import platform
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,16 +33,26 @@ from hsi._core.errors import ConfigError
 from hsi._core.validation import check_fraction, check_patch_size
 from hsi.config import Inference, RunConfig
 from hsi.data.corrupt import corrupt_cube, parse_corruptions
+from hsi.data.lazy import gather_mosaic
 from hsi.data.padding import PAD_MODES
 from hsi.data.patches import PatchSource
-from hsi.data.scene import NAN_POLICIES, Scene, load_custom_scene, load_scene
+from hsi.data.scene import (
+    NAN_POLICIES,
+    LazyScene,
+    Scene,
+    clean_window,
+    lazy_decision,
+    load_custom_scene,
+    load_lazy_scene,
+    load_scene,
+)
 from hsi.data.splits import SPLITS, Split, SplitSettings, check_split_settings, draw_split
 from hsi.evaluation.leakage import leakage_audit
 from hsi.evaluation.metrics import classification_summary
 from hsi.evaluation.predict import predict_scene, resolve_inference
 from hsi.experiments.run_dir import check_writable
 from hsi.features.controls import CONTROLS, NO_CONTROL
-from hsi.features.pca import SpectralPCA
+from hsi.features.pca import SpectralPCA, fit_sample
 from hsi.models import MODELS
 from hsi.training.classifier import Classifier, FitSettings, Resume, build_classifier
 from hsi.training.crops import use_crops
@@ -46,8 +64,9 @@ from hsi.training.seed import seeded_run
 from hsi.training.trainer import EpochCallback, PixelSet
 
 __all__ = [
-    "Features", "Fitted", "Prediction", "Prepared", "environment", "evaluate", "fit", "load_config_scene",
-    "predict", "prepare", "reduce", "run_checkpoint", "split_settings", "validate_config",
+    "Features", "Fitted", "Prediction", "Prepared", "PreparedLazy", "environment", "evaluate", "evaluate_streamed",
+    "fit", "lazy_mode", "load_config_scene", "predict", "predict_streamed", "prepare", "prepare_lazy", "reduce",
+    "run_checkpoint", "split_settings", "validate_config",
 ]
 
 
@@ -59,15 +78,29 @@ class Prepared:
     scene: Scene
     split: Split
     device: torch.device
+    lazy_reason: str = "in memory"  # why the cube was loaded, not read window by window (config.json)
+
+
+@dataclass
+class PreparedLazy:
+    """As :class:`Prepared`, for a cube read window by window; ``lazy_reason`` says why (config.json)."""
+
+    config: RunConfig
+    scene: LazyScene
+    split: Split
+    device: torch.device
+    lazy_reason: str
 
 
 @dataclass
 class Features:
-    """The scene as the models see it: ``cube`` of shape (H, W, n_components) float32, and its PCA."""
+    """The scene as the models see it: ``cube`` of shape (H, W, n_components) float32 (None for a cube
+    on disk: :func:`fit` reads the windows it needs), its PCA and the number of pixels PCA was fitted on."""
 
-    cube: np.ndarray
+    cube: np.ndarray | None
     pca: SpectralPCA
     denoiser: Denoiser | None = None  # the --denoise front-end applied before the reduction
+    fit_pixels: int | None = None
 
 
 @dataclass
@@ -83,6 +116,8 @@ class Fitted:
     selected_epoch: int | None
     train_seconds: float
     inference: Inference = "auto"
+    #: a cube on disk: seconds spent reading the training and validation windows (part of ``train_seconds``).
+    read_seconds: float | None = None
     #: ``--ensemble`` members after the first: seed, selected epoch, training seconds (their cost, apart).
     ensemble_members: list[dict[str, float]] = dataclasses.field(default_factory=list)
 
@@ -127,7 +162,7 @@ def validate_config(config: RunConfig) -> None:
     check_split_settings(config.split, split_settings(config))
     if config.block_size is not None and config.block_size < 1:
         raise ConfigError(f"--block-size must be >= 1 (pixels); got {config.block_size}. Leave it out for the default.")
-    for name in ("epochs", "batch_size", "pca_components"):
+    for name in ("epochs", "batch_size", "pca_components", "pca_sample_pixels"):
         if getattr(config, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(config, name)}.")
     if not config.lr > 0:
@@ -162,45 +197,112 @@ def prepare(config: RunConfig, *, scene: Scene | None = None) -> Prepared:
     engine sends one copy to every run), used instead of reading the config's files again.
     """
     validate_config(config)
-    config = resolve_recipe(config)  # config.json shows the values used: validation ratio, every recipe part
+    if config.lazy == "on":
+        raise ConfigError("--lazy on reads the cube window by window, which only `train --cube FILE --gt FILE` does; "
+                          "use --lazy auto or off here.")
+    # config.json shows the values used: validation ratio, every recipe part, the in-memory read
+    config = dataclasses.replace(resolve_recipe(config), lazy="off")
     device = resolve_device(config.device)
     scene = load_config_scene(config) if scene is None else scene
     if config.corrupt:  # before anything else sees the cube; seeded on the data side, like the split
         scene = dataclasses.replace(scene, cube=corrupt_cube(scene.cube, config.corrupt,
                                                              seed=config.resolved_split_seed))
-    check_patch_size(config.patch_size, height=scene.shape[0], width=scene.shape[1])
-    if config.pca_components > scene.n_bands:
-        raise ConfigError(
-            f"--pca-components must be at most the band count ({scene.n_bands}); got {config.pca_components}. "
-            f"Lower --pca-components to {scene.n_bands} or less."
-        )
-    # Builds and drops the model once, so an unsupported input (or --inference dense for a
-    # model without a dense pass) fails before any file is written.
-    probe = build_classifier(config.model, in_chans=config.pca_components, num_classes=scene.n_classes,
-                             patch_size=config.patch_size, seed=0)
-    resolve_inference(probe, config.inference)
-    use_crops(config.train_input, getattr(probe, "network", None), recipe_of(config), name=config.model)
+    _check_against_scene(config, scene.shape, scene.n_classes)
     drawn = draw_split(config.split, scene.labels, split_settings(config), scene.class_ids)
     if drawn.labels is not None:
         scene = dataclasses.replace(scene, labels=drawn.labels)
+    return Prepared(config, scene, drawn.split, device)
+
+
+def _check_against_scene(config: RunConfig, shape: tuple[int, int, int], n_classes: int) -> None:
+    """The checks that need the scene's shape: patch size, component count, model, inference, crops."""
+    check_patch_size(config.patch_size, height=shape[0], width=shape[1])
+    if config.pca_components > shape[2]:
+        raise ConfigError(
+            f"--pca-components must be at most the band count ({shape[2]}); got {config.pca_components}. "
+            f"Lower --pca-components to {shape[2]} or less."
+        )
+    # Builds and drops the model once, so an unsupported input (or --inference dense for a
+    # model without a dense pass) fails before any file is written.
+    probe = build_classifier(config.model, in_chans=config.pca_components, num_classes=n_classes,
+                             patch_size=config.patch_size, seed=0)
+    resolve_inference(probe, config.inference)
+    use_crops(config.train_input, getattr(probe, "network", None), recipe_of(config), name=config.model)
     if config.split == "disjoint" and config.pca_fit == "all":
         warnings.warn(
             "--pca-fit all with --split disjoint fits PCA on the test regions too, so their spectra shape the "
             "features; use --pca-fit train (the default) for a clean spatially disjoint estimate.",
-            stacklevel=2,
+            stacklevel=3,
         )
-    return Prepared(config, scene, drawn.split, device)
 
 
-def reduce(config: RunConfig, scene: Scene, split: Split, *, denoiser: Denoiser | None = None) -> Features:
+def lazy_mode(config: RunConfig) -> tuple[bool, str]:
+    """Whether ``train`` reads this config's cube window by window, and why (see
+    :func:`hsi.data.scene.lazy_decision`); validates the config first."""
+    validate_config(config)
+    if config.cube is None:
+        if config.lazy == "on":
+            raise ConfigError("--lazy on reads a cube file window by window: give --cube FILE --gt FILE, "
+                              "not --dataset.")
+        return False, "built-in dataset"
+    return lazy_decision(config.cube, config.cube_key, config.lazy)
+
+
+#: Settings that need the whole cube in memory, refused for a cube read window by window.
+_NOT_LAZY = {
+    "corrupt": "--corrupt (adds noise to the whole cube)",
+    "denoise": "--denoise dncnn (fitted on the whole scene)",
+    "reduce": "--reduce mnf (noise estimated from the whole scene)",
+    "control": "--control (a control cube of the whole scene)",
+}
+
+
+def prepare_lazy(config: RunConfig, reason: str) -> PreparedLazy:
+    """As :func:`prepare`, for a cube read window by window: reads its header and the ground truth only.
+
+    Raises:
+        ConfigError: a setting that needs the whole cube in memory (:data:`_NOT_LAZY`).
+    """
+    validate_config(config)
+    cube_path, gt_path = config.cube, config.gt
+    if cube_path is None or gt_path is None:
+        raise ConfigError("a cube read window by window needs --cube FILE --gt FILE.")
+    defaults = RunConfig()
+    refused = [text for name, text in _NOT_LAZY.items() if getattr(config, name) != getattr(defaults, name)]
+    if refused:
+        raise ConfigError(
+            f"{refused[0]} needs the whole cube in memory, but this cube is read window by window ({reason}); "
+            "leave it out, or pass --lazy off on a machine with the memory for it."
+        )
+    config = dataclasses.replace(resolve_recipe(config), lazy="on")
+    device = resolve_device(config.device)
+    scene = load_lazy_scene(cube_path, gt_path, cube_key=config.cube_key, gt_key=config.gt_key,
+                            nan_policy=config.nan_policy)
+    _check_against_scene(config, scene.shape, scene.n_classes)
+    drawn = draw_split(config.split, scene.labels, split_settings(config), scene.class_ids)
+    if drawn.labels is not None:
+        scene = dataclasses.replace(scene, labels=drawn.labels)
+    return PreparedLazy(config, scene, drawn.split, device, reason)
+
+
+def reduce(config: RunConfig, scene: Scene | LazyScene, split: Split, *, denoiser: Denoiser | None = None
+           ) -> Features:
     """Denoises the cube (``--denoise``), fits PCA or MNF (``--reduce``) on the training-side pixels
-    (or all pixels with ``pca_fit='all'``) and reduces the cube.
+    (or all pixels with ``pca_fit='all'``), at most ``pca_sample_pixels`` of them (a seeded
+    sample), and reduces the cube.
+
+    A cube on disk (:class:`LazyScene`): PCA is fitted on the same sample, read pixel by pixel
+    in sorted order (:meth:`~hsi.data.lazy.LazyCube.gather`), so it equals the in-memory fit;
+    nothing is reduced here (``Features.cube`` is None).
 
     Args:
         denoiser: an already fitted denoiser of this very cube to reuse (it uses no label and no
             split, so a study fits it once per cube); default: fitted here if the config asks for one.
     """
     fit_mask = (split.train | split.val) if config.pca_fit == "train" else np.ones(scene.shape[:2], dtype=bool)
+    n_fit = min(int(fit_mask.sum()), config.pca_sample_pixels)
+    if isinstance(scene, LazyScene):
+        return Features(None, _fit_pca_lazy(config, scene, fit_mask), None, n_fit)
     cube = scene.cube
     settings = denoise_settings(config)
     if settings is not None:
@@ -208,8 +310,55 @@ def reduce(config: RunConfig, scene: Scene, split: Split, *, denoiser: Denoiser 
         cube = denoiser.apply(cube)
     # PCA belongs to the data side: it follows the split's seed, so `repeat --vary init` keeps it fixed.
     pca = fit_reducer(config.reduce, cube, fit_mask, n_components=config.pca_components,
-                      seed=config.resolved_split_seed)
-    return Features(pca.transform(cube), pca, denoiser if settings is not None else None)
+                      seed=config.resolved_split_seed, max_fit_pixels=config.pca_sample_pixels)
+    return Features(pca.transform(cube), pca, denoiser if settings is not None else None, n_fit)
+
+
+def _fit_pca_lazy(config: RunConfig, scene: LazyScene, fit_mask: np.ndarray) -> SpectralPCA:
+    """PCA fitted on :func:`~hsi.features.pca.fit_sample` of the fitting pixels, read from disk:
+    the pixels (and order) :class:`SpectralPCA` would pick from the cube in memory."""
+    # Flat indices in row-major order, as np.nonzero and cube[fit_mask] give them; with --pca-fit all
+    # the sample is drawn without listing every pixel of the scene.
+    n_fit = int(fit_mask.sum())
+    keep = fit_sample(n_fit, config.pca_sample_pixels, config.resolved_split_seed)
+    if n_fit == fit_mask.size:
+        flat = keep if keep is not None else np.arange(n_fit)
+    else:
+        flat = np.flatnonzero(fit_mask)
+        flat = flat[keep] if keep is not None else flat
+    rows, cols = np.divmod(flat, fit_mask.shape[1])
+    raw = scene.cube.gather(rows, cols)
+    spectra, _ = clean_window(raw[:, None, :], nan_policy=scene.nan_policy, ignore_value=scene.cube.ignore_value,
+                              where=f"cube ({scene.cube.path})")
+    return SpectralPCA(config.pca_components, seed=config.resolved_split_seed,
+                       max_fit_pixels=config.pca_sample_pixels).fit(spectra[:, 0, :])
+
+
+def _lazy_training_pixels(config: RunConfig, scene: LazyScene, split: Split, pca: SpectralPCA, patch_size: int,
+                          device: torch.device) -> tuple[PatchSource, PixelSet, PixelSet | None]:
+    """The training and validation pixels' windows read from disk, reduced and laid out as a mosaic.
+
+    Pixel sets keep the row-major order of the in-memory run, so batches (and results) are the same.
+    """
+    wanted = split.train | split.val
+    rows, cols = np.nonzero(wanted)
+
+    def features(raw: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
+        cube, _ = clean_window(raw, nan_policy=scene.nan_policy, ignore_value=scene.cube.ignore_value,
+                               where=f"cube ({scene.cube.path})", origin=origin)
+        return pca.transform(cube)
+
+    mosaic = gather_mosaic(scene.cube, rows, cols, patch_size=patch_size, pad_mode=config.pad_mode,
+                           transform=features)
+    source = mosaic.source(patch_size=patch_size, device=device)
+
+    def pixel_set(mask: np.ndarray) -> PixelSet:
+        chosen = mask[rows, cols]
+        targets = torch.from_numpy(scene.labels[rows[chosen], cols[chosen]].astype(np.int64)).to(device)
+        return PixelSet(torch.from_numpy(mosaic.rows[chosen]).to(device),
+                        torch.from_numpy(mosaic.cols[chosen]).to(device), targets)
+
+    return source, pixel_set(split.train), pixel_set(split.val) if split.val.any() else None
 
 
 def _pixel_set(source: PatchSource, labels: np.ndarray, mask: np.ndarray) -> PixelSet:
@@ -219,7 +368,7 @@ def _pixel_set(source: PatchSource, labels: np.ndarray, mask: np.ndarray) -> Pix
 
 
 def fit(
-    config: RunConfig, scene: Scene, split: Split, features: Features, device: torch.device, *,
+    config: RunConfig, scene: Scene | LazyScene, split: Split, features: Features, device: torch.device, *,
     progress: bool = False, resume: Resume | None = None, on_epoch_end: EpochCallback | None = None,
 ) -> Fitted:
     """Builds the config's model and fits it on the split's training (and validation) pixels.
@@ -236,16 +385,25 @@ def fit(
     with seeded_run(config.seed, deterministic=config.deterministic):
         classifier = build_classifier(config.model, in_chans=config.pca_components, num_classes=scene.n_classes,
                                       patch_size=config.patch_size, device=device, seed=config.seed)
-        source = PatchSource(features.cube, patch_size=classifier.receptive_field, pad_mode=config.pad_mode,
-                             device=device)
-        train_set = _pixel_set(source, scene.labels, split.train)
-        val_set = _pixel_set(source, scene.labels, split.val) if split.val.any() else None
+        read_seconds = None
+        if isinstance(scene, LazyScene):  # only the windows of the training and validation pixels, from disk
+            read_started = time.perf_counter()
+            source, train_set, val_set = _lazy_training_pixels(config, scene, split, features.pca,
+                                                               classifier.receptive_field, device)
+            read_seconds = time.perf_counter() - read_started
+        else:
+            if features.cube is None:
+                raise ConfigError("an in-memory scene needs its reduced cube (Features.cube); got None.")
+            source = PatchSource(features.cube, patch_size=classifier.receptive_field, pad_mode=config.pad_mode,
+                                 device=device)
+            train_set = _pixel_set(source, scene.labels, split.train)
+            val_set = _pixel_set(source, scene.labels, split.val) if split.val.any() else None
         settings = FitSettings(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
                                recipe=recipe_of(config), train_input=config.train_input)
         report = classifier.fit(source, train_set, val_set, settings=settings, progress=progress, resume=resume,
                                 on_epoch_end=on_epoch_end)
     return Fitted(classifier, source, report.history, report.selected_epoch, time.perf_counter() - started,
-                  inference=config.inference, ensemble_members=report.members)
+                  inference=config.inference, ensemble_members=report.members, read_seconds=read_seconds)
 
 
 def predict(fitted: Fitted, *, batch_size: int | None = None) -> Prediction:
@@ -264,7 +422,52 @@ def evaluate(scene: Scene, split: Split, prediction: Prediction, *, patch_size: 
             "inference": prediction.inference}
 
 
-def run_checkpoint(fitted: Fitted, features: Features, scene: Scene, config: RunConfig) -> dict[str, Any]:
+def predict_streamed(run_dir: Path, scene: LazyScene, config: RunConfig, device: torch.device) -> tuple[
+        np.ndarray, Path, dict[str, Any]]:
+    """Classifies a cube on disk tile by tile with the run's saved model, through ``predict``'s own path
+    (:func:`hsi.experiments.predict.stream_predict_run`): the map ``predict RUN_DIR --cube`` gives.
+
+    Args:
+        run_dir: the run folder, its model.safetensors + model.json written already.
+
+    Returns:
+        ``(ids, folder, record)``: the scene's label ids per pixel, shape (H, W) uint16 (0 =
+        outside the data), the streamed output folder (inside ``run_dir``; prediction.npy, map.png,
+        prediction.tif where georeferenced) and its prediction.json.
+    """
+    import json
+
+    from hsi.experiments.predict import stream_predict_run
+    from hsi.training.checkpoint import load_run_model
+
+    folder = stream_predict_run(run_dir, load_run_model(run_dir), scene.cube.path, cube_key=config.cube_key,
+                                out=run_dir / _STREAM_DIR, device=device, nan_policy=config.nan_policy,
+                                inference=config.inference)
+    ids = np.load(folder / "prediction.npy", allow_pickle=False)
+    return ids, folder, json.loads((folder / "prediction.json").read_text())
+
+
+#: Where :func:`predict_streamed` writes inside the run folder (removed once its files are copied).
+_STREAM_DIR = ".stream"
+
+
+def evaluate_streamed(scene: LazyScene, split: Split, ids: np.ndarray, *, patch_size: int) -> dict[str, Any]:
+    """As :func:`evaluate`, from a streamed map of label ids (H, W) (0 = outside the data).
+
+    Test pixels outside the data (no spectrum: nothing to classify) are left out of the scores and
+    counted in ``n_test_outside_data``.
+    """
+    lookup = np.full(int(max(scene.class_ids)) + 1, -1, dtype=np.int64)
+    lookup[np.asarray(scene.class_ids)] = np.arange(scene.n_classes)
+    inside = split.test & (ids != 0)
+    predicted = lookup[np.minimum(ids[inside], len(lookup) - 1)]  # test pixels only: never a scene of int64
+    summary = classification_summary(scene.labels[inside], predicted, class_names=list(scene.class_names))
+    return {**summary, **split.counts(), "n_test_outside_data": int((split.test & (ids == 0)).sum()),
+            "leakage": leakage_audit(split.train, split.test, patch_size=patch_size)}
+
+
+def run_checkpoint(fitted: Fitted, features: Features, scene: Scene | LazyScene, config: RunConfig
+                   ) -> dict[str, Any]:
     """A run's model (model.safetensors + model.json): classifier state, PCA, classes, scene facts, settings."""
     return {
         **fitted.classifier.state(),
@@ -278,7 +481,7 @@ def run_checkpoint(fitted: Fitted, features: Features, scene: Scene, config: Run
     }
 
 
-def scene_wavelengths(scene: Scene, config: RunConfig) -> dict[str, list[float]]:
+def scene_wavelengths(scene: Scene | LazyScene, config: RunConfig) -> dict[str, list[float]]:
     """``{"wavelengths": [nm, ...]}`` when the scene or its cube file's header (ENVI, GeoTIFF) gives them, else ``{}``:
     ``predict`` then refuses a cube whose bands lie elsewhere."""
     from hsi._core.errors import HSIError

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hsi._core.errors import ConfigError
 from hsi.config import RunConfig
 from hsi.data.scene import Scene
 from hsi.evaluation.leakage import control_summary
@@ -17,11 +19,16 @@ from hsi.experiments.run_dir import create_run_dir, guard_run
 from hsi.experiments.steps import (
     Features,
     Prepared,
+    PreparedLazy,
     environment,
     evaluate,
+    evaluate_streamed,
     fit,
+    lazy_mode,
     predict,
+    predict_streamed,
     prepare,
+    prepare_lazy,
     reduce,
     run_checkpoint,
     validate_config,
@@ -64,9 +71,18 @@ def train_run(config: RunConfig, *, progress: bool = True, run_name: str | None 
     (used by ``repeat``); by default it is ``<out>/<dataset>_<model>_<timestamp>``. ``scene``: the
     config's scene already loaded (see :func:`~hsi.experiments.steps.prepare`).
     """
+    lazy, reason = (False, "scene given in memory") if scene is not None else lazy_mode(config)
+    stem = f"{config.dataset or Path(str(config.cube)).stem}_{config.model}"
+    if lazy:
+        progress_log.info("opening %s window by window (%s) and drawing the %s split", config.cube, reason,
+                          config.split)
+        lazy_prepared = prepare_lazy(config, reason)
+        run_dir = create_run_dir(config.out, stem, name=run_name)
+        with guard_run(run_dir, config=lazy_prepared.config.to_dict()):
+            return _execute_lazy(lazy_prepared, run_dir, progress=progress)
     progress_log.info("loading %s and drawing the %s split", config.dataset or config.cube, config.split)
     prepared = prepare(config, scene=scene)
-    stem = f"{config.dataset or Path(str(config.cube)).stem}_{config.model}"
+    prepared.lazy_reason = reason
     run_dir = create_run_dir(config.out, stem, name=run_name)
     with guard_run(run_dir, config=config.to_dict()):  # config.json first: even epoch 1 can be resumed
         return _execute(prepared, run_dir, progress=progress)
@@ -79,7 +95,11 @@ def resume_run(run_dir: str | Path, *, progress: bool = True, overrides: dict[st
     :mod:`hsi.experiments.resume`). Bad input raises an :class:`HSIError` and leaves the folder as it was.
     """
     run_dir = Path(run_dir)
-    prepared = prepare(resumable_config(run_dir, overrides))
+    config = resumable_config(run_dir, overrides)
+    if config.lazy == "on":
+        raise ConfigError(f"run {run_dir} read its cube window by window, which keeps no resume point; "
+                          "train it again (same config.json: --config RUN_DIR/config.json).")
+    prepared = prepare(config)
     point = load_resume_point(run_dir, prepared.scene, prepared.config)
     if point is not None:
         prepared.split = point.split  # the split the run started with, whatever the split code does today
@@ -122,6 +142,9 @@ def _execute(prepared: Prepared, run_dir: Path, *, progress: bool, resume: Resum
                         denoiser=features.denoiser, resume=resume)
     fitted = fit(config, scene, split, features, device, progress=progress,
                  resume=resume.fit_resume() if resume else None, on_epoch_end=saver)
+    if features.fit_pixels is None:  # resumed: the PCA the run started with, fitted on as many pixels
+        features.fit_pixels = min(int((split.train | split.val).sum() if config.pca_fit == "train"
+                                      else split.train.size), config.pca_sample_pixels)
     train_seconds = fitted.train_seconds + (resume.train_seconds if resume else 0.0)
     progress_log.info("classifying every pixel (%d x %d)", *scene.shape[:2])
     prediction = predict(fitted)
@@ -134,6 +157,9 @@ def _execute(prepared: Prepared, run_dir: Path, *, progress: bool, resume: Resum
         "inference_seconds": prediction.inference_seconds,
         "seed": config.seed,
         **({"selected_epoch": fitted.selected_epoch} if fitted.selected_epoch is not None else {}),
+        "lazy": False,
+        "pca_sample_pixels": config.pca_sample_pixels,
+        "pca_fit_pixels": features.fit_pixels,
     }
     if config.control != NO_CONTROL:
         metrics["control"] = run_control(prepared, run_dir, progress=progress)
@@ -149,7 +175,65 @@ def _execute(prepared: Prepared, run_dir: Path, *, progress: bool, resume: Resum
         "pca_explained_variance_ratio": float(features.pca.explained_variance_ratio_.sum()),
         "n_parameters": fitted.classifier.n_parameters,
         "split": split.info,
+        "lazy": {"on": False, "reason": prepared.lazy_reason},
         "environment": environment(),
     }
     write_run_outputs(run_dir, config, resolved, metrics, fitted.history, scene, split, prediction.labels)
+    return RunResult(run_dir, metrics)
+
+
+def _execute_lazy(prepared: PreparedLazy, run_dir: Path, *, progress: bool) -> RunResult:
+    """A run on a cube read window by window: PCA on a sample, training windows only, the map streamed.
+
+    No resume point is kept (its fingerprint would read the whole cube).
+    """
+    import shutil
+
+    config, scene, split, device = prepared.config, prepared.scene, prepared.split, prepared.device
+    progress_log.info("PCA: %d bands -> %d components, fitted on a sample of at most %d pixels read from disk",
+                      scene.n_bands, config.pca_components, config.pca_sample_pixels)
+    features = reduce(config, scene, split)
+    progress_log.info("reading the windows of %d training and validation pixels", int((split.train | split.val).sum()))
+    fitted = fit(config, scene, split, features, device, progress=progress)
+    save_run_model(run_dir, run_checkpoint(fitted, features, scene, config))  # what the streamed map reads
+    receptive_field, n_parameters = fitted.classifier.receptive_field, fitted.classifier.n_parameters
+    history, selected_epoch = fitted.history, fitted.selected_epoch
+    train_seconds, read_seconds, members = fitted.train_seconds, fitted.read_seconds, fitted.ensemble_members
+    mosaic_shape = list(fitted.source.padded.shape)
+    del fitted  # the training mosaic and the network: the map is made from the saved model
+    progress_log.info("classifying every pixel (%d x %d) tile by tile", *scene.shape[:2])
+    started = time.perf_counter()
+    ids, streamed, record = predict_streamed(run_dir, scene, config, device)
+    inference_seconds = time.perf_counter() - started
+    metrics: dict[str, Any] = {
+        **evaluate_streamed(scene, split, ids, patch_size=receptive_field),
+        "inference": record.get("inference"),
+        "train_seconds": train_seconds,
+        "read_seconds": read_seconds,
+        **({"ensemble_members": members} if members else {}),
+        "inference_seconds": inference_seconds,
+        "seed": config.seed,
+        **({"selected_epoch": selected_epoch} if selected_epoch is not None else {}),
+        "lazy": True,
+        "pca_sample_pixels": config.pca_sample_pixels,
+        "pca_fit_pixels": features.fit_pixels,
+    }
+    resolved = {
+        "device": str(device),
+        "device_name": device_name(device),
+        "dataset": scene.name,
+        "scene_shape": list(scene.shape),
+        "n_classes": scene.n_classes,
+        "class_ids": list(scene.class_ids),
+        "class_names": list(scene.class_names),
+        "sources": scene.sources,
+        "pca_explained_variance_ratio": float(features.pca.explained_variance_ratio_.sum()),
+        "n_parameters": n_parameters,
+        "split": split.info,
+        "lazy": {"on": True, "reason": prepared.lazy_reason, "training_mosaic_shape": mosaic_shape,
+                 "map": {k: record[k] for k in ("tile_size", "n_tiles", "georeferenced") if k in record}},
+        "environment": environment(),
+    }
+    write_run_outputs(run_dir, config, resolved, metrics, history, scene, split, ids, streamed=streamed)
+    shutil.rmtree(streamed.parent, ignore_errors=True)
     return RunResult(run_dir, metrics)

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.linalg
 
 from hsi._core.errors import ConfigError
-from hsi.features.pca import _MAX_FIT_PIXELS, SpectralPCA
+from hsi.features.pca import SpectralPCA
 
 __all__ = ["SpectralMNF", "shift_differences"]
 
@@ -84,10 +84,10 @@ class SpectralMNF(SpectralPCA):
         if differences.shape[1] != n_bands:
             raise ConfigError(f"noise samples have {differences.shape[1]} bands; the pixels have {n_bands}.")
         rng = np.random.default_rng(self.seed)
-        if n_samples > _MAX_FIT_PIXELS:
-            pixels = pixels[np.sort(rng.choice(n_samples, _MAX_FIT_PIXELS, replace=False))]
-        if len(differences) > _MAX_FIT_PIXELS:
-            differences = differences[np.sort(rng.choice(len(differences), _MAX_FIT_PIXELS, replace=False))]
+        if n_samples > self.max_fit_pixels:
+            pixels = pixels[np.sort(rng.choice(n_samples, self.max_fit_pixels, replace=False))]
+        if len(differences) > self.max_fit_pixels:
+            differences = differences[np.sort(rng.choice(len(differences), self.max_fit_pixels, replace=False))]
         data = np.asarray(pixels, dtype=np.float64)
         mean = data.mean(axis=0)
         centred = data - mean

@@ -10,6 +10,20 @@ from hsi._core.errors import ConfigError, NotFittedError
 # PCA on more than this many pixels gains nothing and costs memory; a seeded subsample is used.
 _MAX_FIT_PIXELS = 200_000
 
+__all__ = ["SpectralPCA", "fit_sample"]
+
+
+def fit_sample(n_pixels: int, limit: int, seed: int | None) -> np.ndarray | None:
+    """The fitting pixels kept when there are more than ``limit``: sorted indices into the ``n_pixels``
+    candidates (shape (limit,) int64), drawn without replacement by ``default_rng(seed)``; None = keep all.
+
+    The one draw: :meth:`SpectralPCA.fit` subsamples with it, and a cube read window by window
+    reads exactly these pixels (in this order), so both fit the same projection.
+    """
+    if n_pixels <= limit:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n_pixels, limit, replace=False))
+
 
 class SpectralPCA:
     """Projects each pixel's spectrum onto its first principal components.
@@ -23,11 +37,13 @@ class SpectralPCA:
     Args:
         n_components: number of components kept; must not exceed the band count.
         seed: seed of the randomised solver and of the subsample on very large scenes.
+        max_fit_pixels: fit on a seeded sample (:func:`fit_sample`) of at most this many pixels.
     """
 
-    def __init__(self, n_components: int = 30, *, seed: int | None = 0) -> None:
+    def __init__(self, n_components: int = 30, *, seed: int | None = 0, max_fit_pixels: int = _MAX_FIT_PIXELS) -> None:
         self.n_components = n_components
         self.seed = seed
+        self.max_fit_pixels = max_fit_pixels
 
     def fit(self, pixels: np.ndarray) -> SpectralPCA:
         """Fits the projection.
@@ -46,9 +62,9 @@ class SpectralPCA:
                 f"and at most one per fitting pixel, {n_samples}); got {self.n_components}. "
                 "Lower --pca-components."
             )
-        if n_samples > _MAX_FIT_PIXELS:
-            keep = np.random.default_rng(self.seed).choice(n_samples, _MAX_FIT_PIXELS, replace=False)
-            pixels = pixels[np.sort(keep)]
+        keep = fit_sample(n_samples, self.max_fit_pixels, self.seed)
+        if keep is not None:
+            pixels = pixels[keep]
         pca = PCA(n_components=self.n_components, random_state=self.seed).fit(pixels)
         self.mean_ = pca.mean_.astype(np.float32)
         self.components_ = pca.components_.astype(np.float32)

@@ -40,6 +40,8 @@ scene, so a scene-wide convolution would see real neighbours where a patch sees 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -52,6 +54,8 @@ __all__ = ["HybridSN", "HybridSN2D3D"]
 
 #: side of the window the four valid 3x3 convolutions need (each removes 2 pixels).
 RECEPTIVE_FIELD = 9
+#: row strips a single CPU tile is cut into for the dense trunk (see :func:`_in_row_strips`).
+DENSE_STRIPS = 2
 #: smallest accepted patch: 5 and 7 are zero-padded to 9 inside the model.
 MIN_PATCH_SIZE = 5
 #: bands consumed by the valid 3-D kernels (7 - 1) + (5 - 1) + (3 - 1).
@@ -105,6 +109,28 @@ def _dense_logits(features: torch.Tensor, head: nn.Module, classifier: nn.Module
         else:
             x = module(x)
     return x
+
+
+def _in_row_strips(trunk: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Applies the valid-padding ``trunk`` to a single CPU tile as a batch of row strips.
+
+    PyTorch's CPU convolution runs a single small input (batch 1, N*C*D*H <= 20480) through
+    its reference kernel (``slow_conv3d``) instead of oneDNN; the same tile cut into
+    :data:`DENSE_STRIPS` strips (each with the trunk's 8-row halo) and passed as a batch takes
+    oneDNN: forward plus backward of HybridSN's trunk over Salinas-A at p=25 in 1.5 s
+    instead of 4.3 s on one core. The result equals ``trunk(x)``: (1, F, H - 8, W - 8).
+    """
+    rows = x.shape[2]
+    out_rows = rows - (RECEPTIVE_FIELD - 1)
+    if x.shape[0] != 1 or x.device.type != "cpu" or out_rows < 2 * DENSE_STRIPS:
+        return trunk(x)
+    strip = -(-out_rows // DENSE_STRIPS)
+    needed = strip * DENSE_STRIPS + RECEPTIVE_FIELD - 1
+    if needed > rows:  # zero rows below the tile: they only reach output rows that are cut off
+        x = F.pad(x, (0, 0, 0, needed - rows))
+    strips = torch.stack([x[0, :, i * strip : (i + 1) * strip + RECEPTIVE_FIELD - 1] for i in range(DENSE_STRIPS)])
+    maps = trunk(strips)  # (DENSE_STRIPS, F, strip, W - 8)
+    return maps.transpose(0, 1).reshape(1, maps.shape[1], DENSE_STRIPS * strip, maps.shape[3])[:, :, :out_rows]
 
 
 def _keras_init(module: nn.Module) -> None:
@@ -210,7 +236,7 @@ class HybridSN(PatchClassifier):
         for tile pixel (i, j), so training on scene crops gathers windows here.
         """
         _check_dense_input(self, x)
-        return self._features(x)
+        return _in_row_strips(self._features, x)
 
 
 class HybridSN2D3D(PatchClassifier):
@@ -285,7 +311,7 @@ class HybridSN2D3D(PatchClassifier):
     def dense_features(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, h + p - 1, w + p - 1) -> (N, 32 * depth, h + s - 1, w + s - 1), as :meth:`HybridSN.dense_features`."""
         _check_dense_input(self, x)
-        return self._features(x)
+        return _in_row_strips(self._features, x)
 
 
 @register_model(paper=_PAPER, min_patch_size=MIN_PATCH_SIZE)

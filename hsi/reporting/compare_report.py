@@ -18,6 +18,7 @@ from hsi.reporting.files import atomic_save_figure, atomic_save_json, atomic_wri
 from hsi.reporting.html_report import Card, FigureRef, write_html_report
 from hsi.reporting.run_report import training_share
 from hsi.reporting.tables import comparison_markdown, csv_text, format_percent
+from hsi.training.recipe import recipe_line, recipe_record, resolve_recipe
 
 __all__ = ["SUMMARISED", "chart_settings", "compare_csv", "compare_settings", "write_comparison"]
 
@@ -52,8 +53,11 @@ def compare_settings(
     """The settings every model shared, in words, for the table under the comparison."""
     split = _SPLIT_WORDS.get(base.split, base.split).format(
         train_ratio=base.train_ratio, train_per_class=base.train_per_class)
-    if base.resolved_val_ratio:
-        split += f", validation (--val-ratio {base.resolved_val_ratio:g}) picks the epoch of lowest validation loss"
+    # The recipe decides the hold-out where --val-ratio is not given (robust holds out a share of
+    # each class's training pixels), so caption the ratio the runs actually used.
+    resolved = resolve_recipe(base)
+    if resolved.resolved_val_ratio:
+        split += f", validation (--val-ratio {resolved.resolved_val_ratio:g}) picks the epoch of lowest validation loss"
     if base.split_seed is not None:
         split += f", split seed fixed at {base.split_seed}"
     return {
@@ -64,6 +68,7 @@ def compare_settings(
         "PCA components": base.pca_components,
         "patch size": base.patch_size,
         "epochs / batch size / lr (torch models)": f"{base.epochs} / {base.batch_size} / {base.lr:g}",
+        "recipe (torch models)": recipe_line(recipe_record(resolved)),
         "device": ", ".join(dict.fromkeys(str(r["device"]) for r in results)),
     }
 

@@ -162,6 +162,7 @@ def classification_map(
     palette: Sequence[str] | None = None,
     title: str | None = None,
     no_majority: ArrayLike | None = None,
+    missing_label: str = UNLABELLED,
 ) -> Figure:
     """A class map in the scene's palette, with a legend of class names.
 
@@ -174,6 +175,8 @@ def classification_map(
         title: figure title; default=None for none.
         no_majority: bool of shape (H, W), pixels where several classes tie for the most votes
             (a majority-vote map); drawn white and counted in the legend as "no majority".
+        missing_label: the legend's name for ``-1`` pixels (e.g. "no data" where they lie
+            outside the data of a streamed scene).
 
     Returns:
         The figure; the image keeps the scene's aspect ratio, pixels are not smoothed
@@ -198,7 +201,7 @@ def classification_map(
     colours = _check_colours(default_palette(k) if palette is None else palette, n=k, name="palette")
     entries = [(str(n), c) for n, c in zip(class_names, colours, strict=True)]
     if lo == -1:
-        entries.append((UNLABELLED, _BACKGROUND))
+        entries.append((missing_label, _BACKGROUND))
     codes = cmap_arr.astype(np.int64) + 1
     shown = [_BACKGROUND, *colours]
     if no_majority is not None:

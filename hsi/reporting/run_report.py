@@ -13,10 +13,16 @@ from typing import Any
 import numpy as np
 
 from hsi.config import RunConfig
-from hsi.data.scene import Scene
+from hsi.data.scene import LazyScene, Scene
 from hsi.data.splits import Split
 from hsi.reporting import figures, tables
-from hsi.reporting.files import atomic_save_figure, atomic_save_json, atomic_save_npy, atomic_write_text
+from hsi.reporting.files import (
+    atomic_save_figure,
+    atomic_save_json,
+    atomic_save_npy,
+    atomic_write_bytes,
+    atomic_write_text,
+)
 from hsi.reporting.honesty import control_notes, leakage_notes, run_warnings
 from hsi.reporting.html_report import Card, FigureRef, write_html_report
 from hsi.reporting.tables import format_percent
@@ -96,11 +102,19 @@ def write_run_outputs(
     resolved: dict[str, Any],
     metrics: dict[str, Any],
     history: list[dict[str, float]],
-    scene: Scene,
+    scene: Scene | LazyScene,
     split: Split,
     prediction: np.ndarray,
+    *,
+    streamed: Path | None = None,
 ) -> None:
-    """Writes config, metrics, report, history, split, prediction and every figure of a run."""
+    """Writes config, metrics, report, history, split, prediction and every figure of a run.
+
+    ``prediction``: class indices 0..K-1 (H, W) of a scene in memory; for a cube on disk
+    (:class:`LazyScene`) the label ids (H, W) of its streamed map (0 = outside the data), and
+    ``streamed`` the folder ``predict`` wrote them in: its quick-look ``map.png`` (downsampled)
+    and ``prediction.tif`` are copied, and no full-resolution figure of the scene is drawn.
+    """
     atomic_save_json(run_dir / "config.json", {"run": config.to_dict(), "resolved": resolved})
     metrics = {**metrics, "recipe": recipe_record(config)}  # the training recipe and each part's setting
     counts = split.counts()
@@ -131,10 +145,18 @@ def write_run_outputs(
         rows = [[row.get(h) for h in headers] for row in history]
         atomic_write_text(run_dir / "history.csv", tables.csv_text(headers, rows))
         atomic_save_figure(figures.training_curve(history), run_dir / "training_curve.png")
-    atomic_save_npy(run_dir / "prediction.npy", class_id_map(scene, prediction))
     for part in ("train", "val", "test"):
         atomic_save_npy(run_dir / f"split_{part}.npy", getattr(split, part))
-    write_scene_figures(run_dir, scene, prediction, split=split, metrics=metrics, caption=caption)
+    if isinstance(scene, Scene):
+        atomic_save_npy(run_dir / "prediction.npy", class_id_map(scene, prediction))
+        write_scene_figures(run_dir, scene, prediction, split=split, metrics=metrics, caption=caption)
+    else:
+        atomic_save_npy(run_dir / "prediction.npy", prediction)
+        for name in ("map.png", "prediction.tif"):
+            if streamed is not None and (streamed / name).is_file():
+                atomic_write_bytes(run_dir / name, (streamed / name).read_bytes())
+        atomic_save_figure(figures.confusion_figure(np.asarray(metrics["confusion_matrix"]),
+                                                    list(scene.class_names)), run_dir / "confusion.png")
     write_html_run_report(run_dir, title=f"{scene.name}: {config.model}", subtitle=caption, metrics=metrics,
                           report=report, warnings=run_warnings(metrics, split_method=str(split.info.get(
                               "method", config.split))))

@@ -5,9 +5,10 @@ on a scene of 10% training density most positions are shared many times. Here th
 the same random draw of training pixels as with patches, grouped by the fixed grid of
 ``side`` x ``side`` blocks they fall in: the network's fully convolutional trunk
 (``model.dense_features``) runs once over each block that holds batch pixels (with its halo
-of p // 2), and the dense head is applied to each pixel's window. For networks whose dense
+of p // 2), and the dense head is applied to each pixel's window, in the batch's order and on
+the same slices as a patch batch (so dropout draws the same masks). For networks whose dense
 pass is exact (``supports_dense``) the logits, loss and gradients equal those of the patch
-batch (tested), so training follows the same path; only the cost differs: a step costs the
+batch (tested), so training follows the same path up to float rounding; only the cost differs: a step costs the
 blocks' padded areas instead of ``batch x p^2`` positions, which pays with large patches
 (measured: docs/performance.md).
 """
@@ -24,7 +25,7 @@ from hsi._core.errors import ConfigError
 from hsi.data.patches import PatchSource
 from hsi.training.recipe import Recipe
 
-__all__ = ["Crop", "batch_crops", "crop_logits", "use_crops"]
+__all__ = ["Crop", "batch_crops", "crop_windows", "use_crops"]
 
 #: block side (output pixels). On 2 CPU cores, Salinas-A (83x86), 10% training, batch 256, p=25,
 #: one epoch (median of 3, alternating with patches): side 32 as slow as patches, 48 1.8x faster,
@@ -68,25 +69,39 @@ def batch_crops(rows: torch.Tensor, cols: torch.Tensor, *, height: int, width: i
     return crops
 
 
-def crop_logits(model: nn.Module, source: PatchSource, crop: Crop, rows: torch.Tensor,
-                cols: torch.Tensor) -> torch.Tensor:
-    """Logits (n, K) of the crop's training pixels from one dense pass over the crop.
+def crop_windows(model: nn.Module, source: PatchSource, rows: torch.Tensor, cols: torch.Tensor, *,
+                 side: int = BLOCK_SIDE) -> torch.Tensor:
+    """What the dense head sees for each batch pixel, from one dense pass per crop: (n, F, s, s).
 
-    Equals ``model(source.gather(rows[crop.members], cols[crop.members]))`` for a model whose
-    dense pass is exact: ``model.dense_features`` maps a padded tile (1, C, h + p - 1, w + p - 1)
-    to (1, F, h + s - 1, w + s - 1) maps whose s x s window at (i, j) is what the head sees for
-    pixel (i, j) of the tile; ``model.forward_head`` takes those windows.
+    ``model.forward_head`` of these windows equals ``model(source.gather(rows, cols))`` for a
+    model whose dense pass is exact. ``model.dense_features`` maps a padded tile
+    (1, C, h + p - 1, w + p - 1) to (1, F, h + s - 1, w + s - 1) maps whose s x s window at
+    (i, j) is what the head sees for pixel (i, j) of the tile. The windows come back in the
+    order of ``rows``/``cols`` (the batch's), so the head can run on the same slices as a
+    patch batch and draw the same dropout masks.
+
+    Args:
+        rows, cols: (n,) scene coordinates of the batch's pixels.
     """
     p = source.patch_size
     network = cast(Any, model)  # a dense-capable PatchClassifier (see use_crops)
-    tile = source.padded[:, crop.top : crop.top + crop.height + p - 1, crop.left : crop.left + crop.width + p - 1]
-    maps = network.dense_features(tile.unsqueeze(0))[0]  # (F, h + s - 1, w + s - 1)
-    side = int(network.feature_side)
-    offsets = torch.arange(side, device=maps.device)
-    r = rows[crop.members] - crop.top
-    c = cols[crop.members] - crop.left
-    windows = maps[:, (r[:, None] + offsets)[:, :, None], (c[:, None] + offsets)[:, None, :]]  # (F, n, s, s)
-    return network.forward_head(windows.permute(1, 0, 2, 3))
+    offsets = None
+    windows: list[torch.Tensor] = []
+    members: list[torch.Tensor] = []
+    for crop in batch_crops(rows, cols, height=source.height, width=source.width, side=side):
+        tile = source.padded[:, crop.top : crop.top + crop.height + p - 1, crop.left : crop.left + crop.width + p - 1]
+        maps = network.dense_features(tile.unsqueeze(0))[0]  # (F, h + s - 1, w + s - 1)
+        if offsets is None:
+            offsets = torch.arange(int(network.feature_side), device=maps.device)
+        r = rows[crop.members] - crop.top
+        c = cols[crop.members] - crop.left
+        gathered = maps[:, (r[:, None] + offsets)[:, :, None], (c[:, None] + offsets)[:, None, :]]  # (F, n, s, s)
+        windows.append(gathered.permute(1, 0, 2, 3))
+        members.append(crop.members)
+    in_crop_order = torch.cat(windows)
+    order = torch.empty_like(rows)
+    order[torch.cat(members).to(rows.device)] = torch.arange(len(rows), device=rows.device)
+    return in_crop_order[order.to(in_crop_order.device)]
 
 
 def use_crops(train_input: str, network: nn.Module | None, recipe: Recipe, *, name: str) -> bool:

@@ -23,7 +23,7 @@ __all__ = ["apply_features", "denoise_settings", "fit_reducer", "frontend_radius
 
 
 def fit_reducer(name: str, cube: np.ndarray, fit_mask: np.ndarray, *, n_components: int,
-                seed: int | None) -> SpectralPCA:
+                seed: int | None, max_fit_pixels: int = 200_000) -> SpectralPCA:
     """Fits the reduction ``name`` (``pca`` or ``mnf``, :data:`hsi.config.Reduce`) on the pixels of ``fit_mask``.
 
     MNF's noise covariance comes from neighbouring-pixel differences over the whole scene: a
@@ -33,14 +33,16 @@ def fit_reducer(name: str, cube: np.ndarray, fit_mask: np.ndarray, *, n_componen
     Args:
         cube: shape (H, W, B).
         fit_mask: shape (H, W) bool, the pixels whose spectra the reduction is fitted on.
+        max_fit_pixels: at most this many of them, a seeded sample (:func:`hsi.features.pca.fit_sample`).
 
     Returns:
         The fitted reducer; its ``transform`` maps (H, W, B) to (H, W, n_components).
     """
     if name == "pca":
-        return SpectralPCA(n_components, seed=seed).fit(cube[fit_mask])
+        return SpectralPCA(n_components, seed=seed, max_fit_pixels=max_fit_pixels).fit(cube[fit_mask])
     if name == "mnf":
-        return SpectralMNF(n_components, seed=seed).fit(cube[fit_mask], differences=shift_differences(cube))
+        return SpectralMNF(n_components, seed=seed, max_fit_pixels=max_fit_pixels).fit(
+            cube[fit_mask], differences=shift_differences(cube))
     raise ConfigError(f"--reduce must be one of {', '.join(choices('reduce'))}; got {name!r}.")
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from hsi.data.patches import PatchSource
 from hsi.training.batching import augment_patches, inference_batch_size, train_micro_batch
-from hsi.training.crops import Crop, batch_crops, crop_logits
+from hsi.training.crops import crop_windows
 from hsi.training.recipe import Recipe, lr_factor, make_optimizer
 from hsi.training.seed import epoch_seed
 
@@ -151,33 +151,38 @@ def fit(
                     group["lr"] = lr * recipe.lr_scale * lr_factor(recipe, epoch * steps_per_epoch + step,
                                                                    epochs * steps_per_epoch)
             optimizer.zero_grad(set_to_none=True)
-            # The batch in passes: crops of the scene (hsi.training.crops), else equal slices (sizes
-            # differ by at most one). The sum of (pass loss sum / batch size) is the batch's mean
-            # loss, so the summed gradients of the passes are the batch gradient.
-            parts: Sequence[torch.Tensor | Crop]
+            # The batch in passes of equal slices (sizes differ by at most one). The sum of (pass
+            # loss sum / batch size) is the batch's mean loss, so the summed gradients of the
+            # passes are the batch gradient. On crops (hsi.training.crops) the convolutions run
+            # once for the whole batch and only the head runs per slice, on the same slices as
+            # patches so that dropout draws the same masks; their shared graph takes one backward.
             if crops:
-                rows, cols = train.rows[batch], train.cols[batch]
-                parts = batch_crops(rows, cols, height=source.height, width=source.width)
-            else:
-                parts = batch.tensor_split(-(-len(batch) // micro_batch))
-            for part in parts:
-                if isinstance(part, Crop):
-                    targets = train.targets[batch[part.members]]
+                with autocast_for(device):
+                    windows = crop_windows(model, source, train.rows[batch], train.cols[batch])
+                crop_loss = torch.zeros((), device=device)
+            for positions in torch.arange(len(batch), device=batch.device).tensor_split(-(-len(batch) // micro_batch)):
+                part = batch[positions]
+                targets = train.targets[part]
+                if crops:
                     with autocast_for(device):
-                        logits = crop_logits(model, source, part, rows, cols)
+                        logits = cast(Any, model).forward_head(windows[positions])
                 else:
                     patches = source.gather(train.rows[part], train.cols[part])
                     if recipe.augment or recipe.jitter > 0:
                         patches = augment_patches(patches, generator, flips=recipe.augment, jitter=recipe.jitter)
-                    targets = train.targets[part]
                     with autocast_for(device):
                         logits = model(patches)
                 part_loss = nn.functional.cross_entropy(logits.float(), targets, reduction="sum",
                                                         label_smoothing=recipe.label_smoothing)
-                (part_loss / len(batch)).backward()
+                if crops:
+                    crop_loss = crop_loss + part_loss / len(batch)
+                else:
+                    (part_loss / len(batch)).backward()
                 # Accumulate on the device: no host sync per batch.
                 loss_sum += part_loss.detach()
                 correct += (logits.detach().argmax(1) == targets).sum()
+            if crops:
+                crop_loss.backward()
             optimizer.step()
         row = {
             "epoch": epoch + 1,

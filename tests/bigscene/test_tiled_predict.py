@@ -158,3 +158,26 @@ def test_each_tile_gets_the_features_the_whole_scene_gives_its_pixels(
     for tile in tile_grid(30, 26, 12):
         rows, cols, _, features, _ = read_tile_features(tile, cube, checkpoint, halo=4, nan_policy="error")
         np.testing.assert_allclose(features, whole[rows, cols], rtol=1e-4, atol=1e-4)
+
+
+def test_the_quick_look_names_pixels_outside_the_data_no_data(
+    trained: dict[str, Path], synthetic_envi: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The zero-spectrum corner is drawn as "no data", not as the ground truth's "unlabelled"."""
+    from hsi.reporting import figures
+
+    drawn: list[dict[str, Any]] = []
+    original = figures.classification_map
+
+    def spy(class_map: Any, **kwargs: Any) -> Any:
+        drawn.append({"map": np.asarray(class_map), **kwargs})
+        return original(class_map, **kwargs)
+
+    monkeypatch.setattr(figures, "classification_map", spy)
+    _predict(trained["svm"], synthetic_envi, tmp_path, "--tile-size", "16")
+    (call,) = drawn
+    assert (call["map"][:3, :4] == -1).all()
+    assert call["missing_label"].startswith("no data")
+    legend = [t.get_text() for t in original(call["map"], class_names=call["class_names"],
+                                             missing_label=call["missing_label"]).legends[0].get_texts()]
+    assert "unlabelled" not in legend and legend[-1].startswith("no data")

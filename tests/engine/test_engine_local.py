@@ -63,7 +63,7 @@ def test_engine_flags_of_the_other_engine_or_out_of_range_exit_2(
 
 def test_cli_engine_choices_come_from_the_declaration() -> None:
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    for command in ("repeat", "compare"):
+    for command in ("repeat", "compare", "predict"):
         engine = next(a for a in sub.choices[command]._actions if a.dest == "engine")
         assert tuple(engine.choices) == tuple(ENGINES) == ("local", "ray") and engine.default == "local"
 
@@ -177,7 +177,7 @@ def test_ray_engine_resubmits_lost_runs_counts_them_and_stops_at_the_bound(monke
 
     ray, calls = _fake_ray({5: 3})
     monkeypatch.setitem(sys.modules, "ray", ray)
-    with pytest.raises(HSIError, match="died 3 times .* rerun the same command to train the rest"):
+    with pytest.raises(HSIError, match="died 3 times .* rerun the same command to do the rest"):
         list(RayEngine(max_retries=2).map(_double, [5], shared=1))
     assert calls[-1] == "shutdown"
 
@@ -185,6 +185,29 @@ def test_ray_engine_resubmits_lost_runs_counts_them_and_stops_at_the_bound(monke
     monkeypatch.setitem(sys.modules, "ray", ray)
     with pytest.raises(ConfigError, match=r"^item -1 is negative$"):  # the run's own error, unwrapped
         list(RayEngine().map(_double, [-1], shared=1))
+
+
+def test_ray_engine_reads_items_lazily_and_bounds_those_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two 1-CPU slots (the stand-in's alive node has 2 CPUs) x lookahead 2: at most 4 items drawn and unfinished."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    ray, calls = _fake_ray({3: 1})
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    drawn: list[int] = []
+
+    def items() -> Any:
+        for item in range(1, 11):
+            drawn.append(item)
+            yield item
+
+    finished = 0
+    for done in RayEngine().map(_double, items(), shared=10, lookahead=2):
+        finished += 1
+        assert len(drawn) - finished == min(4, 10 - finished)  # submitted, unfinished: refilled before each yield
+        assert done.result == 10 * done.item and done.retries == (done.item == 3)
+    assert finished == len(drawn) == 10
+    ray, calls = _fake_ray({})
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    assert list(RayEngine().map(_double, iter([]), shared=1, lookahead=2)) == [] and calls == []  # nothing: no Ray
 
 
 def test_ray_engine_refuses_a_gpu_share_the_cluster_cannot_give(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -112,6 +112,8 @@ def test_classification_map_colours() -> None:
     np.testing.assert_allclose(rgba[..., :3].reshape(-1, 3), [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels == [*NAMES, "unlabelled"]
+    outside = G.classification_map(np.array([[-1, 0]]), class_names=NAMES, missing_label="no data")
+    assert [t.get_text() for t in outside.legends[0].get_texts()] == [*NAMES, "no data"]
 
 
 def test_invalid_inputs() -> None:

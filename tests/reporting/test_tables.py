@@ -87,3 +87,18 @@ def test_stability_markdown() -> None:
     assert "| 1 | alpha |" in md
     with pytest.raises(ConfigError, match="one seed per run"):
         T.stability_markdown(agg, seeds=[0])
+
+
+def test_comparison_caption_names_the_hold_out_the_recipe_draws() -> None:
+    """--recipe robust on a random split holds out validation pixels without --val-ratio: the caption says so."""
+    from hsi.config import RunConfig
+    from hsi.reporting.compare_report import compare_settings
+
+    def settings(recipe: str) -> dict:
+        config = RunConfig(dataset="salinas_a", recipe=recipe, split="random")
+        return compare_settings(config, ["hybridsn"], [0], "salinas_a", [{"device": "cpu"}])
+
+    assert "validation" not in settings("paper")["split"]
+    robust = settings("robust")
+    assert "validation (--val-ratio 0.2)" in robust["split"]
+    assert robust["recipe (torch models)"].startswith("robust (optimizer adamw")

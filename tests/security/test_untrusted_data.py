@@ -70,11 +70,12 @@ def test_a_lying_envi_header_is_refused(synthetic_scene: Any, tmp_path: Path, ca
     err = _one_line_refusal(["train", "--cube", str(header), "--gt", str(synthetic_scene.gt), "--out",
                              str(tmp_path / "out")], capsys)
     assert "is truncated: its header describes 20000x20000x60 values (48000000000 bytes)" in err
-    # A header that tells the truth about a file too large for the memory there is:
+    # A header that tells the truth about a file too large for the memory there is, read whole
+    # (--lazy off; by default such a cube is read window by window instead):
     header.write_text(header.read_text().replace("20000", "32").replace("bands = 60", "bands = 2"))
     monkeypatch.setenv(MEMORY_ENV, "1K")
     err = _one_line_refusal(["train", "--cube", str(header), "--gt", str(synthetic_scene.gt), "--out",
-                             str(tmp_path / "out")], capsys)
+                             str(tmp_path / "out"), "--lazy", "off"], capsys)
     assert "declares a 32 x 32 x 2 int16 array (4.0 KiB stored)" in err and "1.0 KiB available" in err
 
 
@@ -90,7 +91,7 @@ def test_a_lying_npy_header_is_refused(synthetic_scene: Any, tmp_path: Path, cap
     np.save(path, np.zeros((40, 40, 3), np.int16))
     monkeypatch.setenv(MEMORY_ENV, "10K")
     err = _one_line_refusal(["train", "--cube", str(path), "--gt", str(synthetic_scene.gt), "--out",
-                             str(tmp_path / "out")], capsys)
+                             str(tmp_path / "out"), "--lazy", "off"], capsys)
     assert "declares a 40 x 40 x 3 int16 array (9.4 KiB stored)" in err and "needs 28.1 KiB" in err
 
 
