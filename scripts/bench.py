@@ -351,6 +351,30 @@ BIG_SCENE_MAP_INFO = "{UTM, 1.000, 1.000, 500000.000, 4100000.000, 5.0, 5.0, 11,
 BIG_SCENE_EDGE = 64  # samples of every line left all zero on each side: outside the swath (nodata)
 
 
+def _write_field_cube(header: Path, prototypes: Any, lines: int, samples: int, rng: Any, *, noise: int, edge: int,
+                      strip: int) -> None:
+    """Writes a BIL int16 ENVI cube with map info: 48 x 48 fields, each one of the 8 ``prototypes`` (8, B)
+    plus uniform noise of +-``noise``, and ``edge`` all-zero samples at each side of every line (nodata)."""
+    import numpy as np
+
+    bands = prototypes.shape[1]
+    header.write_text(
+        f"ENVI\nsamples = {samples}\nlines = {lines}\nbands = {bands}\nheader offset = 0\nfile type = ENVI Standard\n"
+        f"data type = 2\ninterleave = bil\nbyte order = 0\nmap info = {BIG_SCENE_MAP_INFO}\n"
+    )
+    field_cols = np.arange(samples) // 48
+    with header.with_suffix(".img").open("wb") as f:
+        for start in range(0, lines, strip):
+            rows = np.arange(start, min(lines, start + strip))
+            fields = (rows[:, None] // 48 * 7919 + field_cols[None, :] * 104729) % 8  # (h, W)
+            block = prototypes[fields].transpose(0, 2, 1)  # (h, B, W): BIL
+            block = block + rng.integers(-noise, noise + 1, size=block.shape, dtype=np.int16)
+            if edge:
+                block[:, :, :edge] = 0
+                block[:, :, samples - edge:] = 0
+            f.write(block.astype("<i2").tobytes())
+
+
 def write_big_scene(header: Path, lines: int, samples: int, bands: int, checkpoint: dict[str, Any], seed: int,
                     strip: int = 64) -> None:
     """Writes a BIL int16 ENVI cube: fields of 48 x 48 pixels, each one of 8 spectra drawn in the checkpoint's
@@ -365,20 +389,7 @@ def write_big_scene(header: Path, lines: int, samples: int, bands: int, checkpoi
     n_components = components.shape[0]
     coefficients = rng.normal(size=(8, n_components)) * float(pca["scale"]) / np.arange(1, n_components + 1)
     prototypes = np.clip(mean + coefficients @ components, -32000, 32000).astype(np.int16)  # (8, B)
-    header.write_text(
-        f"ENVI\nsamples = {samples}\nlines = {lines}\nbands = {bands}\nheader offset = 0\nfile type = ENVI Standard\n"
-        f"data type = 2\ninterleave = bil\nbyte order = 0\nmap info = {BIG_SCENE_MAP_INFO}\n"
-    )
-    field_cols = np.arange(samples) // 48
-    with header.with_suffix(".img").open("wb") as f:
-        for start in range(0, lines, strip):
-            rows = np.arange(start, min(lines, start + strip))
-            fields = (rows[:, None] // 48 * 7919 + field_cols[None, :] * 104729) % 8  # (h, W)
-            block = prototypes[fields].transpose(0, 2, 1)  # (h, B, W): BIL
-            block = block + rng.integers(-30, 31, size=block.shape, dtype=np.int16)
-            block[:, :, :BIG_SCENE_EDGE] = 0
-            block[:, :, samples - BIG_SCENE_EDGE:] = 0
-            f.write(block.astype("<i2").tobytes())
+    _write_field_cube(header, prototypes, lines, samples, rng, noise=30, edge=BIG_SCENE_EDGE, strip=strip)
 
 
 def big_scene_case(args: argparse.Namespace) -> dict[str, Any]:
@@ -445,18 +456,7 @@ def write_train_scene(header: Path, lines: int, samples: int, bands: int, seed: 
 
     rng = np.random.default_rng(seed)
     prototypes = (1000 + rng.normal(size=(8, bands)).cumsum(axis=1) * 40).astype(np.int16)  # smooth spectra
-    header.write_text(
-        f"ENVI\nsamples = {samples}\nlines = {lines}\nbands = {bands}\nheader offset = 0\nfile type = ENVI Standard\n"
-        f"data type = 2\ninterleave = bil\nbyte order = 0\nmap info = {BIG_SCENE_MAP_INFO}\n"
-    )
-    field_cols = np.arange(samples) // 48
-    with header.with_suffix(".img").open("wb") as f:
-        for start in range(0, lines, strip):
-            rows = np.arange(start, min(lines, start + strip))
-            fields = (rows[:, None] // 48 * 7919 + field_cols[None, :] * 104729) % 8  # (h, W)
-            block = prototypes[fields].transpose(0, 2, 1)  # (h, B, W): BIL
-            block = block + rng.integers(-300, 301, size=block.shape, dtype=np.int16)
-            f.write(block.astype("<i2").tobytes())
+    _write_field_cube(header, prototypes, lines, samples, rng, noise=300, edge=0, strip=strip)
     all_rows, all_cols = np.arange(lines)[:, None], np.arange(samples)[None, :]
     fields = (all_rows // 48 * 7919 + all_cols // 48 * 104729) % 8
     centre = ((all_rows % 48) // 6 == 4) & ((all_cols % 48) // 6 == 4)

@@ -57,8 +57,31 @@ CACHE_DIR_ENV = "HSI_CACHE_DIR"
 #: linearly along each pixel's spectrum (see :func:`load_scene`).
 
 
+class _SceneSizes:
+    """K, B and (H, W, B) of a scene whose ``cube`` is in memory or on disk."""
+
+    cube: Any
+    class_ids: tuple[int, ...]
+
+    @property
+    def n_classes(self) -> int:
+        """K, the number of classes (unlabelled excluded)."""
+        return len(self.class_ids)
+
+    @property
+    def n_bands(self) -> int:
+        """B, the number of spectral bands."""
+        return int(self.cube.shape[2])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The cube's shape (H, W, B)."""
+        height, width, bands = self.cube.shape
+        return (int(height), int(width), int(bands))
+
+
 @dataclass(eq=False)
-class Scene:
+class Scene(_SceneSizes):
     """One labelled scene.
 
     Args:
@@ -87,21 +110,6 @@ class Scene:
     def __post_init__(self) -> None:
         _check_scene_fields(self)
 
-    @property
-    def n_classes(self) -> int:
-        """K, the number of classes (unlabelled excluded)."""
-        return len(self.class_ids)
-
-    @property
-    def n_bands(self) -> int:
-        """B, the number of spectral bands."""
-        return int(self.cube.shape[2])
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """The cube's shape (H, W, B)."""
-        height, width, bands = self.cube.shape
-        return (int(height), int(width), int(bands))
 
 
 def _check_scene_fields(scene: Scene) -> None:
@@ -517,7 +525,7 @@ LAZY_MEMORY_SHARE = 0.25
 
 
 @dataclass(eq=False)
-class LazyScene:
+class LazyScene(_SceneSizes):
     """A labelled scene whose cube stays on disk (:class:`~hsi.data.lazy.LazyCube`); labels as :class:`Scene`'s.
 
     Only windows and chosen pixels of ``cube`` are ever read (``train --lazy``).
@@ -533,20 +541,6 @@ class LazyScene:
     sources: dict[str, str] = field(default_factory=dict)
     nan_policy: str = "error"
 
-    @property
-    def n_classes(self) -> int:
-        """K, the number of classes (unlabelled excluded)."""
-        return len(self.class_ids)
-
-    @property
-    def n_bands(self) -> int:
-        """B, the number of spectral bands."""
-        return int(self.cube.shape[2])
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """The cube's shape (H, W, B)."""
-        return self.cube.shape
 
     @property
     def wavelengths(self) -> tuple[float, ...] | None:
@@ -591,8 +585,9 @@ def clean_window(raw: np.ndarray, *, nan_policy: str, ignore_value: float | None
     """A window read from disk as the models' input cube: float32, pixels outside the data
     (:func:`~hsi.data.lazy.outside_data`) set to 0, other non-finite values handled by ``nan_policy``.
 
-    The rules ``predict`` applies tile by tile (``hsi.experiments.predict.tile_features``), so a
-    run trained on windows sees what its map is made from.
+    The one cleaning rule for windows: ``predict`` applies it tile by tile
+    (``hsi.experiments.predict.tile_features``), so a run trained on windows sees what its map
+    is made from.
 
     Args:
         raw: (h, w, B) in the stored dtype.

@@ -184,9 +184,9 @@ def tile_features(checkpoint: dict, raw: np.ndarray, *, nan_policy: str, ignore_
                   ) -> tuple[np.ndarray, np.ndarray]:
     """The checkpoint's feature transform of one window, and its pixels outside the data.
 
-    The one place a stored window becomes what the model reads: float32, outside pixels
-    (:func:`~hsi.data.lazy.outside_data`) set to 0, other non-finite values handled by
-    ``nan_policy`` as whole scenes are, then the checkpoint's front end
+    The one place a stored window becomes what the model reads: the window cleaned as
+    training reads it (:func:`~hsi.data.scene.clean_window`: float32, outside pixels set to 0,
+    other non-finite values handled by ``nan_policy``), then the checkpoint's front end
     (:func:`~hsi.training.frontend.apply_features`: its denoiser, if any, then PCA or MNF),
     applied to the window as a whole (:func:`read_tile_features` widens it by the front end's reach).
 
@@ -200,25 +200,9 @@ def tile_features(checkpoint: dict, raw: np.ndarray, *, nan_policy: str, ignore_
     Raises:
         DataFormatError: non-finite values inside the data with ``nan_policy="error"``.
     """
-    from hsi._core.errors import DataFormatError
-    from hsi.data.lazy import outside_data
-    from hsi.data.scene import NAN_POLICIES
+    from hsi.data.scene import clean_window
 
-    outside = outside_data(raw, ignore_value)
-    cube = raw.astype(np.float32)
-    cube[outside] = 0.0
-    bad = ~np.isfinite(cube)
-    if bad.any():
-        fill = NAN_POLICIES[nan_policy]
-        if fill is None:
-            pixels = np.argwhere(bad.any(axis=2))
-            first = ", ".join(f"(row {r + origin[0]}, col {c + origin[1]})" for r, c in pixels[:3])
-            raise DataFormatError(
-                f"{where} must hold finite values; found {int(bad.sum())} NaN/infinite values in {len(pixels)} pixels, "
-                f"first at {first} (in the window of rows {origin[0]}.., cols {origin[1]}..; pixels whose whole "
-                "spectrum is NaN are nodata). Clean the file or pass --nan-policy zero|interpolate."
-            )
-        fill(cube, bad)
+    cube, outside = clean_window(raw, nan_policy=nan_policy, ignore_value=ignore_value, where=where, origin=origin)
     return apply_features(checkpoint, cube, device=device), outside
 
 

@@ -163,21 +163,8 @@ def _execute(prepared: Prepared, run_dir: Path, *, progress: bool, resume: Resum
     }
     if config.control != NO_CONTROL:
         metrics["control"] = run_control(prepared, run_dir, progress=progress)
-    resolved = {
-        "device": str(device),
-        "device_name": device_name(device),
-        "dataset": scene.name,
-        "scene_shape": list(scene.shape),
-        "n_classes": scene.n_classes,
-        "class_ids": list(scene.class_ids),
-        "class_names": list(scene.class_names),
-        "sources": scene.sources,
-        "pca_explained_variance_ratio": float(features.pca.explained_variance_ratio_.sum()),
-        "n_parameters": fitted.classifier.n_parameters,
-        "split": split.info,
-        "lazy": {"on": False, "reason": prepared.lazy_reason},
-        "environment": environment(),
-    }
+    resolved = _resolved(prepared, features, fitted.classifier.n_parameters,
+                         {"on": False, "reason": prepared.lazy_reason})
     write_run_outputs(run_dir, config, resolved, metrics, fitted.history, scene, split, prediction.labels)
     return RunResult(run_dir, metrics)
 
@@ -218,7 +205,19 @@ def _execute_lazy(prepared: PreparedLazy, run_dir: Path, *, progress: bool) -> R
         "pca_sample_pixels": config.pca_sample_pixels,
         "pca_fit_pixels": features.fit_pixels,
     }
-    resolved = {
+    resolved = _resolved(prepared, features, n_parameters, {
+        "on": True, "reason": prepared.lazy_reason, "training_mosaic_shape": mosaic_shape,
+        "map": {k: record[k] for k in ("tile_size", "n_tiles", "georeferenced") if k in record}})
+    write_run_outputs(run_dir, config, resolved, metrics, history, scene, split, ids, streamed=streamed)
+    shutil.rmtree(streamed.parent, ignore_errors=True)
+    return RunResult(run_dir, metrics)
+
+
+def _resolved(prepared: Prepared | PreparedLazy, features: Features, n_parameters: int | None,
+              lazy: dict[str, Any]) -> dict[str, Any]:
+    """What config.json records beside the settings: the device, the scene, the split and the environment."""
+    scene, device = prepared.scene, prepared.device
+    return {
         "device": str(device),
         "device_name": device_name(device),
         "dataset": scene.name,
@@ -229,11 +228,7 @@ def _execute_lazy(prepared: PreparedLazy, run_dir: Path, *, progress: bool) -> R
         "sources": scene.sources,
         "pca_explained_variance_ratio": float(features.pca.explained_variance_ratio_.sum()),
         "n_parameters": n_parameters,
-        "split": split.info,
-        "lazy": {"on": True, "reason": prepared.lazy_reason, "training_mosaic_shape": mosaic_shape,
-                 "map": {k: record[k] for k in ("tile_size", "n_tiles", "georeferenced") if k in record}},
+        "split": prepared.split.info,
+        "lazy": lazy,
         "environment": environment(),
     }
-    write_run_outputs(run_dir, config, resolved, metrics, history, scene, split, ids, streamed=streamed)
-    shutil.rmtree(streamed.parent, ignore_errors=True)
-    return RunResult(run_dir, metrics)
