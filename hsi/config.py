@@ -29,8 +29,9 @@ PcaFit = Literal["train", "all"]
 #: one (``auto`` picks it, else patch by patch), always ``dense`` (an error if it has none), or ``patches``.
 Inference = Literal["auto", "dense", "patches"]
 #: What a training step runs on: patch batches, or scene crops (one dense pass per crop, the loss at
-#: its training pixels: the same gradients per pixel; hsi.training.crops; a dense-capable model only).
-TrainInput = Literal["patches", "crops"]
+#: its training pixels: the same gradients per pixel; hsi.training.crops; a dense-capable model only);
+#: ``auto`` takes crops where they are exact and compute at most half the positions (hsi.training.crops.use_crops).
+TrainInput = Literal["auto", "patches", "crops"]
 #: The band reduction: principal components, or minimum noise fraction (components by signal-to-noise).
 Reduce = Literal["pca", "mnf"]
 #: A denoiser fitted on the scene itself (no label) and applied before the reduction.
@@ -102,7 +103,7 @@ class RunConfig:
     device: str = "auto"
     deterministic: bool = False
     inference: Inference = "auto"
-    train_input: TrainInput = "patches"
+    train_input: TrainInput = "auto"
     lazy: Lazy = "auto"  # written back resolved ("on"/"off") into config.json
     # output
     out: str = "runs"

@@ -120,6 +120,8 @@ class Fitted:
     read_seconds: float | None = None
     #: ``--ensemble`` members after the first: seed, selected epoch, training seconds (their cost, apart).
     ensemble_members: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    #: what the training steps ran on: ``patches`` or ``crops`` (``--train-input`` resolved); None: no network.
+    train_input: str | None = None
 
 
 @dataclass
@@ -403,7 +405,8 @@ def fit(
         report = classifier.fit(source, train_set, val_set, settings=settings, progress=progress, resume=resume,
                                 on_epoch_end=on_epoch_end)
     return Fitted(classifier, source, report.history, report.selected_epoch, time.perf_counter() - started,
-                  inference=config.inference, ensemble_members=report.members, read_seconds=read_seconds)
+                  inference=config.inference, ensemble_members=report.members, read_seconds=read_seconds,
+                  train_input=report.train_input)
 
 
 def predict(fitted: Fitted, *, batch_size: int | None = None) -> Prediction:

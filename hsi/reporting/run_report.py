@@ -126,8 +126,10 @@ def write_run_outputs(
         "split": str(split.info.get("method", config.split)),
         "training / validation / test pixels": f"{counts['n_train']} / {counts['n_val']} / {counts['n_test']}",
         f"labelled pixels {excluded_label(split)}": counts["n_excluded"],
-        "train seconds": f"{metrics['train_seconds']:.1f}",
-        "inference seconds (full scene)": f"{metrics['inference_seconds']:.2f}",
+        "train seconds": f"{metrics['train_seconds']:.1f}"
+                         + (f" (on {metrics['train_input']})" if metrics.get("train_input") else ""),
+        "inference seconds (full scene)": f"{metrics['inference_seconds']:.2f}"
+                                          + (f" ({metrics['inference']})" if metrics.get("inference") else ""),
         "device": resolved["device_name"],
     }
     notes = leakage_notes(metrics["leakage"]) if "leakage" in metrics else []

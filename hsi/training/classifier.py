@@ -52,7 +52,7 @@ class FitSettings:
     lr: float
     seed: int
     recipe: Recipe | None = None
-    train_input: str = "patches"  # patches | crops (hsi.config.TrainInput)
+    train_input: str = "auto"  # auto | patches | crops (hsi.config.TrainInput)
 
 
 @dataclass
@@ -72,6 +72,8 @@ class FitReport:
     selected_epoch: int | None = None
     #: Ensemble members after the first: their seed, selected epoch and training seconds.
     members: list[dict[str, float]] = field(default_factory=list)
+    #: what the training steps ran on, ``patches`` or ``crops`` (None for one-shot estimators).
+    train_input: str | None = None
 
 
 class Classifier(abc.ABC):
@@ -190,7 +192,8 @@ class TorchClassifier(Classifier):
         if resume is not None:
             self.network.load_state_dict(resume.model_state)
         history: list[dict[str, float]] = []
-        crops = use_crops(settings.train_input, self.network, recipe, name=self.name)
+        crops = use_crops(settings.train_input, self.network, recipe, name=self.name, rows=train.rows,
+                          cols=train.cols, height=source.height, width=source.width, batch_size=settings.batch_size)
         selected = self._fit_one(self.network, source, train, val, settings, settings.seed, progress=progress,
                                  resume=resume, on_epoch_end=on_epoch_end, history=history, crops=crops)
         members: list[dict[str, float]] = []
@@ -206,7 +209,7 @@ class TorchClassifier(Classifier):
             members.append({"seed": seed, "selected_epoch": epoch, "seconds": time.perf_counter() - started})
         if source.device.type == "cuda":
             torch.cuda.synchronize(source.device)
-        return FitReport(history, selected, members)
+        return FitReport(history, selected, members, "crops" if crops else "patches")
 
     @staticmethod
     def _fit_one(network: nn.Module, source: PatchSource, train: PixelSet, val: PixelSet | None,

@@ -25,7 +25,7 @@ from hsi._core.errors import ConfigError
 from hsi.data.patches import PatchSource
 from hsi.training.recipe import Recipe
 
-__all__ = ["Crop", "batch_crops", "crop_windows", "use_crops"]
+__all__ = ["CROPS_COST_SHARE", "Crop", "batch_crops", "crop_cost_share", "crop_windows", "use_crops"]
 
 #: block side (output pixels). On 2 CPU cores, Salinas-A (83x86), 10% training, batch 256, p=25,
 #: one epoch (median of 3, alternating with patches): side 32 as slow as patches, 48 1.8x faster,
@@ -104,11 +104,50 @@ def crop_windows(model: nn.Module, source: PatchSource, rows: torch.Tensor, cols
     return in_crop_order[order.to(in_crop_order.device)]
 
 
-def use_crops(train_input: str, network: nn.Module | None, recipe: Recipe, *, name: str) -> bool:
-    """Resolves ``--train-input``: ``patches`` -> False; ``crops`` -> True where crops are exact.
+#: ``--train-input auto`` takes crops when their expected convolution positions per epoch are at
+#: most this share of the patches' (the dense head and the window gathering cost the same either way).
+CROPS_COST_SHARE = 0.5
+
+
+def crop_cost_share(rows: torch.Tensor, cols: torch.Tensor, *, height: int, width: int, patch_size: int,
+                    batch_size: int, side: int = BLOCK_SIDE) -> float:
+    """Expected trunk input positions of an epoch on crops over those on patches.
+
+    Patches: every training pixel's p x p patch. Crops: each batch runs every block it touches
+    with its halo, (h + p - 1) x (w + p - 1); a block holding m of the n training pixels is
+    touched by a random batch of b with probability 1 - (1 - m / n)^b.
+
+    Args:
+        rows, cols: (n,) scene coordinates of the training pixels.
+    """
+    n = len(rows)
+    if n == 0:
+        return float("inf")
+    block_cols = -(-width // side)
+    counts = torch.bincount((rows // side) * block_cols + cols // side).double()
+    blocks = torch.nonzero(counts).flatten()
+    tops, lefts = (blocks // block_cols) * side, (blocks % block_cols) * side
+    areas = ((torch.clamp(height - tops, max=side) + patch_size - 1)
+             * (torch.clamp(width - lefts, max=side) + patch_size - 1)).double()
+    batch = min(batch_size, n)
+    touched = 1 - (1 - counts[blocks] / n) ** batch
+    crop_positions = -(-n // batch) * float((touched * areas).sum())
+    return crop_positions / (n * patch_size**2)
+
+
+def use_crops(train_input: str, network: nn.Module | None, recipe: Recipe, *, name: str,
+              rows: torch.Tensor | None = None, cols: torch.Tensor | None = None, height: int = 0, width: int = 0,
+              batch_size: int = 0) -> bool:
+    """Resolves ``--train-input``: ``patches`` -> False; ``crops`` -> True where crops are exact;
+    ``auto`` -> True where they are exact and :func:`crop_cost_share` <= :data:`CROPS_COST_SHARE`.
 
     Exact needs a network with an exact dense pass and no per-patch augmentation (a crop would
-    flip or scale its pixels together).
+    flip or scale its pixels together). ``auto`` without the training pixels (``rows`` None, as
+    when settings are checked before any data is read) answers False and refuses nothing.
+
+    Args:
+        rows, cols: (n,) scene coordinates of the training pixels; height, width: the scene's
+            (the padded source's unpadded) size; batch_size: pixels per optimiser step.
 
     Raises:
         ConfigError: ``crops`` for a model (``name``; ``network`` None for one that is no network) or
@@ -121,7 +160,13 @@ def use_crops(train_input: str, network: nn.Module | None, recipe: Recipe, *, na
         why_not = f"model {name!r} has no exact dense pass at these settings"
     elif recipe.augment or recipe.jitter > 0:
         why_not = "the recipe augments each patch on its own (flips, spectral jitter)"
+    if train_input == "auto":
+        if why_not is not None or rows is None or cols is None:
+            return False
+        patch_size = int(cast(Any, network).patch_size)
+        return crop_cost_share(rows, cols, height=height, width=width, patch_size=patch_size,
+                               batch_size=batch_size) <= CROPS_COST_SHARE
     if why_not is not None:
         raise ConfigError(f"--train-input crops needs a network with an exact dense pass and no per-patch "
-                          f"augmentation; here {why_not}. Use --train-input patches.")
+                          f"augmentation; here {why_not}. Use --train-input patches or auto.")
     return True

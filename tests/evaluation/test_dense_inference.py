@@ -142,7 +142,10 @@ def test_train_and_predict_record_the_inference_used(synthetic_scene, tmp_path: 
                  "--out", str(tmp_path / "runs"), "--patch-size", "9", "--pca-components", "13",
                  "--epochs", "1", "--quiet"]) == 0
     (run_dir,) = (tmp_path / "runs").iterdir()
-    assert json.loads((run_dir / "metrics.json").read_text())["inference"] == "dense"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["inference"] == "dense"
+    assert metrics["train_input"] == "crops"  # --train-input auto on a 30 x 26 scene: one block, cheaper
+    assert "(on crops)" in (run_dir / "report.md").read_text()
     dense_map = np.load(run_dir / "prediction.npy")
     assert main(["predict", "--checkpoint", str(run_dir), "--cube", str(synthetic_scene.cube_npy),
                  "--out", str(tmp_path / "pred"), "--inference", "patches"]) == 0

@@ -68,6 +68,40 @@ def test_crops_are_refused_where_they_would_not_be_exact() -> None:
         use_crops("crops", None, Recipe(), name="svm")
 
 
+def test_crop_cost_share_counts_the_blocks_a_batch_touches() -> None:
+    from hsi.training.crops import crop_cost_share
+
+    # One block (the whole 20 x 30 scene), 50 pixels in one batch: (20 + 10) x (30 + 10) against 50 x 11^2.
+    rows, cols = _pixels(20, 30, 50, seed=0)
+    assert crop_cost_share(rows, cols, height=20, width=30, patch_size=11, batch_size=64) == pytest.approx(
+        30 * 40 / (50 * 121))
+    # Two batches: the block is run twice.
+    assert crop_cost_share(rows, cols, height=20, width=30, patch_size=11, batch_size=25) == pytest.approx(
+        2 * 30 * 40 / (50 * 121))
+    # Two blocks of 10 x 10 holding 1 and 3 of 4 pixels, batches of 2: touched with probability 1 - (1 - m/4)^2.
+    rows, cols = torch.tensor([0, 10, 11, 12]), torch.tensor([0, 10, 11, 12])
+    expected = 2 * ((1 - 0.75**2) + (1 - 0.25**2)) * (10 + 4) ** 2 / (4 * 25)
+    assert crop_cost_share(rows, cols, height=20, width=20, patch_size=5, batch_size=2, side=10) == pytest.approx(
+        expected)
+
+
+def test_auto_takes_crops_where_they_are_exact_and_cheaper() -> None:
+    from hsi.training.crops import use_crops
+    from hsi.training.recipe import Recipe
+
+    hybridsn = create_model("hybridsn", in_chans=13, num_classes=3, patch_size=25)
+    dense = _pixels(83, 86, 535, seed=1)  # Salinas-A's size, 10% of its labels: one block, 3 batches
+    sparse = _pixels(610, 340, 4000, seed=1)  # Pavia-U's size: every batch touches most of 28 blocks
+    auto = {"name": "hybridsn", "batch_size": 256}
+    assert use_crops("auto", hybridsn, Recipe(), rows=dense[0], cols=dense[1], height=83, width=86, **auto)
+    assert not use_crops("auto", hybridsn, Recipe(), rows=sparse[0], cols=sparse[1], height=610, width=340, **auto)
+    assert not use_crops("auto", hybridsn, Recipe(augment=True), rows=dense[0], cols=dense[1], height=83, width=86,
+                         **auto)
+    assert not use_crops("auto", None, Recipe(), rows=dense[0], cols=dense[1], height=83, width=86,
+                         name="svm", batch_size=256)
+    assert not use_crops("auto", hybridsn, Recipe(), name="hybridsn")  # settings checked before the data: no answer
+
+
 def test_training_on_crops_follows_the_path_of_training_on_patches() -> None:
     """With dropout on: the head runs on the patch batch's slices, so two epochs give the same losses and weights."""
     from hsi.training.trainer import PixelSet, fit
