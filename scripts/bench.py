@@ -67,6 +67,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      "shape cases' stand-in cubes instead of the real ground truths")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own choice)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-steps", type=int, default=0,
+                        help="also time this many training steps on patches and on crops, alternating (one step: "
+                             "a batch drawn at random from the training pixels), with the cost share "
+                             "--train-input auto predicts")
     parser.add_argument("--inference", choices=("both", "dense", "patches"), default="both",
                         help="full-scene ways to time: both, alternating (default), or one alone (its peak RSS)")
     parser.add_argument("--repeats", type=int, help="full-scene passes per way; the median is reported "
@@ -185,6 +189,47 @@ def _macs_per_pixel(classifier: Any, source: Any, inference: str) -> float:
     return counter.get_total_flops() / 2 * n_tiles / (source.height * source.width)
 
 
+def _train_step_timings(model: Any, source: Any, train: Any, *, batch_size: int, steps: int,
+                        seed: int) -> dict[str, Any]:
+    """Seconds of one optimiser step on patches and on crops, alternating, ``steps`` times each.
+
+    Each step is ``fit`` for one epoch over ``batch_size`` pixels drawn at random from ``train``:
+    the blocks a random batch touches, as in a real epoch. Also reports what ``--train-input
+    auto`` predicts for the whole training set (:func:`hsi.training.crops.crop_cost_share`).
+    """
+    import numpy as np
+    import torch
+
+    from hsi.models.profile import dense_cost
+    from hsi.training.crops import CROPS_COST_SHARE, crop_cost_share
+    from hsi.training.trainer import PixelSet, fit
+
+    generator = torch.Generator().manual_seed(seed)
+    seconds: dict[str, list[float]] = {"patches": [], "crops": []}
+    for i in range(steps):
+        pick = torch.randperm(len(train), generator=generator)[:batch_size].to(train.rows.device)
+        batch = PixelSet(train.rows[pick], train.cols[pick], train.targets[pick])
+        for way in ("patches", "crops") if i % 2 == 0 else ("crops", "patches"):
+            _sync(source.device)
+            started = time.perf_counter()
+            fit(model, source, batch, epochs=1, batch_size=batch_size, lr=1e-3, seed=seed, progress=False,
+                crops=way == "crops")
+            _sync(source.device)
+            seconds[way].append(time.perf_counter() - started)
+    median = {way: float(np.median(t)) for way, t in seconds.items()}
+    cost = dense_cost(model, in_chans=source.n_channels, patch_size=source.patch_size)
+    share = crop_cost_share(cost, train.rows.cpu(), train.cols.cpu(), height=source.height, width=source.width,
+                            patch_size=source.patch_size, batch_size=batch_size)
+    return {
+        "train_step_seconds_patches": round(median["patches"], 3),
+        "train_step_seconds_crops": round(median["crops"], 3),
+        "train_step_seconds_all": {way: [round(t, 3) for t in ts] for way, ts in seconds.items()},
+        "crops_speedup": round(median["patches"] / median["crops"], 2),
+        "crop_cost_share_predicted": round(share, 3),
+        "train_input_auto": "crops" if share <= CROPS_COST_SHARE else "patches",
+    }
+
+
 def run_case(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Runs one case in this process; returns its JSON records."""
     import numpy as np
@@ -272,6 +317,8 @@ def run_case(args: argparse.Namespace) -> list[dict[str, Any]]:
         _sync(device)
         train_seconds = time.perf_counter() - started
         epoch_seconds = [round(row["seconds"], 3) for row in state.history]
+        steps = _train_step_timings(model, source, train, batch_size=batch_size, steps=args.train_steps,
+                                    seed=args.seed) if args.train_steps else {}
         infer_batch = inference_batch_size(model, **sizes)
         classifier = TorchClassifier("hybridsn", model, in_chans=pca_components, num_classes=n_classes,
                                      patch_size=patch_size)
@@ -331,6 +378,7 @@ def run_case(args: argparse.Namespace) -> list[dict[str, Any]]:
             "full_scene_seconds_first": round(timings[main_way][0], 3),
             "pixels_per_second": round(n_pixels / seconds[main_way], 1),
             **per_way,
+            **steps,
             "dense_tiles_per_pass": classifier.dense_batch_size(source, min(32, source.height),
                                                                 min(32, source.width)),
             "inference_batch": infer_batch,
@@ -535,6 +583,8 @@ def main(argv: list[str] | None = None) -> int:
         forwarded += ["--batch-size", str(args.batch_size)]
     if args.threads:
         forwarded += ["--threads", str(args.threads)]
+    if args.train_steps:
+        forwarded += ["--train-steps", str(args.train_steps)]
     for flag in ("cube", "gt"):
         if getattr(args, flag):
             forwarded += [f"--{flag}", str(getattr(args, flag))]

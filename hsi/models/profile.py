@@ -18,6 +18,7 @@ for every model kind.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -25,7 +26,7 @@ from torch import nn
 
 from hsi.models.registry import create_model
 
-__all__ = ["profile_model"]
+__all__ = ["DenseCost", "dense_cost", "profile_model"]
 
 _FLOAT32_BYTES = 4
 
@@ -96,3 +97,52 @@ def profile_model(
         "macs_per_patch": int(totals["macs"]),
         "activation_bytes_per_patch": int(totals["elements"] * _FLOAT32_BYTES),
     }
+
+
+@dataclass(frozen=True)
+class DenseCost:
+    """How a dense-capable network's MACs grow with the tile it runs on.
+
+    ``layers``: for each convolution of ``dense_features``, (MACs per output pixel, rows and
+    columns it has lost against the tile), so a (H, W) tile costs
+    ``sum(c * (H - lost) * (W - lost))``. ``head_macs``: the head's MACs per classified pixel.
+    """
+
+    layers: tuple[tuple[float, int], ...]
+    head_macs: int
+
+    def trunk_macs(self, height: int, width: int) -> float:
+        """MACs of ``dense_features`` over a (height, width) tile."""
+        return sum(c * max(height - lost, 0) * max(width - lost, 0) for c, lost in self.layers)
+
+
+def dense_cost(network: Any, *, in_chans: int, patch_size: int) -> DenseCost:
+    """Counts the convolutions of ``network.dense_features`` on patch-sized tiles (forward hooks, no gradients).
+
+    Args:
+        network: a network with an exact dense pass (``dense_features``).
+        in_chans, patch_size: the sizes it was built for.
+    """
+    first = next(network.parameters())
+    layers: list[tuple[float, int]] = []
+
+    def hook(module: nn.Module, _inputs: tuple[Any, ...], output: Any) -> None:
+        macs = _macs(module, output)
+        if macs:
+            rows, cols = output.shape[-2:]
+            layers.append((macs / (output.shape[0] * rows * cols), patch_size - rows))
+
+    handles = [m.register_forward_hook(hook) for m in network.modules() if next(m.children(), None) is None]
+    was_training = network.training
+    try:
+        network.eval()
+        with torch.no_grad():  # two tiles: a batch runs whole (hsi.models.hybridsn._in_row_strips cuts single tiles)
+            network.dense_features(torch.zeros(2, in_chans, patch_size, patch_size, device=first.device,
+                                               dtype=first.dtype))
+    finally:
+        for h in handles:
+            h.remove()
+        network.train(was_training)
+    cost = DenseCost(tuple(layers), 0)
+    total = profile_model(network, patch_size=patch_size, in_chans=in_chans, num_classes=0)["macs_per_patch"]
+    return DenseCost(cost.layers, int(total or 0) - round(cost.trunk_macs(patch_size, patch_size)))

@@ -23,6 +23,7 @@ from torch import nn
 
 from hsi._core.errors import ConfigError
 from hsi.data.patches import PatchSource
+from hsi.models.profile import DenseCost, dense_cost
 from hsi.training.recipe import Recipe
 
 __all__ = ["CROPS_COST_SHARE", "Crop", "batch_crops", "crop_cost_share", "crop_windows", "use_crops"]
@@ -104,20 +105,23 @@ def crop_windows(model: nn.Module, source: PatchSource, rows: torch.Tensor, cols
     return in_crop_order[order.to(in_crop_order.device)]
 
 
-#: ``--train-input auto`` takes crops when their expected convolution positions per epoch are at
-#: most this share of the patches' (the dense head and the window gathering cost the same either way).
+#: ``--train-input auto`` takes crops when their expected MACs per epoch are at most this share of
+#: the patches' (what the counts leave out, the optimiser step and gathering windows, costs about
+#: the same either way; measured: docs/performance.md).
 CROPS_COST_SHARE = 0.5
 
 
-def crop_cost_share(rows: torch.Tensor, cols: torch.Tensor, *, height: int, width: int, patch_size: int,
-                    batch_size: int, side: int = BLOCK_SIDE) -> float:
-    """Expected trunk input positions of an epoch on crops over those on patches.
+def crop_cost_share(cost: DenseCost, rows: torch.Tensor, cols: torch.Tensor, *, height: int, width: int,
+                    patch_size: int, batch_size: int, side: int = BLOCK_SIDE) -> float:
+    """Expected MACs of an epoch on crops over those of an epoch on patches.
 
-    Patches: every training pixel's p x p patch. Crops: each batch runs every block it touches
-    with its halo, (h + p - 1) x (w + p - 1); a block holding m of the n training pixels is
-    touched by a random batch of b with probability 1 - (1 - m / n)^b.
+    Patches: every training pixel's p x p patch through the trunk and the head. Crops: each
+    batch runs the trunk over every block it touches with its halo, (h + p - 1) x (w + p - 1),
+    and the head at each pixel; a block holding m of the n training pixels is touched by a
+    random batch of b with probability 1 - (1 - m / n)^b.
 
     Args:
+        cost: the network's :class:`~hsi.models.profile.DenseCost`.
         rows, cols: (n,) scene coordinates of the training pixels.
     """
     n = len(rows)
@@ -125,14 +129,16 @@ def crop_cost_share(rows: torch.Tensor, cols: torch.Tensor, *, height: int, widt
         return float("inf")
     block_cols = -(-width // side)
     counts = torch.bincount((rows // side) * block_cols + cols // side).double()
-    blocks = torch.nonzero(counts).flatten()
-    tops, lefts = (blocks // block_cols) * side, (blocks % block_cols) * side
-    areas = ((torch.clamp(height - tops, max=side) + patch_size - 1)
-             * (torch.clamp(width - lefts, max=side) + patch_size - 1)).double()
+    blocks = torch.nonzero(counts).flatten().tolist()
     batch = min(batch_size, n)
-    touched = 1 - (1 - counts[blocks] / n) ** batch
-    crop_positions = -(-n // batch) * float((touched * areas).sum())
-    return crop_positions / (n * patch_size**2)
+    trunk = 0.0
+    for b, m in zip(blocks, counts[blocks].tolist(), strict=True):
+        top, left = (b // block_cols) * side, (b % block_cols) * side
+        touched = 1 - (1 - m / n) ** batch
+        trunk += touched * cost.trunk_macs(min(side, height - top) + patch_size - 1,
+                                           min(side, width - left) + patch_size - 1)
+    crop_macs = -(-n // batch) * trunk + n * cost.head_macs
+    return crop_macs / (n * (cost.trunk_macs(patch_size, patch_size) + cost.head_macs))
 
 
 def use_crops(train_input: str, network: nn.Module | None, recipe: Recipe, *, name: str,
@@ -163,8 +169,10 @@ def use_crops(train_input: str, network: nn.Module | None, recipe: Recipe, *, na
     if train_input == "auto":
         if why_not is not None or rows is None or cols is None:
             return False
-        patch_size = int(cast(Any, network).patch_size)
-        return crop_cost_share(rows, cols, height=height, width=width, patch_size=patch_size,
+        dense_net = cast(Any, network)
+        patch_size = int(dense_net.patch_size)
+        cost = dense_cost(dense_net, in_chans=int(dense_net.in_chans), patch_size=patch_size)
+        return crop_cost_share(cost, rows, cols, height=height, width=width, patch_size=patch_size,
                                batch_size=batch_size) <= CROPS_COST_SHARE
     if why_not is not None:
         raise ConfigError(f"--train-input crops needs a network with an exact dense pass and no per-patch "

@@ -69,20 +69,37 @@ def test_crops_are_refused_where_they_would_not_be_exact() -> None:
 
 
 def test_crop_cost_share_counts_the_blocks_a_batch_touches() -> None:
+    from hsi.models.profile import DenseCost
     from hsi.training.crops import crop_cost_share
 
+    area = DenseCost(layers=((1.0, 0),), head_macs=0)  # a trunk costing one MAC per tile pixel
     # One block (the whole 20 x 30 scene), 50 pixels in one batch: (20 + 10) x (30 + 10) against 50 x 11^2.
     rows, cols = _pixels(20, 30, 50, seed=0)
-    assert crop_cost_share(rows, cols, height=20, width=30, patch_size=11, batch_size=64) == pytest.approx(
+    assert crop_cost_share(area, rows, cols, height=20, width=30, patch_size=11, batch_size=64) == pytest.approx(
         30 * 40 / (50 * 121))
     # Two batches: the block is run twice.
-    assert crop_cost_share(rows, cols, height=20, width=30, patch_size=11, batch_size=25) == pytest.approx(
+    assert crop_cost_share(area, rows, cols, height=20, width=30, patch_size=11, batch_size=25) == pytest.approx(
         2 * 30 * 40 / (50 * 121))
     # Two blocks of 10 x 10 holding 1 and 3 of 4 pixels, batches of 2: touched with probability 1 - (1 - m/4)^2.
     rows, cols = torch.tensor([0, 10, 11, 12]), torch.tensor([0, 10, 11, 12])
     expected = 2 * ((1 - 0.75**2) + (1 - 0.25**2)) * (10 + 4) ** 2 / (4 * 25)
-    assert crop_cost_share(rows, cols, height=20, width=20, patch_size=5, batch_size=2, side=10) == pytest.approx(
+    assert crop_cost_share(area, rows, cols, height=20, width=20, patch_size=5, batch_size=2, side=10) == pytest.approx(
         expected)
+    # The head costs the same both ways: it narrows the share towards 1.
+    with_head = DenseCost(layers=((1.0, 0),), head_macs=100)
+    share = crop_cost_share(with_head, rows, cols, height=20, width=20, patch_size=5, batch_size=2, side=10)
+    assert share == pytest.approx((expected * 4 * 25 + 4 * 100) / (4 * (25 + 100)))
+
+
+def test_dense_cost_counts_hybridsn_as_its_profile_does() -> None:
+    from hsi.models.profile import dense_cost, profile_model
+
+    model = create_model("hybridsn", in_chans=30, num_classes=16, patch_size=25)
+    cost = dense_cost(model, in_chans=30, patch_size=25)
+    assert [lost for _, lost in cost.layers] == [2, 4, 6, 8]
+    total = profile_model(model, patch_size=25, in_chans=30, num_classes=16)["macs_per_patch"]
+    assert cost.trunk_macs(25, 25) + cost.head_macs == pytest.approx(total)
+    assert cost.head_macs == 64 * 17 * 17 * 256 + 256 * 128 + 128 * 16  # the dense layers
 
 
 def test_auto_takes_crops_where_they_are_exact_and_cheaper() -> None:
