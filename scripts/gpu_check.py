@@ -447,6 +447,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         (f"{ip}: training at 30%, 100 epochs", bench(ip, "train_seconds", 0.3), 6.0, "s"),
         (f"{ip}: training at 10%, 100 epochs", bench(ip, "train_seconds", 0.1), 2.0, "s"),
         (f"{ip}: full scene (slower of two)", bench(ip, "full_scene_seconds", worst=True), 0.1, "s"),
+        (f"{ip}: full scene, dense pass (issue 14)", bench(ip, "full_scene_seconds_dense", worst=True), 0.02, "s"),
         (f"{ip}: peak host memory", bench(ip, "peak_host_rss_mb", worst=True), 1024.0, "MB"),
         ("pavia_u_shape: peak host memory", bench("pavia_u_shape", "peak_host_rss_mb"), 2048.0, "MB"),
         ("salinas_a: |mean OA bf16 - fp32|", None if difference is None else abs(difference), BF16_OA_TOLERANCE,
