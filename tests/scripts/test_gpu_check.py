@@ -72,7 +72,7 @@ def test_quick_cpu_run_records_every_step(shared_data_dir: Path, synthetic_scene
     assert (Path(train["run_dir"]) / "metrics.json").is_file()
 
     # A quick run measures none of the targets: judged as not measured, never as met.
-    assert len(result["targets"]) == 6 and all(t["value"] is None and t["met"] is None for t in result["targets"])
+    assert len(result["targets"]) == 7 and all(t["value"] is None and t["met"] is None for t in result["targets"])
     summary = (out / "summary.txt").read_text()
     assert summary.startswith("gpu_check passed: device cpu, quick")
     for name in STEPS:
