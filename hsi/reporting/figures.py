@@ -285,7 +285,7 @@ def split_map(
         title: figure title; default="Train / validation / test split".
 
     Returns:
-        The figure, one colour per set (colour-blind safe), other pixels dark grey, and a
+        The figure, one colour per set (colour-blind safe), unlabelled pixels dark grey, and a
         legend with pixel counts.
 
     Raises:
@@ -310,7 +310,8 @@ def split_map(
             )
         codes[mask] = i
     entries = [(f"{name}: {int(mask.sum()):,}", colour) for name, mask, colour in sets]
-    entries.append((f"other: {int((codes == 0).sum()):,}", _DARK_GREY))
+    # Every labelled pixel is in one of the sets (excluded ones included): the rest are unlabelled.
+    entries.append((f"{UNLABELLED}: {int((codes == 0).sum()):,}", _DARK_GREY))
     fig, ax, legend_kw = _scene_figure(*train.shape, labels=[e[0] for e in entries], title=title)
     _show_categories(ax, codes, [_DARK_GREY, *(c for _, _, c in sets)])
     _legend(fig, entries, legend_kw)

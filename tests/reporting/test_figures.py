@@ -116,6 +116,14 @@ def test_classification_map_colours() -> None:
     assert [t.get_text() for t in outside.legends[0].get_texts()] == [*NAMES, "no data"]
 
 
+def test_split_map_names_the_pixels_in_no_set_unlabelled() -> None:
+    """One name for unlabelled pixels in every figure (the error map and class maps say "unlabelled" too)."""
+    train, val, test, excluded = _masks()
+    labels = [t.get_text() for t in G.split_map(train, val, test, excluded_mask=excluded).legends[0].get_texts()]
+    rest = int((~(train | val | test | excluded)).sum())
+    assert labels[-1] == f"unlabelled: {rest:,}" and not any(label.startswith("other") for label in labels)
+
+
 def test_invalid_inputs() -> None:
     with pytest.raises(DataFormatError, match=r"-1\.\.2"):
         G.classification_map(np.array([[3]]), class_names=NAMES)
