@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from hsi._core.errors import CheckpointError, ConfigError, DependencyNotFoundError, HSIError
+from hsi._core.errors import CheckpointError, ConfigError, DependencyNotFoundError, HSIError, InputTooLargeError
 from hsi.config import Inference
 from hsi.data.lazy import is_lazy_readable
 from hsi.data.patches import PatchSource
@@ -126,7 +126,14 @@ def predict_run(
         scene = load_scene(dataset, data_dir=data_dir, download=download, nan_policy=nan_policy)
         check_scene_fits(checkpoint, scene, has_labels=True)
     elif cube is not None:
-        scene = load_custom_scene(cube, gt, cube_key=cube_key, gt_key=gt_key, nan_policy=nan_policy)
+        try:
+            scene = load_custom_scene(cube, gt, cube_key=cube_key, gt_key=gt_key, nan_policy=nan_policy)
+        except InputTooLargeError as error:
+            if gt is None or not is_lazy_readable(cube):
+                raise
+            # A scored scene is read whole; without --gt the same cube is classified tile by tile.
+            raise InputTooLargeError(f"{error} A scored prediction reads the cube whole: leave out --gt to classify "
+                                     "it tile by tile in bounded memory.") from None
         check_scene_fits(checkpoint, scene, has_labels=gt is not None)
     else:
         raise ConfigError("predict needs --dataset NAME or --cube FILE: the scene to classify; got neither.")

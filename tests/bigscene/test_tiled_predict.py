@@ -181,3 +181,22 @@ def test_the_quick_look_names_pixels_outside_the_data_no_data(
     legend = [t.get_text() for t in original(call["map"], class_names=call["class_names"],
                                              missing_label=call["missing_label"]).legends[0].get_texts()]
     assert "unlabelled" not in legend and legend[-1].startswith("no data")
+
+
+def test_a_scored_cube_too_big_to_read_whole_points_to_tiles(
+    trained: dict[str, Path], synthetic_scene: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--gt makes predict read the cube whole; past the memory there is, the one line says how to stream it."""
+    from hsi._core.memory import MEMORY_ENV
+
+    cube = np.tile(np.load(synthetic_scene.cube_npy), (10, 10, 1))  # 300 x 260: 7 MB as float32
+    np.save(tmp_path / "big.npy", cube)
+    np.save(tmp_path / "big_gt.npy", np.tile(np.load(synthetic_scene.gt_npy), (10, 10)))
+    monkeypatch.setenv(MEMORY_ENV, "2M")  # the checkpoint fits, the cube does not
+    code = main(["predict", "--checkpoint", str(trained["svm"]), "--cube", str(tmp_path / "big.npy"), "--gt",
+                 str(tmp_path / "big_gt.npy"), "--out", str(tmp_path / "out"), "--device", "cpu", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "available" in err and "leave out --gt to classify it tile by tile" in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
