@@ -175,7 +175,7 @@ def predict_summary(run_dir: Path) -> dict[str, Any]:
 
 
 __all__ = ["TileResult", "TileWindow", "check_cube_fits", "classify_tile", "predict_run", "predict_summary",
-           "read_tile_features", "read_tile_window", "run_split_of", "stream_predict_run", "tile_features"]
+           "read_tile_window", "run_split_of", "stream_predict_run", "tile_features"]
 
 
 # ---------------------------------------------------------------- scenes larger than memory, tile by tile
@@ -195,7 +195,7 @@ def tile_features(checkpoint: dict, raw: np.ndarray, *, nan_policy: str, ignore_
     training reads it (:func:`~hsi.data.scene.clean_window`: float32, outside pixels set to 0,
     other non-finite values handled by ``nan_policy``), then the checkpoint's front end
     (:func:`~hsi.training.frontend.apply_features`: its denoiser, if any, then PCA or MNF),
-    applied to the window as a whole (:func:`read_tile_features` widens it by the front end's reach).
+    applied to the window as a whole (:func:`read_tile_window` widens it by the front end's reach).
 
     Args:
         raw: (h, w, B) in the stored dtype.
@@ -398,21 +398,6 @@ def window_features(window: TileWindow, checkpoint: dict, *, nan_policy: str, de
     keep = (slice(window.rows.start - top, window.rows.stop - top),
             slice(window.cols.start - left, window.cols.stop - left))
     return features[keep], outside[keep]
-
-
-def read_tile_features(tile: Tile, cube: Any, checkpoint: dict, *, halo: int, nan_policy: str, where: str = "cube",
-                       device: torch.device | None = None,
-                       ) -> tuple[slice, slice, tuple[int, int, int, int], np.ndarray, np.ndarray]:
-    """A tile's window with a halo of ``halo`` pixels, through the checkpoint's front end.
-
-    Returns:
-        ``(rows, cols, pads, features (h, w, C), outside (h, w))``: the window's scene rows and
-        columns, the padding its scene edges take (see ``Tile.reads``), its features and its pixels
-        outside the data.
-    """
-    window = read_tile_window(tile, cube, checkpoint, halo=halo, where=where)
-    features, outside = window_features(window, checkpoint, nan_policy=nan_policy, device=device)
-    return window.rows, window.cols, window.pads, features, outside
 
 
 def classify_tile(window: TileWindow, checkpoint: dict, classifier: Any, *, nan_policy: str, batch_size: int | None,

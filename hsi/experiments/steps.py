@@ -23,7 +23,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -68,6 +68,9 @@ __all__ = [
     "fit", "lazy_mode", "load_config_scene", "predict", "predict_streamed", "prepare", "prepare_lazy", "reduce",
     "run_checkpoint", "split_settings", "validate_config",
 ]
+
+#: A scene in memory or on disk (the steps that take either keep its kind).
+SceneT = TypeVar("SceneT", Scene, LazyScene)
 
 
 @dataclass
@@ -210,10 +213,16 @@ def prepare(config: RunConfig, *, scene: Scene | None = None) -> Prepared:
         scene = dataclasses.replace(scene, cube=corrupt_cube(scene.cube, config.corrupt,
                                                              seed=config.resolved_split_seed))
     _check_against_scene(config, scene.shape, scene.n_classes)
+    scene, split = _draw_split(config, scene)
+    return Prepared(config, scene, split, device)
+
+
+def _draw_split(config: RunConfig, scene: SceneT) -> tuple[SceneT, Split]:
+    """The config's split of ``scene``, and the scene with the labels the split completes (``masks``)."""
     drawn = draw_split(config.split, scene.labels, split_settings(config), scene.class_ids)
     if drawn.labels is not None:
         scene = dataclasses.replace(scene, labels=drawn.labels)
-    return Prepared(config, scene, drawn.split, device)
+    return scene, drawn.split
 
 
 def _check_against_scene(config: RunConfig, shape: tuple[int, int, int], n_classes: int) -> None:
@@ -281,10 +290,8 @@ def prepare_lazy(config: RunConfig, reason: str) -> PreparedLazy:
     scene = load_lazy_scene(cube_path, gt_path, cube_key=config.cube_key, gt_key=config.gt_key,
                             nan_policy=config.nan_policy)
     _check_against_scene(config, scene.shape, scene.n_classes)
-    drawn = draw_split(config.split, scene.labels, split_settings(config), scene.class_ids)
-    if drawn.labels is not None:
-        scene = dataclasses.replace(scene, labels=drawn.labels)
-    return PreparedLazy(config, scene, drawn.split, device, reason)
+    lazy_scene, split = _draw_split(config, scene)
+    return PreparedLazy(config, lazy_scene, split, device, reason)
 
 
 def reduce(config: RunConfig, scene: Scene | LazyScene, split: Split, *, denoiser: Denoiser | None = None
@@ -316,6 +323,12 @@ def reduce(config: RunConfig, scene: Scene | LazyScene, split: Split, *, denoise
     return Features(pca.transform(cube), pca, denoiser if settings is not None else None, n_fit)
 
 
+def _clean(scene: LazyScene, raw: np.ndarray, origin: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~hsi.data.scene.clean_window` with the scene's NaN policy and data ignore value."""
+    return clean_window(raw, nan_policy=scene.nan_policy, ignore_value=scene.cube.ignore_value,
+                        where=f"cube ({scene.cube.path})", origin=origin)
+
+
 def _fit_pca_lazy(config: RunConfig, scene: LazyScene, fit_mask: np.ndarray) -> SpectralPCA:
     """PCA fitted on :func:`~hsi.features.pca.fit_sample` of the fitting pixels, read from disk:
     the pixels (and order) :class:`SpectralPCA` would pick from the cube in memory."""
@@ -329,9 +342,7 @@ def _fit_pca_lazy(config: RunConfig, scene: LazyScene, fit_mask: np.ndarray) -> 
         flat = np.flatnonzero(fit_mask)
         flat = flat[keep] if keep is not None else flat
     rows, cols = np.divmod(flat, fit_mask.shape[1])
-    raw = scene.cube.gather(rows, cols)
-    spectra, _ = clean_window(raw[:, None, :], nan_policy=scene.nan_policy, ignore_value=scene.cube.ignore_value,
-                              where=f"cube ({scene.cube.path})")
+    spectra, _ = _clean(scene, scene.cube.gather(rows, cols)[:, None, :])
     return SpectralPCA(config.pca_components, seed=config.resolved_split_seed,
                        max_fit_pixels=config.pca_sample_pixels).fit(spectra[:, 0, :])
 
@@ -346,9 +357,7 @@ def _lazy_training_pixels(config: RunConfig, scene: LazyScene, split: Split, pca
     rows, cols = np.nonzero(wanted)
 
     def features(raw: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
-        cube, _ = clean_window(raw, nan_policy=scene.nan_policy, ignore_value=scene.cube.ignore_value,
-                               where=f"cube ({scene.cube.path})", origin=origin)
-        return pca.transform(cube)
+        return pca.transform(_clean(scene, raw, origin)[0])
 
     mosaic = gather_mosaic(scene.cube, rows, cols, patch_size=patch_size, pad_mode=config.pad_mode,
                            transform=features)

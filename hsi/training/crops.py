@@ -127,16 +127,11 @@ def crop_cost_share(cost: DenseCost, rows: torch.Tensor, cols: torch.Tensor, *, 
     n = len(rows)
     if n == 0:
         return float("inf")
-    block_cols = -(-width // side)
-    counts = torch.bincount((rows // side) * block_cols + cols // side).double()
-    blocks = torch.nonzero(counts).flatten().tolist()
     batch = min(batch_size, n)
     trunk = 0.0
-    for b, m in zip(blocks, counts[blocks].tolist(), strict=True):
-        top, left = (b // block_cols) * side, (b % block_cols) * side
-        touched = 1 - (1 - m / n) ** batch
-        trunk += touched * cost.trunk_macs(min(side, height - top) + patch_size - 1,
-                                           min(side, width - left) + patch_size - 1)
+    for block in batch_crops(rows, cols, height=height, width=width, side=side):  # the blocks all pixels fall in
+        touched = 1 - (1 - len(block.members) / n) ** batch
+        trunk += touched * cost.trunk_macs(block.height + patch_size - 1, block.width + patch_size - 1)
     crop_macs = -(-n // batch) * trunk + n * cost.head_macs
     return crop_macs / (n * (cost.trunk_macs(patch_size, patch_size) + cost.head_macs))
 

@@ -150,14 +150,19 @@ def test_each_tile_gets_the_features_the_whole_scene_gives_its_pixels(
     """A denoiser reads 3 pixels around each pixel: windows read wider and cut back equal the whole scene's features."""
     from hsi.data.lazy import open_lazy_cube
     from hsi.evaluation.predict import tile_grid
-    from hsi.experiments.predict import read_tile_features
+    from hsi.experiments.predict import read_tile_window, window_features
 
     checkpoint = load_run_model(trained["svm_dncnn"])
     cube = open_lazy_cube(synthetic_envi)
-    whole, _ = read_tile_features(tile_grid(30, 26, 30)[0], cube, checkpoint, halo=0, nan_policy="error")[3:]
+
+    def features_of(tile: Any, halo: int) -> tuple[Any, np.ndarray]:
+        window = read_tile_window(tile, cube, checkpoint, halo=halo)
+        return window, window_features(window, checkpoint, nan_policy="error")[0]
+
+    _, whole = features_of(tile_grid(30, 26, 30)[0], 0)
     for tile in tile_grid(30, 26, 12):
-        rows, cols, _, features, _ = read_tile_features(tile, cube, checkpoint, halo=4, nan_policy="error")
-        np.testing.assert_allclose(features, whole[rows, cols], rtol=1e-4, atol=1e-4)
+        window, features = features_of(tile, 4)
+        np.testing.assert_allclose(features, whole[window.rows, window.cols], rtol=1e-4, atol=1e-4)
 
 
 def test_the_quick_look_names_pixels_outside_the_data_no_data(
