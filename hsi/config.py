@@ -96,8 +96,10 @@ class RunConfig:
     label_smoothing: float | None = None
     augment: bool | None = None
     jitter: float | None = None
+    context_mix: float | None = None
     tta: bool | None = None
     ensemble: int | None = None
+    min_steps: int | None = None
     seed: int = 0
     split_seed: int | None = None  # seed of the split and PCA; None = use ``seed``
     device: str = "auto"

@@ -62,9 +62,15 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
                        help="a random flip/90-degree rotation of every training patch")
     group.add_argument("--jitter", type=float,
                        help="spectral jitter: per-patch brightness scale N(1, J) and noise of std J/2 (0 = off)")
+    group.add_argument("--context-mix", type=float,
+                       help="share of training patches whose surroundings (all but the centre 3x3) come from "
+                       "another patch of the batch (0 = off)")
     group.add_argument("--tta", action=argparse.BooleanOptionalAction,
                        help="test-time augmentation: mean softmax over the 8 flips/rotations (8x inference)")
     group.add_argument("--ensemble", type=int, help="networks from different seeds, probabilities averaged (Nx cost)")
+    group.add_argument("--min-steps", type=int,
+                       help="at least this many optimiser steps per epoch: few training pixels shrink the batch "
+                       "(same patches per epoch; 0 = off)")
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:

@@ -125,6 +125,8 @@ class Fitted:
     ensemble_members: list[dict[str, float]] = dataclasses.field(default_factory=list)
     #: what the training steps ran on: ``patches`` or ``crops`` (``--train-input`` resolved); None: no network.
     train_input: str | None = None
+    #: patches per optimiser step (``--batch-size`` shrunk by the recipe's ``min_steps``); None: no network.
+    train_batch_size: int | None = None
 
 
 @dataclass
@@ -415,7 +417,7 @@ def fit(
                                 on_epoch_end=on_epoch_end)
     return Fitted(classifier, source, report.history, report.selected_epoch, time.perf_counter() - started,
                   inference=config.inference, ensemble_members=report.members, read_seconds=read_seconds,
-                  train_input=report.train_input)
+                  train_input=report.train_input, train_batch_size=report.batch_size)
 
 
 def predict(fitted: Fitted, *, batch_size: int | None = None) -> Prediction:

@@ -154,6 +154,7 @@ def _execute(prepared: Prepared, run_dir: Path, *, progress: bool, resume: Resum
         **evaluate(scene, split, prediction, patch_size=fitted.classifier.receptive_field),
         "train_seconds": train_seconds,
         **({"train_input": fitted.train_input} if fitted.train_input else {}),
+        **({"train_batch_size": fitted.train_batch_size} if fitted.train_batch_size else {}),
         **({"ensemble_members": fitted.ensemble_members} if fitted.ensemble_members else {}),
         "inference_seconds": prediction.inference_seconds,
         "seed": config.seed,
@@ -187,7 +188,7 @@ def _execute_lazy(prepared: PreparedLazy, run_dir: Path, *, progress: bool) -> R
     receptive_field, n_parameters = fitted.classifier.receptive_field, fitted.classifier.n_parameters
     history, selected_epoch = fitted.history, fitted.selected_epoch
     train_seconds, read_seconds, members = fitted.train_seconds, fitted.read_seconds, fitted.ensemble_members
-    train_input = fitted.train_input
+    train_input, train_batch = fitted.train_input, fitted.train_batch_size
     mosaic_shape = list(fitted.source.padded.shape)
     del fitted  # the training mosaic and the network: the map is made from the saved model
     progress_log.info("classifying every pixel (%d x %d) tile by tile", *scene.shape[:2])
@@ -199,6 +200,7 @@ def _execute_lazy(prepared: PreparedLazy, run_dir: Path, *, progress: bool) -> R
         "inference": record.get("inference"),
         "train_seconds": train_seconds,
         **({"train_input": train_input} if train_input else {}),
+        **({"train_batch_size": train_batch} if train_batch else {}),
         "read_seconds": read_seconds,
         **({"ensemble_members": members} if members else {}),
         "inference_seconds": inference_seconds,

@@ -148,27 +148,38 @@ def dihedral(x: torch.Tensor, index: int, *, inverse: bool = False) -> torch.Ten
 
 
 def augment_patches(
-    patches: torch.Tensor, generator: torch.Generator, *, flips: bool = True, jitter: float = 0.0
+    patches: torch.Tensor, generator: torch.Generator, *, flips: bool = True, jitter: float = 0.0,
+    context_mix: float = 0.0,
 ) -> torch.Tensor:
     """A randomly transformed copy of a training batch, computed on its device.
 
-    Each patch independently gets one of the 8 flips/90-degree rotations (``flips``) and a
-    spectral jitter (``jitter > 0``): its values times a brightness scale ~ N(1, jitter), plus
-    Gaussian noise of standard deviation ``jitter / 2`` per value. Pure: the draws come from
-    ``generator`` alone (a CPU generator; the draws are moved to the batch's device), so a
-    seeded generator repeats the batch exactly, and any batch path can call it.
+    A share ``context_mix`` of the patches first take their surroundings (all but the centre
+    3 x 3) from another patch of the batch (a random permutation). Each patch then independently
+    gets one of the 8 flips/90-degree rotations (``flips``) and a spectral jitter (``jitter >
+    0``): its values times a brightness scale ~ N(1, jitter), plus Gaussian noise of standard
+    deviation ``jitter / 2`` per value. Pure: the draws come from ``generator`` alone (a CPU
+    generator; the draws are moved to the batch's device), so a seeded generator repeats the
+    batch exactly, and any batch path can call it.
 
     Args:
         patches: (N, C, p, p) float, square patches.
         generator: the source of every random draw.
         flips: draw a flip/rotation per patch.
         jitter: brightness-scale standard deviation; 0 = no spectral jitter.
+        context_mix: probability that a patch's surroundings are another patch's; 0 = none.
 
     Returns:
         (N, C, p, p), same dtype and device.
     """
     n, device = patches.shape[0], patches.device
     out = patches
+    if context_mix > 0 and n > 1:
+        partner = torch.randperm(n, generator=generator).to(device)
+        mixed = (torch.rand((n, 1, 1, 1), generator=generator) < context_mix).to(device)
+        p, half = patches.shape[-1], 1
+        centre = torch.zeros((1, 1, p, p), dtype=torch.bool, device=device)
+        centre[..., p // 2 - half:p // 2 + half + 1, p // 2 - half:p // 2 + half + 1] = True
+        out = torch.where(mixed & ~centre, out[partner], out)
     if flips:
         bits = torch.randint(0, 2, (3, n, 1, 1, 1), generator=generator).bool().to(device)
         out = torch.where(bits[0], out.transpose(-1, -2), out)

@@ -14,7 +14,7 @@ import abc
 import copy
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, cast
 
 import numpy as np
@@ -27,7 +27,7 @@ from hsi.models import MODELS, create_model, profile_model
 from hsi.training.batching import DIHEDRAL, activation_bytes_per_patch, dihedral, inference_batch_size
 from hsi.training.batchnorm import recalibrate_batchnorm
 from hsi.training.crops import use_crops
-from hsi.training.recipe import Recipe
+from hsi.training.recipe import Recipe, train_batch_size
 from hsi.training.trainer import EpochCallback, PixelSet, TrainState, autocast_for, fit
 
 __all__ = [
@@ -74,6 +74,8 @@ class FitReport:
     members: list[dict[str, float]] = field(default_factory=list)
     #: what the training steps ran on, ``patches`` or ``crops`` (None for one-shot estimators).
     train_input: str | None = None
+    #: patches per optimiser step (the run's batch size, shrunk by the recipe's ``min_steps``).
+    batch_size: int | None = None
 
 
 class Classifier(abc.ABC):
@@ -192,6 +194,7 @@ class TorchClassifier(Classifier):
         if resume is not None:
             self.network.load_state_dict(resume.model_state)
         history: list[dict[str, float]] = []
+        settings = replace(settings, batch_size=train_batch_size(recipe, settings.batch_size, len(train)))
         crops = use_crops(settings.train_input, self.network, recipe, name=self.name, rows=train.rows,
                           cols=train.cols, height=source.height, width=source.width, batch_size=settings.batch_size)
         selected = self._fit_one(self.network, source, train, val, settings, settings.seed, progress=progress,
@@ -209,7 +212,7 @@ class TorchClassifier(Classifier):
             members.append({"seed": seed, "selected_epoch": epoch, "seconds": time.perf_counter() - started})
         if source.device.type == "cuda":
             torch.cuda.synchronize(source.device)
-        return FitReport(history, selected, members, "crops" if crops else "patches")
+        return FitReport(history, selected, members, "crops" if crops else "patches", settings.batch_size)
 
     @staticmethod
     def _fit_one(network: nn.Module, source: PatchSource, train: PixelSet, val: PixelSet | None,

@@ -159,8 +159,8 @@ def use_crops(train_input: str, network: nn.Module | None, recipe: Recipe, *, na
     why_not = None
     if not getattr(network, "supports_dense", False) or not hasattr(network, "dense_features"):
         why_not = f"model {name!r} has no exact dense pass at these settings"
-    elif recipe.augment or recipe.jitter > 0:
-        why_not = "the recipe augments each patch on its own (flips, spectral jitter)"
+    elif recipe.augments:
+        why_not = "the recipe augments each patch on its own (flips, spectral jitter, context mix)"
     if train_input == "auto":
         if why_not is not None or rows is None or cols is None:
             return False

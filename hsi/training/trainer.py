@@ -168,8 +168,9 @@ def fit(
                         logits = cast(Any, model).forward_head(windows[positions])
                 else:
                     patches = source.gather(train.rows[part], train.cols[part])
-                    if recipe.augment or recipe.jitter > 0:
-                        patches = augment_patches(patches, generator, flips=recipe.augment, jitter=recipe.jitter)
+                    if recipe.augments:
+                        patches = augment_patches(patches, generator, flips=recipe.augment, jitter=recipe.jitter,
+                                                  context_mix=recipe.context_mix)
                     with autocast_for(device):
                         logits = model(patches)
                 part_loss = nn.functional.cross_entropy(logits.float(), targets, reduction="sum",

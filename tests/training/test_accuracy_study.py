@@ -31,24 +31,24 @@ def _args() -> argparse.Namespace:
 def test_every_cell_of_the_issue_is_planned(study: ModuleType) -> None:
     cells = {c.name: c for c in study.plan_cells(10, 5)}
     for protocol in ("per-class-5", "per-class-10", "per-class-20", "disjoint-10", "random-10"):
-        for setup in ("paper", "robust", "svm", "random_forest"):
+        for setup in ("paper", "steady", "robust", "svm", "random_forest"):
             assert cells[f"{protocol}/{setup}"].n_seeds == 10
     for protocol in ("per-class-10", "disjoint-10"):
         for setup in study.ABLATION:
             assert cells[f"{protocol}/{setup}"].n_seeds == 5
-    assert cells["disjoint-10/robust-noise-control"].settings["control"] == "noise"
+    assert cells["disjoint-10/steady-noise-control"].settings["control"] == "noise"
 
 
 def test_cell_configs_share_the_protocol_and_differ_in_the_setup(study: ModuleType, tmp_path: Path) -> None:
     cells = {c.name: c for c in study.plan_cells(10, 5)}
     args = _args()
     paper = study.cell_config(cells["disjoint-10/paper"], args, tmp_path)
-    robust = study.cell_config(cells["disjoint-10/robust"], args, tmp_path)
-    minus = study.cell_config(cells["per-class-10/minus-flips"], args, tmp_path)
+    steady = study.cell_config(cells["disjoint-10/steady"], args, tmp_path)
+    minus = study.cell_config(cells["per-class-10/minus-ensemble"], args, tmp_path)
     assert (paper.split, paper.train_ratio, paper.epochs, paper.patch_size) == ("disjoint", 0.1, 30, 11)
-    assert {k for k, v in paper.to_dict().items() if robust.to_dict()[k] != v} == {"recipe"}
-    assert (minus.split, minus.train_per_class, minus.epochs, minus.recipe, minus.augment) == (
-        "per-class", 10, 100, "robust", False)
+    assert {k for k, v in paper.to_dict().items() if steady.to_dict()[k] != v} == {"recipe"}
+    assert (minus.split, minus.train_per_class, minus.epochs, minus.recipe, minus.ensemble) == (
+        "per-class", 10, 100, "steady", 1)
 
 
 def test_tables_mark_unmeasured_cells_and_judge_the_criterion(study: ModuleType) -> None:
@@ -59,7 +59,7 @@ def test_tables_mark_unmeasured_cells_and_judge_the_criterion(study: ModuleType)
                 "load_average_before": [2.0, 2.0, 2.0], "load_average_after": [3.0, 2.0, 2.0],
                 "machine": {"cpu_count": 2, "torch_threads": 1, "processor": "x86_64", "cuda": None}}
 
-    done = {"disjoint-10/paper": cell(0.90, 0.04), "disjoint-10/robust": cell(0.96, 0.01)}
+    done = {"disjoint-10/paper": cell(0.90, 0.04), "disjoint-10/steady": cell(0.96, 0.01)}
     text = study.render_markdown(study.plan_cells(10, 5), done, _args(), "Measured on a test.")
     section = text.split("## disjoint-10")[1].split("##")[0]
     assert "| paper | 3 | 90.00 +- 4.00 | 86.00 |" in section

@@ -17,13 +17,16 @@ from hsi.data.patches import PatchSource
 from hsi.training.batching import DIHEDRAL, augment_patches, dihedral
 from hsi.training.classifier import FitSettings, TorchClassifier, build_classifier, classifier_from_state
 from hsi.training.recipe import (
+    MIN_BATCH,
     RECIPES,
     Recipe,
     lr_factor,
+    make_optimizer,
     recipe_line,
     recipe_of,
     recipe_record,
     resolve_recipe,
+    train_batch_size,
 )
 from hsi.training.trainer import PixelSet, fit
 
@@ -244,3 +247,55 @@ def test_ensemble_fit_trains_members_from_other_seeds() -> None:
     assert len(report.history) == 2 and len(report.members) == 1 and report.members[0]["seed"] != 4
     first = dict(classifier.network.state_dict())
     assert any(not torch.equal(v, classifier.members[0].state_dict()[k]) for k, v in first.items())
+
+
+def test_min_steps_shrinks_the_batch_of_a_small_training_set_only() -> None:
+    assert train_batch_size(Recipe(), 256, 48) == 256  # off: the run's batch
+    assert train_batch_size(Recipe(min_steps=8), 256, 428) == 54  # ceil(428 / 8): 8 steps per epoch
+    assert train_batch_size(Recipe(min_steps=8), 256, 20_000) == 256  # enough steps already
+    assert train_batch_size(Recipe(min_steps=8), 256, 48) == MIN_BATCH  # never below MIN_BATCH
+    assert train_batch_size(Recipe(min_steps=8), 8, 48) == 8  # nor above the run's batch
+    with pytest.raises(ConfigError, match="--min-steps must be between 0 and 10000"):
+        recipe_of(RunConfig(min_steps=-1))
+
+
+def test_min_steps_takes_that_many_optimiser_steps_per_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hsi.training.trainer as trainer
+
+    steps: list[int] = []
+
+    def counting_optimizer(*args: object, **kwargs: object) -> torch.optim.Optimizer:
+        optimizer = make_optimizer(*args, **kwargs)  # type: ignore[arg-type]
+        optimizer.register_step_post_hook(lambda *_: steps.append(1))
+        return optimizer
+
+    monkeypatch.setattr(trainer, "make_optimizer", counting_optimizer)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, size=(9, 9))
+    cube = (np.eye(4)[labels] + 0.1 * rng.standard_normal((9, 9, 4))).astype(np.float32)
+    source = PatchSource(cube, patch_size=9)
+    rows, cols = source.pixel_coordinates()
+    pixels = PixelSet(rows, cols, torch.from_numpy(labels.ravel()))
+    seen = []
+    for recipe in (Recipe(), Recipe(min_steps=4)):
+        steps.clear()
+        classifier = build_classifier("hybridsn_2d3d", in_chans=4, num_classes=3, patch_size=9, seed=0)
+        report = classifier.fit(source, pixels, None, settings=FitSettings(epochs=2, batch_size=256, lr=1e-3,
+                                                                           seed=0, recipe=recipe))
+        seen.append((report.batch_size, len(steps)))
+    # 81 pixels: one step of 81 patches per epoch; min_steps 4: batches of ceil(81 / 4) = 21, 4 steps.
+    assert seen == [(256, 2), (21, 8)]
+
+
+def test_context_mix_keeps_each_centre_and_takes_the_surroundings_of_another_patch() -> None:
+    x = torch.arange(6, dtype=torch.float32)[:, None, None, None].expand(6, 2, 7, 7).clone()  # patch i is all i
+    mixed = augment_patches(x, torch.Generator().manual_seed(0), flips=False, context_mix=1.0)
+    assert torch.equal(mixed[:, :, 2:5, 2:5], x[:, :, 2:5, 2:5])  # the centre 3 x 3 is the patch's own
+    surroundings = mixed[:, 0, 0, 0]
+    assert sorted(surroundings.tolist()) == list(range(6))  # a permutation of the batch's patches
+    assert bool((mixed[:, :, 0] == surroundings[:, None, None]).all())  # the whole ring from that one patch
+    again = augment_patches(x, torch.Generator().manual_seed(0), flips=False, context_mix=1.0)
+    assert torch.equal(mixed, again)
+    assert torch.equal(augment_patches(x, torch.Generator(), flips=False, context_mix=0.0), x)
+    some = augment_patches(x, torch.Generator().manual_seed(1), flips=False, context_mix=0.5)
+    assert torch.equal(some[:, :, 3, 3], x[:, :, 3, 3])
