@@ -233,13 +233,19 @@ def test_tta_and_ensemble_members_round_trip_through_the_state() -> None:
 
 
 @pytest.mark.slow  # two HybridSN fits: ~2 s on an idle 2-core machine, much more on a busy one
-def test_ensemble_fit_trains_members_from_other_seeds() -> None:
+def _three_class_scene() -> tuple[PatchSource, PixelSet]:
+    """A synthetic 9 x 9 scene of 3 classes in 4 bands (one-hot spectra plus noise); every pixel is labelled."""
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 3, size=(9, 9))
     cube = (np.eye(4)[labels] + 0.1 * rng.standard_normal((9, 9, 4))).astype(np.float32)
     source = PatchSource(cube, patch_size=9)
     rows, cols = source.pixel_coordinates()
     pixels = PixelSet(rows, cols, torch.from_numpy(labels.ravel()))
+    return source, pixels
+
+
+def test_ensemble_fit_trains_members_from_other_seeds() -> None:
+    source, pixels = _three_class_scene()
     classifier = build_classifier("hybridsn_2d3d", in_chans=4, num_classes=3, patch_size=9, seed=0)
     settings = FitSettings(epochs=2, batch_size=32, lr=1e-3, seed=4, recipe=Recipe(ensemble=2, tta=True))
     report = classifier.fit(source, pixels, None, settings=settings)
@@ -270,12 +276,7 @@ def test_min_steps_takes_that_many_optimiser_steps_per_epoch(monkeypatch: pytest
         return optimizer
 
     monkeypatch.setattr(trainer, "make_optimizer", counting_optimizer)
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 3, size=(9, 9))
-    cube = (np.eye(4)[labels] + 0.1 * rng.standard_normal((9, 9, 4))).astype(np.float32)
-    source = PatchSource(cube, patch_size=9)
-    rows, cols = source.pixel_coordinates()
-    pixels = PixelSet(rows, cols, torch.from_numpy(labels.ravel()))
+    source, pixels = _three_class_scene()
     seen = []
     for recipe in (Recipe(), Recipe(min_steps=4)):
         steps.clear()

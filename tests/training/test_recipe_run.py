@@ -31,6 +31,8 @@ def test_robust_run_records_its_recipe_and_its_checkpoint_predicts_the_same(
     (member,) = metrics["ensemble_members"]  # the second member's own cost, apart from the run's
     assert member["seconds"] > 0 and member["seed"] != config["seed"]
     assert metrics["n_val"] == 4 * 2  # 2 of each class's 10 training pixels pick the epoch
+    # 32 training pixels, robust's min_steps 8: batches of max(ceil(32 / 8), MIN_BATCH 16) = 16, not 32.
+    assert config["min_steps"] == 8 and metrics["train_batch_size"] == 16
     assert "| recipe | robust (optimizer adamw, lr scale" in (run_dir / "report.md").read_text()
     model = json.loads((run_dir / "model.json").read_text())
     assert model["tta"] is True and len(model["members"]) == 1
