@@ -216,7 +216,7 @@ def render_models(done: dict[str, dict[str, Any]], recipes: list[str]) -> list[s
     if not done:
         return []
     models = sorted({d["model"] for d in done.values()})
-    lines = ["## Every registered model (`train --model M --train-ratio 0.1 --epochs 15 --patch-size 15 "
+    lines = ["", "## Every registered model (`train --model M --train-ratio 0.1 --epochs 15 --patch-size 15 "
              "--pca-components 30 --seed 0`)", "", "OA % (training seconds); target: OA >= 95 % for every model.",
              "", "| model | " + " | ".join(recipes) + " |", "|---|" + "---|" * len(recipes)]
     for model in models:

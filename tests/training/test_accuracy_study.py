@@ -67,3 +67,15 @@ def test_tables_mark_unmeasured_cells_and_judge_the_criterion(study: ModuleType)
     assert "ratio 0.40; target <= 0.5: met" in section
     assert "Criterion (error and std at most half of paper's): not measured." in text.split("## random-10")[1]
     assert "- disjoint-10/paper: 2.0 / 3.0 (2 CPUs, 1 torch thread(s), x86_64, no GPU)" in text
+
+
+def test_models_check_table_marks_each_recipe_and_what_was_not_measured(study: ModuleType) -> None:
+    done = {"paper__hybridsn": {"model": "hybridsn", "overall_accuracy": 0.9963, "train_seconds": 12.04},
+            "steady__svm": {"model": "svm", "overall_accuracy": 0.9, "train_seconds": 0.01}}
+    lines = study.render_models(done, ["paper", "steady"])
+    assert lines[1].startswith("## Every registered model")
+    assert "| hybridsn | 99.63 (12.0 s) | not measured |" in lines
+    assert "| svm | not measured | 90.00 (0.0 s) |" in lines
+    assert study.render_models({}, ["paper"]) == []
+    assert study.MODELS_CHECK == {"split": "random", "train_ratio": 0.1, "epochs": 15, "patch_size": 15,
+                                  "pca_components": 30, "seed": 0}  # the command
