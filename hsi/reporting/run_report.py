@@ -127,7 +127,8 @@ def write_run_outputs(
         "training / validation / test pixels": f"{counts['n_train']} / {counts['n_val']} / {counts['n_test']}",
         f"labelled pixels {excluded_label(split)}": counts["n_excluded"],
         "train seconds": f"{metrics['train_seconds']:.1f}"
-                         + (f" (on {metrics['train_input']})" if metrics.get("train_input") else ""),
+                         + (f" (on {metrics['train_input']})" if metrics.get("train_input") else "")
+                         + (f", batches of {metrics['train_batch_size']}" if metrics.get("train_batch_size") else ""),
         "inference seconds (full scene)": f"{metrics['inference_seconds']:.2f}"
                                           + (f" ({metrics['inference']})" if metrics.get("inference") else ""),
         "device": resolved["device_name"],

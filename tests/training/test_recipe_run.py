@@ -33,7 +33,8 @@ def test_robust_run_records_its_recipe_and_its_checkpoint_predicts_the_same(
     assert metrics["n_val"] == 4 * 2  # 2 of each class's 10 training pixels pick the epoch
     # 32 training pixels, robust's min_steps 8: batches of max(ceil(32 / 8), MIN_BATCH 16) = 16, not 32.
     assert config["min_steps"] == 8 and metrics["train_batch_size"] == 16
-    assert "| recipe | robust (optimizer adamw, lr scale" in (run_dir / "report.md").read_text()
+    report = (run_dir / "report.md").read_text()
+    assert "| recipe | robust (optimizer adamw, lr scale" in report and ", batches of 16 |" in report
     model = json.loads((run_dir / "model.json").read_text())
     assert model["tta"] is True and len(model["members"]) == 1
     out = tmp_path / "predicted"
