@@ -17,8 +17,8 @@ number of ensemble members. :data:`RECIPES` holds them by ``--recipe`` name:
   validation loss on a stratified hold-out of the training pixels, test-time flips/rotations,
   and at least 8 steps per epoch.
 
-The default recipe is ``RunConfig.recipe``'s default (``paper``: measured in docs/accuracy.md,
-``robust`` did not beat it at the CPU settings there). Every part is also a
+The default recipe is ``RunConfig.recipe``'s default (``paper``: in docs/accuracy.md ``steady``
+raised the mean on most protocols but did not halve ``paper``'s error, ``robust`` fell behind). Every part is also a
 :class:`~hsi.config.RunConfig` field (None there = the recipe's value),
 so ``--recipe robust --no-augment`` is the recipe minus one part; :func:`resolve_recipe`
 writes the values used back into the config, so ``config.json`` reproduces the run.
