@@ -102,14 +102,19 @@ def plan_cells(n_seeds: int, n_ablation_seeds: int) -> list[Cell]:
     return cells
 
 
+def study_config(args: argparse.Namespace, runs_dir: Path, **settings: Any) -> RunConfig:
+    """A run on real Salinas-A from the study's data folder and device, into ``runs_dir``, with ``settings``."""
+    return RunConfig.from_dict({
+        **RunConfig().to_dict(), "dataset": "salinas_a", "data_dir": args.data_dir, "download": False,
+        "device": args.device, "out": str(runs_dir), **settings,
+    })
+
+
 def cell_config(cell: Cell, args: argparse.Namespace, runs_dir: Path) -> RunConfig:
     """The repeat's base config of ``cell`` under the study's settings."""
     epochs = args.per_class_epochs if cell.protocol.startswith("per-class") and args.per_class_epochs else args.epochs
-    return RunConfig.from_dict({
-        **RunConfig().to_dict(), "dataset": "salinas_a", "data_dir": args.data_dir, "download": False,
-        "patch_size": args.patch_size, "pca_components": args.pca_components, "epochs": epochs,
-        "device": args.device, "out": str(runs_dir), **PROTOCOLS[cell.protocol], **cell.settings,
-    })
+    return study_config(args, runs_dir, patch_size=args.patch_size, pca_components=args.pca_components, epochs=epochs,
+                        **PROTOCOLS[cell.protocol], **cell.settings)
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -196,10 +201,7 @@ def models_check(args: argparse.Namespace, out: Path, recipes: list[str]) -> dic
             if path.is_file():
                 done[path.stem] = json.loads(path.read_text())
                 continue
-            config = RunConfig.from_dict({
-                **RunConfig().to_dict(), "dataset": "salinas_a", "data_dir": args.data_dir, "download": False,
-                "device": args.device, "out": str(out / "models" / "runs"), "model": model, "recipe": recipe,
-                **MODELS_CHECK})
+            config = study_config(args, out / "models" / "runs", model=model, recipe=recipe, **MODELS_CHECK)
             load_before = os.getloadavg()
             metrics = train_run(config, progress=False, run_name=f"{recipe}__{model}").metrics
             done[path.stem] = {"recipe": recipe, "model": model, "overall_accuracy": metrics["overall_accuracy"],
