@@ -87,7 +87,7 @@ class RunConfig:
     batch_size: int = 256
     lr: float = 1e-3
     # training recipe (hsi.training.recipe.RECIPES); each part None = the recipe's value
-    recipe: str = "paper"
+    recipe: str = "steady"
     optimizer: str | None = None
     lr_scale: float | None = None
     weight_decay: float | None = None

@@ -62,6 +62,8 @@ OTHER_RECIPES = ("robust",)
 #: The new default recipe minus one part: the settings that switch that part off.
 ABLATION: dict[str, dict[str, Any]] = {
     "minus-min-steps": {"min_steps": 0},
+    "minus-augment": {"augment": False},
+    "minus-tta": {"tta": False},
     "minus-ensemble": {"ensemble": 1},
 }
 ABLATION_PROTOCOLS = ("per-class-10", "disjoint-10")

@@ -137,8 +137,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     add_inference_argument(training, default=None)
     training.add_argument("--train-input", choices=choices("train_input"),
                           help="what a training step runs on: patches, crops of the scene (one dense pass per "
-                               "crop, the same gradients per pixel; HybridSN without augmentation), or auto (crops "
-                               "where they are exact and compute at most half the positions; default)")
+                               "crop, the same gradients per pixel; HybridSN, flips drawn per crop, no jitter or "
+                               "context mix), or auto (crops where they are exact and compute at most half the "
+                               "positions; default)")
     output = parser.add_argument_group("output")
     output.add_argument("--out", help=f"folder for run folders (default {d.out}/)")
     output.add_argument("--config", help="a config.json of an earlier run (or a JSON of settings); flags override it")

@@ -71,7 +71,7 @@ def batch_crops(rows: torch.Tensor, cols: torch.Tensor, *, height: int, width: i
 
 
 def crop_windows(model: nn.Module, source: PatchSource, rows: torch.Tensor, cols: torch.Tensor, *,
-                 side: int = BLOCK_SIDE) -> torch.Tensor:
+                 side: int = BLOCK_SIDE, flips: torch.Generator | None = None) -> torch.Tensor:
     """What the dense head sees for each batch pixel, from one dense pass per crop: (n, F, s, s).
 
     ``model.forward_head`` of these windows equals ``model(source.gather(rows, cols))`` for a
@@ -80,6 +80,12 @@ def crop_windows(model: nn.Module, source: PatchSource, rows: torch.Tensor, cols
     (i, j) is what the head sees for pixel (i, j) of the tile. The windows come back in the
     order of ``rows``/``cols`` (the batch's), so the head can run on the same slices as a
     patch batch and draw the same dropout masks.
+
+    With ``flips`` (the recipe's ``augment``) each crop first gets one of the 8 flips/90-degree
+    rotations, drawn from that generator in the order
+    :func:`~hsi.training.batching.augment_patches` uses for a patch (transpose, flip rows, flip
+    columns), and its pixels' windows are read at their moved positions: each pixel then sees
+    its own patch under that transform, exactly; the pixels of one crop share the transform.
 
     Args:
         rows, cols: (n,) scene coordinates of the batch's pixels.
@@ -91,11 +97,13 @@ def crop_windows(model: nn.Module, source: PatchSource, rows: torch.Tensor, cols
     members: list[torch.Tensor] = []
     for crop in batch_crops(rows, cols, height=source.height, width=source.width, side=side):
         tile = source.padded[:, crop.top : crop.top + crop.height + p - 1, crop.left : crop.left + crop.width + p - 1]
+        r = rows[crop.members] - crop.top
+        c = cols[crop.members] - crop.left
+        if flips is not None:
+            tile, r, c = _flip_crop(tile, r, c, p, torch.randint(0, 2, (3,), generator=flips).tolist())
         maps = network.dense_features(tile.unsqueeze(0))[0]  # (F, h + s - 1, w + s - 1)
         if offsets is None:
             offsets = torch.arange(int(network.feature_side), device=maps.device)
-        r = rows[crop.members] - crop.top
-        c = cols[crop.members] - crop.left
         gathered = maps[:, (r[:, None] + offsets)[:, :, None], (c[:, None] + offsets)[:, None, :]]  # (F, n, s, s)
         windows.append(gathered.permute(1, 0, 2, 3))
         members.append(crop.members)
@@ -103,6 +111,21 @@ def crop_windows(model: nn.Module, source: PatchSource, rows: torch.Tensor, cols
     order = torch.empty_like(rows)
     order[torch.cat(members).to(rows.device)] = torch.arange(len(rows), device=rows.device)
     return in_crop_order[order.to(in_crop_order.device)]
+
+
+def _flip_crop(tile: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, patch_size: int,
+               bits: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A padded tile (C, h + p - 1, w + p - 1) transposed / row-flipped / column-flipped as
+    ``bits`` say, and its pixels' tile-local positions (n,) after that: the patch at a pixel's
+    new position is its old patch under the same transform."""
+    transpose, flip_rows, flip_cols = bits
+    if transpose:
+        tile, rows, cols = tile.transpose(-1, -2), cols, rows
+    if flip_rows:  # position r's patch covers rows r..r + p - 1 of H: flipped, it starts at H - p - r
+        tile, rows = tile.flip(-2), tile.shape[-2] - patch_size - rows
+    if flip_cols:
+        tile, cols = tile.flip(-1), tile.shape[-1] - patch_size - cols
+    return tile, rows, cols
 
 
 #: ``--train-input auto`` takes crops when their expected MACs per epoch are at most this share of
@@ -142,8 +165,9 @@ def use_crops(train_input: str, network: nn.Module | None, recipe: Recipe, *, na
     """Resolves ``--train-input``: ``patches`` -> False; ``crops`` -> True where crops are exact;
     ``auto`` -> True where they are exact and :func:`crop_cost_share` <= :data:`CROPS_COST_SHARE`.
 
-    Exact needs a network with an exact dense pass and no per-patch augmentation (a crop would
-    flip or scale its pixels together). ``auto`` without the training pixels (``rows`` None, as
+    Exact needs a network with an exact dense pass and no per-patch spectral jitter or context
+    mix (a crop would scale or mix its pixels together); flips are drawn per crop
+    (:func:`crop_windows`). ``auto`` without the training pixels (``rows`` None, as
     when settings are checked before any data is read) answers False and refuses nothing.
 
     Args:
@@ -159,8 +183,8 @@ def use_crops(train_input: str, network: nn.Module | None, recipe: Recipe, *, na
     why_not = None
     if not getattr(network, "supports_dense", False) or not hasattr(network, "dense_features"):
         why_not = f"model {name!r} has no exact dense pass at these settings"
-    elif recipe.augments:
-        why_not = "the recipe augments each patch on its own (flips, spectral jitter, context mix)"
+    elif recipe.jitter > 0 or recipe.context_mix > 0:
+        why_not = "the recipe augments each patch on its own (spectral jitter, context mix)"
     if train_input == "auto":
         if why_not is not None or rows is None or cols is None:
             return False

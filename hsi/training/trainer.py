@@ -158,7 +158,8 @@ def fit(
             # patches so that dropout draws the same masks; their shared graph takes one backward.
             if crops:
                 with autocast_for(device):
-                    windows = crop_windows(model, source, train.rows[batch], train.cols[batch])
+                    windows = crop_windows(model, source, train.rows[batch], train.cols[batch],
+                                           flips=generator if recipe.augment else None)
                 crop_loss = torch.zeros((), device=device)
             for positions in torch.arange(len(batch), device=batch.device).tensor_split(-(-len(batch) // micro_batch)):
                 part = batch[positions]

@@ -140,11 +140,11 @@ def test_cli_inference_dense_on_a_model_without_it_is_one_line(synthetic_scene, 
 def test_train_and_predict_record_the_inference_used(synthetic_scene, tmp_path: Path) -> None:
     assert main(["train", "--cube", str(synthetic_scene.cube_npy), "--gt", str(synthetic_scene.gt_npy),
                  "--out", str(tmp_path / "runs"), "--patch-size", "9", "--pca-components", "13",
-                 "--epochs", "1", "--quiet"]) == 0
+                 "--epochs", "1", "--recipe", "paper", "--quiet"]) == 0
     (run_dir,) = (tmp_path / "runs").iterdir()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["inference"] == "dense"
-    assert metrics["train_input"] == "crops"  # --train-input auto on a 30 x 26 scene: one block, cheaper
+    assert metrics["train_input"] == "crops"  # auto, 30 x 26 scene, batch 256: one block, cheaper
     assert "(on crops)" in (run_dir / "report.md").read_text()
     dense_map = np.load(run_dir / "prediction.npy")
     assert main(["predict", "--checkpoint", str(run_dir), "--cube", str(synthetic_scene.cube_npy),

@@ -53,6 +53,8 @@ def _only_run(out: Path) -> Path:
 
 def _metrics(run_dir: Path) -> dict:
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    for member in metrics.get("ensemble_members", []):
+        member.pop("seconds")
     return {k: v for k, v in metrics.items() if k not in TIMING_FIELDS}
 
 

@@ -52,6 +52,33 @@ def test_crop_logits_and_gradients_equal_those_of_the_patches(model_name: str, p
             torch.testing.assert_close(crop_grad, patch_grad, rtol=1e-3, atol=1e-4)
 
 
+def test_flipped_crops_give_each_pixel_its_flipped_patch() -> None:
+    """Synthetic cube, non-square crops at the borders: each crop's drawn flip/rotation, applied to
+    its pixels' patches as augment_patches applies it, gives the same logits."""
+    torch.manual_seed(0)
+    cube = np.random.default_rng(0).normal(size=(23, 19, 13)).astype(np.float32)
+    source = PatchSource(cube, patch_size=9, pad_mode="constant")
+    model = create_model("hybridsn", in_chans=13, num_classes=4, patch_size=9, seed=0).eval()
+    rows, cols = _pixels(23, 19, 60, seed=2)
+    seen = set()
+    for seed in range(12):  # enough draws to meet most of the 8 transforms
+        crops = batch_crops(rows, cols, height=23, width=19, side=10)
+        draws = torch.Generator().manual_seed(seed)
+        bits = [torch.randint(0, 2, (3,), generator=draws).tolist() for _ in crops]  # crop_windows' draws, in order
+        expected = torch.empty(60, 4)
+        for crop, (transpose, flip_rows, flip_cols) in zip(crops, bits, strict=True):
+            patches = source.gather(rows[crop.members], cols[crop.members])
+            patches = patches.transpose(-1, -2) if transpose else patches
+            patches = patches.flip(-2) if flip_rows else patches
+            patches = patches.flip(-1) if flip_cols else patches
+            expected[crop.members] = model(patches).detach()
+            seen.add((transpose, flip_rows, flip_cols))
+        got = model.forward_head(crop_windows(model, source, rows, cols, side=10,
+                                              flips=torch.Generator().manual_seed(seed)))
+        torch.testing.assert_close(got.detach(), expected, rtol=1e-4, atol=1e-4)
+    assert len(seen) == 8
+
+
 def test_crops_are_refused_where_they_would_not_be_exact() -> None:
     from hsi._core.errors import ConfigError
     from hsi.training.crops import use_crops
@@ -60,8 +87,9 @@ def test_crops_are_refused_where_they_would_not_be_exact() -> None:
     hybridsn = create_model("hybridsn", in_chans=13, num_classes=3, patch_size=9)
     assert use_crops("crops", hybridsn, Recipe(), name="hybridsn")
     assert not use_crops("patches", hybridsn, Recipe(), name="hybridsn")
+    assert use_crops("crops", hybridsn, Recipe(augment=True), name="hybridsn")  # flips drawn per crop
     with pytest.raises(ConfigError, match="per-patch augmentation; here the recipe augments"):
-        use_crops("crops", hybridsn, Recipe(augment=True), name="hybridsn")
+        use_crops("crops", hybridsn, Recipe(jitter=0.1), name="hybridsn")
     with pytest.raises(ConfigError, match="'hybridsn' has no exact dense pass"):  # 5x5: zero-padded
         use_crops("crops", create_model("hybridsn", in_chans=13, num_classes=3, patch_size=5), Recipe(), name="hybridsn")
     with pytest.raises(ConfigError, match="'svm' has no exact dense pass"):
@@ -112,8 +140,10 @@ def test_auto_takes_crops_where_they_are_exact_and_cheaper() -> None:
     auto = {"name": "hybridsn", "batch_size": 256}
     assert use_crops("auto", hybridsn, Recipe(), rows=dense[0], cols=dense[1], height=83, width=86, **auto)
     assert not use_crops("auto", hybridsn, Recipe(), rows=sparse[0], cols=sparse[1], height=610, width=340, **auto)
-    assert not use_crops("auto", hybridsn, Recipe(augment=True), rows=dense[0], cols=dense[1], height=83, width=86,
-                         **auto)
+    assert use_crops("auto", hybridsn, Recipe(augment=True), rows=dense[0], cols=dense[1], height=83, width=86,
+                     **auto)
+    assert not use_crops("auto", hybridsn, Recipe(context_mix=0.5), rows=dense[0], cols=dense[1], height=83,
+                         width=86, **auto)
     assert not use_crops("auto", None, Recipe(), rows=dense[0], cols=dense[1], height=83, width=86,
                          name="svm", batch_size=256)
     assert not use_crops("auto", hybridsn, Recipe(), name="hybridsn")  # settings checked before the data: no answer
@@ -137,3 +167,22 @@ def test_training_on_crops_follows_the_path_of_training_on_patches() -> None:
     assert crop_losses == pytest.approx(patch_losses, rel=1e-4)
     for a, b in zip(patch_model.parameters(), crop_model.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_training_on_crops_with_flips_is_seeded_and_flips() -> None:
+    """The recipe's flips on crops: the same seed repeats the losses, and they differ from training without flips."""
+    from hsi.training.recipe import Recipe
+    from hsi.training.trainer import PixelSet, fit
+
+    cube = np.random.default_rng(0).normal(size=(15, 13, 13)).astype(np.float32)
+    source = PatchSource(cube, patch_size=9)
+    rows, cols = _pixels(15, 13, 48, seed=4)
+    train = PixelSet(rows, cols, torch.from_numpy(np.random.default_rng(5).integers(0, 3, size=48)))
+    losses = []
+    for recipe in (Recipe(augment=True), Recipe(augment=True), Recipe()):
+        model = create_model("hybridsn", in_chans=13, num_classes=3, patch_size=9, seed=0)
+        state = fit(model, source, train, epochs=2, batch_size=16, lr=1e-3, seed=0, progress=False, crops=True,
+                    recipe=recipe)
+        losses.append([row["train_loss"] for row in state.history])
+    assert losses[0] == losses[1]
+    assert losses[0][1] != pytest.approx(losses[2][1], rel=1e-4)

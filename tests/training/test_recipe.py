@@ -122,8 +122,12 @@ def test_config_parts_override_the_recipe_and_land_in_the_config() -> None:
     # A disjoint split keeps its own validation blocks; an explicit --val-ratio wins; paper holds out nothing.
     assert resolve_recipe(dataclasses.replace(config, split="disjoint")).val_ratio == pytest.approx(0.2)
     assert resolve_recipe(dataclasses.replace(config, val_ratio=0.0)).val_ratio == 0.0
-    paper = resolve_recipe(RunConfig(dataset="x"))
+    paper = resolve_recipe(RunConfig(dataset="x", recipe="paper"))
     assert paper.val_ratio == 0.0 and paper.optimizer == "adam" and paper.augment is False and paper.ensemble == 1
+    # The default, steady: paper's optimiser and no hold-out, plus min_steps, flips, TTA and 3 networks.
+    steady = resolve_recipe(RunConfig(dataset="x"))
+    assert steady.recipe == "steady" and steady.val_ratio == 0.0 and steady.optimizer == "adam"
+    assert (steady.augment, steady.tta, steady.min_steps, steady.ensemble) == (True, True, 8, 3)
 
 
 def test_bad_recipe_settings_are_refused_with_the_flag() -> None:
