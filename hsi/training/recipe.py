@@ -11,9 +11,9 @@ number of ensemble members. :data:`RECIPES` holds them by ``--recipe`` name:
   epoch's weights (unless the split draws validation pixels, as ``--split disjoint`` does).
 * ``steady``: ``paper`` with at least 8 optimiser steps per epoch (``min_steps``: a few hundred
   training pixels in batches of 256 take 2 steps an epoch, too few for some networks to
-  converge), a random flip/90-degree rotation of every training patch (``augment``) and the
-  mean softmax over the 8 at inference (``tta``), and the mean of 3 networks (``ensemble``),
-  against the run-to-run spread.
+  converge) and the mean of 3 networks (``ensemble``), against the run-to-run spread. Flips of
+  the training patches and at inference (``augment``, ``tta``) were measured on top and left
+  out: no gain beyond the seed spread, 8x the inference (docs/accuracy.md).
 * ``robust``: AdamW with weight decay, linear warm-up then cosine decay, label smoothing,
   flips/rotations and spectral jitter inside the batch gather, and the epoch of lowest
   validation loss on a stratified hold-out of the training pixels, test-time flips/rotations,
@@ -154,9 +154,9 @@ register_recipe("paper", Recipe(),
                 "the HybridSN paper's: Adam, fixed epochs, no augmentation, last epoch's weights")
 register_recipe(
     "steady",
-    Recipe(augment=True, tta=True, min_steps=8, ensemble=3),
+    Recipe(min_steps=8, ensemble=3),
     "paper's optimiser and epochs, at least 8 optimiser steps per epoch (smaller batches when labels are "
-    "few), flips/rotations of the training patches and at inference, the mean of 3 networks from different seeds",
+    "few), the mean of 3 networks from different seeds",
 )
 register_recipe(
     "robust",

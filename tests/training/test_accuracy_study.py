@@ -33,8 +33,9 @@ def test_every_cell_of_the_issue_is_planned(study: ModuleType) -> None:
     for protocol in ("per-class-5", "per-class-10", "per-class-20", "disjoint-10", "random-10"):
         for setup in ("paper", "steady", "robust", "svm", "random_forest"):
             assert cells[f"{protocol}/{setup}"].n_seeds == 10
+        assert cells[f"{protocol}/plus-flips"].settings == {"recipe": "steady", "augment": True, "tta": True}
     for protocol in ("per-class-10", "disjoint-10"):
-        for setup in study.ABLATION:
+        for setup in (*study.ABLATION, *study.PLUS_ONE):
             assert cells[f"{protocol}/{setup}"].n_seeds == 5
     assert cells["disjoint-10/steady-noise-control"].settings["control"] == "noise"
 
@@ -65,8 +66,15 @@ def test_tables_mark_unmeasured_cells_and_judge_the_criterion(study: ModuleType)
     assert "| paper | 3 | 90.00 +- 4.00 | 86.00 |" in section
     assert "| svm | not measured |" in section
     assert "ratio 0.40; target <= 0.5: met" in section
-    assert "Criterion (error and std at most half of paper's): not measured." in text.split("## random-10")[1]
+    assert "Criterion (error and std at most half of paper's): not measured." in text.split("## per-class-5")[1]
+    assert "not this one" in text.split("## random-10")[1]  # random-10 is in the tables, not the criterion
     assert "- disjoint-10/paper: 2.0 / 3.0 (2 CPUs, 1 torch thread(s), x86_64, no GPU)" in text
+    # The ablation's rows ran on fewer seeds: the default is shown on those seeds too.
+    done["disjoint-10/steady"]["per_seed_overall_accuracy"] = [0.99, 0.97, 0.92]
+    done["disjoint-10/plus-tta"] = {**cell(0.98, 0.01), "seeds": [0, 1]}
+    ablation = study.render_markdown(study.plan_cells(10, 5), done, _args(), "").split("### disjoint-10")[1]
+    assert "| steady, seeds 0..1 | 2 | 98.00 +- 1.41 | 97.00 | | | | |" in ablation
+    assert "| plus-tta | 2 | 98.00 +- 1.00 |" in ablation
 
 
 def test_models_check_table_marks_each_recipe_and_what_was_not_measured(study: ModuleType) -> None:

@@ -124,10 +124,10 @@ def test_config_parts_override_the_recipe_and_land_in_the_config() -> None:
     assert resolve_recipe(dataclasses.replace(config, val_ratio=0.0)).val_ratio == 0.0
     paper = resolve_recipe(RunConfig(dataset="x", recipe="paper"))
     assert paper.val_ratio == 0.0 and paper.optimizer == "adam" and paper.augment is False and paper.ensemble == 1
-    # The default, steady: paper's optimiser and no hold-out, plus min_steps, flips, TTA and 3 networks.
+    # The default, steady: paper's optimiser, no hold-out and no flips, plus min_steps and 3 networks.
     steady = resolve_recipe(RunConfig(dataset="x"))
     assert steady.recipe == "steady" and steady.val_ratio == 0.0 and steady.optimizer == "adam"
-    assert (steady.augment, steady.tta, steady.min_steps, steady.ensemble) == (True, True, 8, 3)
+    assert (steady.augment, steady.tta, steady.min_steps, steady.ensemble) == (False, False, 8, 3)
 
 
 def test_bad_recipe_settings_are_refused_with_the_flag() -> None:
