@@ -97,8 +97,8 @@ def base_config(args: argparse.Namespace, condition: str, protocol: str, front_e
         dataset="salinas_a", data_dir=args.data_dir, download=False,
         corrupt=[] if condition == "clean" else [condition], pca_components=args.pca_components,
         patch_size=args.patch_size, model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        recipe="paper", seed=seed, device=args.device, denoise_depth=args.denoise_depth, denoise_width=args.denoise_width,
-        denoise_steps=args.denoise_steps, out=str(args.out / "scratch"),
+        recipe="paper", seed=seed, device=args.device, denoise_depth=args.denoise_depth,
+        denoise_width=args.denoise_width, denoise_steps=args.denoise_steps, out=str(args.out / "scratch"),
         **PROTOCOLS[protocol], **FRONT_ENDS[front_end],
     )
 

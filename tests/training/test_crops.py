@@ -149,21 +149,23 @@ def test_auto_takes_crops_where_they_are_exact_and_cheaper() -> None:
     assert not use_crops("auto", hybridsn, Recipe(), name="hybridsn")  # settings checked before the data: no answer
 
 
-def test_training_on_crops_follows_the_path_of_training_on_patches() -> None:
-    """With dropout on: the head runs on the patch batch's slices, so two epochs give the same losses and weights."""
+def _train_two_epochs(**fit_options: object) -> tuple[nn.Module, list[float]]:
+    """HybridSN (p=9) trained 2 epochs on 48 pixels of a synthetic 15 x 13 x 13 cube: the model and its losses."""
     from hsi.training.trainer import PixelSet, fit
 
     cube = np.random.default_rng(0).normal(size=(15, 13, 13)).astype(np.float32)
     source = PatchSource(cube, patch_size=9)
     rows, cols = _pixels(15, 13, 48, seed=4)
     train = PixelSet(rows, cols, torch.from_numpy(np.random.default_rng(5).integers(0, 3, size=48)))
-    runs = []
-    for crops in (False, True):
-        model = create_model("hybridsn", in_chans=13, num_classes=3, patch_size=9, seed=0)
-        state = fit(model, source, train, epochs=2, batch_size=16, lr=1e-3, seed=0, progress=False, crops=crops,
-                    micro_batch=6)
-        runs.append((model, [row["train_loss"] for row in state.history]))
-    (patch_model, patch_losses), (crop_model, crop_losses) = runs
+    model = create_model("hybridsn", in_chans=13, num_classes=3, patch_size=9, seed=0)
+    state = fit(model, source, train, epochs=2, batch_size=16, lr=1e-3, seed=0, progress=False, **fit_options)
+    return model, [row["train_loss"] for row in state.history]
+
+
+def test_training_on_crops_follows_the_path_of_training_on_patches() -> None:
+    """With dropout on: the head runs on the patch batch's slices, so two epochs give the same losses and weights."""
+    (patch_model, patch_losses), (crop_model, crop_losses) = (
+        _train_two_epochs(crops=crops, micro_batch=6) for crops in (False, True))
     assert crop_losses == pytest.approx(patch_losses, rel=1e-4)
     for a, b in zip(patch_model.parameters(), crop_model.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
@@ -172,17 +174,8 @@ def test_training_on_crops_follows_the_path_of_training_on_patches() -> None:
 def test_training_on_crops_with_flips_is_seeded_and_flips() -> None:
     """The recipe's flips on crops: the same seed repeats the losses, and they differ from training without flips."""
     from hsi.training.recipe import Recipe
-    from hsi.training.trainer import PixelSet, fit
 
-    cube = np.random.default_rng(0).normal(size=(15, 13, 13)).astype(np.float32)
-    source = PatchSource(cube, patch_size=9)
-    rows, cols = _pixels(15, 13, 48, seed=4)
-    train = PixelSet(rows, cols, torch.from_numpy(np.random.default_rng(5).integers(0, 3, size=48)))
-    losses = []
-    for recipe in (Recipe(augment=True), Recipe(augment=True), Recipe()):
-        model = create_model("hybridsn", in_chans=13, num_classes=3, patch_size=9, seed=0)
-        state = fit(model, source, train, epochs=2, batch_size=16, lr=1e-3, seed=0, progress=False, crops=True,
-                    recipe=recipe)
-        losses.append([row["train_loss"] for row in state.history])
+    losses = [_train_two_epochs(crops=True, recipe=recipe)[1]
+              for recipe in (Recipe(augment=True), Recipe(augment=True), Recipe())]
     assert losses[0] == losses[1]
     assert losses[0][1] != pytest.approx(losses[2][1], rel=1e-4)
