@@ -48,9 +48,18 @@ log = logging.getLogger(__name__)
 progress_log = logging.getLogger("hsi.progress")  # the CLI shows these lines on stderr unless --quiet
 
 __all__ = [
-    "Prepared", "RunResult", "class_id_map", "excluded_label", "prepare", "resume_run", "train_run",
+    "Prepared", "RunResult", "class_id_map", "clock_free", "excluded_label", "prepare", "resume_run", "train_run",
     "validate_config", "write_scene_figures",
 ]
+
+
+def clock_free(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A run's metrics without what the clock decides (every ``*_seconds``, and each ensemble
+    member's ``seconds``): what two runs of one config and seed on one machine share exactly."""
+    kept = {k: v for k, v in metrics.items() if not k.endswith("_seconds")}
+    if "ensemble_members" in kept:
+        kept["ensemble_members"] = [{k: v for k, v in m.items() if k != "seconds"} for m in kept["ensemble_members"]]
+    return kept
 
 
 @dataclass

@@ -19,10 +19,11 @@ from typing import Any
 
 import pytest
 
+from hsi.experiments.train import clock_free
+
 pytestmark = pytest.mark.ray
 
 SEEDS = "3,4,5,6"
-TIMING = {"train_seconds", "inference_seconds"}
 
 
 def _repeat(scene: Any, out: Path, name: str, *engine: str) -> list[str]:
@@ -39,8 +40,7 @@ def _run(argv: list[str], env: dict[str, str]) -> None:
 def _run_metrics(repeat_dir: Path) -> dict[str, dict[str, Any]]:
     """Each run's metrics.json, timing left out, by run folder."""
     runs = sorted(p for p in repeat_dir.iterdir() if p.is_dir())
-    return {r.name: {k: v for k, v in json.loads((r / "metrics.json").read_text()).items() if k not in TIMING}
-            for r in runs}
+    return {r.name: clock_free(json.loads((r / "metrics.json").read_text())) for r in runs}
 
 
 def _files(folder: Path) -> list[str]:

@@ -22,8 +22,7 @@ import pytest
 import hsi.experiments.train as train_module
 from hsi.cli.main import main
 from hsi.experiments.run_dir import RESUME_FILE, guard_run, write_status
-
-TIMING_FIELDS = {"train_seconds", "inference_seconds"}
+from hsi.experiments.train import clock_free
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +51,7 @@ def _only_run(out: Path) -> Path:
 
 
 def _metrics(run_dir: Path) -> dict:
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    for member in metrics.get("ensemble_members", []):
-        member.pop("seconds")
-    return {k: v for k, v in metrics.items() if k not in TIMING_FIELDS}
+    return clock_free(json.loads((run_dir / "metrics.json").read_text()))
 
 
 def _status(run_dir: Path) -> str:
@@ -202,3 +198,11 @@ def test_sigterm_marks_the_run_interrupted(synthetic_files: dict[str, Path], tmp
     run_dir = _only_run(out)
     assert _status(run_dir) == "interrupted" and (run_dir / RESUME_FILE).is_file()
     assert not (run_dir / "metrics.json").exists() and not (run_dir / "report.md").exists()
+
+
+def test_clock_free_leaves_out_every_timing_and_keeps_the_rest() -> None:
+    metrics = {"overall_accuracy": 0.9, "train_seconds": 1.0, "read_seconds": 2.0, "seed": 3,
+               "ensemble_members": [{"seed": 1000003, "selected_epoch": 3, "seconds": 4.0}]}
+    assert clock_free(metrics) == {"overall_accuracy": 0.9, "seed": 3,
+                                   "ensemble_members": [{"seed": 1000003, "selected_epoch": 3}]}
+    assert metrics["ensemble_members"][0]["seconds"] == 4.0  # the run's own record is left as it was
