@@ -20,8 +20,8 @@ number of ensemble members. :data:`RECIPES` holds them by ``--recipe`` name:
   and at least 8 steps per epoch.
 
 The default recipe is ``RunConfig.recipe``'s default, ``steady`` (measured against ``paper`` in
-docs/accuracy.md: higher mean and lower spread on every protocol there, and every backbone
-converges; ``robust`` fell behind). Every part is also a
+docs/accuracy.md: a higher mean on every protocol over 20 seeds, though not the halved error
+the issue asked for, and every backbone converges; ``robust`` fell behind). Every part is also a
 :class:`~hsi.config.RunConfig` field (None there = the recipe's value),
 so ``--recipe robust --no-augment`` is the recipe minus one part; :func:`resolve_recipe`
 writes the values used back into the config, so ``config.json`` reproduces the run.
