@@ -74,6 +74,8 @@ PLUS_ONE: dict[str, dict[str, Any]] = {
     "plus-augment": {"augment": True},
     "plus-tta": {"tta": True},
 }
+#: Every setup of the ablation tables: the default minus each part, then plus each candidate part.
+ABLATION_SETUPS: dict[str, dict[str, Any]] = {**ABLATION, **PLUS_ONE}
 ABLATION_PROTOCOLS = ("per-class-10", "disjoint-10")
 #: The protocols the issue's "error and spread at most half of paper's" applies to.
 CRITERION_PROTOCOLS = ("per-class-5", "per-class-10", "per-class-20", "disjoint-10")
@@ -109,7 +111,7 @@ def plan_cells(n_seeds: int, n_ablation_seeds: int) -> list[Cell]:
         for setup, settings in PLUS.items():
             cells.append(Cell(protocol, setup, {"recipe": NEW_DEFAULT, **settings}, n_seeds, "main"))
     for protocol in ABLATION_PROTOCOLS:
-        for setup, settings in {**ABLATION, **PLUS_ONE}.items():
+        for setup, settings in ABLATION_SETUPS.items():
             cells.append(Cell(protocol, setup, {"recipe": NEW_DEFAULT, **settings}, n_ablation_seeds, "ablation"))
     cells.append(Cell("disjoint-10", f"{NEW_DEFAULT}-noise-control", {"recipe": NEW_DEFAULT, "control": "noise"},
                       n_ablation_seeds, "control"))
@@ -305,13 +307,13 @@ def render_markdown(cells: list[Cell], done: dict[str, dict[str, Any]], args: ar
     for protocol in ABLATION_PROTOCOLS:
         default = done.get(f"{protocol}/{NEW_DEFAULT}")
         lines += [f"### {protocol}", "", HEADER, _row(NEW_DEFAULT, default, 0)]
-        n_ablation = max((len(done[f"{protocol}/{s}"]["seeds"]) for s in {**ABLATION, **PLUS_ONE}
+        n_ablation = max((len(done[f"{protocol}/{s}"]["seeds"]) for s in ABLATION_SETUPS
                           if f"{protocol}/{s}" in done), default=0)
         if default is not None and 0 < n_ablation < len(default["seeds"]):  # the default on the ablation's seeds
             oa = _summary(default["per_seed_overall_accuracy"][:n_ablation])
             lines.append(f"| {NEW_DEFAULT}, seeds 0..{n_ablation - 1} | {n_ablation} | {_pct(oa)} +- {_pct(oa, 'std')} "
                          f"| {_pct(oa, 'min')} | | | | |")
-        for setup in {**ABLATION, **PLUS_ONE}:
+        for setup in ABLATION_SETUPS:
             lines.append(_row(setup, done.get(f"{protocol}/{setup}"), 0))
         lines.append("")
     lines += ["", "## Validation accuracy at the kept epoch (mean over seeds; what epoch selection saw)", "",

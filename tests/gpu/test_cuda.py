@@ -22,6 +22,7 @@ import pytest
 import torch
 
 from hsi.cli.main import main
+from hsi.experiments.run_dir import RESUME_FILE
 from hsi.experiments.train import clock_free
 
 pytestmark = [
@@ -31,7 +32,6 @@ pytestmark = [
 ]
 
 REPO = Path(__file__).resolve().parents[2]
-RESUME_FILE = "resume.pt"
 # Salinas-A reaches OA 0.997-0.999 with these settings on CPU (seeds 0 and 1, 10 epochs).
 SMALL = ["--patch-size", "9", "--pca-components", "15", "--batch-size", "64", "--train-ratio", "0.1",
          "--recipe", "paper", "--seed", "0", "--quiet"]  # one network: the CUDA path, not the recipe
