@@ -97,8 +97,10 @@ class RunConfig:
     augment: bool | None = None
     jitter: float | None = None
     context_mix: float | None = None
+    select: str | None = None
     tta: bool | None = None
     ensemble: int | None = None
+    member_margin: float | None = None
     min_steps: int | None = None
     seed: int = 0
     split_seed: int | None = None  # seed of the split and PCA; None = use ``seed``

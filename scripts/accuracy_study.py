@@ -11,10 +11,9 @@ keeps its finished runs, so an interrupted study resumes where it stopped.
 
 Protocols (real Salinas-A): ``per-class-5``, ``per-class-10``, ``per-class-20`` (``--split
 per-class``), ``disjoint-10`` (``--split disjoint --train-ratio 0.1``) and ``random-10``.
-Setups: ``paper``, the new default recipe, the default plus the candidate parts left out of it
-(``plus-flips``), the other recipes, the ``svm`` and ``random_forest`` baselines (centre-pixel
-spectra after the same PCA, same splits), the ablation (the default minus each part, and plus
-each candidate part, per-class-10 and disjoint-10) and the noise control
+Setups: ``paper``, the new default recipe, the other recipes, the ``svm`` and ``random_forest``
+baselines (centre-pixel spectra after the same PCA, same splits), the ablation (the default minus
+each part, and plus each candidate part, per-class-10 and disjoint-10) and the noise control
 (``--control noise``) on disjoint-10. ``--models-check`` also trains every registered model
 once with ``paper`` and the new default at the issue's settings.
 
@@ -37,6 +36,7 @@ import fnmatch
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import time
@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from hsi._core.files import atomic_save_json, atomic_write_text  # noqa: E402
 from hsi.config import RunConfig  # noqa: E402
+from hsi.training.recipe import recipe_of  # noqa: E402
 
 #: protocol name -> the RunConfig settings it fixes.
 PROTOCOLS: dict[str, dict[str, Any]] = {
@@ -64,10 +65,8 @@ OTHER_RECIPES = ("robust",)
 ABLATION: dict[str, dict[str, Any]] = {
     "minus-min-steps": {"min_steps": 0},
     "minus-ensemble": {"ensemble": 1},
-}
-#: Candidate parts measured on top of the new default and left out of it (10 seeds, every protocol).
-PLUS: dict[str, dict[str, Any]] = {
-    "plus-flips": {"augment": True, "tta": True},
+    "minus-select": {"select": "val_loss"},
+    "minus-member-margin": {"member_margin": 1.0},
 }
 #: Each candidate part alone on top of the new default (the ablation's seeds and protocols).
 PLUS_ONE: dict[str, dict[str, Any]] = {
@@ -77,6 +76,10 @@ PLUS_ONE: dict[str, dict[str, Any]] = {
 #: Every setup of the ablation tables: the default minus each part, then plus each candidate part.
 ABLATION_SETUPS: dict[str, dict[str, Any]] = {**ABLATION, **PLUS_ONE}
 ABLATION_PROTOCOLS = ("per-class-10", "disjoint-10")
+#: Ablation setups that only act on some protocols: epochs and ensemble members are selected only
+#: where there are validation pixels, which the default draws on the disjoint split alone.
+ABLATION_ONLY_ON: dict[str, tuple[str, ...]] = {"minus-select": ("disjoint-10",),
+                                                "minus-member-margin": ("disjoint-10",)}
 #: The protocols the issue's "error and spread at most half of paper's" applies to.
 CRITERION_PROTOCOLS = ("per-class-5", "per-class-10", "per-class-20", "disjoint-10")
 
@@ -108,14 +111,18 @@ def plan_cells(n_seeds: int, n_ablation_seeds: int) -> list[Cell]:
             cells.append(Cell(protocol, recipe, {"recipe": recipe}, n_seeds, "main"))
         for model in ("svm", "random_forest"):
             cells.append(Cell(protocol, model, {"recipe": "paper", "model": model}, n_seeds, "main"))
-        for setup, settings in PLUS.items():
-            cells.append(Cell(protocol, setup, {"recipe": NEW_DEFAULT, **settings}, n_seeds, "main"))
     for protocol in ABLATION_PROTOCOLS:
-        for setup, settings in ABLATION_SETUPS.items():
-            cells.append(Cell(protocol, setup, {"recipe": NEW_DEFAULT, **settings}, n_ablation_seeds, "ablation"))
+        for setup in _ablation_setups(protocol):
+            cells.append(Cell(protocol, setup, {"recipe": NEW_DEFAULT, **ABLATION_SETUPS[setup]}, n_ablation_seeds,
+                              "ablation"))
     cells.append(Cell("disjoint-10", f"{NEW_DEFAULT}-noise-control", {"recipe": NEW_DEFAULT, "control": "noise"},
-                      n_ablation_seeds, "control"))
+                      n_seeds, "control"))
     return cells
+
+
+def _ablation_setups(protocol: str) -> list[str]:
+    """The ablation setups measured on ``protocol``."""
+    return [s for s in ABLATION_SETUPS if protocol in ABLATION_ONLY_ON.get(s, ABLATION_PROTOCOLS)]
 
 
 def study_config(args: argparse.Namespace, runs_dir: Path, **settings: Any) -> RunConfig:
@@ -138,6 +145,19 @@ def _summary(values: list[float]) -> dict[str, float]:
             "min": min(values), "max": max(values)}
 
 
+def same_settings(previous: dict[str, Any], config: RunConfig) -> bool:
+    """Whether a cell's stored summary ``previous`` was run with ``config`` and the same recipe parts."""
+    # A setting added since the cell ran: its default there. A recipe redefined since (its name in
+    # the config unchanged): its parts differ.
+    return ({**RunConfig().to_dict(), **previous["config"]} == config.to_dict()
+            and previous.get("recipe") == recipe_of(config).parts())
+
+
+def finished(previous: dict[str, Any] | None, cell: Cell, config: RunConfig) -> bool:
+    """Whether a cell's stored summary ``previous`` has every seed, run with ``config`` (:func:`same_settings`)."""
+    return previous is not None and len(previous["seeds"]) == cell.n_seeds and same_settings(previous, config)
+
+
 def run_cell(cell: Cell, config: RunConfig, runs_dir: Path) -> dict[str, Any]:
     """Runs (or resumes) the cell's repeat and returns its summary (fractions and seconds)."""
     from hsi.experiments.repeat import repeat_runs
@@ -149,7 +169,8 @@ def run_cell(cell: Cell, config: RunConfig, runs_dir: Path) -> dict[str, Any]:
     runs = [json.loads((result.repeat_dir / r["dir"] / "metrics.json").read_text()) for r in record["runs"]]
     summary: dict[str, Any] = {
         "cell": cell.name, "protocol": cell.protocol, "setup": cell.setup, "group": cell.group,
-        "settings": cell.settings, "config": config.to_dict(), "seeds": list(range(cell.n_seeds)),
+        "settings": cell.settings, "config": config.to_dict(), "recipe": recipe_of(config).parts(),
+        "seeds": list(range(cell.n_seeds)),
         "overall_accuracy": _summary([m["overall_accuracy"] for m in runs]),
         "average_accuracy": _summary([m["average_accuracy"] for m in runs]),
         "kappa": _summary([m["kappa"] for m in runs]),
@@ -300,20 +321,20 @@ def render_markdown(cells: list[Cell], done: dict[str, dict[str, Any]], args: ar
              ""]
     for protocol in PROTOCOLS:
         lines += [f"## {protocol}", "", HEADER]
-        for setup in ("paper", NEW_DEFAULT, *PLUS, *OTHER_RECIPES, "svm", "random_forest"):
+        for setup in ("paper", NEW_DEFAULT, *OTHER_RECIPES, "svm", "random_forest"):
             lines.append(_row(setup, done.get(f"{protocol}/{setup}"), 0))
         lines += ["", _verdict(protocol, done.get(f"{protocol}/paper"), done.get(f"{protocol}/{NEW_DEFAULT}")), ""]
     lines += ["## Ablation: the new default minus one part (and plus one candidate part)", ""]
     for protocol in ABLATION_PROTOCOLS:
         default = done.get(f"{protocol}/{NEW_DEFAULT}")
         lines += [f"### {protocol}", "", HEADER, _row(NEW_DEFAULT, default, 0)]
-        n_ablation = max((len(done[f"{protocol}/{s}"]["seeds"]) for s in ABLATION_SETUPS
+        n_ablation = max((len(done[f"{protocol}/{s}"]["seeds"]) for s in _ablation_setups(protocol)
                           if f"{protocol}/{s}" in done), default=0)
         if default is not None and 0 < n_ablation < len(default["seeds"]):  # the default on the ablation's seeds
             oa = _summary(default["per_seed_overall_accuracy"][:n_ablation])
             lines.append(f"| {NEW_DEFAULT}, seeds 0..{n_ablation - 1} | {n_ablation} | {_pct(oa)} +- {_pct(oa, 'std')} "
                          f"| {_pct(oa, 'min')} | | | | |")
-        for setup in ABLATION_SETUPS:
+        for setup in _ablation_setups(protocol):
             lines.append(_row(setup, done.get(f"{protocol}/{setup}"), 0))
         lines.append("")
     lines += ["", "## Validation accuracy at the kept epoch (mean over seeds; what epoch selection saw)", "",
@@ -379,10 +400,10 @@ def main(argv: list[str] | None = None) -> int:
         for cell in chosen:
             config = cell_config(cell, args, runs_dir)
             previous = done.get(cell.name)
-            # A setting added since the cell ran: its default there.
-            same = previous and {**RunConfig().to_dict(), **previous["config"]} == config.to_dict()
-            if same and previous and len(previous["seeds"]) == cell.n_seeds:
-                continue  # finished with these settings
+            if finished(previous, cell, config):
+                continue
+            if previous is not None and not same_settings(previous, config):  # its runs answer other settings
+                shutil.rmtree(runs_dir / cell.file_stem, ignore_errors=True)
             summary = run_cell(cell, config, runs_dir)
             atomic_save_json(cells_dir / f"{cell.file_stem}.json", summary)
             done[cell.name] = summary

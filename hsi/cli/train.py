@@ -48,7 +48,7 @@ def add_inference_argument(parser: argparse.ArgumentParser | argparse._ArgumentG
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     """--recipe and one flag per recipe part (None = the recipe's value); names from :mod:`hsi.training.recipe`."""
-    from hsi.training.recipe import OPTIMIZERS, RECIPES, SCHEDULES
+    from hsi.training.recipe import OPTIMIZERS, RECIPES, SCHEDULES, SELECTIONS
 
     group = parser.add_argument_group("training recipe (each part overrides the recipe's own)")
     group.add_argument("--recipe", choices=RECIPES.names(), help=f"{described(RECIPES)} (default {RunConfig().recipe})")
@@ -65,9 +65,15 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--context-mix", type=float,
                        help="share of training patches whose surroundings (all but the centre 3x3) come from "
                        "another patch of the batch (0 = off)")
+    group.add_argument("--select", choices=SELECTIONS,
+                       help="the epoch kept where there are validation pixels: lowest val_loss, or highest "
+                       "val_accuracy (ties to the lower loss)")
     group.add_argument("--tta", action=argparse.BooleanOptionalAction,
                        help="test-time augmentation: mean softmax over the 8 flips/rotations (8x inference)")
     group.add_argument("--ensemble", type=int, help="networks from different seeds, probabilities averaged (Nx cost)")
+    group.add_argument("--member-margin", type=float,
+                       help="with validation pixels, keep the ensemble's networks whose validation accuracy is at "
+                       "most this far below the best's (a fraction; 1 = keep all)")
     group.add_argument("--min-steps", type=int,
                        help="at least this many optimiser steps per epoch: few training pixels shrink the batch "
                        "(same patches per epoch; 0 = off)")

@@ -34,6 +34,7 @@ from hsi.reporting.stability_report import (
 )
 from hsi.reporting.tables import format_percent
 from hsi.reporting.vary import VARY
+from hsi.training.recipe import resolve_recipe
 
 log = logging.getLogger(__name__)
 
@@ -163,9 +164,11 @@ def repeat_runs(config: RunConfig, seeds: Sequence[int], *, vary: str = "both", 
         raise ConfigError("give repeat_runs either jobs (for the local engine) or an engine, not both.")
     stem = config.dataset or Path(str(config.cube)).stem  # the same settings find the same folder again
     repeat_dir = Path(config.out) / _check_name(name or f"{stem}_{config.model}_vary-{vary}")
+    # The recipe's parts, not only its name: a recipe redefined since the folder was made (another
+    # version of the tool) does not resume as if it were the same.
     record: dict[str, Any] = {"vary": vary, "seeds": [r.seed for r in plan],
                               "runs": [{**dataclasses.asdict(r), "dir": r.name} for r in plan],
-                              "config": config.to_dict()}
+                              "config": resolve_recipe(config).to_dict()}
     stored = _check_resumable(repeat_dir, record)
     # Validates the data and the settings (patch size, model, ...) before anything is written; the
     # scene is read once here and handed to every run.

@@ -127,6 +127,8 @@ class Fitted:
     train_input: str | None = None
     #: patches per optimiser step (``--batch-size`` shrunk by the recipe's ``min_steps``); None: no network.
     train_batch_size: int | None = None
+    #: the ensemble's networks scored on the validation pixels and which were kept (recipe's ``member_margin``).
+    ensemble_selection: dict[str, Any] | None = None
 
 
 @dataclass
@@ -417,7 +419,8 @@ def fit(
                                 on_epoch_end=on_epoch_end)
     return Fitted(classifier, source, report.history, report.selected_epoch, time.perf_counter() - started,
                   inference=config.inference, ensemble_members=report.members, read_seconds=read_seconds,
-                  train_input=report.train_input, train_batch_size=report.batch_size)
+                  train_input=report.train_input, train_batch_size=report.batch_size,
+                  ensemble_selection=report.ensemble_selection)
 
 
 def predict(fitted: Fitted, *, batch_size: int | None = None) -> Prediction:

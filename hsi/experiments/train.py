@@ -165,6 +165,7 @@ def _execute(prepared: Prepared, run_dir: Path, *, progress: bool, resume: Resum
         **({"train_input": fitted.train_input} if fitted.train_input else {}),
         **({"train_batch_size": fitted.train_batch_size} if fitted.train_batch_size else {}),
         **({"ensemble_members": fitted.ensemble_members} if fitted.ensemble_members else {}),
+        **({"ensemble_selection": fitted.ensemble_selection} if fitted.ensemble_selection else {}),
         "inference_seconds": prediction.inference_seconds,
         "seed": config.seed,
         **({"selected_epoch": fitted.selected_epoch} if fitted.selected_epoch is not None else {}),
@@ -197,7 +198,7 @@ def _execute_lazy(prepared: PreparedLazy, run_dir: Path, *, progress: bool) -> R
     receptive_field, n_parameters = fitted.classifier.receptive_field, fitted.classifier.n_parameters
     history, selected_epoch = fitted.history, fitted.selected_epoch
     train_seconds, read_seconds, members = fitted.train_seconds, fitted.read_seconds, fitted.ensemble_members
-    train_input, train_batch = fitted.train_input, fitted.train_batch_size
+    train_input, train_batch, selection = fitted.train_input, fitted.train_batch_size, fitted.ensemble_selection
     mosaic_shape = list(fitted.source.padded.shape)
     del fitted  # the training mosaic and the network: the map is made from the saved model
     progress_log.info("classifying every pixel (%d x %d) tile by tile", *scene.shape[:2])
@@ -212,6 +213,7 @@ def _execute_lazy(prepared: PreparedLazy, run_dir: Path, *, progress: bool) -> R
         **({"train_batch_size": train_batch} if train_batch else {}),
         "read_seconds": read_seconds,
         **({"ensemble_members": members} if members else {}),
+        **({"ensemble_selection": selection} if selection else {}),
         "inference_seconds": inference_seconds,
         "seed": config.seed,
         **({"selected_epoch": selected_epoch} if selected_epoch is not None else {}),

@@ -91,6 +91,16 @@ def class_id_map(scene: Scene, prediction: np.ndarray) -> np.ndarray:
     return np.asarray(scene.class_ids, dtype=np.int64)[prediction]
 
 
+def ensemble_line(selection: dict[str, Any]) -> str:
+    """The recipe's ``member_margin`` at work, in words: ``kept 1 of 5 networks, ... (accuracy %: 95.7 kept, ...)``."""
+    kept = set(selection["kept"])
+    accuracies = ", ".join(f"{format_percent(a, digits=1)}{' kept' if i in kept else ''}"
+                           for i, a in enumerate(selection["val_accuracy"]))
+    return (f"kept {len(kept)} of {len(selection['val_accuracy'])} networks, those within "
+            f"{format_percent(selection['margin'], digits=1)} points of the best on the validation pixels "
+            f"(accuracy %: {accuracies})")
+
+
 def excluded_label(split: Split) -> str:
     """How reports name the labelled pixels a split left out, e.g. ``excluded (guard band)``."""
     return f"excluded ({split.info.get('excluded_reason', 'unused')})"
@@ -131,6 +141,7 @@ def write_run_outputs(
                          + (f", batches of {metrics['train_batch_size']}" if metrics.get("train_batch_size") else ""),
         "inference seconds (full scene)": f"{metrics['inference_seconds']:.2f}"
                                           + (f" ({metrics['inference']})" if metrics.get("inference") else ""),
+        **({"ensemble": ensemble_line(metrics["ensemble_selection"])} if metrics.get("ensemble_selection") else {}),
         "device": resolved["device_name"],
     }
     notes = leakage_notes(metrics["leakage"]) if "leakage" in metrics else []

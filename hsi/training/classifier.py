@@ -28,7 +28,7 @@ from hsi.training.batching import DIHEDRAL, activation_bytes_per_patch, dihedral
 from hsi.training.batchnorm import recalibrate_batchnorm
 from hsi.training.crops import use_crops
 from hsi.training.recipe import Recipe, train_batch_size
-from hsi.training.trainer import EpochCallback, PixelSet, TrainState, autocast_for, fit
+from hsi.training.trainer import EpochCallback, PixelSet, TrainState, autocast_for, evaluate, fit
 
 __all__ = [
     "Classifier",
@@ -76,6 +76,9 @@ class FitReport:
     train_input: str | None = None
     #: patches per optimiser step (the run's batch size, shrunk by the recipe's ``min_steps``).
     batch_size: int | None = None
+    #: the recipe's ``member_margin`` at work: ``margin``, every network's ``val_accuracy`` and
+    #: ``val_loss`` (training order: the run's own first), and the indices ``kept``; None when it did not run.
+    ensemble_selection: dict[str, Any] | None = None
 
 
 class Classifier(abc.ABC):
@@ -187,7 +190,8 @@ class TorchClassifier(Classifier):
 
         With ``settings.recipe.ensemble = N > 1`` it then trains N - 1 more networks the same way,
         from seeds :func:`member_seed` (initial weights, batch order, augmentation); a resumed fit
-        resumes the first and retrains the others.
+        resumes the first and retrains the others. With validation pixels and a recipe
+        ``member_margin`` below 1, the networks far below the best on them are then dropped.
         """
         recipe = settings.recipe or Recipe()
         self.tta = recipe.tta
@@ -210,9 +214,26 @@ class TorchClassifier(Classifier):
                                   crops=crops)
             self.members.append(network)
             members.append({"seed": seed, "selected_epoch": epoch, "seconds": time.perf_counter() - started})
+        selection = None
+        if val is not None and len(val) and self.members and recipe.member_margin < 1:
+            selection = self._keep_strong_networks(source, val, recipe.member_margin)
         if source.device.type == "cuda":
             torch.cuda.synchronize(source.device)
-        return FitReport(history, selected, members, "crops" if crops else "patches", settings.batch_size)
+        return FitReport(history, selected, members, "crops" if crops else "patches", settings.batch_size, selection)
+
+    def _keep_strong_networks(self, source: PatchSource, val: PixelSet, margin: float) -> dict[str, Any]:
+        """Drops the networks whose validation accuracy is more than ``margin`` below the best's.
+
+        The first kept network becomes ``network`` (the run's own network may be dropped: its
+        history and selected epoch stay in the report, marked by ``kept``).
+        """
+        networks = self.networks
+        scores = [evaluate(network, source, val, batch_size=self.inference_batch_size(source)) for network in networks]
+        best = max(accuracy for _, accuracy in scores)
+        kept = [i for i, (_, accuracy) in enumerate(scores) if accuracy >= best - margin - 1e-9]
+        self.network, self.members = networks[kept[0]], [networks[i] for i in kept[1:]]
+        return {"margin": margin, "val_accuracy": [a for _, a in scores], "val_loss": [loss for loss, _ in scores],
+                "kept": kept}
 
     @staticmethod
     def _fit_one(network: nn.Module, source: PatchSource, train: PixelSet, val: PixelSet | None,

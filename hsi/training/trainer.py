@@ -43,6 +43,7 @@ class TrainState:
     epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
     best_val_loss: float = float("inf")
+    best_val_accuracy: float = -1.0
     best_epoch: int = 0
     best_state: dict[str, torch.Tensor] | None = None
 
@@ -98,7 +99,7 @@ def fit(
 
     Each epoch's batch order and dropout draw from a generator seeded by ``(seed, epoch)``,
     so a run resumed at epoch e repeats the uninterrupted run. With ``val`` the weights of
-    the epoch with the lowest validation loss are kept in ``state.best_state``; the model
+    the best epoch by the recipe's ``select`` are kept in ``state.best_state``; the model
     holds the last epoch's.
 
     Args:
@@ -193,10 +194,8 @@ def fit(
         }
         if val is not None and len(val):
             row["val_loss"], row["val_accuracy"] = evaluate(model, source, val, batch_size=eval_batch)
-            # Loss, not accuracy: it ranks epochs on a small validation set without ties, and an
-            # uninformed net scores best while it still answers the class prior.
-            if row["val_loss"] < state.best_val_loss:
-                state.best_val_loss = row["val_loss"]
+            if _improves(row, state, recipe.select):
+                state.best_val_loss, state.best_val_accuracy = row["val_loss"], row["val_accuracy"]
                 state.best_epoch = epoch + 1
                 state.best_state = copy.deepcopy(model.state_dict())
         row["seconds"] = time.perf_counter() - started
@@ -208,3 +207,10 @@ def fit(
             on_epoch_end(epoch + 1, model, optimizer, state)
     bar.close()
     return state
+
+
+def _improves(row: dict[str, float], state: TrainState, select: str) -> bool:
+    """Whether this epoch's validation ``row`` beats the best so far under ``select`` (see :class:`Recipe`)."""
+    if select == "val_accuracy" and row["val_accuracy"] != state.best_val_accuracy:
+        return row["val_accuracy"] > state.best_val_accuracy
+    return row["val_loss"] < state.best_val_loss

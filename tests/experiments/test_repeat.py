@@ -21,6 +21,7 @@ from hsi.cli.repeat import parse_seeds, seeds_from_args
 from hsi.config import RunConfig
 from hsi.experiments.repeat import VARY, plan_runs
 from hsi.experiments.train import clock_free
+from hsi.training.recipe import RECIPES
 
 REPORT_FILES = ["repeat.json", "stability.json", "stability.md", "stability.png", "agreement.png",
                 "agreement.npy", "consensus.png"]
@@ -135,6 +136,21 @@ def test_resume_with_other_settings_is_refused(
     err = capsys.readouterr().err
     assert "other settings" in err and expected in err and len(err.strip().splitlines()) == 1
     assert _mtimes(repeats["split"]) == before
+
+
+def test_resume_after_the_recipe_was_redefined_is_refused(
+    repeats: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The folder records the recipe's parts, not only its name: as if the default recipe had
+    # trained 7 networks when the folder was made (another version of the tool).
+    shutil.copytree(repeats["split"], tmp_path / SPLIT)
+    record = json.loads((tmp_path / SPLIT / "repeat.json").read_text())
+    default = RECIPES.get(RunConfig().recipe)
+    assert record["config"]["recipe"] == RunConfig().recipe and record["config"]["ensemble"] == default.ensemble
+    record["config"]["ensemble"] = 7
+    (tmp_path / SPLIT / "repeat.json").write_text(json.dumps(record))
+    assert main([*_settings(repeats["scene"], tmp_path), "--vary", "split", "--runs", "2"]) == 2
+    assert f"ensemble: 7 there, {default.ensemble} now" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("flags", "expected"), [

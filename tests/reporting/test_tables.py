@@ -102,3 +102,11 @@ def test_comparison_caption_names_the_hold_out_the_recipe_draws() -> None:
     robust = settings("robust")
     assert "validation (--val-ratio 0.2)" in robust["split"]
     assert robust["recipe (torch models)"].startswith("robust (optimizer adamw")
+
+
+def test_the_report_says_which_ensemble_networks_validation_kept() -> None:
+    from hsi.reporting.run_report import ensemble_line
+
+    selection = {"margin": 0.02, "val_accuracy": [0.957, 0.794, 0.95], "val_loss": [0.1, 1.1, 0.2], "kept": [0, 2]}
+    assert ensemble_line(selection) == ("kept 2 of 3 networks, those within 2.0 points of the best on the "
+                                        "validation pixels (accuracy %: 95.7 kept, 79.4, 95.0 kept)")

@@ -33,11 +33,15 @@ def test_every_cell_of_the_issue_is_planned(study: ModuleType) -> None:
     for protocol in ("per-class-5", "per-class-10", "per-class-20", "disjoint-10", "random-10"):
         for setup in ("paper", "steady", "robust", "svm", "random_forest"):
             assert cells[f"{protocol}/{setup}"].n_seeds == 10
-        assert cells[f"{protocol}/plus-flips"].settings == {"recipe": "steady", "augment": True, "tta": True}
     for protocol in ("per-class-10", "disjoint-10"):
-        for setup in (*study.ABLATION, *study.PLUS_ONE):
+        for setup in ("minus-min-steps", "minus-ensemble", *study.PLUS_ONE):
             assert cells[f"{protocol}/{setup}"].n_seeds == 5
-    assert cells["disjoint-10/steady-noise-control"].settings["control"] == "noise"
+    # The kept epoch is selected only where there are validation pixels: the disjoint split's.
+    assert cells["disjoint-10/minus-select"].settings == {"recipe": "steady", "select": "val_loss"}
+    assert cells["disjoint-10/minus-member-margin"].settings == {"recipe": "steady", "member_margin": 1.0}
+    assert "per-class-10/minus-select" not in cells and "per-class-10/minus-member-margin" not in cells
+    control = cells["disjoint-10/steady-noise-control"]
+    assert control.settings["control"] == "noise" and control.n_seeds == 10  # the issue's "every seed" of 10
 
 
 def test_cell_configs_share_the_protocol_and_differ_in_the_setup(study: ModuleType, tmp_path: Path) -> None:
@@ -50,6 +54,24 @@ def test_cell_configs_share_the_protocol_and_differ_in_the_setup(study: ModuleTy
     assert {k for k, v in paper.to_dict().items() if steady.to_dict()[k] != v} == {"recipe"}
     assert (minus.split, minus.train_per_class, minus.epochs, minus.recipe, minus.ensemble) == (
         "per-class", 10, 100, "steady", 1)
+
+
+def test_a_cell_is_rerun_when_its_settings_or_its_recipe_changed(study: ModuleType, tmp_path: Path) -> None:
+    from hsi.training.recipe import recipe_of
+
+    cell = {c.name: c for c in study.plan_cells(10, 5)}["disjoint-10/steady"]
+    config = study.cell_config(cell, _args(), tmp_path)
+    stored = {"seeds": list(range(10)), "config": config.to_dict(), "recipe": recipe_of(config).parts()}
+    assert study.finished(stored, cell, config)
+    assert not study.finished(None, cell, config)
+    assert not study.finished({**stored, "seeds": [0, 1]}, cell, config)  # interrupted
+    assert not study.finished({**stored, "config": {**stored["config"], "epochs": 5}}, cell, config)
+    # Same config (recipe named "steady"), but steady's parts were redefined since, or not recorded.
+    assert not study.finished({**stored, "recipe": {**stored["recipe"], "ensemble": 2}}, cell, config)
+    assert not study.finished({k: v for k, v in stored.items() if k != "recipe"}, cell, config)
+    # A setting added to RunConfig since the cell ran counts as its default.
+    assert study.finished({**stored, "config": {k: v for k, v in stored["config"].items() if k != "select"}},
+                          cell, config)
 
 
 def test_tables_mark_unmeasured_cells_and_judge_the_criterion(study: ModuleType) -> None:

@@ -124,10 +124,13 @@ def test_config_parts_override_the_recipe_and_land_in_the_config() -> None:
     assert resolve_recipe(dataclasses.replace(config, val_ratio=0.0)).val_ratio == 0.0
     paper = resolve_recipe(RunConfig(dataset="x", recipe="paper"))
     assert paper.val_ratio == 0.0 and paper.optimizer == "adam" and paper.augment is False and paper.ensemble == 1
-    # The default, steady: paper's optimiser, no hold-out and no flips, plus min_steps and 3 networks.
+    # The default, steady: paper's optimiser, no hold-out and no flips, plus min_steps, the epoch of best
+    # validation accuracy (where the split draws validation pixels) and 5 networks.
     steady = resolve_recipe(RunConfig(dataset="x"))
     assert steady.recipe == "steady" and steady.val_ratio == 0.0 and steady.optimizer == "adam"
-    assert (steady.augment, steady.tta, steady.min_steps, steady.ensemble) == (False, False, 8, 3)
+    assert (steady.augment, steady.tta, steady.min_steps, steady.ensemble) == (False, False, 6, 5)
+    assert steady.select == "val_accuracy" and paper.select == "val_loss"
+    assert steady.member_margin == 0.02 and paper.member_margin == 1.0
 
 
 def test_bad_recipe_settings_are_refused_with_the_flag() -> None:
@@ -139,6 +142,10 @@ def test_bad_recipe_settings_are_refused_with_the_flag() -> None:
         recipe_of(RunConfig(ensemble=0))
     with pytest.raises(ConfigError, match="--schedule must be one of constant, cosine, onecycle"):
         recipe_of(RunConfig(schedule="step"))
+    with pytest.raises(ConfigError, match="--select must be one of val_loss, val_accuracy; got 'acc'"):
+        recipe_of(RunConfig(select="acc"))
+    with pytest.raises(ConfigError, match="--member-margin must be between 0 and 1; got 2"):
+        recipe_of(RunConfig(member_margin=2.0))
 
 
 def test_recipe_flags_reach_the_config() -> None:
@@ -146,13 +153,30 @@ def test_recipe_flags_reach_the_config() -> None:
 
     parser = argparse.ArgumentParser()
     add_run_arguments(parser)
-    args = parser.parse_args(["--recipe", "robust", "--no-augment", "--tta", "--ensemble", "2", "--jitter", "0"])
+    args = parser.parse_args(["--recipe", "robust", "--no-augment", "--tta", "--ensemble", "2", "--jitter", "0",
+                              "--select", "val_accuracy"])
     config = config_from_args(args)
     assert (config.recipe, config.augment, config.tta, config.ensemble, config.jitter) == ("robust", False, True, 2, 0)
+    assert recipe_of(config).select == "val_accuracy"
     assert config_from_args(parser.parse_args([])).augment is None  # None: the recipe decides
 
 
 # ---------------------------------------------------------------- the parts
+
+
+@pytest.mark.parametrize(("select", "kept"), [("val_loss", 2), ("val_accuracy", 4)])
+def test_select_ranks_the_epochs_by_loss_or_by_accuracy_then_loss(
+        separable_problem: tuple[PatchSource, PixelSet], monkeypatch: pytest.MonkeyPatch, select: str,
+        kept: int) -> None:
+    # (val loss, val accuracy) of epochs 1-4: the loss is lowest at 2; the accuracy peaks at 3 and 4,
+    # where 4 has the lower loss.
+    scores = iter([(1.0, 0.5), (0.5, 0.8), (0.9, 0.9), (0.7, 0.9)])
+    monkeypatch.setattr("hsi.training.trainer.evaluate", lambda *args, **kwargs: next(scores))
+    source, pixels = separable_problem
+    state = fit(TinyNet(), source, pixels, pixels, epochs=4, batch_size=16, lr=0.05, seed=1, progress=False,
+                recipe=Recipe(select=select))
+    assert state.best_epoch == kept and state.best_state is not None
+    assert (state.best_val_loss, state.best_val_accuracy) == [(0.5, 0.8), (0.7, 0.9)][kept // 4]
 
 
 @pytest.mark.parametrize("kind", ["cosine", "onecycle"])
@@ -236,7 +260,6 @@ def test_tta_and_ensemble_members_round_trip_through_the_state() -> None:
         classifier_from_state(bad)
 
 
-@pytest.mark.slow  # two HybridSN fits: ~2 s on an idle 2-core machine, much more on a busy one
 def _three_class_scene() -> tuple[PatchSource, PixelSet]:
     """A synthetic 9 x 9 scene of 3 classes in 4 bands (one-hot spectra plus noise); every pixel is labelled."""
     rng = np.random.default_rng(0)
@@ -248,6 +271,7 @@ def _three_class_scene() -> tuple[PatchSource, PixelSet]:
     return source, pixels
 
 
+# two HybridSN fits: ~2 s on an idle 2-core machine, much more on a busy one
 def test_ensemble_fit_trains_members_from_other_seeds() -> None:
     source, pixels = _three_class_scene()
     classifier = build_classifier("hybridsn_2d3d", in_chans=4, num_classes=3, patch_size=9, seed=0)
@@ -257,6 +281,39 @@ def test_ensemble_fit_trains_members_from_other_seeds() -> None:
     assert len(report.history) == 2 and len(report.members) == 1 and report.members[0]["seed"] != 4
     first = dict(classifier.network.state_dict())
     assert any(not torch.equal(v, classifier.members[0].state_dict()[k]) for k, v in first.items())
+
+
+@pytest.mark.parametrize(("margin", "kept"), [(0.02, [1, 2]), (0.2, [0, 1, 2]), (0.0, [1])])
+def test_member_margin_keeps_the_networks_near_the_best_on_validation(
+        monkeypatch: pytest.MonkeyPatch, margin: float, kept: list[int]) -> None:
+    source, pixels = _three_class_scene()
+    classifier = build_classifier("hybridsn_2d3d", in_chans=4, num_classes=3, patch_size=9, seed=0)
+    assert isinstance(classifier, TorchClassifier)
+    trained: list[nn.Module] = []
+    real_fit_one = TorchClassifier._fit_one
+
+    def fit_one(network: nn.Module, *args: object, **kwargs: object) -> int:
+        trained.append(network)
+        return real_fit_one(network, *args, **kwargs)  # type: ignore[arg-type]
+
+    # Validation (loss, accuracy) of the 3 networks, in training order: the run's own is the weakest.
+    scores = {0: (0.9, 0.80), 1: (0.2, 0.95), 2: (0.3, 0.94)}
+    monkeypatch.setattr(TorchClassifier, "_fit_one", staticmethod(fit_one))
+    monkeypatch.setattr("hsi.training.classifier.evaluate",
+                        lambda network, *args, **kwargs: scores[next(i for i, t in enumerate(trained) if t is network)])
+    settings = FitSettings(epochs=1, batch_size=32, lr=1e-3, seed=4, recipe=Recipe(ensemble=3, member_margin=margin))
+    report = classifier.fit(source, pixels, pixels, settings=settings)
+    assert report.ensemble_selection == {"margin": margin, "val_accuracy": [0.80, 0.95, 0.94],
+                                         "val_loss": [0.9, 0.2, 0.3], "kept": kept}
+    assert classifier.networks == [trained[i] for i in kept]  # the first kept one is the classifier's network
+    assert len(report.members) == 2 and report.selected_epoch == 1  # what was trained is reported either way
+    if margin != 0.02:
+        return
+    # Without validation pixels, or with the default margin 1, every network is kept and nothing is scored.
+    for val, recipe in ((None, Recipe(ensemble=3, member_margin=margin)), (pixels, Recipe(ensemble=3))):
+        trained.clear()
+        report = classifier.fit(source, pixels, val, settings=dataclasses.replace(settings, recipe=recipe))
+        assert report.ensemble_selection is None and classifier.networks == trained
 
 
 def test_min_steps_shrinks_the_batch_of_a_small_training_set_only() -> None:
