@@ -16,8 +16,8 @@ number of ensemble members. :data:`RECIPES` holds them by ``--recipe`` name:
   validation accuracy rather than lowest validation loss (``select``: the loss picked networks
   of epoch 2-4 that miss whole classes), and the ensemble keeps only the networks within 2
   points of the best one there (``member_margin``: on a hard split one seed's network gets a
-  class that the others miss). Flips of the training patches and at inference (``augment``, ``tta``) were
-  measured on top and left out: no gain beyond the seed spread, 8x the inference
+  class that the others miss). Flips of the training patches and at inference (``augment``,
+  ``tta``) were measured on top and left out: no gain beyond the seed spread, 8x the inference
   (docs/accuracy.md).
 * ``robust``: AdamW with weight decay, linear warm-up then cosine decay, label smoothing,
   flips/rotations and spectral jitter inside the batch gather, and the epoch of lowest
@@ -25,9 +25,9 @@ number of ensemble members. :data:`RECIPES` holds them by ``--recipe`` name:
   and at least 8 steps per epoch.
 
 The default recipe is ``RunConfig.recipe``'s default, ``steady`` (measured against ``paper`` in
-docs/accuracy.md: on the disjoint split it removes three quarters of ``paper``'s error on three
-sets of 10 seeds; on the per-class splits a higher mean, not the halved error the issue asked
-for; every backbone converges; ``robust`` fell behind). Every part is also a
+docs/accuracy.md: on the disjoint split it removes two thirds to three quarters of ``paper``'s
+error on each of three sets of 10 seeds; on the per-class splits a higher mean, not the halved
+error the issue asked for; every backbone converges; ``robust`` fell behind). Every part is also a
 :class:`~hsi.config.RunConfig` field (None there = the recipe's value),
 so ``--recipe robust --no-augment`` is the recipe minus one part; :func:`resolve_recipe`
 writes the values used back into the config, so ``config.json`` reproduces the run.
