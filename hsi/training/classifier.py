@@ -227,8 +227,8 @@ class TorchClassifier(Classifier):
         The first kept network becomes ``network`` (the run's own network may be dropped: its
         history and selected epoch stay in the report, marked by ``kept``).
         """
-        networks = self.networks
-        scores = [evaluate(network, source, val, batch_size=self.inference_batch_size(source)) for network in networks]
+        networks, batch_size = self.networks, self.inference_batch_size(source)
+        scores = [evaluate(network, source, val, batch_size=batch_size) for network in networks]
         best = max(accuracy for _, accuracy in scores)
         kept = [i for i, (_, accuracy) in enumerate(scores) if accuracy >= best - margin - 1e-9]
         self.network, self.members = networks[kept[0]], [networks[i] for i in kept[1:]]
