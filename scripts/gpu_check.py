@@ -387,7 +387,7 @@ def step_train(step: Step) -> dict[str, Any]:
     runs = step.out / "runs"
     scene = ["--cube", str(args.cube), "--gt", str(args.gt)] if args.cube else [
         "--dataset", "salinas_a", "--data-dir", str(args.data_dir), "--no-download"]
-    # One network (`paper`), as the step's time share was sized: the default `steady` trains 3.
+    # One network (`paper`), as the step's time share was sized: the default `steady` trains 5.
     cli = ["train", *scene, "--device", args.device, "--out", str(runs), "--quiet", "--recipe", "paper",
            *(QUICK_TRAIN if args.quick else [])]
     report, log = step.log("train_child.json"), step.log("train.log")
