@@ -102,6 +102,7 @@ class RunConfig:
     ensemble: int | None = None
     member_margin: float | None = None
     min_steps: int | None = None
+    smooth: int | None = None
     seed: int = 0
     split_seed: int | None = None  # seed of the split and PCA; None = use ``seed``
     device: str = "auto"

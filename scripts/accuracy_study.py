@@ -72,6 +72,7 @@ ABLATION: dict[str, dict[str, Any]] = {
 PLUS_ONE: dict[str, dict[str, Any]] = {
     "plus-augment": {"augment": True},
     "plus-tta": {"tta": True},
+    "plus-smooth": {"smooth": 5},
 }
 #: Every setup of the ablation tables: the default minus each part, then plus each candidate part.
 ABLATION_SETUPS: dict[str, dict[str, Any]] = {**ABLATION, **PLUS_ONE}

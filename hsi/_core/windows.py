@@ -53,3 +53,31 @@ def window_sum(mask: np.ndarray, size: int) -> np.ndarray:
         - table[size : size + height, 0:width]
         + table[0:height, 0:width]
     )
+
+
+def window_majority(labels: np.ndarray, size: int, *, n_classes: int, voters: np.ndarray | None = None) -> np.ndarray:
+    """The most frequent class in the ``size x size`` window of each pixel: majority-vote smoothing of a class map.
+
+    Only ``voters`` pixels vote (default all; pixels outside the scene never do), so a window cut
+    from a larger map with its ``size // 2`` margin gives the pixels the whole map gives them. A tie
+    keeps the pixel's own class where that is among the most frequent, else the lowest class index.
+
+    Args:
+        labels: class indices 0..n_classes-1, shape (H, W).
+        size: odd window side in pixels.
+        n_classes: number of classes K.
+        voters: bool of shape (H, W), the pixels whose class counts; default=None: all.
+
+    Returns:
+        int64 of shape (H, W).
+    """
+    labels = np.asarray(labels)
+    voting = np.ones(labels.shape, dtype=bool) if voters is None else np.asarray(voters, dtype=bool)
+    best = labels.astype(np.int64, copy=True)
+    best_score = np.full(labels.shape, -1, dtype=np.int64)
+    for k in range(n_classes):
+        is_k = labels == k
+        score = 2 * window_sum(is_k & voting, size) + is_k  # half a vote more for the pixel's own class
+        better = score > best_score
+        best[better], best_score[better] = k, score[better]
+    return best

@@ -77,6 +77,9 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--min-steps", type=int,
                        help="at least this many optimiser steps per epoch: few training pixels shrink the batch "
                        "(same patches per epoch; 0 = off)")
+    group.add_argument("--smooth", type=int,
+                       help="after classification, each pixel takes the majority class of this odd window "
+                       "(0 = off; the disjoint guard band and the leakage audit widen by it)")
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:

@@ -225,6 +225,7 @@ def split_disjoint(
     block_size: int | None = None,
     seed: int | None = 0,
     class_ids: Sequence[int] | None = None,
+    guard_size: int | None = None,
 ) -> Split:
     """Spatially disjoint split: whole square blocks train or test, with a guard band.
 
@@ -250,6 +251,9 @@ def split_disjoint(
         seed: seed of the grid offset and the block draw.
         class_ids: the ground truth's own id of each class, for warnings; default=None
             shows indices 0..K-1.
+        guard_size: odd side of the window a pixel's class is read from, where it is wider than
+            the patch (map smoothing); the guard band is then ``guard_size // 2``. default=None:
+            ``patch_size``.
 
     Returns:
         The split; ``excluded`` holds the guard-band pixels, and ``info`` the block size,
@@ -295,7 +299,9 @@ def split_disjoint(
         val_blocks = _choose_blocks(test_counts, val_share, rng, seed_every_class=True, strict_leftover=True)
 
     train = labelled & train_blocks[block_of]
-    guard = window_any(train, patch_size)
+    guard_size = patch_size if guard_size is None else guard_size
+    check_patch_size(guard_size)
+    guard = window_any(train, guard_size)
     val_side = labelled & val_blocks[block_of]
     test_side = labelled & ~train & ~val_side
     val, test = val_side & ~guard, test_side & ~guard
@@ -311,7 +317,7 @@ def split_disjoint(
         "method": "disjoint",
         "excluded_reason": "guard band",
         "block_size": block,
-        "guard_radius": patch_size // 2,
+        "guard_radius": guard_size // 2,
         "grid_offset": [int(v) for v in offset],
         "n_blocks_labelled": int(counts.any(axis=1).sum()),
         "n_train_blocks": int(train_blocks.sum()),
@@ -466,7 +472,9 @@ class SplitSettings:
     Attributes:
         train_ratio: share of each class's pixels that trains.
         val_ratio: validation pixels per training pixel (0 = none).
-        patch_size: the patch side (guard bands of spatially disjoint splits).
+        patch_size: the patch side (block size and guard band of spatially disjoint splits).
+        guard_size: the side of the window a pixel's class is read from, where wider than the patch
+            (map smoothing: :meth:`hsi.training.recipe.Recipe.window`); None = ``patch_size``.
         seed: seed of the draw.
         train_per_class: training pixels per class, where a method counts them.
         block_size: block side of a disjoint split (None = its default).
@@ -481,6 +489,7 @@ class SplitSettings:
     block_size: int | None = None
     train_gt: str | None = None
     test_gt: str | None = None
+    guard_size: int | None = None
 
 
 SplitFunction = Callable[[np.ndarray, SplitSettings, Sequence[int]], "SplitResult"]
@@ -583,11 +592,11 @@ def _split_per_class(labels: np.ndarray, settings: SplitSettings, class_ids: Seq
 
 
 @register_split("disjoint",
-                description="spatially separate square blocks with a guard band of half a patch")
+                description="spatially separate square blocks with a guard band of half a patch (wider with --smooth)")
 def _split_disjoint(labels: np.ndarray, settings: SplitSettings, class_ids: Sequence[int]) -> SplitResult:
     return SplitResult(split_disjoint(labels, patch_size=settings.patch_size, train_ratio=settings.train_ratio,
                                       val_ratio=settings.val_ratio, block_size=settings.block_size,
-                                      seed=settings.seed, class_ids=class_ids))
+                                      seed=settings.seed, class_ids=class_ids, guard_size=settings.guard_size))
 
 
 @register_split("masks", requires=("train_gt", "test_gt"),

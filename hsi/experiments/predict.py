@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from hsi._core.errors import CheckpointError, ConfigError, DependencyNotFoundError, HSIError, InputTooLargeError
+from hsi._core.windows import window_majority
 from hsi.config import Inference
 from hsi.data.lazy import is_lazy_readable
 from hsi.data.patches import PatchSource
@@ -65,6 +66,19 @@ def run_split_of(checkpoint_path: str | Path, checkpoint: dict, scene: Scene) ->
     if test.dtype != np.bool_ or test.shape != scene.shape[:2] or train.shape != test.shape:
         return None
     return train.astype(bool), test
+
+
+def run_smoothing(checkpoint: dict) -> int:
+    """The run's map smoothing window (its recipe's ``smooth``; 0 = none, as for runs made before it existed)."""
+    return int(checkpoint["config"].get("smooth") or 0)
+
+
+def smooth_classes(labels: np.ndarray, checkpoint: dict, voters: np.ndarray | None = None) -> np.ndarray:
+    """``labels`` (H, W) class indices smoothed as the checkpoint's run smoothed its map (majority vote)."""
+    window = run_smoothing(checkpoint)
+    if not window:
+        return labels
+    return window_majority(labels, window, n_classes=len(checkpoint["classes"]["ids"]), voters=voters)
 
 
 def predict_run(
@@ -148,13 +162,14 @@ def predict_run(
                          patch_size=classifier.receptive_field,
                          pad_mode=str(checkpoint["pad_mode"]), device=torch_device)
     progress.info("classifying every pixel of %s (%d x %d)", scene.name, *scene.shape[:2])
-    prediction = predict_scene(classifier, source, batch_size=batch_size, inference=used)
+    prediction = smooth_classes(predict_scene(classifier, source, batch_size=batch_size, inference=used),
+                                checkpoint)
     run_dir = create_run_dir(out, f"predict_{scene.name}")
     try:
         write_status(run_dir, "running")
         atomic_save_json(run_dir / "prediction.json", {"checkpoint": str(Path(checkpoint_path).resolve()),
                                                         "scene": scene.name, "sources": scene.sources,
-                                                        "inference": used})
+                                                        "inference": used, "smooth": run_smoothing(checkpoint)})
         atomic_save_npy(run_dir / "prediction.npy", class_id_map(scene, prediction))
         progress.info("writing figures and reports into %s", run_dir)
         write_predict_outputs(run_dir, scene, prediction, model=str(checkpoint.get("config", {}).get("model", "model")),
@@ -259,7 +274,8 @@ def stream_predict_run(
 ) -> Path:
     """Classifies a cube read window by window, tile after tile; memory is bounded by the tile.
 
-    Each tile is read with a halo of ``receptive_field // 2`` (the scene's edges padded as the
+    Each tile is read with a halo of ``receptive_field // 2`` (plus half the run's map smoothing
+    window, :func:`smooth_classes`) (the scene's edges padded as the
     checkpoint's pad mode pads a whole scene) and classified by :func:`classify_tile`: the classes
     equal those of the whole scene classified at once. ``engine`` runs the tiles: this process
     (the default), or Ray tasks that get each window's pixels from this process (no file of the
@@ -292,6 +308,7 @@ def stream_predict_run(
     used = resolve_inference(classifier, inference)
     p = classifier.receptive_field
     check_patch_size(p, height=height, width=width)
+    halo = p // 2 + run_smoothing(checkpoint) // 2  # the majority vote reads the classes of a margin around a tile
     tiles = tile_grid(height, width, tile_size or DEFAULT_TILE_SIZE)
     name = cube_path.stem
     settings = {"tile_size": tile_size or DEFAULT_TILE_SIZE, "inference": used, "probabilities": probabilities,
@@ -302,7 +319,7 @@ def stream_predict_run(
     if done:
         progress.info("resuming %s: %d of %d tiles done already (%s)", name, len(done), len(tiles), work)
     where = f"cube ({cube_path})"
-    windows = (read_tile_window(tile, cube, checkpoint, halo=p // 2, where=where)
+    windows = (read_tile_window(tile, cube, checkpoint, halo=halo, where=where)
                for tile in tiles if tile.index not in done)
     started, n_pixels, retries = time.perf_counter(), 0, 0
     try:
@@ -328,6 +345,7 @@ def stream_predict_run(
         _finish(run_dir, work, cube, checkpoint, checkpoint_path=str(checkpoint_path), probabilities=probabilities,
                 record={"checkpoint": str(Path(checkpoint_path).resolve()), "scene": name,
                         "sources": {"cube": str(cube_path)}, "inference": used, "tiled": True, **settings,
+                        "smooth": run_smoothing(checkpoint),
                         "n_tiles": len(tiles), "shape": list(cube.shape),
                         "engine": {**engine.describe(), "retries": retries},
                         "pixels_per_second_this_session": round(n_pixels / seconds, 1) if n_pixels else None,
@@ -404,8 +422,9 @@ def classify_tile(window: TileWindow, checkpoint: dict, classifier: Any, *, nan_
                   inference: Inference, probabilities: bool, device: torch.device) -> TileResult:
     """Classifies one tile from its window: the one inference path of a tile, in the driver or in a Ray task.
 
-    Front end (:func:`window_features`), then :func:`~hsi.evaluation.predict.predict_window`, then the
-    checkpoint's class ids; no file is read or written.
+    Front end (:func:`window_features`), then :func:`~hsi.evaluation.predict.predict_window`, the run's
+    map smoothing (:func:`smooth_classes`: the window's halo holds its margin; probabilities are not
+    smoothed), then the checkpoint's class ids; no file is read or written.
     """
     from hsi.evaluation import predict as evaluation
 
@@ -415,6 +434,19 @@ def classify_tile(window: TileWindow, checkpoint: dict, classifier: Any, *, nan_
                                        probabilities=probabilities)
     labels = torch.from_numpy(result).argmax(0).numpy() if probabilities else result  # (h, w) class indices
     tile = window.tile
+    margin = run_smoothing(checkpoint) // 2
+    if margin:  # classified: the tile and a margin the majority vote reads (beyond the scene: padding, no vote)
+        rows = np.arange(labels.shape[0]) + tile.rows.start - margin
+        cols = np.arange(labels.shape[1]) + tile.cols.start - margin
+        in_rows = (rows >= window.rows.start) & (rows < window.rows.stop)  # the window holds the scene's part
+        in_cols = (cols >= window.cols.start) & (cols < window.cols.stop)
+        voters = np.zeros(labels.shape, dtype=bool)
+        voters[np.ix_(in_rows, in_cols)] = ~outside[np.ix_(rows[in_rows] - window.rows.start,
+                                                            cols[in_cols] - window.cols.start)]
+        keep = (slice(margin, margin + tile.rows.stop - tile.rows.start),
+                slice(margin, margin + tile.cols.stop - tile.cols.start))
+        labels = smooth_classes(labels, checkpoint, voters)[keep]
+        result = result[:, keep[0], keep[1]] if probabilities else result
     inner = (slice(tile.rows.start - window.rows.start, tile.rows.stop - window.rows.start),
              slice(tile.cols.start - window.cols.start, tile.cols.stop - window.cols.start))
     ids = np.asarray(checkpoint["classes"]["ids"], dtype=np.uint16)

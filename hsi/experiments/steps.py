@@ -31,6 +31,7 @@ import torch
 import hsi
 from hsi._core.errors import ConfigError
 from hsi._core.validation import check_fraction, check_patch_size
+from hsi._core.windows import window_majority
 from hsi.config import Inference, RunConfig
 from hsi.data.corrupt import corrupt_cube, parse_corruptions
 from hsi.data.lazy import gather_mosaic
@@ -129,6 +130,13 @@ class Fitted:
     train_batch_size: int | None = None
     #: the ensemble's networks scored on the validation pixels and which were kept (recipe's ``member_margin``).
     ensemble_selection: dict[str, Any] | None = None
+    #: the recipe's map smoothing: majority vote in this odd window after classification (0 = none).
+    smooth: int = 0
+
+    @property
+    def decision_window(self) -> int:
+        """The side of the window a pixel's class is read from (the leakage audit's patch size)."""
+        return self.classifier.receptive_field + self.smooth - 1 if self.smooth else self.classifier.receptive_field
 
 
 @dataclass
@@ -151,6 +159,7 @@ def split_settings(config: RunConfig) -> SplitSettings:
         train_ratio=config.train_ratio, val_ratio=config.resolved_val_ratio, patch_size=config.patch_size,
         seed=config.resolved_split_seed, train_per_class=config.train_per_class, block_size=config.block_size,
         train_gt=config.train_gt, test_gt=config.test_gt,
+        guard_size=recipe_of(config).window(config.patch_size),
     )
 
 
@@ -420,14 +429,17 @@ def fit(
     return Fitted(classifier, source, report.history, report.selected_epoch, time.perf_counter() - started,
                   inference=config.inference, ensemble_members=report.members, read_seconds=read_seconds,
                   train_input=report.train_input, train_batch_size=report.batch_size,
-                  ensemble_selection=report.ensemble_selection)
+                  ensemble_selection=report.ensemble_selection, smooth=recipe_of(config).smooth)
 
 
 def predict(fitted: Fitted, *, batch_size: int | None = None) -> Prediction:
-    """Classifies every pixel of the source the classifier was fitted on, as ``fitted.inference`` says."""
+    """Classifies every pixel of the source the classifier was fitted on, as ``fitted.inference`` says,
+    then smooths the map by majority vote where the recipe says (``fitted.smooth``)."""
     started = time.perf_counter()
     inference = resolve_inference(fitted.classifier, fitted.inference)
     labels = predict_scene(fitted.classifier, fitted.source, batch_size=batch_size, inference=inference)
+    if fitted.smooth:
+        labels = window_majority(labels, fitted.smooth, n_classes=fitted.classifier.num_classes)
     return Prediction(labels, time.perf_counter() - started, inference)
 
 

@@ -233,7 +233,10 @@ def check_run_model(data: dict[str, Any], path: str | Path) -> None:
                                                      for v in values):
                 raise _Invalid(f"'classes.{key}' is not {num_classes} {kind.__name__} values")
         _entry(data, "pad_mode", str)
-        _entry(data, "config", dict)
+        smooth = _entry(data, "config", dict).get("smooth") or 0  # runs before map smoothing existed: none
+        if not (isinstance(smooth, int) and not isinstance(smooth, bool) and (smooth == 0 or (
+                smooth % 2 == 1 and 3 <= smooth <= 31))):
+            raise _Invalid(f"'config.smooth' is {smooth!r}, not 0 or an odd window side from 3 to 31")
     except _Invalid as err:
         raise CheckpointError(
             f"checkpoint {path} is not a model hsi-classify wrote ({err}): it was damaged or edited after saving, "

@@ -3,8 +3,8 @@
 A :class:`Recipe` says how a network is trained and how its answers are read out: the
 optimiser and its weight decay, the learning-rate schedule, label smoothing, augmentation
 of the training batches (the 8 flips/90-degree rotations of a patch and a spectral jitter),
-the share of the training pixels held out to pick the epoch, test-time augmentation and the
-number of ensemble members. :data:`RECIPES` holds them by ``--recipe`` name:
+the share of the training pixels held out to pick the epoch, test-time augmentation, the
+number of ensemble members and a majority-vote smoothing of the map. :data:`RECIPES` holds them by ``--recipe`` name:
 
 * ``paper``: the HybridSN paper's protocol (Roy et al. 2020), exactly as before recipes
   existed: Adam at the run's ``--lr``, a fixed number of epochs, no augmentation, the last
@@ -129,6 +129,10 @@ class Recipe:
             batch shrinks to ``ceil(n_train / min_steps)`` patches (never below
             :data:`MIN_BATCH`), so a small training set still takes enough steps for the
             schedule to do its work, for the same patches per epoch; 0 = the run's batch size.
+        smooth: after the scene is classified, each pixel takes the most frequent class of the
+            ``smooth x smooth`` window around it (majority vote; odd, 0 = off). A pixel's class then
+            reads a window of ``patch + smooth - 1`` pixels: the disjoint split's guard band and the
+            leakage audit widen to it (:meth:`window`).
     """
 
     optimizer: str = "adam"
@@ -146,6 +150,11 @@ class Recipe:
     ensemble: int = 1
     member_margin: float = 1.0
     min_steps: int = 0
+    smooth: int = 0
+
+    def window(self, patch_size: int) -> int:
+        """The side of the window a pixel's class is read from: the patch, widened by map smoothing."""
+        return patch_size + self.smooth - 1 if self.smooth else patch_size
 
     @property
     def augments(self) -> bool:
@@ -205,6 +214,8 @@ def check_recipe(recipe: Recipe) -> None:
             raise ConfigError(f"--{name.replace('_', '-')} must be between {low:g} and {high:g}; got {value}.")
     if not 0 <= recipe.min_steps <= 10_000:
         raise ConfigError(f"--min-steps must be between 0 and 10000 (0 = off); got {recipe.min_steps}.")
+    if recipe.smooth != 0 and not (recipe.smooth % 2 == 1 and 3 <= recipe.smooth <= 31):
+        raise ConfigError(f"--smooth must be 0 (off) or an odd window side from 3 to 31; got {recipe.smooth}.")
     if recipe.ensemble < 1:
         raise ConfigError(f"--ensemble must be >= 1 (networks averaged); got {recipe.ensemble}. Use 1 for none.")
 

@@ -52,19 +52,21 @@ def synthetic_envi(synthetic_scene: Any, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture(scope="module")
 def trained(synthetic_scene: Any, synthetic_envi: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Run folders of a small HybridSN (patch 9, 13 PCA components, 1 epoch; trained on the .mat scene) and a
-    SVM (trained on the ENVI scene: its checkpoint knows the band wavelengths), and that SVM behind a small
-    DnCNN front end."""
+    SVM (trained on the ENVI scene: its checkpoint knows the band wavelengths), that SVM behind a small
+    DnCNN front end, and that SVM with its map smoothed (``--smooth 5``)."""
     out = tmp_path_factory.mktemp("runs")
     runs = {}
     envi = ["--cube", str(synthetic_envi), "--gt", str(synthetic_scene.gt_npy)]
     for model, data, extra in (
         ("hybridsn", synthetic_scene.args(), ["--patch-size", "9", "--pca-components", "13", "--epochs", "1"]),
         ("svm", envi, ["--pca-components", "5"]),
+        # The map smoothed by a 5 x 5 majority vote: tiles need 2 pixels of classes beyond their edges.
+        ("svm_smooth", envi, ["--pca-components", "5", "--smooth", "5"]),
         # A denoiser reads 3 pixels around each pixel: tiles need that much more halo.
         ("svm_dncnn", envi, ["--pca-components", "5", "--denoise", "dncnn", "--denoise-depth", "3",
                              "--denoise-width", "4", "--denoise-steps", "5"]),
     ):
-        assert main(["train", *data, "--model", model.removesuffix("_dncnn"), *extra, "--out", str(out / model), "--device", "cpu",
+        assert main(["train", *data, "--model", model.split("_")[0], *extra, "--out", str(out / model), "--device", "cpu",
                      "--quiet"]) == 0
         (runs[model],) = (out / model).iterdir()
     return runs

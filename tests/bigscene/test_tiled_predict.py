@@ -15,6 +15,7 @@ import hsi.evaluation.predict as evaluation_predict
 from hsi.cli.main import main
 from hsi.data.patches import PatchSource
 from hsi.evaluation.predict import predict_scene
+from hsi.experiments.predict import smooth_classes
 from hsi.training.checkpoint import load_run_model
 from hsi.training.classifier import classifier_from_state
 from hsi.training.frontend import apply_features
@@ -22,13 +23,15 @@ from hsi.training.frontend import apply_features
 from .conftest import TRANSFORM, write_envi
 
 
-def _whole_scene_ids(run_dir: Path, cube: np.ndarray) -> np.ndarray:
-    """The class ids of the whole scene classified at once, in memory (today's path)."""
+def _whole_scene_ids(run_dir: Path, cube: np.ndarray, voters: np.ndarray | None = None) -> np.ndarray:
+    """The class ids of the whole scene classified at once, in memory (today's path), smoothed as the run says
+    with ``voters`` voting."""
     checkpoint = load_run_model(run_dir)
     classifier = classifier_from_state(checkpoint, torch.device("cpu"))
     source = PatchSource(apply_features(checkpoint, cube.astype(np.float32)), patch_size=classifier.receptive_field,
                          pad_mode=str(checkpoint["pad_mode"]))
-    return np.asarray(checkpoint["classes"]["ids"])[predict_scene(classifier, source)]
+    return np.asarray(checkpoint["classes"]["ids"])[smooth_classes(predict_scene(classifier, source), checkpoint,
+                                                                   voters)]
 
 
 def _predict(run_dir: Path, cube: Path, out: Path, *extra: str) -> Path:
@@ -38,7 +41,8 @@ def _predict(run_dir: Path, cube: Path, out: Path, *extra: str) -> Path:
     return folder
 
 
-@pytest.mark.parametrize(("model", "tile_size"), [("hybridsn", 16), ("svm", 12), ("svm_dncnn", 12)])
+@pytest.mark.parametrize(("model", "tile_size"), [("hybridsn", 16), ("svm", 12), ("svm_dncnn", 12),
+                                                  ("svm_smooth", 12), ("svm_smooth", 7)])
 def test_tiled_prediction_equals_whole_scene_pixel_for_pixel(
     model: str, tile_size: int, trained: dict[str, Path], synthetic_envi: Path, synthetic_scene: Any, tmp_path: Path,
 ) -> None:
@@ -47,13 +51,16 @@ def test_tiled_prediction_equals_whole_scene_pixel_for_pixel(
     tiled = np.load(folder / "prediction.npy")
     cube = np.load(synthetic_scene.cube_npy)
     cube[:3, :4] = 0
-    whole = _whole_scene_ids(trained[model], cube)
-    assert len(np.unique(whole)) > 1
-    assert (tiled[:3, :4] == 0).all()  # outside the data: nodata
     inside = np.ones(tiled.shape, dtype=bool)
     inside[:3, :4] = False
+    whole = _whole_scene_ids(trained[model], cube, voters=inside)  # pixels outside the data do not vote
+    assert len(np.unique(whole)) > 1
+    assert (tiled[:3, :4] == 0).all()  # outside the data: nodata
     np.testing.assert_array_equal(tiled[inside], whole[inside])
     record = json.loads((folder / "prediction.json").read_text())
+    assert record["smooth"] == (5 if model == "svm_smooth" else 0)
+    if model == "svm_smooth":  # the same SVM as "svm": the vote changed classes, and tiles did as the whole did
+        assert (whole[inside] != _whole_scene_ids(trained["svm"], cube)[inside]).sum() >= 5
     assert record["tiled"] and record["n_tiles"] == -(-30 // tile_size) * -(-26 // tile_size)
     assert not list(tmp_path.glob(".predict_*"))  # the working folder is gone once the output is complete
 

@@ -77,6 +77,7 @@ CASES = {
     "unknown model": ({}, ["--model", "hybridsm"], r"did you mean hybridsn"),
     "crops for a centre-pixel model": ({}, ["--model", "svm", "--train-input", "crops"], r"'svm' has no exact dense"),
     "crops with augmentation": ({}, ["--train-input", "crops", "--recipe", "robust"], r"augments each patch"),
+    "even smoothing window": ({}, ["--smooth", "4"], r"--smooth must be 0 \(off\) or an odd window side from 3 to 31; got 4"),
 }
 
 

@@ -41,6 +41,18 @@ def test_no_test_or_val_pixel_sees_a_training_pixel(patch_size: int, val_ratio: 
     assert (split.val.any()) == (val_ratio > 0)
 
 
+def test_a_wider_decision_window_widens_the_guard_band_only() -> None:
+    """Map smoothing reads the classes of neighbours: the guard follows the whole window, the blocks the patch."""
+    labels = synthetic_fields()
+    plain = split_disjoint(labels, patch_size=5, train_ratio=0.3, val_ratio=0.3, seed=3)
+    wide = split_disjoint(labels, patch_size=5, train_ratio=0.3, val_ratio=0.3, seed=3, guard_size=9)
+    assert np.array_equal(plain.train, wide.train)
+    assert wide.info["guard_radius"] == 4 and wide.info["block_size"] == plain.info["block_size"] == 7
+    reach = window_any(wide.train, 9)
+    assert not (reach & (wide.test | wide.val)).any()
+    assert (reach & plain.test).any() and not (wide.test & ~plain.test).any()
+
+
 def test_disjoint_counts_add_up_and_sets_are_disjoint() -> None:
     labels = synthetic_fields()
     split = split_disjoint(labels, patch_size=7, train_ratio=0.3, val_ratio=0.2, seed=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hsi._core.windows import window_any, window_sum
+from hsi._core.windows import window_any, window_majority, window_sum
 from hsi.data.splits import split_disjoint, split_random
 from hsi.evaluation.leakage import chance_levels, control_summary, leakage_audit
 from hsi.evaluation.metrics import classification_summary
@@ -20,6 +20,29 @@ def test_window_filters_match_brute_force() -> None:
                           for r in range(13)])
         assert np.array_equal(window_sum(mask, size), brute)
         assert np.array_equal(window_any(mask, size), brute > 0)
+
+
+def test_majority_vote_smooths_speckle_keeps_ties_and_counts_only_voters() -> None:
+    labels = np.zeros((6, 7), dtype=np.int64)
+    labels[2, 3] = 1  # an isolated pixel of class 1 goes
+    labels[:, 5] = 2  # a 1-pixel column: 2 or 3 of 6 or 9 votes per window, so it goes too
+    assert (window_majority(labels, 3, n_classes=3) == 0).all()
+    tie = np.array([[0, 1], [1, 0]])  # 2 votes each everywhere: every pixel keeps its own class
+    np.testing.assert_array_equal(window_majority(tie, 3, n_classes=2), tie)
+    voters = np.zeros(labels.shape, dtype=bool)
+    voters[:, 5] = True  # only the column votes: class 2 wins beside it; without a vote a pixel keeps its class
+    voted = window_majority(labels, 3, n_classes=3, voters=voters)
+    assert (voted[:, 4:] == 2).all() and np.array_equal(voted[:, :4], labels[:, :4])
+    # A window cut with the vote's margin gives its inner pixels what the whole map gives them.
+    rng = np.random.default_rng(0)
+    noisy = rng.integers(0, 4, size=(20, 24))
+    whole = window_majority(noisy, 5, n_classes=4)
+    np.testing.assert_array_equal(window_majority(noisy[3:15, 5:20], 5, n_classes=4)[2:-2, 2:-2],
+                                  whole[5:13, 7:18])
+    brute = np.array([[np.bincount(noisy[max(0, r - 2): r + 3, max(0, c - 2): c + 3].ravel(), minlength=4)
+                       for c in range(24)] for r in range(20)])
+    top = brute.max(axis=2)
+    assert (brute[np.arange(20)[:, None], np.arange(24)[None, :], whole] == top).all()  # always a most frequent class
 
 
 def test_leakage_on_a_hand_made_example() -> None:

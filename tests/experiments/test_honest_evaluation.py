@@ -75,6 +75,32 @@ def _write_mask_files(synthetic_scene: Any, folder: Path) -> tuple[Path, Path]:
     return folder / "train_gt.npy", folder / "test_gt.npy"
 
 
+def test_map_smoothing_widens_the_guard_and_the_audit_and_predict_repeats_it(
+    synthetic_scene: Any, tmp_path: Path,
+) -> None:
+    """--smooth 3 at patch 5: a class reads a 7 x 7 window, so the guard band is 3 pixels and the audit's patch 7."""
+    common = ["train", *synthetic_scene.args(), "--split", "disjoint", "--train-ratio", "0.3", "--block-size", "5",
+              "--epochs", "1", "--patch-size", "5", "--pca-components", "15", "--recipe", "paper", "--quiet"]
+    assert main([*common, "--smooth", "3", "--out", str(tmp_path / "smooth")]) == 0
+    assert main([*common, "--out", str(tmp_path / "plain")]) == 0
+    (run_dir,), (plain_dir,) = (tmp_path / "smooth").iterdir(), (tmp_path / "plain").iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["leakage"]["patch_size"] == 7 and metrics["leakage"]["test_overlap_share"] == 0.0
+    assert metrics["recipe"]["smooth"] == 3 and "smooth 3)" in (run_dir / "report.md").read_text()
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["run"]["smooth"] == 3 and config["resolved"]["split"]["guard_radius"] == 3
+    train, test = np.load(run_dir / "split_train.npy"), np.load(run_dir / "split_test.npy")
+    assert np.array_equal(train, np.load(plain_dir / "split_train.npy"))  # the same blocks train
+    plain_test = np.load(plain_dir / "split_test.npy")
+    assert not (test & ~plain_test).any() and test.sum() < plain_test.sum()  # the wider guard took test pixels
+    # predict with the run's model smooths as train did: the same map.
+    assert main(["predict", "--checkpoint", str(run_dir), *synthetic_scene.args(), "--out", str(tmp_path / "p"),
+                 "--quiet"]) == 0
+    (predicted,) = (tmp_path / "p").iterdir()
+    np.testing.assert_array_equal(np.load(predicted / "prediction.npy"), np.load(run_dir / "prediction.npy"))
+    assert json.loads((predicted / "prediction.json").read_text())["smooth"] == 3
+
+
 def test_masks_split_follows_the_files(synthetic_scene: Any, tmp_path: Path) -> None:
     train_gt, test_gt = _write_mask_files(synthetic_scene, tmp_path)
     config = RunConfig(cube=str(synthetic_scene.cube), gt=str(synthetic_scene.gt), split="masks",

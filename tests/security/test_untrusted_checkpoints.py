@@ -208,6 +208,18 @@ def test_an_edited_model_json_or_tensors_file_is_refused(runs: dict[str, Path], 
         assert code == 2 and "fails its integrity check" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("smooth", [4, "5", True, 99])
+def test_a_smoothing_window_predict_cannot_use_is_refused(runs: dict[str, Path], smooth: object) -> None:
+    from hsi._core.errors import CheckpointError
+    from hsi.training.checkpoint import check_run_model, load_run_model
+
+    data = load_run_model(runs["hybridsn"])
+    check_run_model(data, "model.json")  # smooth 0: the map as classified
+    data["config"]["smooth"] = smooth
+    with pytest.raises(CheckpointError, match=r"'config\.smooth' is .*not 0 or an odd window side"):
+        check_run_model(data, "model.json")
+
+
 def test_no_code_path_unpickles_without_weights_only() -> None:
     """Every torch.load in the package passes weights_only=True; no pickle.load(s); no np.load allowing pickles."""
     import ast

@@ -146,6 +146,11 @@ def test_bad_recipe_settings_are_refused_with_the_flag() -> None:
         recipe_of(RunConfig(select="acc"))
     with pytest.raises(ConfigError, match="--member-margin must be between 0 and 1; got 2"):
         recipe_of(RunConfig(member_margin=2.0))
+    for window in (1, 4, 33, -3):
+        with pytest.raises(ConfigError, match=f"--smooth must be 0 \\(off\\) or an odd window side from 3 to 31; "
+                                              f"got {window}"):
+            recipe_of(RunConfig(smooth=window))
+    assert recipe_of(RunConfig(smooth=5)).window(7) == 11 and recipe_of(RunConfig()).window(7) == 7
 
 
 def test_recipe_flags_reach_the_config() -> None:
@@ -154,10 +159,10 @@ def test_recipe_flags_reach_the_config() -> None:
     parser = argparse.ArgumentParser()
     add_run_arguments(parser)
     args = parser.parse_args(["--recipe", "robust", "--no-augment", "--tta", "--ensemble", "2", "--jitter", "0",
-                              "--select", "val_accuracy"])
+                              "--select", "val_accuracy", "--smooth", "3"])
     config = config_from_args(args)
     assert (config.recipe, config.augment, config.tta, config.ensemble, config.jitter) == ("robust", False, True, 2, 0)
-    assert recipe_of(config).select == "val_accuracy"
+    assert recipe_of(config).select == "val_accuracy" and recipe_of(config).smooth == 3
     assert config_from_args(parser.parse_args([])).augment is None  # None: the recipe decides
 
 
