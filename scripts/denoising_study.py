@@ -129,7 +129,7 @@ def run_cell(config: RunConfig, denoiser: Any, control: bool = False) -> dict[st
                                          class_names=list(scene.class_names))
         metrics = control_summary("noise", summary, scene.labels[test], scene.labels[split.train])
     else:
-        full = evaluate(scene, split, prediction, patch_size=fitted.decision_window)
+        full = evaluate(scene, split, prediction, patch_size=fitted.decision_window, smooth=fitted.smooth)
         metrics = {k: full[k] for k in ("overall_accuracy", "average_accuracy", "kappa", "n_train", "n_test")}
     return {**metrics, "train_seconds": fitted.train_seconds, "cell_seconds": time.perf_counter() - started,
             "denoiser_seconds": features.denoiser.train_seconds if features.denoiser is not None else None,

@@ -443,12 +443,22 @@ def predict(fitted: Fitted, *, batch_size: int | None = None) -> Prediction:
     return Prediction(labels, time.perf_counter() - started, inference)
 
 
-def evaluate(scene: Scene, split: Split, prediction: Prediction, *, patch_size: int) -> dict[str, Any]:
-    """Metrics on the test pixels (fractions), the split's counts, its leakage audit and the inference used."""
+def evaluate(scene: Scene, split: Split, prediction: Prediction, *, patch_size: int, smooth: int = 0
+             ) -> dict[str, Any]:
+    """Metrics on the test pixels (fractions), the split's counts, its leakage audit and the inference used.
+
+    ``patch_size`` is the window a pixel's class is read from (:attr:`Fitted.decision_window`), of
+    which ``smooth`` is the map smoothing's share (the audit records it).
+    """
     test = split.test
     summary = classification_summary(scene.labels[test], prediction.labels[test], class_names=list(scene.class_names))
-    return {**summary, **split.counts(), "leakage": leakage_audit(split.train, split.test, patch_size=patch_size),
+    return {**summary, **split.counts(), "leakage": _leakage(split, patch_size, smooth),
             "inference": prediction.inference}
+
+
+def _leakage(split: Split, window: int, smooth: int) -> dict[str, Any]:
+    audit = leakage_audit(split.train, split.test, patch_size=window)
+    return {**audit, "smooth": smooth} if smooth else audit
 
 
 def predict_streamed(run_dir: Path, scene: LazyScene, config: RunConfig, device: torch.device) -> tuple[
@@ -480,7 +490,8 @@ def predict_streamed(run_dir: Path, scene: LazyScene, config: RunConfig, device:
 _STREAM_DIR = ".stream"
 
 
-def evaluate_streamed(scene: LazyScene, split: Split, ids: np.ndarray, *, patch_size: int) -> dict[str, Any]:
+def evaluate_streamed(scene: LazyScene, split: Split, ids: np.ndarray, *, patch_size: int, smooth: int = 0
+                      ) -> dict[str, Any]:
     """As :func:`evaluate`, from a streamed map of label ids (H, W) (0 = outside the data).
 
     Test pixels outside the data (no spectrum: nothing to classify) are left out of the scores and
@@ -492,7 +503,7 @@ def evaluate_streamed(scene: LazyScene, split: Split, ids: np.ndarray, *, patch_
     predicted = lookup[np.minimum(ids[inside], len(lookup) - 1)]  # test pixels only: never a scene of int64
     summary = classification_summary(scene.labels[inside], predicted, class_names=list(scene.class_names))
     return {**summary, **split.counts(), "n_test_outside_data": int((split.test & (ids == 0)).sum()),
-            "leakage": leakage_audit(split.train, split.test, patch_size=patch_size)}
+            "leakage": _leakage(split, patch_size, smooth)}
 
 
 def run_checkpoint(fitted: Fitted, features: Features, scene: Scene | LazyScene, config: RunConfig

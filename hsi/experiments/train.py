@@ -160,7 +160,7 @@ def _execute(prepared: Prepared, run_dir: Path, *, progress: bool, resume: Resum
     save_run_model(run_dir, run_checkpoint(fitted, features, scene, config))  # model.safetensors + model.json
     metrics: dict[str, Any] = {
         # The audit reads what the model reads: a CNN its patch, an SVM or a forest the centre pixel alone.
-        **evaluate(scene, split, prediction, patch_size=fitted.decision_window),
+        **evaluate(scene, split, prediction, patch_size=fitted.decision_window, smooth=fitted.smooth),
         "train_seconds": train_seconds,
         **({"train_input": fitted.train_input} if fitted.train_input else {}),
         **({"train_batch_size": fitted.train_batch_size} if fitted.train_batch_size else {}),
@@ -195,7 +195,7 @@ def _execute_lazy(prepared: PreparedLazy, run_dir: Path, *, progress: bool) -> R
     progress_log.info("reading the windows of %d training and validation pixels", int((split.train | split.val).sum()))
     fitted = fit(config, scene, split, features, device, progress=progress)
     save_run_model(run_dir, run_checkpoint(fitted, features, scene, config))  # what the streamed map reads
-    decision_window, n_parameters = fitted.decision_window, fitted.classifier.n_parameters
+    decision_window, smooth, n_parameters = fitted.decision_window, fitted.smooth, fitted.classifier.n_parameters
     history, selected_epoch = fitted.history, fitted.selected_epoch
     train_seconds, read_seconds, members = fitted.train_seconds, fitted.read_seconds, fitted.ensemble_members
     train_input, train_batch, selection = fitted.train_input, fitted.train_batch_size, fitted.ensemble_selection
@@ -206,7 +206,7 @@ def _execute_lazy(prepared: PreparedLazy, run_dir: Path, *, progress: bool) -> R
     ids, streamed, record = predict_streamed(run_dir, scene, config, device)
     inference_seconds = time.perf_counter() - started
     metrics: dict[str, Any] = {
-        **evaluate_streamed(scene, split, ids, patch_size=decision_window),
+        **evaluate_streamed(scene, split, ids, patch_size=decision_window, smooth=smooth),
         "inference": record.get("inference"),
         "train_seconds": train_seconds,
         **({"train_input": train_input} if train_input else {}),

@@ -49,8 +49,11 @@ def leakage_notes(leakage: Mapping[str, Any]) -> list[str]:
             "neighbourhoods, not spectra. Use `--split disjoint` for a spatially independent estimate, and "
             "`--control noise` to see how much a cube without spectral information scores."
         )
+    smooth = leakage.get("smooth")
+    what = (f"{p}x{p} windows: the patches widened by the {smooth}x{smooth} majority vote of --smooth" if smooth
+            else f"{p}x{p} patches")
     notes.append(
-        f"Leakage audit ({p}x{p} patches): {_pct(leakage['test_overlap_share'])} of the test pixels have a "
+        f"Leakage audit ({what}): {_pct(leakage['test_overlap_share'])} of the test pixels have a "
         f"training pixel inside their patch, and on average {_pct(leakage['mean_patch_overlap'])} of a test "
         "patch lies inside some training patch."
     )

@@ -86,7 +86,11 @@ def test_map_smoothing_widens_the_guard_and_the_audit_and_predict_repeats_it(
     (run_dir,), (plain_dir,) = (tmp_path / "smooth").iterdir(), (tmp_path / "plain").iterdir()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["leakage"]["patch_size"] == 7 and metrics["leakage"]["test_overlap_share"] == 0.0
-    assert metrics["recipe"]["smooth"] == 3 and "smooth 3)" in (run_dir / "report.md").read_text()
+    assert metrics["leakage"]["smooth"] == 3 and "smooth" not in json.loads((plain_dir / "metrics.json").read_text())[
+        "leakage"]
+    report = (run_dir / "report.md").read_text()
+    assert metrics["recipe"]["smooth"] == 3 and "smooth 3)" in report
+    assert "Leakage audit (7x7 windows: the patches widened by the 3x3 majority vote of --smooth): 0.0%" in report
     config = json.loads((run_dir / "config.json").read_text())
     assert config["run"]["smooth"] == 3 and config["resolved"]["split"]["guard_radius"] == 3
     train, test = np.load(run_dir / "split_train.npy"), np.load(run_dir / "split_test.npy")
