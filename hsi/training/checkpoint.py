@@ -33,6 +33,7 @@ import hsi
 from hsi._core.errors import CheckpointError
 from hsi._core.files import atomic_save_json, atomic_write, atomic_write_bytes, to_jsonable
 from hsi._core.memory import check_fits_in_memory
+from hsi.training.recipe import is_smoothing_window
 
 __all__ = [
     "FORMAT", "MODEL_FORMAT", "MODEL_FORMAT_VERSION", "MODEL_JSON", "MODEL_TENSORS", "content_digest",
@@ -234,8 +235,7 @@ def check_run_model(data: dict[str, Any], path: str | Path) -> None:
                 raise _Invalid(f"'classes.{key}' is not {num_classes} {kind.__name__} values")
         _entry(data, "pad_mode", str)
         smooth = _entry(data, "config", dict).get("smooth") or 0  # runs before map smoothing existed: none
-        if not (isinstance(smooth, int) and not isinstance(smooth, bool) and (smooth == 0 or (
-                smooth % 2 == 1 and 3 <= smooth <= 31))):
+        if not is_smoothing_window(smooth):
             raise _Invalid(f"'config.smooth' is {smooth!r}, not 0 or an odd window side from 3 to 31")
     except _Invalid as err:
         raise CheckpointError(

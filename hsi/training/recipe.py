@@ -54,8 +54,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MIN_BATCH", "OPTIMIZERS", "PART_NAMES", "RECIPES", "SCHEDULES", "SELECTIONS", "Recipe", "check_recipe",
-    "lr_factor", "make_optimizer", "recipe_line", "recipe_of", "recipe_record", "register_recipe", "resolve_recipe",
-    "train_batch_size",
+    "is_smoothing_window", "lr_factor", "make_optimizer", "recipe_line", "recipe_of", "recipe_record",
+    "register_recipe", "resolve_recipe", "train_batch_size",
 ]
 
 
@@ -197,6 +197,12 @@ register_recipe(
 )
 
 
+def is_smoothing_window(value: object) -> bool:
+    """Whether ``value`` is a ``smooth`` part: 0 (off) or an odd window side from 3 to 31."""
+    return isinstance(value, int) and not isinstance(value, bool) and (
+        value == 0 or (value % 2 == 1 and 3 <= value <= 31))
+
+
 def check_recipe(recipe: Recipe) -> None:
     """Checks every part's range; raises :class:`ConfigError` naming the flag."""
     if recipe.optimizer not in OPTIMIZERS:
@@ -214,7 +220,7 @@ def check_recipe(recipe: Recipe) -> None:
             raise ConfigError(f"--{name.replace('_', '-')} must be between {low:g} and {high:g}; got {value}.")
     if not 0 <= recipe.min_steps <= 10_000:
         raise ConfigError(f"--min-steps must be between 0 and 10000 (0 = off); got {recipe.min_steps}.")
-    if recipe.smooth != 0 and not (recipe.smooth % 2 == 1 and 3 <= recipe.smooth <= 31):
+    if not is_smoothing_window(recipe.smooth):
         raise ConfigError(f"--smooth must be 0 (off) or an odd window side from 3 to 31; got {recipe.smooth}.")
     if recipe.ensemble < 1:
         raise ConfigError(f"--ensemble must be >= 1 (networks averaged); got {recipe.ensemble}. Use 1 for none.")
