@@ -274,9 +274,9 @@ def stream_predict_run(
 ) -> Path:
     """Classifies a cube read window by window, tile after tile; memory is bounded by the tile.
 
-    Each tile is read with a halo of ``receptive_field // 2`` (plus half the run's map smoothing
-    window, :func:`smooth_classes`) (the scene's edges padded as the
-    checkpoint's pad mode pads a whole scene) and classified by :func:`classify_tile`: the classes
+    Each tile is read with a halo of ``receptive_field // 2``, plus half the window of the run's map
+    smoothing (:func:`smooth_classes`), the scene's edges padded as the checkpoint's pad mode pads
+    a whole scene, and classified by :func:`classify_tile`: the classes
     equal those of the whole scene classified at once. ``engine`` runs the tiles: this process
     (the default), or Ray tasks that get each window's pixels from this process (no file of the
     cube or checkpoint is read elsewhere) and send the classes back

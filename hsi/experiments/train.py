@@ -159,7 +159,7 @@ def _execute(prepared: Prepared, run_dir: Path, *, progress: bool, resume: Resum
     prediction = predict(fitted)
     save_run_model(run_dir, run_checkpoint(fitted, features, scene, config))  # model.safetensors + model.json
     metrics: dict[str, Any] = {
-        # The audit reads what the model reads: a CNN its patch, an SVM or a forest the centre pixel alone.
+        # The audit reads what a class reads: a CNN's patch or an SVM's centre pixel, widened by --smooth's window.
         **evaluate(scene, split, prediction, patch_size=fitted.decision_window, smooth=fitted.smooth),
         "train_seconds": train_seconds,
         **({"train_input": fitted.train_input} if fitted.train_input else {}),
