@@ -60,7 +60,7 @@ from hsi.training.crops import use_crops
 from hsi.training.denoise_fit import Denoiser, fit_denoiser
 from hsi.training.device import resolve_device
 from hsi.training.frontend import denoise_settings, fit_reducer
-from hsi.training.recipe import recipe_of, resolve_recipe
+from hsi.training.recipe import decision_window, recipe_of, resolve_recipe
 from hsi.training.seed import seeded_run
 from hsi.training.trainer import EpochCallback, PixelSet
 
@@ -136,7 +136,7 @@ class Fitted:
     @property
     def decision_window(self) -> int:
         """The side of the window a pixel's class is read from (the leakage audit's patch size)."""
-        return self.classifier.receptive_field + self.smooth - 1 if self.smooth else self.classifier.receptive_field
+        return decision_window(self.classifier.receptive_field, self.smooth)
 
 
 @dataclass

@@ -54,8 +54,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MIN_BATCH", "OPTIMIZERS", "PART_NAMES", "RECIPES", "SCHEDULES", "SELECTIONS", "Recipe", "check_recipe",
-    "is_smoothing_window", "lr_factor", "make_optimizer", "recipe_line", "recipe_of", "recipe_record",
-    "register_recipe", "resolve_recipe", "train_batch_size",
+    "decision_window", "is_smoothing_window", "lr_factor", "make_optimizer", "recipe_line", "recipe_of",
+    "recipe_record", "register_recipe", "resolve_recipe", "train_batch_size",
 ]
 
 
@@ -154,7 +154,7 @@ class Recipe:
 
     def window(self, patch_size: int) -> int:
         """The side of the window a pixel's class is read from: the patch, widened by map smoothing."""
-        return patch_size + self.smooth - 1 if self.smooth else patch_size
+        return decision_window(patch_size, self.smooth)
 
     @property
     def augments(self) -> bool:
@@ -195,6 +195,11 @@ register_recipe(
     "epoch of lowest validation loss on a hold-out of the training pixels, test-time flips/rotations, "
     "at least 8 steps per epoch",
 )
+
+
+def decision_window(patch_size: int, smooth: int) -> int:
+    """The side of the window a pixel's class reads: a ``patch_size`` patch, widened by a ``smooth`` majority vote."""
+    return patch_size + smooth - 1 if smooth else patch_size
 
 
 def is_smoothing_window(value: object) -> bool:
