@@ -61,6 +61,8 @@ def test_tiled_prediction_equals_whole_scene_pixel_for_pixel(
     assert record["smooth"] == (5 if model == "svm_smooth" else 0)
     if model == "svm_smooth":  # the same SVM as "svm": the vote changed classes, and tiles did as the whole did
         assert (whole[inside] != _whole_scene_ids(trained["svm"], cube)[inside]).sum() >= 5
+        with rasterio.open(folder / "prediction.tif") as tif:  # the GeoTIFF holds the smoothed classes
+            np.testing.assert_array_equal(tif.read(1), tiled)
     assert record["tiled"] and record["n_tiles"] == -(-30 // tile_size) * -(-26 // tile_size)
     assert not list(tmp_path.glob(".predict_*"))  # the working folder is gone once the output is complete
 
