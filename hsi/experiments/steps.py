@@ -422,14 +422,15 @@ def fit(
                                  device=device)
             train_set = _pixel_set(source, scene.labels, split.train)
             val_set = _pixel_set(source, scene.labels, split.val) if split.val.any() else None
+        recipe = recipe_of(config)
         settings = FitSettings(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
-                               recipe=recipe_of(config), train_input=config.train_input)
+                               recipe=recipe, train_input=config.train_input)
         report = classifier.fit(source, train_set, val_set, settings=settings, progress=progress, resume=resume,
                                 on_epoch_end=on_epoch_end)
     return Fitted(classifier, source, report.history, report.selected_epoch, time.perf_counter() - started,
                   inference=config.inference, ensemble_members=report.members, read_seconds=read_seconds,
                   train_input=report.train_input, train_batch_size=report.batch_size,
-                  ensemble_selection=report.ensemble_selection, smooth=recipe_of(config).smooth)
+                  ensemble_selection=report.ensemble_selection, smooth=recipe.smooth)
 
 
 def predict(fitted: Fitted, *, batch_size: int | None = None) -> Prediction:

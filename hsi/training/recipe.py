@@ -4,7 +4,8 @@ A :class:`Recipe` says how a network is trained and how its answers are read out
 optimiser and its weight decay, the learning-rate schedule, label smoothing, augmentation
 of the training batches (the 8 flips/90-degree rotations of a patch and a spectral jitter),
 the share of the training pixels held out to pick the epoch, test-time augmentation, the
-number of ensemble members and a majority-vote smoothing of the map. :data:`RECIPES` holds them by ``--recipe`` name:
+number of ensemble members and a majority-vote smoothing of the map. :data:`RECIPES` holds
+them by ``--recipe`` name:
 
 * ``paper``: the HybridSN paper's protocol (Roy et al. 2020), exactly as before recipes
   existed: Adam at the run's ``--lr``, a fixed number of epochs, no augmentation, the last
