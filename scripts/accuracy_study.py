@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from hsi._core.files import atomic_save_json, atomic_write_text  # noqa: E402
 from hsi.config import RunConfig  # noqa: E402
-from hsi.training.recipe import recipe_of  # noqa: E402
+from hsi.training.recipe import Recipe, recipe_of  # noqa: E402
 
 #: protocol name -> the RunConfig settings it fixes.
 PROTOCOLS: dict[str, dict[str, Any]] = {
@@ -148,10 +148,11 @@ def _summary(values: list[float]) -> dict[str, float]:
 
 def same_settings(previous: dict[str, Any], config: RunConfig) -> bool:
     """Whether a cell's stored summary ``previous`` was run with ``config`` and the same recipe parts."""
-    # A setting added since the cell ran: its default there. A recipe redefined since (its name in
-    # the config unchanged): its parts differ.
+    # A setting added since the cell ran: its default there; a recipe part added since: its neutral
+    # value, Recipe()'s (it did not act then). A recipe redefined since (its name in the config
+    # unchanged): its parts differ. No parts recorded: unknown, so not the same.
     return ({**RunConfig().to_dict(), **previous["config"]} == config.to_dict()
-            and previous.get("recipe") == recipe_of(config).parts())
+            and "recipe" in previous and {**Recipe().parts(), **previous["recipe"]} == recipe_of(config).parts())
 
 
 def finished(previous: dict[str, Any] | None, cell: Cell, config: RunConfig) -> bool:

@@ -34,7 +34,7 @@ from hsi.reporting.stability_report import (
 )
 from hsi.reporting.tables import format_percent
 from hsi.reporting.vary import VARY
-from hsi.training.recipe import resolve_recipe
+from hsi.training.recipe import Recipe, resolve_recipe
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,9 @@ def _check_resumable(repeat_dir: Path, record: dict[str, Any]) -> dict[str, Any]
         old_config, old_vary, old_seeds = stored["config"], stored["vary"], [int(s) for s in stored["seeds"]]
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ConfigError(f"{stored_path} is unreadable ({err}); remove the folder or choose another --name.") from None
-    old, new = {**RunConfig().to_dict(), **old_config}, record["config"]  # a key added since: its default there
+    # A key added since: its default there. A recipe part added since did not act then, which is its
+    # neutral value, Recipe()'s (paper's); a part stored as None (an unresolved config) stays a difference.
+    old, new = {**RunConfig().to_dict(), **Recipe().parts(), **old_config}, record["config"]
     diffs = [f"{k}: {old.get(k)!r} there, {new.get(k)!r} now"
              for k in sorted((set(old) | set(new)) - _RUNTIME_KEYS) if old.get(k) != new.get(k)]
     if old_vary != record["vary"]:

@@ -153,6 +153,18 @@ def test_resume_after_the_recipe_was_redefined_is_refused(
     assert f"ensemble: 7 there, {default.ensemble} now" in capsys.readouterr().err
 
 
+def test_a_folder_made_before_a_recipe_part_existed_resumes(repeats: dict[str, Any], tmp_path: Path) -> None:
+    # A part added to the recipes since the folder was made did not act then (its neutral value,
+    # paper's): the folder resumes, and its finished runs are kept.
+    shutil.copytree(repeats["split"], tmp_path / SPLIT)
+    record = json.loads((tmp_path / SPLIT / "repeat.json").read_text())
+    del record["config"]["smooth"]
+    (tmp_path / SPLIT / "repeat.json").write_text(json.dumps(record))
+    before = _mtimes(tmp_path / SPLIT / record["runs"][0]["dir"])
+    assert main([*_settings(repeats["scene"], tmp_path), "--vary", "split", "--runs", "2"]) == 0
+    assert _mtimes(tmp_path / SPLIT / record["runs"][0]["dir"]) == before
+
+
 @pytest.mark.parametrize(("flags", "expected"), [
     (["--runs", "1"], "needs at least 2 runs; found --runs 1"),
     (["--runs", "0"], "needs at least 2 runs; found --runs 0"),

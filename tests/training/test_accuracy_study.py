@@ -69,6 +69,10 @@ def test_a_cell_is_rerun_when_its_settings_or_its_recipe_changed(study: ModuleTy
     # Same config (recipe named "steady"), but steady's parts were redefined since, or not recorded.
     assert not study.finished({**stored, "recipe": {**stored["recipe"], "ensemble": 2}}, cell, config)
     assert not study.finished({k: v for k, v in stored.items() if k != "recipe"}, cell, config)
+    # A recipe part added since the cell ran did not act then: its neutral value (the map was not smoothed).
+    assert study.finished({**stored, "recipe": {k: v for k, v in stored["recipe"].items() if k != "smooth"}},
+                          cell, config)
+    assert not study.finished({**stored, "recipe": {**stored["recipe"], "smooth": 5}}, cell, config)
     # A setting added to RunConfig since the cell ran counts as its default.
     assert study.finished({**stored, "config": {k: v for k, v in stored["config"].items() if k != "select"}},
                           cell, config)
