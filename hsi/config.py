@@ -100,6 +100,8 @@ class RunConfig:
     select: str | None = None
     tta: bool | None = None
     ensemble: int | None = None
+    screen: float | None = None
+    survivors: int | None = None
     member_margin: float | None = None
     min_steps: int | None = None
     smooth: int | None = None

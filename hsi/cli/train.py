@@ -71,6 +71,12 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tta", action=argparse.BooleanOptionalAction,
                        help="test-time augmentation: mean softmax over the 8 flips/rotations (8x inference)")
     group.add_argument("--ensemble", type=int, help="networks from different seeds, probabilities averaged (Nx cost)")
+    group.add_argument("--screen", type=float,
+                       help="with validation pixels and --survivors below --ensemble, every network trains this "
+                       "share of the epochs, then only the survivors best on validation train on (0 = off)")
+    group.add_argument("--survivors", type=int,
+                       help="networks trained to the end (0 = all): after --screen the best on validation, "
+                       "otherwise the first (the others never start)")
     group.add_argument("--member-margin", type=float,
                        help="with validation pixels, keep the ensemble's networks whose validation accuracy is at "
                        "most this far below the best's (a fraction; 1 = keep all)")

@@ -506,7 +506,7 @@ def _tile_classifier(model: TileModel) -> tuple[Any, Any]:
     if cached is None or cached[0] != model.key:
         import torch
 
-        from hsi.training.classifier import classifier_from_state
+        from hsi.training.factory import classifier_from_state
 
         device = torch.device(worker_device() or "cpu")  # the device the engine gave this worker
         _WORKER["tile_model"] = cached = (model.key, classifier_from_state(model.checkpoint, device), device)

@@ -11,7 +11,7 @@ from hsi.data.scene import Scene
 from hsi.experiments.steps import environment
 from hsi.models import list_models
 from hsi.reporting.tables import markdown_table
-from hsi.training.classifier import build_classifier
+from hsi.training.factory import build_classifier
 
 
 def describe_scene(scene: Scene) -> str:

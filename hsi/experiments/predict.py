@@ -22,8 +22,8 @@ from hsi.experiments.run_dir import check_writable, create_run_dir, write_status
 from hsi.reporting.files import atomic_save_json, atomic_save_npy
 from hsi.reporting.run_report import class_id_map, progress, write_predict_outputs
 from hsi.training.checkpoint import load_run_model
-from hsi.training.classifier import classifier_from_state
 from hsi.training.device import resolve_device
+from hsi.training.factory import classifier_from_state
 from hsi.training.frontend import apply_features, frontend_radius
 
 if TYPE_CHECKING:

@@ -1,13 +1,19 @@
 """Resuming an interrupted ``train`` run in its own folder, from its last finished epoch.
 
-After each epoch a run saves ``resume.pt`` (through :func:`hsi.training.checkpoint.save_checkpoint`,
-so it is written atomically and loaded without unpickling code): the weights, the optimiser
-state, the training state (epoch, history, best epoch and its weights), the split masks, the
-fitted PCA, the run's settings and a fingerprint of the scene. ``hsi-classify train --resume
-RUN_DIR`` reads the folder's ``config.json`` (written when the run starts), reloads the scene,
-checks it is the same one, and continues. Every epoch draws its batch order and dropout from
-``(seed, epoch)``, so with ``--deterministic`` the continued run ends with the metrics of an
-uninterrupted one. ``resume.pt`` is removed once the run is complete.
+A run keeps one resume point per network (an ensemble trains several, one after another):
+``resume-network-K.pt`` holds network K's weights, optimiser state and training state (epoch,
+history, best epoch and its weights), and ``resume.pt`` what they share: the split masks, the
+fitted PCA, the run's settings, a fingerprint of the scene and the training seconds so far.
+Both are written through :func:`hsi.training.checkpoint.save_checkpoint` (atomically, loaded
+without unpickling code). A network's point is written after the run's first epoch, whenever
+the network stops training (its last epoch, or the end of an ensemble's screening), and in
+between at most every :data:`SAVE_INTERVAL` seconds; a network that is done is not written again.
+``hsi-classify train --resume RUN_DIR`` reads the folder's ``config.json`` (written when the run
+starts), reloads the scene, checks it is the same one, and continues every network where its
+point left it. Every epoch draws its batch order and dropout from ``(seed, epoch)``, so with
+``--deterministic`` the continued run ends with the metrics of an uninterrupted one. The resume
+points are removed once the run is complete. A ``resume.pt`` of earlier versions (one network's
+weights inside it) still resumes.
 """
 
 from __future__ import annotations
@@ -29,20 +35,27 @@ from hsi._core.errors import CheckpointError, ConfigError, DataFormatError
 from hsi.config import RunConfig
 from hsi.data.scene import Scene
 from hsi.data.splits import Split
-from hsi.experiments.run_dir import RESUME_FILE, STATUS_FILE, read_status
+from hsi.experiments.run_dir import RESUME_FILE, STATUS_FILE, network_resume_file, read_status
 from hsi.features.pca import SpectralPCA
 from hsi.reporting.files import to_jsonable
 from hsi.training.checkpoint import load_checkpoint, save_checkpoint
-from hsi.training.classifier import Resume
+from hsi.training.classifier import NetworkCallback, NetworkResume, Resume
 from hsi.training.denoise_fit import Denoiser
-from hsi.training.trainer import EpochCallback, TrainState
+from hsi.training.recipe import Recipe
+from hsi.training.trainer import TrainState
 
-__all__ = ["RESUMABLE_OVERRIDES", "ResumePoint", "epoch_saver", "load_resume_point", "resumable_config"]
+__all__ = ["RESUMABLE_OVERRIDES", "SAVE_INTERVAL", "ResumePoint", "epoch_saver", "load_resume_point",
+           "resumable_config"]
 
 #: Settings ``--resume`` may change: where the data is and what runs it, never what is computed.
 RESUMABLE_OVERRIDES = ("device", "data_dir", "download", "cube", "gt")
 _KIND = "resume"
-_COST_RATIO = 10  # train at least this many times as long as the last save took before saving again
+_NETWORK_KIND = "resume-network"
+#: Seconds of training between two resume points of a network that trains on (besides the points
+#: where a network stops): what an interruption can cost, against the bytes written (HybridSN at
+#: patch 25: about 80 MB a point).
+SAVE_INTERVAL = 30.0
+_COST_RATIO = 10  # and train at least this many times as long as the last save took before saving again
 
 
 @dataclass
@@ -50,26 +63,22 @@ class ResumePoint:
     """A run saved after an epoch: everything needed to continue it exactly.
 
     Attributes:
-        model_state: the network's weights after the epoch.
-        optimizer_state: Adam's state after the epoch.
-        state: epoch reached, history and best epoch (with its weights).
+        networks: each saved network's weights, optimiser state and training state, by index.
         train_seconds: training time spent so far, over all sessions.
         split: the split the run started with (masks of shape (H, W)).
         pca: the PCA fitted when the run started.
         denoiser: the ``--denoise`` front end fitted when the run started, or None.
     """
 
-    model_state: dict[str, torch.Tensor]
-    optimizer_state: dict[str, Any]
-    state: TrainState
+    networks: dict[int, NetworkResume]
     train_seconds: float
     split: Split
     pca: SpectralPCA
     denoiser: Denoiser | None = None
 
     def fit_resume(self) -> Resume:
-        """Where the classifier's fit continues: weights, optimiser and training state."""
-        return Resume(self.model_state, self.optimizer_state, self.state)
+        """Where the classifier's fit continues: each network's weights, optimiser and training state."""
+        return Resume(dict(self.networks))
 
 
 def scene_fingerprint(scene: Scene) -> str:
@@ -96,14 +105,14 @@ def epoch_saver(
     pca: SpectralPCA,
     denoiser: Denoiser | None = None,
     resume: ResumePoint | None = None,
-) -> EpochCallback:
-    """The ``on_epoch_end`` callback of :func:`~hsi.training.trainer.fit` that writes ``resume.pt``.
+    interval: float = SAVE_INTERVAL,
+) -> NetworkCallback:
+    """The ``on_epoch_end`` callback of a classifier's fit that writes the run's resume points.
 
-    It saves after the first epoch and then after every epoch, except that it skips epochs
-    while the time since the last save is under ten times what that save took: a large model
-    with fast GPU epochs (HybridSN's ~80 MB state takes a few tenths of a second) then saves
-    every few epochs, spending at most about a tenth of the training time on saving and losing
-    at most a few seconds of training to an interruption.
+    A network's point is written after the run's first epoch, after the last epoch a network
+    trains before it stops (``stage_end``), and otherwise when ``interval`` seconds have passed
+    since the last point (and ten times as long as that point took to write). A network that has
+    trained all its epochs is saved without its optimiser state (it never trains again).
 
     Args:
         run_dir: the run folder.
@@ -111,39 +120,44 @@ def epoch_saver(
         scene: the scene trained on (only its fingerprint is saved).
         split: the run's split; pca: its fitted PCA; denoiser: its fitted front end, if any.
         resume: the point this session continues from, if any (its seconds are added).
+        interval: seconds between two points of a network that trains on (0: a point after every epoch).
 
     Returns:
-        A callback ``(epoch, model, optimizer, state) -> None``.
+        A callback ``(network, epoch, model, optimizer, state, stage_end) -> None``.
     """
     started = time.perf_counter()  # this session's training starts now: the callback is made just before it
     fingerprint = scene_fingerprint(scene)
     seconds_before = resume.train_seconds if resume is not None else 0.0
-    split_payload = {
-        "train": split.train, "val": split.val, "test": split.test, "excluded": split.excluded,
-        "info": json.dumps(to_jsonable(split.info)),  # free-form notes: kept as text
+    shared = {
+        "kind": _KIND,
+        "split": {"train": split.train, "val": split.val, "test": split.test, "excluded": split.excluded,
+                  "info": json.dumps(to_jsonable(split.info))},  # free-form notes: kept as text
+        "pca": pca.state_dict(),
+        **({"denoiser": denoiser.state()} if denoiser is not None else {}),
+        "settings": _settings(config),
+        "scene_fingerprint": fingerprint,
     }
-
-    saved_at: float | None = None  # when the last save ended, and how long it took
+    saved_at: float | None = None  # when the last point was written, and how long that took
     save_seconds = 0.0
 
-    def save(epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer, state: TrainState) -> None:
+    def save(network: int, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer, state: TrainState,
+             stage_end: bool) -> None:
         nonlocal saved_at, save_seconds
         began = time.perf_counter()
-        if saved_at is not None and began - saved_at < _COST_RATIO * save_seconds:
+        gap = max(interval, _COST_RATIO * save_seconds) if interval > 0 else 0.0  # 0: after every epoch
+        if not stage_end and saved_at is not None and began - saved_at < gap:
             return
-        save_checkpoint(run_dir / RESUME_FILE, {
-            "kind": _KIND,
+        done = epoch >= config.epochs
+        save_checkpoint(run_dir / network_resume_file(network), {
+            "kind": _NETWORK_KIND,
+            "network": network,
             "epoch": epoch,
             "model_state": model.state_dict(),
-            "optimizer_state": optimizer.state_dict(),
-            "train_state": {f.name: getattr(state, f.name) for f in fields(TrainState)},
-            "train_seconds": seconds_before + time.perf_counter() - started,
-            "split": split_payload,
-            "pca": pca.state_dict(),
-            **({"denoiser": denoiser.state()} if denoiser is not None else {}),
-            "settings": _settings(config),
-            "scene_fingerprint": fingerprint,
+            **({} if done else {"optimizer_state": optimizer.state_dict()}),
+            "train_state": {f.name: getattr(state, f.name) for f in fields(TrainState) if f.name != "optimizer_state"},
         })
+        save_checkpoint(run_dir / RESUME_FILE, {**shared,
+                                                "train_seconds": seconds_before + time.perf_counter() - started})
         saved_at = time.perf_counter()
         save_seconds = saved_at - began
 
@@ -209,7 +223,11 @@ def resumable_config(run_dir: str | Path, overrides: dict[str, Any] | None = Non
                 f"(kill {pid}) before --resume."
             )
     config = RunConfig.from_json_file(run_dir / "config.json")
-    return replace(config, **overrides)
+    stored = json.loads((run_dir / "config.json").read_text())
+    stored = stored.get("run", stored) if isinstance(stored, dict) else {}
+    # A recipe part added since the run started did not act in it: its neutral value, Recipe()'s.
+    added = {name: value for name, value in Recipe().parts().items() if name not in stored}
+    return replace(config, **added, **overrides)
 
 
 def load_resume_point(run_dir: Path, scene: Scene, config: RunConfig) -> ResumePoint | None:
@@ -232,7 +250,9 @@ def load_resume_point(run_dir: Path, scene: Scene, config: RunConfig) -> ResumeP
             f"cannot resume from {path}: the file is damaged, tampered with or not a resume point; "
             "delete it to restart the run from epoch 0 in the same folder."
         )
-    saved, now = data["settings"], _settings(config)
+    now = _settings(config)
+    # A recipe part added since the point was saved: its neutral value, as resumable_config reads it.
+    saved = {**{k: v for k, v in Recipe().parts().items() if k in now}, **data["settings"]}
     changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
     if changed:
         first = changed[0]
@@ -247,11 +267,34 @@ def load_resume_point(run_dir: Path, scene: Scene, config: RunConfig) -> ResumeP
         )
     masks = {k: v.numpy() for k, v in data["split"].items() if k != "info"}
     split = Split(**masks, info=json.loads(data["split"]["info"]))
-    known = {f.name for f in fields(TrainState)}
-    train_state = TrainState(**{k: v for k, v in data["train_state"].items() if k in known})
     pca = SpectralPCA.from_state_dict(data["pca"])
     denoiser = Denoiser.from_state(data["denoiser"]) if "denoiser" in data else None
-    return ResumePoint(
-        model_state=data["model_state"], optimizer_state=data["optimizer_state"], state=train_state,
-        train_seconds=float(data["train_seconds"]), split=split, pca=pca, denoiser=denoiser,
-    )
+    if "model_state" in data:  # an earlier version's point: one network, inside resume.pt
+        networks = {0: _network_resume(data)}
+    else:
+        networks = {}
+        for network_path in sorted(run_dir.glob(network_resume_file("*"))):
+            network = _read_network_point(network_path)
+            networks[int(network["network"])] = _network_resume(network)
+    return ResumePoint(networks=networks, train_seconds=float(data["train_seconds"]), split=split, pca=pca,
+                       denoiser=denoiser)
+
+
+def _read_network_point(path: Path) -> dict[str, Any]:
+    try:
+        data = load_checkpoint(path)
+    except CheckpointError:
+        data = None
+    if data is None or data.get("kind") != _NETWORK_KIND or not isinstance(data.get("network"), int):
+        raise CheckpointError(
+            f"cannot resume from {path}: the file is damaged, tampered with or not a network's resume point; "
+            f"delete it to restart that network from epoch 0."
+        )
+    return data
+
+
+def _network_resume(data: dict[str, Any]) -> NetworkResume:
+    """One network's saved weights, optimiser state and training state."""
+    known = {f.name for f in fields(TrainState)} - {"optimizer_state"}
+    train_state = TrainState(**{k: v for k, v in data["train_state"].items() if k in known})
+    return NetworkResume(data["model_state"], data.get("optimizer_state"), train_state)

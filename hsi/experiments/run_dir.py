@@ -19,6 +19,11 @@ from hsi.reporting.files import atomic_save_json
 STATUS_FILE = "status.json"
 #: What ``--resume`` continues from; written after every epoch, removed when the run is complete.
 RESUME_FILE = "resume.pt"
+
+
+def network_resume_file(network: int | str) -> str:
+    """The name of network ``network``'s resume point in a run folder (``"*"``: a glob of them all)."""
+    return f"resume-network-{network}.pt"
 #: Written last, so a folder that holds them is a finished run; removed when a run stops early.
 FINAL_FILES = ("metrics.json", "report.md")
 
@@ -120,6 +125,7 @@ def guard_run(run_dir: Path, *, config: dict[str, Any] | None = None, resumed: b
         else:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    with contextlib.suppress(FileNotFoundError):
-        (run_dir / RESUME_FILE).unlink()
+    for point in [run_dir / RESUME_FILE, *run_dir.glob(network_resume_file("*"))]:
+        with contextlib.suppress(FileNotFoundError):
+            point.unlink()
     write_status(run_dir, "complete")

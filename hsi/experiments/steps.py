@@ -55,14 +55,15 @@ from hsi.experiments.run_dir import check_writable
 from hsi.features.controls import CONTROLS, NO_CONTROL
 from hsi.features.pca import SpectralPCA, fit_sample
 from hsi.models import MODELS
-from hsi.training.classifier import Classifier, FitSettings, Resume, build_classifier
+from hsi.training.classifier import Classifier, FitSettings, NetworkCallback, Resume
 from hsi.training.crops import use_crops
 from hsi.training.denoise_fit import Denoiser, fit_denoiser
 from hsi.training.device import resolve_device
+from hsi.training.factory import build_classifier
 from hsi.training.frontend import denoise_settings, fit_reducer
 from hsi.training.recipe import decision_window, recipe_of, resolve_recipe
 from hsi.training.seed import seeded_run
-from hsi.training.trainer import EpochCallback, PixelSet
+from hsi.training.trainer import PixelSet
 
 __all__ = [
     "Features", "Fitted", "Prediction", "Prepared", "PreparedLazy", "environment", "evaluate", "evaluate_streamed",
@@ -122,14 +123,13 @@ class Fitted:
     inference: Inference = "auto"
     #: a cube on disk: seconds spent reading the training and validation windows (part of ``train_seconds``).
     read_seconds: float | None = None
-    #: ``--ensemble`` members after the first: seed, selected epoch, training seconds (their cost, apart).
-    ensemble_members: list[dict[str, float]] = dataclasses.field(default_factory=list)
     #: what the training steps ran on: ``patches`` or ``crops`` (``--train-input`` resolved); None: no network.
     train_input: str | None = None
     #: patches per optimiser step (``--batch-size`` shrunk by the recipe's ``min_steps``); None: no network.
     train_batch_size: int | None = None
-    #: the ensemble's networks scored on the validation pixels and which were kept (recipe's ``member_margin``).
-    ensemble_selection: dict[str, Any] | None = None
+    #: an ensemble's networks: seed, epochs trained, selected epoch, validation scores, kept, seconds
+    #: (:meth:`~hsi.training.ensemble.EnsembleClassifier.fit`); None for one model.
+    ensemble: dict[str, Any] | None = None
     #: the recipe's map smoothing: majority vote in this odd window after classification (0 = none).
     smooth: int = 0
 
@@ -393,7 +393,7 @@ def _pixel_set(source: PatchSource, labels: np.ndarray, mask: np.ndarray) -> Pix
 
 def fit(
     config: RunConfig, scene: Scene | LazyScene, split: Split, features: Features, device: torch.device, *,
-    progress: bool = False, resume: Resume | None = None, on_epoch_end: EpochCallback | None = None,
+    progress: bool = False, resume: Resume | None = None, on_epoch_end: NetworkCallback | None = None,
 ) -> Fitted:
     """Builds the config's model and fits it on the split's training (and validation) pixels.
 
@@ -402,13 +402,14 @@ def fit(
     cube and its control) follow the identical protocol.
 
     Args:
-        resume: continue a network's training from a saved epoch.
-        on_epoch_end: called after every epoch (saves ``resume.pt``).
+        resume: continue the networks' training from their saved epochs.
+        on_epoch_end: called after every epoch of every network (saves the resume points).
     """
     started = time.perf_counter()
+    recipe = recipe_of(config)
     with seeded_run(config.seed, deterministic=config.deterministic):
         classifier = build_classifier(config.model, in_chans=config.pca_components, num_classes=scene.n_classes,
-                                      patch_size=config.patch_size, device=device, seed=config.seed)
+                                      patch_size=config.patch_size, device=device, seed=config.seed, recipe=recipe)
         read_seconds = None
         if isinstance(scene, LazyScene):  # only the windows of the training and validation pixels, from disk
             read_started = time.perf_counter()
@@ -422,15 +423,13 @@ def fit(
                                  device=device)
             train_set = _pixel_set(source, scene.labels, split.train)
             val_set = _pixel_set(source, scene.labels, split.val) if split.val.any() else None
-        recipe = recipe_of(config)
         settings = FitSettings(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
                                recipe=recipe, train_input=config.train_input)
         report = classifier.fit(source, train_set, val_set, settings=settings, progress=progress, resume=resume,
                                 on_epoch_end=on_epoch_end)
     return Fitted(classifier, source, report.history, report.selected_epoch, time.perf_counter() - started,
-                  inference=config.inference, ensemble_members=report.members, read_seconds=read_seconds,
-                  train_input=report.train_input, train_batch_size=report.batch_size,
-                  ensemble_selection=report.ensemble_selection, smooth=recipe.smooth)
+                  inference=config.inference, read_seconds=read_seconds, train_input=report.train_input,
+                  train_batch_size=report.batch_size, ensemble=report.ensemble, smooth=recipe.smooth)
 
 
 def predict(fitted: Fitted, *, batch_size: int | None = None) -> Prediction:

@@ -55,10 +55,11 @@ __all__ = [
 
 def clock_free(metrics: dict[str, Any]) -> dict[str, Any]:
     """A run's metrics without what the clock decides (every ``*_seconds``, and each ensemble
-    member's ``seconds``): what two runs of one config and seed on one machine share exactly."""
+    network's ``seconds``): what two runs of one config and seed on one machine share exactly."""
     kept = {k: v for k, v in metrics.items() if not k.endswith("_seconds")}
-    if "ensemble_members" in kept:
-        kept["ensemble_members"] = [{k: v for k, v in m.items() if k != "seconds"} for m in kept["ensemble_members"]]
+    if "ensemble" in kept:
+        kept["ensemble"] = {**kept["ensemble"], "networks": [{k: v for k, v in m.items() if k != "seconds"}
+                                                             for m in kept["ensemble"]["networks"]]}
     return kept
 
 
@@ -164,8 +165,7 @@ def _execute(prepared: Prepared, run_dir: Path, *, progress: bool, resume: Resum
         "train_seconds": train_seconds,
         **({"train_input": fitted.train_input} if fitted.train_input else {}),
         **({"train_batch_size": fitted.train_batch_size} if fitted.train_batch_size else {}),
-        **({"ensemble_members": fitted.ensemble_members} if fitted.ensemble_members else {}),
-        **({"ensemble_selection": fitted.ensemble_selection} if fitted.ensemble_selection else {}),
+        **({"ensemble": fitted.ensemble} if fitted.ensemble else {}),
         "inference_seconds": prediction.inference_seconds,
         "seed": config.seed,
         **({"selected_epoch": fitted.selected_epoch} if fitted.selected_epoch is not None else {}),
@@ -197,8 +197,8 @@ def _execute_lazy(prepared: PreparedLazy, run_dir: Path, *, progress: bool) -> R
     save_run_model(run_dir, run_checkpoint(fitted, features, scene, config))  # what the streamed map reads
     decision_window, smooth, n_parameters = fitted.decision_window, fitted.smooth, fitted.classifier.n_parameters
     history, selected_epoch = fitted.history, fitted.selected_epoch
-    train_seconds, read_seconds, members = fitted.train_seconds, fitted.read_seconds, fitted.ensemble_members
-    train_input, train_batch, selection = fitted.train_input, fitted.train_batch_size, fitted.ensemble_selection
+    train_seconds, read_seconds, ensemble = fitted.train_seconds, fitted.read_seconds, fitted.ensemble
+    train_input, train_batch = fitted.train_input, fitted.train_batch_size
     mosaic_shape = list(fitted.source.padded.shape)
     del fitted  # the training mosaic and the network: the map is made from the saved model
     progress_log.info("classifying every pixel (%d x %d) tile by tile", *scene.shape[:2])
@@ -212,8 +212,7 @@ def _execute_lazy(prepared: PreparedLazy, run_dir: Path, *, progress: bool) -> R
         **({"train_input": train_input} if train_input else {}),
         **({"train_batch_size": train_batch} if train_batch else {}),
         "read_seconds": read_seconds,
-        **({"ensemble_members": members} if members else {}),
-        **({"ensemble_selection": selection} if selection else {}),
+        **({"ensemble": ensemble} if ensemble else {}),
         "inference_seconds": inference_seconds,
         "seed": config.seed,
         **({"selected_epoch": selected_epoch} if selected_epoch is not None else {}),

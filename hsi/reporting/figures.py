@@ -525,18 +525,21 @@ def confusion_figure(
     return fig
 
 
-def training_curve(history: Sequence[Mapping[str, Any]], *, title: str | None = None) -> Figure:
-    """Loss and accuracy per epoch, training and (when present) validation.
+def training_curve(history: Sequence[Mapping[str, Any]], *, kept: Sequence[int] | None = None,
+                   title: str | None = None) -> Figure:
+    """Loss and accuracy per epoch, training and (when present) validation, for each network.
 
     Args:
         history: one dict per epoch with ``epoch``, ``train_loss``, ``train_accuracy``
             and optionally ``val_loss`` / ``val_accuracy`` (None or absent on epochs
-            without validation). Accuracies are fractions.
+            without validation), and ``network`` (1-based) for an ensemble's rows. Accuracies are fractions.
+        kept: an ensemble's kept networks (1-based); the others are drawn faint. None = all kept.
         title: figure title; default=None for none.
 
     Returns:
-        The figure: a loss panel and an accuracy panel; the epoch of lowest validation
-        loss is marked with a dotted line.
+        The figure: a loss panel and an accuracy panel; one network's epoch of lowest
+        validation loss is marked with a dotted line; an ensemble's networks each get a colour,
+        training solid and validation dashed, and the legend says which were kept.
 
     Raises:
         DataFormatError: ``history`` is empty or an epoch lacks a required key.
@@ -551,43 +554,55 @@ def training_curve(history: Sequence[Mapping[str, Any]], *, title: str | None = 
                 f"history[{i}] must hold the keys {list(required)}; missing {missing}. "
                 "Pass the trainer's per-epoch records."
             )
+    by_network: dict[int, list[Mapping[str, Any]]] = {}
+    for row in history:
+        by_network.setdefault(int(row.get("network", 1)), []).append(row)
+    last_epoch = max(float(r["epoch"]) for r in history)
 
-    def series(key: str) -> tuple[np.ndarray, np.ndarray]:
-        pts = [(float(r["epoch"]), float(r[key])) for r in history if r.get(key) is not None]
+    def series(rows: Sequence[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
+        pts = [(float(r["epoch"]), float(r[key])) for r in rows if r.get(key) is not None]
         pts = [(e, v) for e, v in pts if math.isfinite(v)]
         arr = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
         return arr[:, 0], arr[:, 1]
 
     fig = Figure(figsize=(10.0, 4.0), layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
-    val_epochs, val_loss = series("val_loss")
-    for ax, key, ylabel in ((ax_loss, "loss", "loss"), (ax_acc, "accuracy", "accuracy (fraction)")):
-        for split, style in (("train", "-"), ("val", "--")):
-            x, y = series(f"{split}_{key}")
-            if x.size:
-                ax.plot(
-                    x,
-                    y,
-                    style,
-                    marker="o" if x.size < 30 else None,
-                    markersize=3,
-                    label="training" if split == "train" else "validation",
-                )
+    several = len(by_network) > 1
+    for number, rows in sorted(by_network.items()):
+        is_kept = kept is None or number in kept
+        epochs = max(float(r["epoch"]) for r in rows)
+        status = "kept" if is_kept else (f"stopped after epoch {epochs:g}" if epochs < last_epoch else "dropped")
+        colour = f"C{(number - 1) % 10}" if several else None
+        for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+            for split, style in (("train", "-"), ("val", "--")):
+                x, y = series(rows, f"{split}_{key}")
+                if not x.size:
+                    continue
+                if several:
+                    label = f"network {number} ({status})" if ax is ax_acc and split == "train" else None
+                else:
+                    label = "training" if split == "train" else "validation"
+                ax.plot(x, y, style, color=colour, alpha=1.0 if is_kept else 0.35,
+                        marker="o" if x.size < 30 and not several else None, markersize=3, label=label)
+    if not several:
+        val_epochs, val_loss = series(history, "val_loss")
         if val_loss.size:
-            ax.axvline(
-                val_epochs[int(np.argmin(val_loss))],
-                color="0.5",
-                linestyle=":",
-                linewidth=1,
-                label="lowest validation loss",
-            )
+            for ax in (ax_loss, ax_acc):
+                ax.axvline(val_epochs[int(np.argmin(val_loss))], color="0.5", linestyle=":", linewidth=1,
+                           label="lowest validation loss")
+    for ax, ylabel in ((ax_loss, "loss"), (ax_acc, "accuracy (fraction)")):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=_FONT, frameon=False)
+    if several:
+        ax_acc.legend(fontsize=_FONT, frameon=False, title="solid: training, dashed: validation",
+                      title_fontsize=_FONT)
+    else:
+        ax_loss.legend(fontsize=_FONT, frameon=False)
+        ax_acc.legend(fontsize=_FONT, frameon=False)
     ax_loss.set_title("Loss", fontsize=_FONT + 1)
-    ax_acc.set_title("Accuracy", fontsize=_FONT + 1)
+    ax_acc.set_title("Accuracy" + (f" of {len(by_network)} networks" if several else ""), fontsize=_FONT + 1)
     ax_acc.set_ylim(top=1.02)
     if title:
         fig.suptitle(title)

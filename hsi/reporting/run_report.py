@@ -91,14 +91,24 @@ def class_id_map(scene: Scene, prediction: np.ndarray) -> np.ndarray:
     return np.asarray(scene.class_ids, dtype=np.int64)[prediction]
 
 
-def ensemble_line(selection: dict[str, Any]) -> str:
-    """The recipe's ``member_margin`` at work, in words: ``kept 1 of 5 networks, ... (accuracy %: 95.7 kept, ...)``."""
-    kept = set(selection["kept"])
-    accuracies = ", ".join(f"{format_percent(a, digits=1)}{' kept' if i in kept else ''}"
-                           for i, a in enumerate(selection["val_accuracy"]))
-    return (f"kept {len(kept)} of {len(selection['val_accuracy'])} networks, those within "
-            f"{format_percent(selection['margin'], digits=1)} points of the best on the validation pixels "
-            f"(accuracy %: {accuracies})")
+def ensemble_line(ensemble: dict[str, Any]) -> str:
+    """An ensemble's networks in words: how many trained, screened and kept, each with its validation accuracy."""
+    networks = ensemble["networks"]
+    last = max(n["epochs"] for n in networks)
+    text = f"{len(networks)} networks from different seeds, {len(ensemble['kept'])} kept"
+    if "screen_epoch" in ensemble:
+        survivors = sum(n["epochs"] == last for n in networks)
+        text += (f"; after epoch {ensemble['screen_epoch']} only the {survivors} best on the validation pixels "
+                 f"trained on to epoch {last}")
+    if "member_margin" in ensemble:
+        text += f"; kept: within {format_percent(ensemble['member_margin'], digits=1)} points of the best there"
+
+    def state(n: dict[str, Any]) -> str:
+        accuracy = f"{format_percent(n['val_accuracy'], digits=1)}% " if "val_accuracy" in n else ""
+        status = "kept" if n["kept"] else (f"stopped after epoch {n['epochs']}" if n["epochs"] < last else "dropped")
+        return f"network {n['network']} {accuracy}{status}"
+
+    return f"{text} ({'; '.join(state(n) for n in networks)})"
 
 
 def excluded_label(split: Split) -> str:
@@ -141,7 +151,7 @@ def write_run_outputs(
                          + (f", batches of {metrics['train_batch_size']}" if metrics.get("train_batch_size") else ""),
         "inference seconds (full scene)": f"{metrics['inference_seconds']:.2f}"
                                           + (f" ({metrics['inference']})" if metrics.get("inference") else ""),
-        **({"ensemble": ensemble_line(metrics["ensemble_selection"])} if metrics.get("ensemble_selection") else {}),
+        **({"ensemble": ensemble_line(metrics["ensemble"])} if metrics.get("ensemble") else {}),
         "device": resolved["device_name"],
     }
     notes = leakage_notes(metrics["leakage"]) if "leakage" in metrics else []
@@ -158,7 +168,8 @@ def write_run_outputs(
         headers = list(history[0].keys())
         rows = [[row.get(h) for h in headers] for row in history]
         atomic_write_text(run_dir / "history.csv", tables.csv_text(headers, rows))
-        atomic_save_figure(figures.training_curve(history), run_dir / "training_curve.png")
+        kept = metrics.get("ensemble", {}).get("kept")
+        atomic_save_figure(figures.training_curve(history, kept=kept), run_dir / "training_curve.png")
     for part in ("train", "val", "test"):
         atomic_save_npy(run_dir / f"split_{part}.npy", getattr(split, part))
     if isinstance(scene, Scene):

@@ -14,6 +14,7 @@ import abc
 import copy
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, cast
 
@@ -23,23 +24,24 @@ from torch import nn
 
 from hsi._core.errors import CheckpointError, ConfigError, HSIError
 from hsi.data.patches import PatchSource
-from hsi.models import MODELS, create_model, profile_model
+from hsi.models import create_model, profile_model
 from hsi.training.batching import DIHEDRAL, activation_bytes_per_patch, dihedral, inference_batch_size
 from hsi.training.batchnorm import recalibrate_batchnorm
 from hsi.training.crops import use_crops
 from hsi.training.recipe import Recipe, train_batch_size
-from hsi.training.trainer import EpochCallback, PixelSet, TrainState, autocast_for, evaluate, fit
+from hsi.training.trainer import EpochCallback, PixelSet, TrainState, autocast_for, fit
 
 __all__ = [
     "Classifier",
     "FitReport",
     "FitSettings",
+    "NetworkCallback",
+    "NetworkResume",
     "Resume",
     "SklearnClassifier",
     "TorchClassifier",
-    "build_classifier",
-    "classifier_from_state",
     "member_seed",
+    "networks_from_state",
 ]
 
 
@@ -56,29 +58,43 @@ class FitSettings:
 
 
 @dataclass
-class Resume:
-    """Where an interrupted fit continues: weights, optimiser state and training state after an epoch."""
+class NetworkResume:
+    """Where one network's interrupted training continues: weights, optimiser state and training state."""
 
     model_state: dict[str, torch.Tensor]
-    optimizer_state: dict[str, Any]
+    optimizer_state: dict[str, Any] | None  # None: the network had trained all its epochs
     state: TrainState
 
 
 @dataclass
+class Resume:
+    """Where an interrupted fit continues: the saved point of each network, by index (0 = the run's own)."""
+
+    networks: dict[int, NetworkResume] = field(default_factory=dict)
+
+
+#: Called after every epoch of a network: ``(network index, epoch, network, optimiser, state, stage_end)``;
+#: ``stage_end`` is true after the last epoch a network trains before another one takes over (or it is done).
+NetworkCallback = Callable[[int, int, nn.Module, torch.optim.Optimizer, TrainState, bool], None]
+
+
+@dataclass
 class FitReport:
-    """What a fit did: one history row per epoch (empty for one-shot estimators) and the epoch kept."""
+    """What a fit did: one history row per epoch (empty for one-shot estimators) and the epoch kept.
+
+    An ensemble's rows carry a ``network`` column (1-based); ``ensemble`` describes its networks
+    (:meth:`hsi.training.ensemble.EnsembleClassifier.fit`).
+    """
 
     history: list[dict[str, float]] = field(default_factory=list)
     selected_epoch: int | None = None
-    #: Ensemble members after the first: their seed, selected epoch and training seconds.
-    members: list[dict[str, float]] = field(default_factory=list)
     #: what the training steps ran on, ``patches`` or ``crops`` (None for one-shot estimators).
     train_input: str | None = None
     #: patches per optimiser step (the run's batch size, shrunk by the recipe's ``min_steps``).
     batch_size: int | None = None
-    #: the recipe's ``member_margin`` at work: ``margin``, every network's ``val_accuracy`` and
-    #: ``val_loss`` (training order: the run's own first), and the indices ``kept``; None when it did not run.
-    ensemble_selection: dict[str, Any] | None = None
+    #: an ensemble's networks (seed, epochs trained, selected epoch, validation scores, kept, seconds),
+    #: when it screened them (``screen_epoch``) and the margin that kept them; None for one model.
+    ensemble: dict[str, Any] | None = None
 
 
 class Classifier(abc.ABC):
@@ -110,9 +126,13 @@ class Classifier(abc.ABC):
     @abc.abstractmethod
     def fit(
         self, source: PatchSource, train: PixelSet, val: PixelSet | None, *, settings: FitSettings,
-        progress: bool = False, resume: Resume | None = None, on_epoch_end: EpochCallback | None = None,
+        progress: bool = False, resume: Resume | None = None, on_epoch_end: NetworkCallback | None = None,
     ) -> FitReport:
-        """Fits on the ``train`` pixels (``val``: model selection where the model has epochs)."""
+        """Fits on the ``train`` pixels (``val``: model selection where the model has epochs).
+
+        ``resume``: the saved points its networks continue from; ``on_epoch_end``: called after
+        every epoch of every network (a run's resume points).
+        """
 
     @abc.abstractmethod
     def predict_proba(self, source: PatchSource, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
@@ -155,127 +175,147 @@ class Classifier(abc.ABC):
 
 
 class TorchClassifier(Classifier):
-    """A network mapping (N, C, p, p) patches to (N, K) logits, trained by :func:`~hsi.training.trainer.fit`."""
+    """A network mapping (N, C, p, p) patches to (N, K) logits, trained by :func:`~hsi.training.trainer.fit`.
+
+    Training can run in stages (:meth:`train_until`, then :meth:`finish`), so that an ensemble
+    can train several networks part of the way and continue only some of them.
+    """
 
     kind = "torch"
 
-    def __init__(self, name: str, network: nn.Module, *, in_chans: int, num_classes: int, patch_size: int) -> None:
+    def __init__(self, name: str, network: nn.Module, *, in_chans: int, num_classes: int, patch_size: int,
+                 seed: int = 0) -> None:
         super().__init__(name, in_chans=in_chans, num_classes=num_classes, patch_size=patch_size)
         self.network = network
         #: Test-time augmentation: mean softmax over the 8 flips/rotations (set by the recipe at fit).
         self.tta = False
-        #: Ensemble members after ``network`` (other seeds); probabilities are averaged over all.
-        self.members: list[nn.Module] = []
-
-    @property
-    def networks(self) -> list[nn.Module]:
-        """Every network whose probabilities are averaged: ``network``, then the ensemble's other members."""
-        return [self.network, *self.members]
+        #: Seeds the network's batch order, dropout and augmentation (its initial weights were drawn from it).
+        self.seed = seed
+        #: Where training stands (None before :meth:`train_until`).
+        self.training: TrainState | None = None
+        self._seconds = 0.0
 
     @classmethod
     def create(cls, name: str, *, in_chans: int, num_classes: int, patch_size: int, device: torch.device,
                seed: int | None = None) -> TorchClassifier:
         network = create_model(name, in_chans=in_chans, num_classes=num_classes, patch_size=patch_size, seed=seed)
-        return cls(name, network.to(device), in_chans=in_chans, num_classes=num_classes, patch_size=patch_size)
+        return cls(name, network.to(device), in_chans=in_chans, num_classes=num_classes, patch_size=patch_size,
+                   seed=seed or 0)
 
     @property
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.network.parameters() if p.requires_grad)
 
+    @property
+    def seconds(self) -> float:
+        """Seconds spent training this network in this process (:meth:`train_until` and :meth:`finish`)."""
+        return self._seconds
+
     def fit(
         self, source: PatchSource, train: PixelSet, val: PixelSet | None, *, settings: FitSettings,
-        progress: bool = False, resume: Resume | None = None, on_epoch_end: EpochCallback | None = None,
+        progress: bool = False, resume: Resume | None = None, on_epoch_end: NetworkCallback | None = None,
     ) -> FitReport:
-        """Trains, keeps the epoch of lowest validation loss (else the last), then recalibrates batch norm.
+        """Trains, keeps the epoch the recipe's ``select`` ranks best on ``val`` (else the last), then
+        recalibrates batch norm. (An ensemble of such networks: :class:`~hsi.training.ensemble.EnsembleClassifier`.)"""
+        self.seed = settings.seed
+        settings = self.fit_settings(source, train, settings)
+        self.train_until(settings.epochs, source, train, val, settings=settings, progress=progress,
+                         resume=resume.networks.get(0) if resume else None, on_epoch_end=on_epoch_end)
+        selected = self.finish(source, train, settings=settings)
+        return FitReport(self.history, selected, settings.train_input, settings.batch_size)
 
-        With ``settings.recipe.ensemble = N > 1`` it then trains N - 1 more networks the same way,
-        from seeds :func:`member_seed` (initial weights, batch order, augmentation); a resumed fit
-        resumes the first and retrains the others. With validation pixels and a recipe
-        ``member_margin`` below 1, the networks far below the best on them are then dropped.
-        """
+    def fit_settings(self, source: PatchSource, train: PixelSet, settings: FitSettings) -> FitSettings:
+        """``settings`` resolved for this network: the batch shrunk by ``min_steps``, ``patches`` or ``crops``."""
         recipe = settings.recipe or Recipe()
-        self.tta = recipe.tta
-        if resume is not None:
-            self.network.load_state_dict(resume.model_state)
-        history: list[dict[str, float]] = []
         settings = replace(settings, batch_size=train_batch_size(recipe, settings.batch_size, len(train)))
         crops = use_crops(settings.train_input, self.network, recipe, name=self.name, rows=train.rows,
                           cols=train.cols, height=source.height, width=source.width, batch_size=settings.batch_size)
-        selected = self._fit_one(self.network, source, train, val, settings, settings.seed, progress=progress,
-                                 resume=resume, on_epoch_end=on_epoch_end, history=history, crops=crops)
-        members: list[dict[str, float]] = []
-        self.members = []
-        for k in range(1, recipe.ensemble):
-            started = time.perf_counter()
-            seed = member_seed(settings.seed, k)
-            network = create_model(self.name, in_chans=self.in_chans, num_classes=self.num_classes,
-                                   patch_size=self.patch_size, seed=seed).to(source.device)
-            epoch = self._fit_one(network, source, train, val, settings, seed, progress=progress, history=[],
-                                  crops=crops)
-            self.members.append(network)
-            members.append({"seed": seed, "selected_epoch": epoch, "seconds": time.perf_counter() - started})
-        selection = None
-        if val is not None and len(val) and self.members and recipe.member_margin < 1:
-            selection = self._keep_strong_networks(source, val, recipe.member_margin)
-        if source.device.type == "cuda":
-            torch.cuda.synchronize(source.device)
-        return FitReport(history, selected, members, "crops" if crops else "patches", settings.batch_size, selection)
+        return replace(settings, train_input="crops" if crops else "patches")
 
-    def _keep_strong_networks(self, source: PatchSource, val: PixelSet, margin: float) -> dict[str, Any]:
-        """Drops the networks whose validation accuracy is more than ``margin`` below the best's.
+    def train_until(
+        self, epoch: int, source: PatchSource, train: PixelSet, val: PixelSet | None, *, settings: FitSettings,
+        progress: bool = False, resume: NetworkResume | None = None, on_epoch_end: NetworkCallback | None = None,
+        index: int = 0, desc: str = "train",
+    ) -> None:
+        """Trains on to ``epoch`` (of ``settings.epochs``; settings from :meth:`fit_settings`).
 
-        The first kept network becomes ``network`` (the run's own network may be dropped: its
-        history and selected epoch stay in the report, marked by ``kept``).
+        Each epoch draws its batch order and dropout from ``(self.seed, epoch)``, so training in
+        stages, or from a resume point, follows the uninterrupted path exactly.
+
+        Args:
+            resume: the saved point to continue from (used when this network has not trained yet).
+            on_epoch_end: called after each epoch with ``index`` as the network's index.
         """
-        networks, batch_size = self.networks, self.inference_batch_size(source)
-        scores = [evaluate(network, source, val, batch_size=batch_size) for network in networks]
-        best = max(accuracy for _, accuracy in scores)
-        kept = [i for i, (_, accuracy) in enumerate(scores) if accuracy >= best - margin - 1e-9]
-        self.network, self.members = networks[kept[0]], [networks[i] for i in kept[1:]]
-        return {"margin": margin, "val_accuracy": [a for _, a in scores], "val_loss": [loss for loss, _ in scores],
-                "kept": kept}
+        started = time.perf_counter()
+        recipe = settings.recipe or Recipe()
+        self.tta = recipe.tta
+        if self.training is None and resume is not None:
+            self.network.load_state_dict(resume.model_state)
+            resume.state.optimizer_state = resume.optimizer_state
+            self.training = resume.state
+        stop = min(epoch, settings.epochs)
+        callback: EpochCallback | None = None
+        if on_epoch_end is not None:
+            def callback(done: int, model: nn.Module, optimizer: torch.optim.Optimizer, state: TrainState) -> None:
+                on_epoch_end(index, done, model, optimizer, state, done == stop)
+        if self.training is None or self.training.epoch < stop:
+            self.training = fit(self.network, source, train, val, epochs=settings.epochs,
+                                batch_size=settings.batch_size, lr=settings.lr, seed=self.seed, progress=progress,
+                                state=self.training, on_epoch_end=callback, recipe=recipe,
+                                crops=settings.train_input == "crops", stop_epoch=stop, desc=desc)
+        self._seconds += time.perf_counter() - started
 
-    @staticmethod
-    def _fit_one(network: nn.Module, source: PatchSource, train: PixelSet, val: PixelSet | None,
-                 settings: FitSettings, seed: int, *, progress: bool, history: list[dict[str, float]],
-                 resume: Resume | None = None, on_epoch_end: EpochCallback | None = None,
-                 crops: bool = False) -> int:
-        """Trains one network (as :meth:`fit` says); fills ``history``; returns the epoch kept."""
-        state = fit(network, source, train, val, epochs=settings.epochs, batch_size=settings.batch_size,
-                    lr=settings.lr, seed=seed, progress=progress,
-                    state=resume.state if resume else None,
-                    optimizer_state=resume.optimizer_state if resume else None, on_epoch_end=on_epoch_end,
-                    recipe=settings.recipe, crops=crops)
-        history.extend(state.history)
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """One row per epoch trained so far."""
+        return list(self.training.history) if self.training is not None else []
+
+    @property
+    def best_validation(self) -> tuple[float, float] | None:
+        """(accuracy, loss) of the best epoch on the validation pixels so far, by the recipe's ``select``; None
+        without validation pixels."""
+        if self.training is None or self.training.best_state is None:
+            return None
+        return self.training.best_val_accuracy, self.training.best_val_loss
+
+    def finish(self, source: PatchSource, train: PixelSet, *, settings: FitSettings) -> int:
+        """Loads the selected epoch's weights (the last where there are no validation pixels), recalibrates
+        batch norm; returns the selected epoch."""
+        started = time.perf_counter()
+        state = self.training
+        if state is None:
+            raise ConfigError(f"network {self.name!r} has not trained; call train_until first.")
         selected = state.epoch
         if state.best_state is not None:
-            network.load_state_dict(state.best_state)
+            self.network.load_state_dict(state.best_state)
             selected = state.best_epoch
         # The moving-average BN statistics lag fast-changing weights in short runs; recompute them.
-        recalibrate_batchnorm(network, source, train, batch_size=settings.batch_size, seed=seed)
+        recalibrate_batchnorm(self.network, source, train, batch_size=settings.batch_size, seed=self.seed)
+        if source.device.type == "cuda":
+            torch.cuda.synchronize(source.device)
+        self._seconds += time.perf_counter() - started
         return selected
 
     def _mean_proba(self, inputs: torch.Tensor, forward: Any) -> torch.Tensor:
-        """Mean softmax over the networks and (with ``tta``) the 8 flips/rotations of ``inputs``.
+        """Mean softmax over (with ``tta``) the 8 flips/rotations of ``inputs``.
 
-        ``forward(network, x)`` returns logits whose last two axes are spatial where ``x``'s are
-        (a dense map), or (N, K); each symmetry is undone on a map before averaging.
+        ``forward(x)`` returns logits whose last two axes are spatial where ``x``'s are (a dense
+        map), or (N, K); each symmetry is undone on a map before averaging.
         """
         transforms = range(len(DIHEDRAL)) if self.tta else range(1)
         probas = []
-        for network in self.networks:
-            network.eval()
-            for t in transforms:
-                with autocast_for(inputs.device):
-                    logits = forward(network, dihedral(inputs, t))
-                proba = logits.float().softmax(1)
-                probas.append(dihedral(proba, t, inverse=True) if proba.ndim == 4 else proba)
+        self.network.eval()
+        for t in transforms:
+            with autocast_for(inputs.device):
+                logits = forward(dihedral(inputs, t))
+            proba = logits.float().softmax(1)
+            probas.append(dihedral(proba, t, inverse=True) if proba.ndim == 4 else proba)
         return probas[0] if len(probas) == 1 else torch.stack(probas).mean(0)
 
     @torch.inference_mode()
     def predict_proba(self, source: PatchSource, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-        """Softmax of every network, averaged (ensemble), and over the 8 flips/rotations of each patch (``tta``)."""
-        return self._mean_proba(source.gather(rows, cols), lambda network, x: network(x))
+        """Softmax of the network, averaged over the 8 flips/rotations of each patch (``tta``)."""
+        return self._mean_proba(source.gather(rows, cols), self.network)
 
     def inference_batch_size(self, source: PatchSource) -> int:
         return inference_batch_size(self.network, in_chans=source.n_channels, patch_size=source.patch_size,
@@ -308,55 +348,69 @@ class TorchClassifier(Classifier):
             return super().predict_proba_dense(tiles)
         # Eval mode (dropout off): every layer then acts per pixel, so dense == patch by patch; a
         # flipped/rotated tile's map is the flipped/rotated map, undone before averaging (TTA).
-        return self._mean_proba(tiles, lambda network, x: cast(Any, network).forward_dense(x))
+        return self._mean_proba(tiles, cast(Any, self.network).forward_dense)
 
     def profile(self) -> dict[str, int | None]:
         return profile_model(self.network, patch_size=self.patch_size, in_chans=self.in_chans,
                              num_classes=self.num_classes)
 
     def state(self) -> dict[str, Any]:
-        """``model``, ``state_dict``; with TTA ``tta: true``; with an ensemble ``members`` (other networks)."""
+        """``model``, ``state_dict``; with TTA ``tta: true``."""
         state: dict[str, Any] = {"model": self.spec(), "state_dict": self.network.state_dict()}
         if self.tta:
             state["tta"] = True
-        if self.members:
-            state["members"] = [network.state_dict() for network in self.members]
         return state
 
     @classmethod
     def from_state(cls, state: dict[str, Any], device: torch.device) -> TorchClassifier:
-        spec = state["model"]
-        # Built on the meta device first (no memory): sizes from an edited checkpoint must not
-        # allocate a network larger than the weights the file actually holds.
-        try:
-            with torch.device("meta"):
-                probe = create_model(str(spec["name"]), in_chans=int(spec["in_chans"]),
-                                     num_classes=int(spec["num_classes"]), patch_size=int(spec["patch_size"]))
-        except HSIError:
-            raise
-        except Exception:  # noqa: BLE001 - sizes no hsi-classify run writes
-            raise CheckpointError(
-                f"checkpoint sizes do not build model {spec['name']!r} (in_chans {spec['in_chans']}, num_classes "
-                f"{spec['num_classes']}, patch_size {spec['patch_size']}); it was damaged or edited. "
-                "Use one written by hsi-classify train."
-            ) from None
-        expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
-        members = state.get("members", [])
-        if not isinstance(members, list):
-            raise CheckpointError(
-                f"checkpoint of model {spec['name']!r} has ensemble members that are not a list of weights; it was "
-                "damaged or edited. Use one written by hsi-classify train."
-            )
-        classifier = cls.create(str(spec["name"]), in_chans=int(spec["in_chans"]),
-                                num_classes=int(spec["num_classes"]), patch_size=int(spec["patch_size"]),
-                                device=torch.device("cpu"))
-        classifier.members = [copy.deepcopy(classifier.network) for _ in members]
-        for network, weights in zip(classifier.networks, [state.get("state_dict"), *members], strict=True):
-            _load_weights(network, weights, expected, str(spec["name"]))
+        networks = networks_from_state(state, device)
+        if len(networks) != 1:
+            raise CheckpointError(f"checkpoint of model {state['model']['name']!r} holds {len(networks)} networks; "
+                                  "load it with classifier_from_state.")
+        return networks[0]
+
+
+def networks_from_state(state: dict[str, Any], device: torch.device) -> list[TorchClassifier]:
+    """The fitted networks of a checkpoint: ``state_dict``, then each of ``members`` (an ensemble's others).
+
+    Raises:
+        CheckpointError: sizes that do not build the model, or weights that do not fit it.
+    """
+    spec = state["model"]
+    # Built on the meta device first (no memory): sizes from an edited checkpoint must not
+    # allocate a network larger than the weights the file actually holds.
+    try:
+        with torch.device("meta"):
+            probe = create_model(str(spec["name"]), in_chans=int(spec["in_chans"]),
+                                 num_classes=int(spec["num_classes"]), patch_size=int(spec["patch_size"]))
+    except HSIError:
+        raise
+    except Exception:  # noqa: BLE001 - sizes no hsi-classify run writes
+        raise CheckpointError(
+            f"checkpoint sizes do not build model {spec['name']!r} (in_chans {spec['in_chans']}, num_classes "
+            f"{spec['num_classes']}, patch_size {spec['patch_size']}); it was damaged or edited. "
+            "Use one written by hsi-classify train."
+        ) from None
+    expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    members = state.get("members", [])
+    if not isinstance(members, list):
+        raise CheckpointError(
+            f"checkpoint of model {spec['name']!r} has ensemble members that are not a list of weights; it was "
+            "damaged or edited. Use one written by hsi-classify train."
+        )
+    first = TorchClassifier.create(str(spec["name"]), in_chans=int(spec["in_chans"]),
+                                   num_classes=int(spec["num_classes"]), patch_size=int(spec["patch_size"]),
+                                   device=torch.device("cpu"))
+    networks = [first]
+    for _ in members:
+        twin = copy.copy(first)
+        twin.network = copy.deepcopy(first.network)
+        networks.append(twin)
+    for classifier, weights in zip(networks, [state.get("state_dict"), *members], strict=True):
+        _load_weights(classifier.network, weights, expected, str(spec["name"]))
         classifier.tta = state.get("tta", False) is True
-        for network in classifier.networks:
-            network.to(device)
-        return classifier
+        classifier.network.to(device)
+    return networks
 
 
 def _load_weights(network: nn.Module, weights: Any, expected: dict[str, tuple[int, ...]], name: str) -> None:
@@ -442,7 +496,7 @@ class SklearnClassifier(Classifier):
 
     def fit(
         self, source: PatchSource, train: PixelSet, val: PixelSet | None, *, settings: FitSettings,
-        progress: bool = False, resume: Resume | None = None, on_epoch_end: EpochCallback | None = None,
+        progress: bool = False, resume: Resume | None = None, on_epoch_end: NetworkCallback | None = None,
     ) -> FitReport:
         """Fits on the training and validation pixels together (it has no epochs to select)."""
         parts = [train] if val is None else [train, val]
@@ -510,43 +564,3 @@ class SklearnClassifier(Classifier):
 def member_seed(seed: int, index: int) -> int:
     """The seed of ensemble member ``index`` (0 = the run's own network, seeded ``seed``)."""
     return seed + 1_000_003 * index
-
-
-_KINDS: dict[str, type[TorchClassifier] | type[SklearnClassifier]] = {
-    TorchClassifier.kind: TorchClassifier,
-    SklearnClassifier.kind: SklearnClassifier,
-}
-
-
-def build_classifier(
-    name: str, *, in_chans: int, num_classes: int, patch_size: int, device: torch.device | str = "cpu",
-    seed: int | None = None,
-) -> Classifier:
-    """A new, unfitted classifier of the registered model ``name``.
-
-    Args:
-        name: registry key, e.g. ``"hybridsn"`` or ``"svm"``.
-        in_chans: input bands C (after PCA); num_classes: classes K; patch_size: odd patch side p.
-        device: where a network lives.
-        seed: seeds the initial weights (torch) or ``random_state`` (scikit-learn); None = the
-            global torch generator (seed it with :func:`hsi.training.seed.seeded_run`).
-
-    Raises:
-        UnknownNameError: ``name`` is not registered.
-        ConfigError: the model does not accept these sizes.
-    """
-    kind = _KINDS[MODELS.get(name).kind]
-    return kind.create(name, in_chans=in_chans, num_classes=num_classes, patch_size=patch_size,
-                       device=torch.device(device), seed=seed)
-
-
-def classifier_from_state(state: dict[str, Any], device: torch.device | str = "cpu") -> Classifier:
-    """Rebuilds the fitted classifier a checkpoint describes (its ``model`` entry names the model).
-
-    Raises:
-        UnknownNameError: the checkpoint names a model this version does not have.
-        CheckpointError: the weights do not fit the model, or the estimator is unreadable or foreign.
-    """
-    kind = _KINDS[MODELS.get(str(state["model"]["name"])).kind]
-    return kind.from_state(state, torch.device(device))
-

@@ -12,12 +12,15 @@ them by ``--recipe`` name:
   epoch's weights (unless the split draws validation pixels, as ``--split disjoint`` does).
 * ``steady``: ``paper`` with at least 6 optimiser steps per epoch (``min_steps``: a few hundred
   training pixels in batches of 256 take 2 steps an epoch, too few for some networks to
-  converge) and the mean of 5 networks (``ensemble``), against the run-to-run spread. Where the
-  split draws validation pixels (the disjoint split) each network keeps its epoch of highest
-  validation accuracy rather than lowest validation loss (``select``: the loss picked networks
-  of epoch 2-4 that miss whole classes), and the ensemble keeps only the networks within 2
-  points of the best one there (``member_margin``: on a hard split one seed's network gets a
-  class that the others miss). Flips of the training patches and at inference (``augment``,
+  converge) and the mean of 2 networks from different seeds (``survivors``). Where the split
+  draws validation pixels (the disjoint split) 5 networks start (``ensemble``), each trains a
+  fifth of the epochs (``screen``), and the 2 best on the validation pixels train on (successive
+  halving: on a hard split one seed's network misses a class that another's gets, and mostly
+  shows it early); each keeps its epoch of highest validation accuracy rather than lowest
+  validation loss (``select``: the loss picked networks of epoch 2-4 that miss whole classes),
+  and only those within 2 points of the best there are kept (``member_margin``). It costs
+  2 networks' training, 2.6 with validation pixels (5 networks trained to the end before).
+  Flips of the training patches and at inference (``augment``,
   ``tta``) were measured on top and left out: no gain beyond the seed spread, 8x the inference
   (docs/accuracy.md).
 * ``robust``: AdamW with weight decay, linear warm-up then cosine decay, label smoothing,
@@ -56,7 +59,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MIN_BATCH", "OPTIMIZERS", "PART_NAMES", "RECIPES", "SCHEDULES", "SELECTIONS", "Recipe", "check_recipe",
     "decision_window", "is_smoothing_window", "lr_factor", "make_optimizer", "recipe_line", "recipe_of",
-    "recipe_record", "register_recipe", "resolve_recipe", "train_batch_size",
+    "recipe_record", "register_recipe", "resolve_recipe", "screening_epoch", "train_batch_size",
 ]
 
 
@@ -121,7 +124,13 @@ class Recipe:
             errors after epoch 3 or 4 while the accuracy still climbs; the loss then keeps an
             undertrained network.
         tta: at inference, the mean softmax over the 8 flips/rotations of each patch.
-        ensemble: networks trained from different seeds; their probabilities are averaged.
+        ensemble: networks trained from different seeds; their probabilities are averaged
+            (:class:`~hsi.training.ensemble.EnsembleClassifier`).
+        screen: where there are validation pixels and ``survivors`` is below ``ensemble``, every
+            network trains this share of the epochs, then only the ``survivors`` best on the
+            validation pixels train on (successive halving); 0 = no screening.
+        survivors: how many networks train to the end (0 = all): after screening the best there,
+            otherwise the first (nothing to rank on: the others never start).
         member_margin: where there are validation pixels, the ensemble keeps only the networks whose
             validation accuracy is at most this far below the best network's (a fraction; 1 = keep
             every network). On a hard disjoint split one seed's network can miss most of a class
@@ -149,6 +158,8 @@ class Recipe:
     select: str = "val_loss"
     tta: bool = False
     ensemble: int = 1
+    screen: float = 0.0
+    survivors: int = 0
     member_margin: float = 1.0
     min_steps: int = 0
     smooth: int = 0
@@ -183,10 +194,11 @@ register_recipe("paper", Recipe(),
                 "the HybridSN paper's: Adam, fixed epochs, no augmentation, last epoch's weights")
 register_recipe(
     "steady",
-    Recipe(min_steps=6, ensemble=5, select="val_accuracy", member_margin=0.02),
+    Recipe(min_steps=6, ensemble=5, screen=0.2, survivors=2, select="val_accuracy", member_margin=0.02),
     "paper's optimiser and epochs, at least 6 optimiser steps per epoch (smaller batches when labels are "
-    "few), the mean of 5 networks from different seeds; where the split draws validation pixels, each "
-    "network's epoch of highest validation accuracy, and only the networks within 2 points of the best there",
+    "few), the mean of 2 networks from different seeds; where the split draws validation pixels, 5 networks "
+    "train a fifth of the epochs and the 2 best there train on, each keeps its epoch of highest validation "
+    "accuracy, and only the networks within 2 points of the best there are kept",
 )
 register_recipe(
     "robust",
@@ -220,7 +232,7 @@ def check_recipe(recipe: Recipe) -> None:
     for name, low, high in (("lr_scale", 1e-3, 1e3), ("weight_decay", 0.0, 10.0), ("warmup", 0.0, 0.99),
                             ("label_smoothing", 0.0, 0.99),
                             ("jitter", 0.0, 1.0), ("context_mix", 0.0, 1.0), ("val_ratio", 0.0, 0.99),
-                            ("member_margin", 0.0, 1.0)):
+                            ("member_margin", 0.0, 1.0), ("screen", 0.0, 0.99)):
         value = getattr(recipe, name)
         if not low <= value <= high:
             raise ConfigError(f"--{name.replace('_', '-')} must be between {low:g} and {high:g}; got {value}.")
@@ -230,6 +242,21 @@ def check_recipe(recipe: Recipe) -> None:
         raise ConfigError(f"--smooth must be 0 (off) or an odd window side from 3 to 31; got {recipe.smooth}.")
     if recipe.ensemble < 1:
         raise ConfigError(f"--ensemble must be >= 1 (networks averaged); got {recipe.ensemble}. Use 1 for none.")
+    if not 0 <= recipe.survivors <= recipe.ensemble:
+        raise ConfigError(f"--survivors must be between 0 (all: no screening) and --ensemble ({recipe.ensemble}); "
+                          f"got {recipe.survivors}.")
+
+
+def screening_epoch(recipe: Recipe, epochs: int, *, has_validation: bool) -> int | None:
+    """The epoch after which an ensemble keeps only its ``survivors`` best networks; None: no screening.
+
+    Screening needs validation pixels to rank on, fewer survivors than networks and a ``screen``
+    share that leaves at least one epoch before and after it.
+    """
+    if not has_validation or recipe.screen <= 0 or not 0 < recipe.survivors < recipe.ensemble:
+        return None
+    epoch = max(1, round(recipe.screen * epochs))
+    return epoch if epoch < epochs else None
 
 
 def recipe_of(config: RunConfig) -> Recipe:

@@ -46,6 +46,9 @@ class TrainState:
     best_val_accuracy: float = -1.0
     best_epoch: int = 0
     best_state: dict[str, torch.Tensor] | None = None
+    #: the optimiser's state when :func:`fit` returned (not part of a resume point's training state:
+    #: that saves the optimiser apart); :func:`fit` continues from it when called again with ``stop_epoch``.
+    optimizer_state: dict[str, Any] | None = field(default=None, repr=False)
 
 
 EpochCallback = Callable[[int, nn.Module, torch.optim.Optimizer, TrainState], None]
@@ -94,6 +97,8 @@ def fit(
     micro_batch: int | None = None,
     recipe: Recipe | None = None,
     crops: bool = False,
+    stop_epoch: int | None = None,
+    desc: str = "train",
 ) -> TrainState:
     """Trains ``model`` in place for ``epochs`` epochs (continuing from ``state`` if given).
 
@@ -122,6 +127,9 @@ def fit(
         crops: train on scene crops (:mod:`hsi.training.crops`: one dense pass per crop, the
             loss at its training pixels; same per-pixel gradients, neighbours share a step)
             instead of patch batches; needs a model with an exact dense pass and no augmentation.
+        stop_epoch: stop after this epoch (None = ``epochs``); the schedule still spans ``epochs``,
+            so a later call with the returned state goes on exactly as an uninterrupted run.
+        desc: the progress bar's label (e.g. ``network 3/5``).
 
     Returns:
         The final :class:`TrainState`.
@@ -135,9 +143,13 @@ def fit(
     recipe = recipe or Recipe()
     optimizer = make_optimizer(recipe, model.parameters(), lr)
     steps_per_epoch = -(-len(train) // batch_size)
+    if optimizer_state is None:
+        optimizer_state = state.optimizer_state
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
-    bar = tqdm(range(state.epoch, epochs), desc="train", unit="epoch", disable=not progress, leave=False)
+    stop = epochs if stop_epoch is None else min(stop_epoch, epochs)
+    bar = tqdm(range(state.epoch, stop), desc=desc, unit="epoch", disable=not progress, leave=False,
+               initial=state.epoch, total=epochs)
     for epoch in bar:
         started = time.perf_counter()
         generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
@@ -206,6 +218,7 @@ def fit(
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, model, optimizer, state)
     bar.close()
+    state.optimizer_state = optimizer.state_dict()
     return state
 
 

@@ -17,7 +17,7 @@ from hsi.data.patches import PatchSource
 from hsi.evaluation.predict import predict_scene
 from hsi.experiments.predict import smooth_classes
 from hsi.training.checkpoint import load_run_model
-from hsi.training.classifier import classifier_from_state
+from hsi.training.factory import classifier_from_state
 from hsi.training.frontend import apply_features
 
 from .conftest import TRANSFORM, write_envi

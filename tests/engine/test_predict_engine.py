@@ -129,7 +129,7 @@ def test_a_worker_builds_the_model_once_and_classifies_each_tile_as_the_driver_d
     checkpoints: dict[str, Path], tiled_cube: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The Ray task's path (checkpoint in, classifier built and cached in the worker) against the local one."""
-    import hsi.training.classifier as classifier_module
+    import hsi.training.factory as classifier_module
     from hsi.data.lazy import open_lazy_cube
     from hsi.evaluation.predict import tile_grid
     from hsi.experiments.engine import LocalEngine, TileModel, classify_tiles

@@ -13,7 +13,8 @@ from hsi._core.errors import ConfigError
 from hsi.cli.main import main
 from hsi.data.patches import PatchSource
 from hsi.evaluation.predict import predict_scene, resolve_inference
-from hsi.training.classifier import TorchClassifier, build_classifier
+from hsi.training.classifier import TorchClassifier
+from hsi.training.factory import build_classifier
 
 # float32 sums in a different order (a 17x17 convolution instead of a Linear over the same
 # products): the logits differ in the last bits only.

@@ -2,7 +2,7 @@
 
 A tiny synthetic scene, HybridSN with patch 9, 3 epochs, --deterministic: an uninterrupted run,
 its twin (same seed) and a run interrupted after epoch 1 then resumed must end with the same
-metrics (timings aside).
+metrics (timings aside); an ensemble interrupted in its fourth network resumes in its fourth network.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def synthetic_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
 def _train_args(files: dict[str, Path], out: Path, *extra: str) -> list[str]:
     return ["train", "--cube", str(files["cube"]), "--gt", str(files["gt"]), "--out", str(out), "--epochs", "3",
             "--patch-size", "9", "--pca-components", "15", "--batch-size", "32", "--val-ratio", "0.2",
-            "--seed", "3", "--deterministic", "--quiet", *extra]
+            "--seed", "3", "--deterministic", "--quiet", "--recipe", "paper", *extra]
 
 
 def _only_run(out: Path) -> Path:
@@ -58,16 +58,16 @@ def _status(run_dir: Path) -> str:
     return json.loads((run_dir / "status.json").read_text())["state"]
 
 
-def _interrupted_after_epoch_1(files: dict[str, Path], out: Path, *extra: str) -> Path:
-    """A run stopped by Ctrl-C right after epoch 1 was saved."""
+def _interrupted_after_epoch_1(files: dict[str, Path], out: Path, *extra: str, network: int = 0) -> Path:
+    """A run stopped by Ctrl-C right after epoch 1 of network ``network`` (0 = the first) was saved."""
     real_saver = train_module.epoch_saver
 
     def saver_then_ctrl_c(*args, **kwargs):
-        save = real_saver(*args, **kwargs)
+        save = real_saver(*args, **{**kwargs, "interval": 0.0})  # a resume point after every epoch
 
-        def callback(epoch, model, optimizer, state):
-            save(epoch, model, optimizer, state)
-            if epoch == 1:
+        def callback(index, epoch, model, optimizer, state, stage_end):
+            save(index, epoch, model, optimizer, state, stage_end)
+            if (index, epoch) == (network, 1):
                 raise KeyboardInterrupt
 
         return callback
@@ -200,9 +200,41 @@ def test_sigterm_marks_the_run_interrupted(synthetic_files: dict[str, Path], tmp
     assert not (run_dir / "metrics.json").exists() and not (run_dir / "report.md").exists()
 
 
+def test_an_ensemble_killed_in_its_fourth_network_resumes_in_its_fourth_network(
+        synthetic_files: dict[str, Path], tmp_path: Path) -> None:
+    # 4 networks screened after epoch 2 of 4 on the validation pixels, 2 go on: every network has its own point.
+    ensemble = ("--recipe", "steady", "--ensemble", "4", "--screen", "0.5", "--survivors", "2", "--epochs", "4")
+    assert main(_train_args(synthetic_files, tmp_path / "whole", *ensemble)) == 0
+    run_dir = _interrupted_after_epoch_1(synthetic_files, tmp_path / "interrupted", *ensemble, network=3)
+    assert sorted(p.name for p in run_dir.glob("resume-network-*.pt")) == [
+        f"resume-network-{k}.pt" for k in range(4)]
+    trained: list[tuple[int, int]] = []
+    real_saver = train_module.epoch_saver
+
+    def recording_saver(*args, **kwargs):
+        save = real_saver(*args, **kwargs)
+
+        def callback(index, epoch, *rest):
+            trained.append((index, epoch))
+            save(index, epoch, *rest)
+
+        return callback
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(train_module, "epoch_saver", recording_saver)
+        assert main(["train", "--resume", str(run_dir), "--quiet"]) == 0
+    assert trained[0] == (3, 2)  # the fourth network's second epoch: nothing before it is trained again
+    assert _metrics(run_dir) == _metrics(_only_run(tmp_path / "whole"))
+    assert np.array_equal(np.load(run_dir / "prediction.npy"),
+                          np.load(_only_run(tmp_path / "whole") / "prediction.npy"))
+    assert not list(run_dir.glob("resume*"))  # complete: every resume point removed
+    ensemble_record = json.loads((run_dir / "metrics.json").read_text())["ensemble"]
+    assert [n["epochs"] for n in ensemble_record["networks"]].count(4) == 2 and ensemble_record["screen_epoch"] == 2
+
+
 def test_clock_free_leaves_out_every_timing_and_keeps_the_rest() -> None:
     metrics = {"overall_accuracy": 0.9, "train_seconds": 1.0, "read_seconds": 2.0, "seed": 3,
-               "ensemble_members": [{"seed": 1000003, "selected_epoch": 3, "seconds": 4.0}]}
+               "ensemble": {"kept": [1], "networks": [{"seed": 1000003, "selected_epoch": 3, "seconds": 4.0}]}}
     assert clock_free(metrics) == {"overall_accuracy": 0.9, "seed": 3,
-                                   "ensemble_members": [{"seed": 1000003, "selected_epoch": 3}]}
-    assert metrics["ensemble_members"][0]["seconds"] == 4.0  # the run's own record is left as it was
+                                   "ensemble": {"kept": [1], "networks": [{"seed": 1000003, "selected_epoch": 3}]}}
+    assert metrics["ensemble"]["networks"][0]["seconds"] == 4.0  # the run's own record is left as it was

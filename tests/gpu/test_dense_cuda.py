@@ -14,8 +14,9 @@ from torch import nn
 from hsi.data.patches import PatchSource
 from hsi.evaluation.predict import predict_scene
 from hsi.models import create_model
-from hsi.training.classifier import TorchClassifier, build_classifier
+from hsi.training.classifier import TorchClassifier
 from hsi.training.crops import crop_windows
+from hsi.training.factory import build_classifier
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="gpu: CUDA is not available")]
 

@@ -43,14 +43,14 @@ def test_profile_leaves_the_model_in_training_mode() -> None:
 
 @pytest.mark.parametrize("name", ["svm", "random_forest"])
 def test_sklearn_models_have_no_counts(name: str) -> None:
-    from hsi.training.classifier import build_classifier
+    from hsi.training.factory import build_classifier
 
     prof = build_classifier(name, patch_size=25, in_chans=30, num_classes=16).profile()
     assert prof == dict.fromkeys(KEYS)
 
 
 def test_networks_profile_through_the_classifier_as_through_the_function() -> None:
-    from hsi.training.classifier import build_classifier
+    from hsi.training.factory import build_classifier
 
     classifier = build_classifier("hybridsn", patch_size=25, in_chans=30, num_classes=16, seed=0)
     assert classifier.profile() == profile_model("hybridsn", patch_size=25, in_chans=30, num_classes=16)

@@ -43,7 +43,7 @@ from hsi._core.memory import MEMORY_ENV
 from hsi.cli.main import main
 from hsi.features.pca import SpectralPCA
 from hsi.training.checkpoint import MODEL_JSON, MODEL_TENSORS, load_run_model, save_checkpoint
-from hsi.training.classifier import classifier_from_state
+from hsi.training.factory import classifier_from_state
 
 #: Cases per format: a few hundred in all by default; scripts/fuzz.py sets more.
 COUNT = int(os.environ.get("HSI_FUZZ_COUNT", "50"))
@@ -260,7 +260,7 @@ def model_seeds(workdir: Path) -> dict[str, Any]:
     from hsi.config import RunConfig
     from hsi.experiments.steps import Features, run_checkpoint
     from hsi.training.checkpoint import save_run_model
-    from hsi.training.classifier import build_classifier
+    from hsi.training.factory import build_classifier
 
     rng = np.random.default_rng(0)
     n_bands, n_components, n_classes = 24, 15, 4

@@ -12,13 +12,8 @@ from hsi._core.errors import CheckpointError
 from hsi.data.patches import PatchSource
 from hsi.evaluation.predict import predict_scene
 from hsi.training.checkpoint import load_checkpoint, save_checkpoint
-from hsi.training.classifier import (
-    FitSettings,
-    SklearnClassifier,
-    TorchClassifier,
-    build_classifier,
-    classifier_from_state,
-)
+from hsi.training.classifier import FitSettings, SklearnClassifier, TorchClassifier
+from hsi.training.factory import build_classifier, classifier_from_state
 from hsi.training.seed import seeded_run
 from hsi.training.trainer import PixelSet
 

@@ -1,4 +1,5 @@
-"""Training recipes: paper == the loop before recipes, each part of the new default, TTA and ensembles."""
+"""Training recipes: paper == the loop before recipes, each part of the new default (TTA and ensembles:
+test_ensemble.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import pytest
 import torch
 from torch import nn
 
-from hsi._core.errors import CheckpointError, ConfigError, UnknownNameError
+from hsi._core.errors import ConfigError, UnknownNameError
 from hsi.config import RunConfig
 from hsi.data.patches import PatchSource
 from hsi.training.batching import DIHEDRAL, augment_patches, dihedral
-from hsi.training.classifier import FitSettings, TorchClassifier, build_classifier, classifier_from_state
+from hsi.training.classifier import FitSettings
+from hsi.training.factory import build_classifier
 from hsi.training.recipe import (
     MIN_BATCH,
     RECIPES,
@@ -219,108 +221,6 @@ def test_augment_patches_draws_symmetries_and_jitter_from_its_generator() -> Non
     assert 0.03 < float((jittered - x * ratio[:, None, None, None]).std()) < 0.08  # noise std jitter / 2
 
 
-# ---------------------------------------------------------------- TTA and ensembles at inference
-
-
-def _hybridsn(tta: bool, members: int = 0) -> tuple[TorchClassifier, PatchSource]:
-    classifier = build_classifier("hybridsn", in_chans=13, num_classes=5, patch_size=9, seed=0)
-    assert isinstance(classifier, TorchClassifier)
-    classifier.tta = tta
-    classifier.members = [build_classifier("hybridsn", in_chans=13, num_classes=5, patch_size=9,
-                                           seed=k + 1).network for k in range(members)]  # type: ignore[attr-defined]
-    cube = np.random.default_rng(2).standard_normal((12, 10, 13)).astype(np.float32)
-    return classifier, PatchSource(cube, patch_size=9, pad_mode="reflect")
-
-
-def test_tta_is_the_mean_over_symmetries_and_dense_equals_patches() -> None:
-    classifier, source = _hybridsn(tta=True, members=1)
-    rows, cols = torch.meshgrid(torch.arange(3, 8), torch.arange(2, 9), indexing="ij")
-    rows, cols = rows.flatten(), cols.flatten()
-    proba = classifier.predict_proba(source, rows, cols)
-    patches = source.gather(rows, cols)
-    with torch.inference_mode():
-        expected = torch.stack([net(dihedral(patches, t)).softmax(1) for net in classifier.networks
-                                for t in range(8)]).mean(0)
-    torch.testing.assert_close(proba, expected, atol=ATOL, rtol=1e-4)
-    classifier.tta = False
-    assert not torch.allclose(classifier.predict_proba(source, rows, cols), proba, atol=1e-3)
-    classifier.tta = True
-    tiles = torch.stack([source.padded[:, 3:3 + 5 + 8, 2:2 + 7 + 8]])  # a 5 x 7 tile: not square
-    dense = classifier.predict_proba_dense(tiles)[0]
-    torch.testing.assert_close(dense, proba.T.reshape(-1, 5, 7), atol=ATOL, rtol=1e-4)
-
-
-def test_tta_and_ensemble_members_round_trip_through_the_state() -> None:
-    classifier, source = _hybridsn(tta=True, members=2)
-    state = classifier.state()
-    assert state["tta"] is True and len(state["members"]) == 2
-    loaded = classifier_from_state(state)
-    assert isinstance(loaded, TorchClassifier) and loaded.tta and len(loaded.members) == 2
-    rows, cols = torch.arange(6), torch.arange(6)
-    torch.testing.assert_close(loaded.predict_proba(source, rows, cols), classifier.predict_proba(source, rows, cols))
-    plain = build_classifier("hybridsn", in_chans=13, num_classes=5, patch_size=9, seed=0).state()
-    assert "tta" not in plain and "members" not in plain  # a paper run's checkpoint is as before
-    bad = {**state, "members": [{"x": torch.zeros(1)}]}
-    with pytest.raises(CheckpointError, match="do not fit model 'hybridsn'"):
-        classifier_from_state(bad)
-
-
-def _three_class_scene() -> tuple[PatchSource, PixelSet]:
-    """A synthetic 9 x 9 scene of 3 classes in 4 bands (one-hot spectra plus noise); every pixel is labelled."""
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 3, size=(9, 9))
-    cube = (np.eye(4)[labels] + 0.1 * rng.standard_normal((9, 9, 4))).astype(np.float32)
-    source = PatchSource(cube, patch_size=9)
-    rows, cols = source.pixel_coordinates()
-    pixels = PixelSet(rows, cols, torch.from_numpy(labels.ravel()))
-    return source, pixels
-
-
-# two HybridSN fits: ~2 s on an idle 2-core machine, much more on a busy one
-def test_ensemble_fit_trains_members_from_other_seeds() -> None:
-    source, pixels = _three_class_scene()
-    classifier = build_classifier("hybridsn_2d3d", in_chans=4, num_classes=3, patch_size=9, seed=0)
-    settings = FitSettings(epochs=2, batch_size=32, lr=1e-3, seed=4, recipe=Recipe(ensemble=2, tta=True))
-    report = classifier.fit(source, pixels, None, settings=settings)
-    assert isinstance(classifier, TorchClassifier) and classifier.tta and len(classifier.members) == 1
-    assert len(report.history) == 2 and len(report.members) == 1 and report.members[0]["seed"] != 4
-    first = dict(classifier.network.state_dict())
-    assert any(not torch.equal(v, classifier.members[0].state_dict()[k]) for k, v in first.items())
-
-
-@pytest.mark.parametrize(("margin", "kept"), [(0.02, [1, 2]), (0.2, [0, 1, 2]), (0.0, [1])])
-def test_member_margin_keeps_the_networks_near_the_best_on_validation(
-        monkeypatch: pytest.MonkeyPatch, margin: float, kept: list[int]) -> None:
-    source, pixels = _three_class_scene()
-    classifier = build_classifier("hybridsn_2d3d", in_chans=4, num_classes=3, patch_size=9, seed=0)
-    assert isinstance(classifier, TorchClassifier)
-    trained: list[nn.Module] = []
-    real_fit_one = TorchClassifier._fit_one
-
-    def fit_one(network: nn.Module, *args: object, **kwargs: object) -> int:
-        trained.append(network)
-        return real_fit_one(network, *args, **kwargs)  # type: ignore[arg-type]
-
-    # Validation (loss, accuracy) of the 3 networks, in training order: the run's own is the weakest.
-    scores = {0: (0.9, 0.80), 1: (0.2, 0.95), 2: (0.3, 0.94)}
-    monkeypatch.setattr(TorchClassifier, "_fit_one", staticmethod(fit_one))
-    monkeypatch.setattr("hsi.training.classifier.evaluate",
-                        lambda network, *args, **kwargs: scores[next(i for i, t in enumerate(trained) if t is network)])
-    settings = FitSettings(epochs=1, batch_size=32, lr=1e-3, seed=4, recipe=Recipe(ensemble=3, member_margin=margin))
-    report = classifier.fit(source, pixels, pixels, settings=settings)
-    assert report.ensemble_selection == {"margin": margin, "val_accuracy": [0.80, 0.95, 0.94],
-                                         "val_loss": [0.9, 0.2, 0.3], "kept": kept}
-    assert classifier.networks == [trained[i] for i in kept]  # the first kept one is the classifier's network
-    assert len(report.members) == 2 and report.selected_epoch == 1  # what was trained is reported either way
-    if margin != 0.02:
-        return
-    # Without validation pixels, or with the default margin 1, every network is kept and nothing is scored.
-    for val, recipe in ((None, Recipe(ensemble=3, member_margin=margin)), (pixels, Recipe(ensemble=3))):
-        trained.clear()
-        report = classifier.fit(source, pixels, val, settings=dataclasses.replace(settings, recipe=recipe))
-        assert report.ensemble_selection is None and classifier.networks == trained
-
-
 def test_min_steps_shrinks_the_batch_of_a_small_training_set_only() -> None:
     assert train_batch_size(Recipe(), 256, 48) == 256  # off: the run's batch
     assert train_batch_size(Recipe(min_steps=8), 256, 428) == 54  # ceil(428 / 8): 8 steps per epoch
@@ -331,7 +231,8 @@ def test_min_steps_shrinks_the_batch_of_a_small_training_set_only() -> None:
         recipe_of(RunConfig(min_steps=-1))
 
 
-def test_min_steps_takes_that_many_optimiser_steps_per_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_min_steps_takes_that_many_optimiser_steps_per_epoch(
+        monkeypatch: pytest.MonkeyPatch, three_class_scene: tuple[PatchSource, PixelSet]) -> None:
     import hsi.training.trainer as trainer
 
     steps: list[int] = []
@@ -342,7 +243,7 @@ def test_min_steps_takes_that_many_optimiser_steps_per_epoch(monkeypatch: pytest
         return optimizer
 
     monkeypatch.setattr(trainer, "make_optimizer", counting_optimizer)
-    source, pixels = _three_class_scene()
+    source, pixels = three_class_scene
     seen = []
     for recipe in (Recipe(), Recipe(min_steps=4)):
         steps.clear()
