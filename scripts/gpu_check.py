@@ -13,7 +13,8 @@ Developer script (never imported by ``hsi``). From a fresh machine holding the r
    seeds 0, 1, 2: test OA of the bf16 path against fp32 on real Salinas-A.
 5. ``train``: ``hsi-classify train --dataset salinas_a --recipe paper`` end to end, its wall seconds, peak
    GPU memory (``torch.cuda.max_memory_allocated`` in the run's process, and
-   ``nvidia-smi`` polled) and peak host RSS (``os.wait4`` of that process).
+   ``nvidia-smi`` polled) and peak host RSS (``os.wait4`` of that process); then the same job
+   with the default recipe, and the ratio of the two walls (issue 29's target: at most 1.2).
 
 Writes ``--out DIR/gpu_check.json`` (every figure, a status per step) and
 ``DIR/summary.txt`` (the figures against the targets), plus each step's log under
@@ -382,15 +383,24 @@ def step_accuracy(step: Step, bench_records: list[dict[str, Any]]) -> dict[str, 
 
 
 def step_train(step: Step) -> dict[str, Any]:
-    """``hsi-classify train --dataset salinas_a --device D`` end to end, in a process of its own."""
+    """``hsi-classify train --dataset salinas_a --device D`` end to end with ``paper``, then with the default
+    recipe, each in a process of its own: the figures of the first, and the default's walls beside them."""
+    paper = _train_run(step, "paper", step.out / "runs")
+    default = _train_run(step, None, step.out / "runs-default")
+    return {**paper, "default_recipe": {k: default[k] for k in ("command", "wall_seconds", "train_seconds",
+                                                                 "overall_accuracy", "peak_gpu_memory_allocated_mb")},
+            "default_over_paper_wall": round(default["wall_seconds"] / paper["wall_seconds"], 3)}
+
+
+def _train_run(step: Step, recipe: str | None, runs: Path) -> dict[str, Any]:
+    """One train run (``recipe`` None: the default recipe, no ``--recipe`` flag) and its figures."""
     args = step.args
-    runs = step.out / "runs"
     scene = ["--cube", str(args.cube), "--gt", str(args.gt)] if args.cube else [
         "--dataset", "salinas_a", "--data-dir", str(args.data_dir), "--no-download"]
-    # One network (`paper`), as the step's time share was sized: the default `steady` trains 5.
-    cli = ["train", *scene, "--device", args.device, "--out", str(runs), "--quiet", "--recipe", "paper",
-           *(QUICK_TRAIN if args.quick else [])]
-    report, log = step.log("train_child.json"), step.log("train.log")
+    cli = ["train", *scene, "--device", args.device, "--out", str(runs), "--quiet",
+           *(["--recipe", recipe] if recipe else []), *(QUICK_TRAIN if args.quick else [])]
+    name = recipe or "default"
+    report, log = step.log(f"train_child_{name}.json"), step.log(f"train_{name}.log")
     cmd = [sys.executable, "-c", TRAIN_CHILD, str(report), *cli]
     index = int(args.device.partition(":")[2] or 0) if args.device.startswith("cuda") else None
     if index is not None and shutil.which("nvidia-smi"):
@@ -453,6 +463,8 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         ("pavia_u_shape: peak host memory", bench("pavia_u_shape", "peak_host_rss_mb"), 2048.0, "MB"),
         ("salinas_a: |mean OA bf16 - fp32|", None if difference is None else abs(difference), BF16_OA_TOLERANCE,
          "fraction"),
+        ("train: default recipe / paper, whole job (issue 29)",
+         None if result["quick"] else result["steps"].get("train", {}).get("default_over_paper_wall"), 1.2, "ratio"),
     ]
     return [{"target": name, "value": value, "limit": limit, "unit": unit,
              "met": None if value is None else value <= limit} for name, value, limit, unit in rows]
@@ -466,6 +478,8 @@ def _fmt(value: float | None, unit: str) -> str:
         return f"{value:.4f}"
     if unit == "MB":
         return f"{value:.0f} MB"
+    if unit == "ratio":
+        return f"{value:.2f}x"
     return f"{value:.3g} s" if value < 1000 else f"{value:.0f} s"
 
 
@@ -493,7 +507,9 @@ def step_line(name: str, step: dict[str, Any]) -> str:
                    f"{_fmt(step['inference_seconds'], 's')}, OA {step['overall_accuracy']:.4f}, host peak "
                    f"{_fmt(step['peak_host_rss_mb'], 'MB')}, GPU peak "
                    f"{_fmt(step['peak_gpu_memory_allocated_mb'], 'MB')} "
-                   f"allocated / {_fmt(step['peak_gpu_memory_used_mb_nvidia_smi'], 'MB')} nvidia-smi")
+                   f"allocated / {_fmt(step['peak_gpu_memory_used_mb_nvidia_smi'], 'MB')} nvidia-smi; default recipe "
+                   f"wall {_fmt(step['default_recipe']['wall_seconds'], 's')} "
+                   f"({step['default_over_paper_wall']:.2f}x paper's)")
 
 
 def summary_text(result: dict[str, Any]) -> str:

@@ -103,7 +103,8 @@ def peer_run(peer: Path, data_dir: Path, epochs: int, train_ratio: float, *, thr
     run = measure([str(peer), "--cube", str(scene / "SalinasA_corrected.mat"), "--gt", str(scene / "SalinasA_gt.mat"),
                    "--epochs", str(epochs), "--test-ratio", str(1 - train_ratio), "--full-scene"], threads=threads)
     output = run.pop("output")
-    return {"setup": "notebook", **run, "overall_accuracy": output.get("oa", output.get("overall_accuracy"))}
+    return {"setup": "notebook", **run, "train_seconds": output.get("train_s"),
+            "overall_accuracy": output["OA"] / 100 if "OA" in output else None}
 
 
 _KEYS = ("wall_seconds", "cpu_seconds", "peak_rss_mb", "bytes_written", "train_seconds", "network_epochs",

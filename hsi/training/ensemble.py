@@ -105,7 +105,9 @@ class EnsembleClassifier(Classifier):
         if screen is not None:
             for index in continuing:
                 train_to(index, screen)
-            continuing = sorted(sorted(continuing, key=self._screening_rank)[:recipe.survivors])
+            ranked = sorted(continuing,
+                            key=lambda i: _screening_rank(self.members[i].history[:screen], recipe.select, i))
+            continuing = sorted(ranked[:recipe.survivors])
         elif 0 < recipe.survivors < n:  # nothing to rank on: the first networks, the others never start
             del self.members[recipe.survivors:]
             continuing, n = list(range(recipe.survivors)), recipe.survivors
@@ -128,11 +130,6 @@ class EnsembleClassifier(Classifier):
         if has_val:
             record["member_margin"] = recipe.member_margin
         return FitReport(history, selected[self.kept[0]], settings.train_input, settings.batch_size, record)
-
-    def _screening_rank(self, index: int) -> tuple[float, float, int]:
-        """Sort key at screening: the highest validation accuracy so far first, ties to the lower loss."""
-        accuracy, loss = self.members[index].best_validation or (0.0, float("inf"))
-        return -accuracy, loss, index
 
     def _network_record(self, index: int, selected: int | None, score: tuple[float, float] | None
                         ) -> dict[str, Any]:
@@ -185,6 +182,20 @@ class EnsembleClassifier(Classifier):
     @classmethod
     def from_state(cls, state: dict[str, Any], device: torch.device) -> EnsembleClassifier:
         return cls(networks_from_state(state, device))
+
+
+def _screening_rank(history: list[dict[str, float]], select: str, index: int) -> tuple[float, float, int]:
+    """Sort key of a network at screening, from its epochs up to the screening epoch (so that a run resumed
+    after screening ranks as it did): the validation accuracy and loss of its best epoch by ``select``,
+    the higher accuracy first, ties to the lower loss, then to the earlier network."""
+    rows = [r for r in history if "val_accuracy" in r]
+    if not rows:
+        return 0.0, float("inf"), index
+    if select == "val_accuracy":
+        best = max(rows, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
+    else:
+        best = min(rows, key=lambda r: r["val_loss"])
+    return -best["val_accuracy"], best["val_loss"], index
 
 
 def _mean(probas: list[torch.Tensor]) -> torch.Tensor:

@@ -57,8 +57,9 @@ if TYPE_CHECKING:
     from hsi.config import RunConfig
 
 __all__ = [
-    "MIN_BATCH", "OPTIMIZERS", "PART_NAMES", "RECIPES", "SCHEDULES", "SELECTIONS", "Recipe", "check_recipe",
-    "decision_window", "is_smoothing_window", "lr_factor", "make_optimizer", "recipe_line", "recipe_of",
+    "ESTIMATOR_PARTS", "MIN_BATCH", "OPTIMIZERS", "PART_NAMES", "RECIPES", "SCHEDULES", "SELECTIONS", "Recipe",
+    "applied_parts", "check_recipe", "decision_window", "is_smoothing_window", "lr_factor", "make_optimizer",
+    "recipe_line", "recipe_of",
     "recipe_record", "register_recipe", "resolve_recipe", "screening_epoch", "train_batch_size",
 ]
 
@@ -273,15 +274,28 @@ def recipe_of(config: RunConfig) -> Recipe:
     return recipe
 
 
+#: The parts that act on a scikit-learn estimator (no epochs, batches or networks): post-processing.
+ESTIMATOR_PARTS = ("smooth",)
+
+
+def applied_parts(config: RunConfig) -> tuple[str, ...]:
+    """The recipe parts that act on the config's model: every part for a network, :data:`ESTIMATOR_PARTS` else."""
+    from hsi.models import MODELS  # here, not at the top: the CLI's --help reads this module without torch
+
+    return PART_NAMES if MODELS.get(config.model).kind == "torch" else ESTIMATOR_PARTS
+
+
 def resolve_recipe(config: RunConfig) -> RunConfig:
-    """``config`` with every recipe part filled in (and ``val_ratio`` where it was None), as config.json shows them.
+    """``config`` with every recipe part that acts on its model filled in (and ``val_ratio`` where it was
+    None), as config.json shows them; a part that does not act on it (an estimator's network parts) stays None.
 
     The validation hold-out follows the split: a disjoint split keeps its own default
     (spatially disjoint blocks, :data:`hsi.config.DISJOINT_VAL_RATIO`); the other splits hold
     out the recipe's ``val_ratio`` of each class's training pixels.
     """
     recipe = recipe_of(config)
-    parts = {k: v for k, v in recipe.parts().items() if k != "val_ratio"}
+    applied = applied_parts(config)
+    parts: dict[str, Any] = {k: v if k in applied else None for k, v in recipe.parts().items() if k != "val_ratio"}
     val_ratio = config.val_ratio
     if val_ratio is None:
         val_ratio = config.resolved_val_ratio if config.split == "disjoint" else recipe.val_ratio
@@ -314,8 +328,11 @@ def make_optimizer(recipe: Recipe, parameters: Iterable[torch.nn.Parameter], lr:
 
 
 def recipe_record(config: RunConfig) -> dict[str, Any]:
-    """The recipe a (resolved) config trains with: its name and every part, with the validation ratio used."""
-    return {"name": config.recipe, **recipe_of(config).parts(), "val_ratio": config.resolved_val_ratio}
+    """The recipe a (resolved) config trains with: its name and every part that acts on its model, with the
+    validation ratio used."""
+    applied = (*applied_parts(config), "val_ratio")
+    parts = {k: v for k, v in recipe_of(config).parts().items() if k in applied}
+    return {"name": config.recipe, **parts, "val_ratio": config.resolved_val_ratio}
 
 
 def recipe_line(record: dict[str, Any]) -> str:

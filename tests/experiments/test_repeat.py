@@ -141,16 +141,18 @@ def test_resume_with_other_settings_is_refused(
 def test_resume_after_the_recipe_was_redefined_is_refused(
     repeats: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The folder records the recipe's parts, not only its name: as if the default recipe had
-    # trained 7 networks when the folder was made (another version of the tool).
+    # The folder records the recipe's parts that act on its model, not only the recipe's name: as if
+    # the default recipe had smoothed the maps in 7 x 7 windows when the folder was made (another
+    # version of the tool). The network parts never act on this SVM, and it records them as None.
     shutil.copytree(repeats["split"], tmp_path / SPLIT)
     record = json.loads((tmp_path / SPLIT / "repeat.json").read_text())
     default = RECIPES.get(RunConfig().recipe)
-    assert record["config"]["recipe"] == RunConfig().recipe and record["config"]["ensemble"] == default.ensemble
-    record["config"]["ensemble"] = 7
+    assert record["config"]["recipe"] == RunConfig().recipe and record["config"]["smooth"] == default.smooth
+    assert record["config"]["ensemble"] is None
+    record["config"]["smooth"] = 7
     (tmp_path / SPLIT / "repeat.json").write_text(json.dumps(record))
     assert main([*_settings(repeats["scene"], tmp_path), "--vary", "split", "--runs", "2"]) == 2
-    assert f"ensemble: 7 there, {default.ensemble} now" in capsys.readouterr().err
+    assert f"smooth: 7 there, {default.smooth} now" in capsys.readouterr().err
 
 
 def test_a_folder_made_before_a_recipe_part_existed_resumes(repeats: dict[str, Any], tmp_path: Path) -> None:

@@ -58,16 +58,17 @@ def _status(run_dir: Path) -> str:
     return json.loads((run_dir / "status.json").read_text())["state"]
 
 
-def _interrupted_after_epoch_1(files: dict[str, Path], out: Path, *extra: str, network: int = 0) -> Path:
-    """A run stopped by Ctrl-C right after epoch 1 of network ``network`` (0 = the first) was saved."""
+def _interrupted_after_epoch_1(files: dict[str, Path], out: Path, *extra: str, network: int = 0, epoch: int = 1
+                               ) -> Path:
+    """A run stopped by Ctrl-C right after epoch ``epoch`` of network ``network`` (0 = the first) was saved."""
     real_saver = train_module.epoch_saver
 
     def saver_then_ctrl_c(*args, **kwargs):
         save = real_saver(*args, **{**kwargs, "interval": 0.0})  # a resume point after every epoch
 
-        def callback(index, epoch, model, optimizer, state, stage_end):
-            save(index, epoch, model, optimizer, state, stage_end)
-            if (index, epoch) == (network, 1):
+        def callback(index, epoch_done, model, optimizer, state, stage_end):
+            save(index, epoch_done, model, optimizer, state, stage_end)
+            if (index, epoch_done) == (network, epoch):
                 raise KeyboardInterrupt
 
         return callback
@@ -230,6 +231,11 @@ def test_an_ensemble_killed_in_its_fourth_network_resumes_in_its_fourth_network(
     assert not list(run_dir.glob("resume*"))  # complete: every resume point removed
     ensemble_record = json.loads((run_dir / "metrics.json").read_text())["ensemble"]
     assert [n["epochs"] for n in ensemble_record["networks"]].count(4) == 2 and ensemble_record["screen_epoch"] == 2
+    # Killed after screening, in a network that went on: the screening is ranked on its first 2 epochs again.
+    survivor = next(n["network"] - 1 for n in ensemble_record["networks"] if n["epochs"] == 4)
+    later = _interrupted_after_epoch_1(synthetic_files, tmp_path / "later", *ensemble, network=survivor, epoch=3)
+    assert main(["train", "--resume", str(later), "--quiet"]) == 0
+    assert _metrics(later) == _metrics(run_dir)
 
 
 def test_clock_free_leaves_out_every_timing_and_keeps_the_rest() -> None:

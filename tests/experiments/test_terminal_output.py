@@ -30,6 +30,8 @@ def test_train_summary_warning_json_and_predict_scores(
     out, err = capsys.readouterr()
     record = json.loads(out)
     assert "overlap" not in err  # centre-pixel model: nothing to warn about
+    settings = json.loads((Path(record["run_dir"]) / "config.json").read_text())["run"]
+    assert settings["ensemble"] is None and settings["min_steps"] is None  # network parts never act on an SVM
     assert "no patch overlap to report" in (Path(record["run_dir"]) / "report.md").read_text()
 
     assert main(["predict", "--checkpoint", record["run_dir"], *synthetic_scene.args(), "--out",
@@ -39,3 +41,11 @@ def test_train_summary_warning_json_and_predict_scores(
     folder = Path(predicted["run_dir"])
     assert {"metrics.json", "report.md", "report.html", "errors.png", "ground_truth.png"} <= {
         p.name for p in folder.iterdir()}
+
+
+def test_train_progress_names_each_network_of_the_ensemble(
+    synthetic_scene: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", *synthetic_scene.args(), *FAST, "--epochs", "1", "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "network 1/2" in err and "network 2/2" in err  # the default trains 2 networks on a random split

@@ -70,9 +70,13 @@ def test_quick_cpu_run_records_every_step(shared_data_dir: Path, synthetic_scene
     assert 0 <= train["overall_accuracy"] <= 1 and train["n_train"] > 0
     assert train["peak_gpu_memory_allocated_mb"] is None and train["peak_gpu_memory_used_mb_nvidia_smi"] is None
     assert (Path(train["run_dir"]) / "metrics.json").is_file()
+    # The same job with the default recipe (no --recipe flag), and its wall against paper's (issue 29).
+    default = train["default_recipe"]
+    assert "--recipe" not in default["command"] and default["wall_seconds"] > 0
+    assert train["default_over_paper_wall"] == pytest.approx(default["wall_seconds"] / train["wall_seconds"], rel=1e-2)
 
     # A quick run measures none of the targets: judged as not measured, never as met.
-    assert len(result["targets"]) == 7 and all(t["value"] is None and t["met"] is None for t in result["targets"])
+    assert len(result["targets"]) == 8 and all(t["value"] is None and t["met"] is None for t in result["targets"])
     summary = (out / "summary.txt").read_text()
     assert summary.startswith("gpu_check passed: device cpu, quick")
     for name in STEPS:
@@ -101,10 +105,13 @@ def test_targets_are_judged_on_full_bench_records() -> None:
 
     records = [record("indian_pines_shape", 0.3, 5.0, 0.05, 900.0), record("indian_pines_shape", 0.1, 2.5, 0.2, 950.0),
                record("salinas_a", 0.1, 3.0, 0.02, 800.0), record("pavia_u_shape", 0.3, 0.0, 1.0, 2500.0)]
-    result = {"quick": False, "steps": {"bench": {"records": records}, "accuracy": {"mean_difference": -0.002}}}
+    result = {"quick": False, "steps": {"bench": {"records": records}, "accuracy": {"mean_difference": -0.002},
+                                        "train": {"default_over_paper_wall": 1.35}}}
     judged = {t["target"]: (t["value"], t["met"]) for t in gpu_check.targets(result)}
     assert list(judged.values()) == [(5.0, True), (2.5, False), (0.2, False), (0.02, True), (950.0, True),
-                                     (2500.0, False), (0.002, True)]
+                                     (2500.0, False), (0.002, True), (1.35, False)]
+    del result["steps"]["train"]  # a train step that failed: its ratio is not measured, not judged
+    assert gpu_check.targets(result)[-1]["met"] is None
 
 
 def test_missing_requirements_are_named_with_their_versions() -> None:

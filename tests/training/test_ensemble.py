@@ -124,12 +124,25 @@ def test_an_ensemble_trains_every_network_from_its_own_seed_and_reports_each(thr
 
 def _scored(monkeypatch: pytest.MonkeyPatch, classifier: EnsembleClassifier, scores: dict[int, tuple[float, float]],
             ) -> None:
-    """Validation (loss, accuracy) of each network by index, at the end; at screening, by its best epoch."""
+    """Validation (loss, accuracy) of each network by index, at the end and at screening."""
     monkeypatch.setattr("hsi.training.ensemble.evaluate",
                         lambda network, *a, **k: scores[next(i for i, m in enumerate(classifier.members)
                                                               if m.network is network)])
+    monkeypatch.setattr("hsi.training.ensemble._screening_rank",
+                        lambda history, select, i: (-scores[i][1], scores[i][0], i))
     monkeypatch.setattr(TorchClassifier, "best_validation",
                         property(lambda self: scores[classifier.members.index(self)][::-1]))
+
+
+def test_the_screening_rank_reads_the_epochs_up_to_screening_only() -> None:
+    from hsi.training.ensemble import _screening_rank
+
+    rows = [{"epoch": 1, "val_accuracy": 0.8, "val_loss": 0.5}, {"epoch": 2, "val_accuracy": 0.9, "val_loss": 0.7},
+            {"epoch": 3, "val_accuracy": 0.9, "val_loss": 0.4}, {"epoch": 4, "val_accuracy": 0.7, "val_loss": 0.3}]
+    assert _screening_rank(rows, "val_accuracy", 2) == (-0.9, 0.4, 2)  # highest accuracy, ties to the lower loss
+    assert _screening_rank(rows, "val_loss", 2) == (-0.7, 0.3, 2)  # the epoch of lowest loss, as select keeps it
+    assert _screening_rank(rows[:2], "val_accuracy", 0) == (-0.9, 0.7, 0)  # later epochs do not count
+    assert _screening_rank([{"epoch": 1, "train_loss": 1.0}], "val_accuracy", 1) == (0.0, float("inf"), 1)
 
 
 @pytest.mark.parametrize(("margin", "kept"), [(0.02, [2, 3]), (0.2, [1, 2, 3]), (0.0, [2])])

@@ -267,3 +267,13 @@ def test_context_mix_keeps_each_centre_and_takes_the_surroundings_of_another_pat
     assert torch.equal(augment_patches(x, torch.Generator(), flips=False, context_mix=0.0), x)
     some = augment_patches(x, torch.Generator().manual_seed(1), flips=False, context_mix=0.5)
     assert torch.equal(some[:, :, 3, 3], x[:, :, 3, 3])
+
+
+def test_an_estimator_records_only_the_parts_that_act_on_it() -> None:
+    # A scikit-learn model has no epochs, batches or networks: only post-processing acts on it.
+    forest = resolve_recipe(RunConfig(model="random_forest", smooth=3))
+    assert forest.ensemble is None and forest.min_steps is None and forest.select is None and forest.smooth == 3
+    assert recipe_record(forest) == {"name": "steady", "smooth": 3, "val_ratio": 0.0}
+    network = resolve_recipe(RunConfig(model="hybridsn"))
+    assert network.ensemble == RECIPES.get("steady").ensemble and network.min_steps == 6
+    assert recipe_of(forest) == recipe_of(dataclasses.replace(forest, model="hybridsn"))  # the recipe itself stands
