@@ -38,17 +38,15 @@ import os
 import platform
 import shutil
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from hsi._core.files import atomic_save_json, atomic_write_text
+from hsi.config import RunConfig
+from hsi.training.recipe import Recipe, recipe_of
 
-from hsi._core.files import atomic_save_json, atomic_write_text  # noqa: E402
-from hsi.config import RunConfig  # noqa: E402
-from hsi.training.recipe import Recipe, recipe_of  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: docs/ and ../shared/data (hsi is the installed package)
 
 #: protocol name -> the RunConfig settings it fixes.
 PROTOCOLS: dict[str, dict[str, Any]] = {

@@ -445,7 +445,6 @@ def big_scene_case(args: argparse.Namespace) -> dict[str, Any]:
     import shutil
     import tempfile
 
-    sys.path.insert(0, str(REPO))
     from hsi.training.checkpoint import load_run_model
 
     lines, samples, bands = args.big_scene

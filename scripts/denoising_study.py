@@ -36,7 +36,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -44,11 +43,10 @@ from typing import Any
 import numpy as np
 import scipy.ndimage
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from hsi._core.files import atomic_save_json, atomic_write_text
+from hsi.config import RunConfig
 
-from hsi._core.files import atomic_save_json, atomic_write_text  # noqa: E402
-from hsi.config import RunConfig  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: docs/ and ../shared/data (hsi is the installed package)
 
 CONDITIONS = ("clean", "gaussian:0.1", "gaussian:0.3", "gaussian:1.0", "stripes:0.1", "stripes:0.3")
 PROTOCOLS: dict[str, dict[str, Any]] = {

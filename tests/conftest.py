@@ -88,6 +88,17 @@ def figures_not_drawn() -> Iterator[None]:
         yield
 
 
+#: The test folders whose modules run the pipeline in this process: their figures are placeholders.
+PIPELINE_FOLDERS = ("bigscene", "cli", "engine", "experiments")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _pipeline_figures_not_drawn(request: pytest.FixtureRequest) -> None:
+    """The modules of :data:`PIPELINE_FOLDERS` write placeholder figures (:func:`figures_not_drawn`)."""
+    if Path(str(request.path)).parent.name in PIPELINE_FOLDERS:
+        request.getfixturevalue("figures_not_drawn")
+
+
 @pytest.fixture(scope="session")
 def synthetic_scene() -> SyntheticScene:
     """The committed tiny synthetic scene (see tests/data/synthetic_scene/data.py)."""

@@ -25,10 +25,10 @@ import numpy as np
 from hsi._core.errors import ConfigError
 from hsi.config import RunConfig
 from hsi.evaluation.stability import HEADLINE_METRICS, aggregate_runs, summarize
-from hsi.experiments.engine import Engine, LocalEngine, RunJob, train_runs
+from hsi.experiments.engine import Engine, LocalEngine
 from hsi.experiments.run_dir import create_run_dir, write_status
 from hsi.experiments.steps import load_config_scene
-from hsi.experiments.train import RunResult, prepare
+from hsi.experiments.train import RunJob, RunResult, prepare, train_runs
 from hsi.models import MODELS
 from hsi.reporting.compare_report import SUMMARISED, write_comparison
 

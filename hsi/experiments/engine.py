@@ -3,8 +3,10 @@
 An engine maps a task over items: ``engine.map(task, items, shared=x)`` yields a :class:`Finished`
 ``(item, result, retries)`` as each item completes. ``task(shared, item)`` is a top-level function
 (pickled by reference) and ``shared`` (the scene, or the model) is sent once, not with every item.
-``repeat`` and ``compare`` hand their runs to :func:`train_runs`, tiled ``predict`` its tiles to
-:func:`classify_tiles`, with an engine; neither asks which.
+``repeat`` and ``compare`` hand their runs to :func:`hsi.experiments.train.train_runs`, tiled
+``predict`` its tiles to :func:`hsi.experiments.predict.classify_tiles`, with an engine; neither
+asks which. The tasks live beside the code they call; this module imports nothing else of
+``hsi.experiments``.
 
 - ``local`` (:class:`LocalEngine`, the default, no extra dependency): in this process with one job,
   else a spawned process pool with one device lane per worker. Runs write their folders themselves.
@@ -25,22 +27,18 @@ import logging
 import multiprocessing
 import os
 import socket
-import tempfile
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from hsi._core.errors import ConfigError, DataFormatError, DependencyNotFoundError, HSIError
-from hsi._core.files import atomic_write_bytes
+from hsi._core.errors import ConfigError, DependencyNotFoundError, HSIError
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "ENGINES", "ClusterUnavailableError", "Engine", "EngineError", "Finished", "LocalEngine", "RayEngine", "RunFiles",
-    "RunJob", "TileModel", "WorkerLostError", "classify_tiles", "make_engine", "train_runs", "worker_device",
+    "ENGINES", "TILES_PER_SLOT", "ClusterUnavailableError", "Engine", "EngineError", "Finished", "LocalEngine",
+    "RayEngine", "WorkerLostError", "make_engine", "worker_cache", "worker_device",
 ]
 
 #: The one declaration of ``--engine``: name -> one line for ``--help``.
@@ -105,6 +103,11 @@ _WORKER: dict[str, Any] = {}  # a worker process's own device (and, in a local p
 def worker_device() -> str | None:
     """The device the engine gave this worker process, or None in the driver (the run's own ``device``)."""
     return _WORKER.get("device")
+
+
+def worker_cache() -> dict[str, Any]:
+    """This process's own store for what a task keeps between its items (e.g. a model built once per worker)."""
+    return _WORKER
 
 
 def _start_local_worker(devices: Any, threads: int | None, shared: Any) -> None:
@@ -397,144 +400,3 @@ def make_engine(name: str, *, device: str = "auto", jobs: int | None = None, ray
         gpus_per_run = 1.0 if device != "cpu" and resolve_device(device).type == "cuda" else 0.0
     return RayEngine(address=ray_address, gpus_per_run=float(gpus_per_run), cpus_per_run=cpus_per_run or 1,
                      max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries)
-
-
-# ---------------------------------------------------------------- training runs on an engine
-
-
-@dataclass(frozen=True)
-class RunJob:
-    """One training run: its folder ``name`` inside ``config["out"]`` (the driver's folder) and its settings."""
-
-    name: str
-    config: dict[str, Any]
-    progress: bool = False  # a progress bar, when it runs in the driver's own process
-
-
-@dataclass(frozen=True)
-class RunFiles:
-    """A run trained elsewhere: its metrics and its folder's files, ``{relative path: content}``."""
-
-    metrics: dict[str, Any]
-    files: dict[str, bytes]
-
-
-def _run_config(job: RunJob, **changes: Any) -> Any:
-    from hsi.config import RunConfig
-
-    device = worker_device()
-    return RunConfig.from_dict({**job.config, **({"device": device} if device else {}), **changes})
-
-
-def _train_here(scene: Any, job: RunJob) -> dict[str, Any]:
-    """Trains ``job`` into the driver's folder; returns its metrics."""
-    from hsi.experiments.train import train_run
-
-    progress = job.progress and worker_device() is None
-    return train_run(_run_config(job), progress=progress, run_name=job.name, scene=scene).metrics
-
-
-def _train_elsewhere(scene: Any, job: RunJob) -> RunFiles:
-    """Trains ``job`` in a scratch folder of this (worker) machine; returns the run folder as data."""
-    from hsi.experiments.train import train_run
-
-    with tempfile.TemporaryDirectory(prefix="hsi-run-") as scratch:
-        result = train_run(_run_config(job, out=scratch), progress=False, run_name=job.name, scene=scene)
-        files = {p.relative_to(result.run_dir).as_posix(): p.read_bytes()
-                 for p in sorted(result.run_dir.rglob("*")) if p.is_file()}
-    return RunFiles(result.metrics, files)
-
-
-def _write_run_folder(run_dir: Path, files: dict[str, bytes]) -> None:
-    """Writes a run folder that came back as data; ``status.json`` last, so a cut-short copy reads unfinished."""
-    from hsi.experiments.run_dir import STATUS_FILE
-
-    for name in sorted(files, key=lambda n: n == STATUS_FILE):
-        parts = PurePosixPath(name).parts
-        if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
-            raise DataFormatError(f"a run sent back the file name {name!r}, which leaves its folder; expected a "
-                                  "relative path inside it. The run is not written.")
-        atomic_write_bytes(run_dir.joinpath(*parts), files[name])
-
-
-def train_runs(engine: Engine, jobs: Sequence[RunJob], *, scene: Any) -> Iterator[tuple[RunJob, dict[str, Any], int]]:
-    """Trains every job on ``engine``; yields ``(job, metrics, retries)`` once its run folder is written.
-
-    Args:
-        jobs: the runs; each is written to ``<job.config["out"]>/<job.name>``.
-        scene: the loaded scene the configs name (as ``load_config_scene`` returns it), sent once.
-    """
-    if engine.shares_files:
-        for done in engine.map(_train_here, jobs, shared=scene):
-            yield done.item, done.result, done.retries
-        return
-    for done in engine.map(_train_elsewhere, jobs, shared=scene):
-        job: RunJob = done.item
-        _write_run_folder(Path(job.config["out"]) / job.name, done.result.files)
-        yield job, done.result.metrics, done.retries
-
-
-# ---------------------------------------------------------------- tiles of a big scene on an engine
-
-
-@dataclass(frozen=True)
-class TileModel:
-    """What classifies the tiles of one ``predict``: sent once to each worker, rebuilt there once.
-
-    Attributes:
-        key: names this model in a worker's cache (new for every command).
-        checkpoint: as :func:`~hsi.training.checkpoint.load_run_model` returned it in the driver:
-            tensors and plain data, so a worker needs no file of it.
-        settings: keyword arguments of :func:`hsi.experiments.predict.classify_tile` (nan policy,
-            batch size, inference, probabilities).
-        classifier, device: the driver's built classifier and its device, when the tasks run in the
-            driver's process (local engine); None elsewhere: each worker builds its own, once.
-    """
-
-    key: str
-    checkpoint: dict[str, Any]
-    settings: dict[str, Any]
-    classifier: Any = None
-    device: Any = None
-
-
-def _tile_classifier(model: TileModel) -> tuple[Any, Any]:
-    """The model's classifier and device in this process; a worker builds it on its first tile only."""
-    if model.classifier is not None:
-        return model.classifier, model.device
-    cached = _WORKER.get("tile_model")
-    if cached is None or cached[0] != model.key:
-        import torch
-
-        from hsi.training.factory import classifier_from_state
-
-        device = torch.device(worker_device() or "cpu")  # the device the engine gave this worker
-        _WORKER["tile_model"] = cached = (model.key, classifier_from_state(model.checkpoint, device), device)
-    return cached[1], cached[2]
-
-
-def _classify_tile(model: TileModel, window: Any) -> Any:
-    """A tile task: one :class:`~hsi.experiments.predict.TileWindow` in, its ``TileResult`` out (data only)."""
-    from hsi.experiments.predict import classify_tile
-
-    classifier, device = _tile_classifier(model)
-    return classify_tile(window, model.checkpoint, classifier, device=device, **model.settings)
-
-
-def classify_tiles(engine: Engine, windows: Iterable[Any], *, checkpoint: dict[str, Any], classifier: Any,
-                   device: Any, settings: dict[str, Any]) -> Iterator[Finished]:
-    """Classifies tile windows on ``engine``; yields ``Finished(window, TileResult, retries)`` as each completes.
-
-    Every tile goes through :func:`hsi.experiments.predict.classify_tile`, here or on a worker. The
-    local engine classifies in this process with ``classifier``; Ray sends ``checkpoint`` once
-    (each worker builds its classifier on its first tile) and each window with its task, reading
-    ``windows`` lazily: at most :data:`TILES_PER_SLOT` per task slot are in flight.
-
-    Args:
-        windows: :class:`~hsi.experiments.predict.TileWindow` items, read by the driver.
-        checkpoint, classifier, device: the model as the driver loaded and built it.
-        settings: :func:`~hsi.experiments.predict.classify_tile`'s other keyword arguments.
-    """
-    local = (classifier, device) if engine.shares_files else ()
-    model = TileModel(uuid.uuid4().hex, checkpoint, settings, *local)
-    return engine.map(_classify_tile, windows, shared=model, lookahead=TILES_PER_SLOT)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +20,15 @@ from hsi.data.lazy import is_lazy_readable
 from hsi.data.patches import PatchSource
 from hsi.data.scene import Scene, load_custom_scene, load_scene
 from hsi.evaluation.predict import predict_scene, resolve_inference
+from hsi.experiments.engine import (
+    TILES_PER_SLOT,
+    Engine,
+    EngineError,
+    Finished,
+    LocalEngine,
+    worker_cache,
+    worker_device,
+)
 from hsi.experiments.run_dir import check_writable, create_run_dir, write_status
 from hsi.reporting.files import atomic_save_json, atomic_save_npy
 from hsi.reporting.run_report import class_id_map, progress, write_predict_outputs
@@ -28,7 +39,6 @@ from hsi.training.frontend import apply_features, frontend_radius
 
 if TYPE_CHECKING:
     from hsi.evaluation.predict import Tile
-    from hsi.experiments.engine import Engine
 
 
 def check_scene_fits(checkpoint: dict, scene: Scene, *, has_labels: bool) -> None:
@@ -280,7 +290,7 @@ def stream_predict_run(
     equal those of the whole scene classified at once. ``engine`` runs the tiles: this process
     (the default), or Ray tasks that get each window's pixels from this process (no file of the
     cube or checkpoint is read elsewhere) and send the classes back
-    (:func:`~hsi.experiments.engine.classify_tiles`). Finished tiles are written here, into
+    (:func:`classify_tiles`). Finished tiles are written here, into
     ``<out>/.predict_<scene>_<key>.partial/``, and recorded in its ``progress.json``; the same
     command run again after an interruption (with either engine: they give the same classes)
     continues with the unfinished tiles. Only when every tile is done is the output folder created:
@@ -297,7 +307,6 @@ def stream_predict_run(
     from hsi._core.validation import check_patch_size
     from hsi.data.lazy import open_lazy_cube
     from hsi.evaluation.predict import tile_grid
-    from hsi.experiments.engine import EngineError, LocalEngine, classify_tiles
 
     engine = engine or LocalEngine()
     cube_path = Path(cube_path)
@@ -556,3 +565,64 @@ class _Confidence:
 
     def __getitem__(self, rows: slice) -> np.ndarray:
         return np.asarray(self.proba[rows]).max(axis=2, keepdims=True)
+
+
+# ---------------------------------------------------------------- tiles of a big scene on an engine
+
+
+@dataclass(frozen=True)
+class TileModel:
+    """What classifies the tiles of one ``predict``: sent once to each worker, rebuilt there once.
+
+    Attributes:
+        key: names this model in a worker's cache (new for every command).
+        checkpoint: as :func:`~hsi.training.checkpoint.load_run_model` returned it in the driver:
+            tensors and plain data, so a worker needs no file of it.
+        settings: keyword arguments of :func:`hsi.experiments.predict.classify_tile` (nan policy,
+            batch size, inference, probabilities).
+        classifier, device: the driver's built classifier and its device, when the tasks run in the
+            driver's process (local engine); None elsewhere: each worker builds its own, once.
+    """
+
+    key: str
+    checkpoint: dict[str, Any]
+    settings: dict[str, Any]
+    classifier: Any = None
+    device: Any = None
+
+
+def _tile_classifier(model: TileModel) -> tuple[Any, Any]:
+    """The model's classifier and device in this process; a worker builds it on its first tile only."""
+    if model.classifier is not None:
+        return model.classifier, model.device
+    cache = worker_cache()
+    cached = cache.get("tile_model")
+    if cached is None or cached[0] != model.key:
+        device = torch.device(worker_device() or "cpu")  # the device the engine gave this worker
+        cache["tile_model"] = cached = (model.key, classifier_from_state(model.checkpoint, device), device)
+    return cached[1], cached[2]
+
+
+def _classify_tile(model: TileModel, window: Any) -> Any:
+    """A tile task: one :class:`TileWindow` in, its ``TileResult`` out (data only)."""
+    classifier, device = _tile_classifier(model)
+    return classify_tile(window, model.checkpoint, classifier, device=device, **model.settings)
+
+
+def classify_tiles(engine: Engine, windows: Iterable[Any], *, checkpoint: dict[str, Any], classifier: Any,
+                   device: Any, settings: dict[str, Any]) -> Iterator[Finished]:
+    """Classifies tile windows on ``engine``; yields ``Finished(window, TileResult, retries)`` as each completes.
+
+    Every tile goes through :func:`hsi.experiments.predict.classify_tile`, here or on a worker. The
+    local engine classifies in this process with ``classifier``; Ray sends ``checkpoint`` once
+    (each worker builds its classifier on its first tile) and each window with its task, reading
+    ``windows`` lazily: at most :data:`TILES_PER_SLOT` per task slot are in flight.
+
+    Args:
+        windows: :class:`~hsi.experiments.predict.TileWindow` items, read by the driver.
+        checkpoint, classifier, device: the model as the driver loaded and built it.
+        settings: :func:`~hsi.experiments.predict.classify_tile`'s other keyword arguments.
+    """
+    local = (classifier, device) if engine.shares_files else ()
+    model = TileModel(uuid.uuid4().hex, checkpoint, settings, *local)
+    return engine.map(_classify_tile, windows, shared=model, lookahead=TILES_PER_SLOT)

@@ -21,10 +21,10 @@ import numpy as np
 from hsi._core.errors import ConfigError, DataFormatError
 from hsi.config import RunConfig
 from hsi.data.scene import Scene, labels_from_ground_truth
-from hsi.experiments.engine import Engine, RunJob, make_engine, train_runs
+from hsi.experiments.engine import Engine, make_engine
 from hsi.experiments.run_dir import read_status
 from hsi.experiments.steps import load_config_scene
-from hsi.experiments.train import prepare, validate_config
+from hsi.experiments.train import RunJob, prepare, train_runs, validate_config
 from hsi.reporting.files import atomic_save_json
 from hsi.reporting.stability_report import (
     find_comparison,

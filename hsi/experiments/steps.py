@@ -51,10 +51,12 @@ from hsi.data.splits import SPLITS, Split, SplitSettings, check_split_settings, 
 from hsi.evaluation.leakage import leakage_audit
 from hsi.evaluation.metrics import classification_summary
 from hsi.evaluation.predict import predict_scene, resolve_inference
+from hsi.experiments.predict import stream_predict_run
 from hsi.experiments.run_dir import check_writable
 from hsi.features.controls import CONTROLS, NO_CONTROL
 from hsi.features.pca import SpectralPCA, fit_sample
 from hsi.models import MODELS
+from hsi.training.checkpoint import load_run_model
 from hsi.training.classifier import Classifier, FitSettings, NetworkCallback, Resume
 from hsi.training.crops import use_crops
 from hsi.training.denoise_fit import Denoiser, fit_denoiser
@@ -475,9 +477,6 @@ def predict_streamed(run_dir: Path, scene: LazyScene, config: RunConfig, device:
         prediction.tif where georeferenced) and its prediction.json.
     """
     import json
-
-    from hsi.experiments.predict import stream_predict_run
-    from hsi.training.checkpoint import load_run_model
 
     folder = stream_predict_run(run_dir, load_run_model(run_dir), scene.cube.path, cube_key=config.cube_key,
                                 out=run_dir / _STREAM_DIR, device=device, nan_policy=config.nan_policy,

@@ -1,21 +1,26 @@
-"""`hsi-classify train`: the steps of :mod:`hsi.experiments.steps` in order, in a guarded run folder."""
+"""`hsi-classify train`: the steps of :mod:`hsi.experiments.steps` in order, in a guarded run folder; and the
+training runs of ``repeat`` and ``compare`` on an engine (:func:`train_runs`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from hsi._core.errors import ConfigError
+from hsi._core.errors import ConfigError, DataFormatError
+from hsi._core.files import atomic_write_bytes
 from hsi.config import RunConfig
 from hsi.data.scene import Scene
 from hsi.evaluation.leakage import control_summary
 from hsi.evaluation.metrics import classification_summary
+from hsi.experiments.engine import Engine, worker_device
 from hsi.experiments.resume import ResumePoint, epoch_saver, load_resume_point, resumable_config
-from hsi.experiments.run_dir import create_run_dir, guard_run
+from hsi.experiments.run_dir import STATUS_FILE, create_run_dir, guard_run
 from hsi.experiments.steps import (
     Features,
     Prepared,
@@ -48,8 +53,8 @@ log = logging.getLogger(__name__)
 progress_log = logging.getLogger("hsi.progress")  # the CLI shows these lines on stderr unless --quiet
 
 __all__ = [
-    "Prepared", "RunResult", "class_id_map", "clock_free", "excluded_label", "prepare", "resume_run", "train_run",
-    "validate_config", "write_scene_figures",
+    "Prepared", "RunFiles", "RunJob", "RunResult", "class_id_map", "clock_free", "excluded_label", "prepare",
+    "resume_run", "train_run", "train_runs", "validate_config", "write_scene_figures",
 ]
 
 
@@ -247,3 +252,70 @@ def _resolved(prepared: Prepared | PreparedLazy, features: Features, n_parameter
         "lazy": lazy,
         "environment": environment(),
     }
+
+
+# ---------------------------------------------------------------- training runs on an engine
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """One training run: its folder ``name`` inside ``config["out"]`` (the driver's folder) and its settings."""
+
+    name: str
+    config: dict[str, Any]
+    progress: bool = False  # a progress bar, when it runs in the driver's own process
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """A run trained elsewhere: its metrics and its folder's files, ``{relative path: content}``."""
+
+    metrics: dict[str, Any]
+    files: dict[str, bytes]
+
+
+def _run_config(job: RunJob, **changes: Any) -> RunConfig:
+    device = worker_device()
+    return RunConfig.from_dict({**job.config, **({"device": device} if device else {}), **changes})
+
+
+def _train_here(scene: Any, job: RunJob) -> dict[str, Any]:
+    """Trains ``job`` into the driver's folder; returns its metrics."""
+    progress = job.progress and worker_device() is None
+    return train_run(_run_config(job), progress=progress, run_name=job.name, scene=scene).metrics
+
+
+def _train_elsewhere(scene: Any, job: RunJob) -> RunFiles:
+    """Trains ``job`` in a scratch folder of this (worker) machine; returns the run folder as data."""
+    with tempfile.TemporaryDirectory(prefix="hsi-run-") as scratch:
+        result = train_run(_run_config(job, out=scratch), progress=False, run_name=job.name, scene=scene)
+        files = {p.relative_to(result.run_dir).as_posix(): p.read_bytes()
+                 for p in sorted(result.run_dir.rglob("*")) if p.is_file()}
+    return RunFiles(result.metrics, files)
+
+
+def _write_run_folder(run_dir: Path, files: dict[str, bytes]) -> None:
+    """Writes a run folder that came back as data; ``status.json`` last, so a cut-short copy reads unfinished."""
+    for name in sorted(files, key=lambda n: n == STATUS_FILE):
+        parts = PurePosixPath(name).parts
+        if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
+            raise DataFormatError(f"a run sent back the file name {name!r}, which leaves its folder; expected a "
+                                  "relative path inside it. The run is not written.")
+        atomic_write_bytes(run_dir.joinpath(*parts), files[name])
+
+
+def train_runs(engine: Engine, jobs: Sequence[RunJob], *, scene: Any) -> Iterator[tuple[RunJob, dict[str, Any], int]]:
+    """Trains every job on ``engine``; yields ``(job, metrics, retries)`` once its run folder is written.
+
+    Args:
+        jobs: the runs; each is written to ``<job.config["out"]>/<job.name>``.
+        scene: the loaded scene the configs name (as ``load_config_scene`` returns it), sent once.
+    """
+    if engine.shares_files:
+        for done in engine.map(_train_here, jobs, shared=scene):
+            yield done.item, done.result, done.retries
+        return
+    for done in engine.map(_train_elsewhere, jobs, shared=scene):
+        job: RunJob = done.item
+        _write_run_folder(Path(job.config["out"]) / job.name, done.result.files)
+        yield job, done.result.metrics, done.retries

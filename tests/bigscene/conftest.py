@@ -18,11 +18,6 @@ TRANSFORM = (30.0, 0.0, 499970.0, 0.0, -30.0, 4100060.0)
 WAVELENGTHS = tuple(400.0 + 20.0 * k for k in range(24))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _figures_not_drawn(figures_not_drawn: None) -> None:
-    """Pipeline runs write placeholder figures (see tests/conftest.py)."""
-
-
 def write_envi(folder: Path, cube: np.ndarray, name: str = "synthetic", *, map_info: str | None = MAP_INFO,
                wavelengths: tuple[float, ...] | None = WAVELENGTHS) -> Path:
     """Writes ``cube`` (H, W, B) as an ENVI BIL file ``<name>.img`` + ``<name>.hdr``; returns the header."""

@@ -24,11 +24,6 @@ import pytest
 RAY_HOST = "127.0.0.2"  # loopback; see the module docstring
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _figures_not_drawn(figures_not_drawn: None) -> None:
-    """The pipeline runs in this process write placeholder figures (see tests/conftest.py)."""
-
-
 @dataclass(frozen=True)
 class RayCluster:
     """A running local cluster: its ``address`` (host:port) and the environment its clients need."""

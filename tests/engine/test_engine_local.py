@@ -20,6 +20,7 @@ import torch
 from hsi._core.errors import ConfigError, DataFormatError, HSIError
 from hsi.cli.main import build_parser, main
 from hsi.experiments import engine as engine_module
+from hsi.experiments import train as train_module
 from hsi.experiments.engine import ENGINES, RayEngine, make_engine
 
 
@@ -225,7 +226,7 @@ def test_ray_engine_refuses_a_gpu_share_the_cluster_cannot_give(monkeypatch: pyt
 
 def test_a_run_folder_sent_back_may_not_leave_its_folder(tmp_path: Path) -> None:
     with pytest.raises(DataFormatError, match="leaves its folder"):
-        engine_module._write_run_folder(tmp_path / "run", {"../escape.txt": b"x"})
-    engine_module._write_run_folder(tmp_path / "run", {"status.json": b"{}", "a/b.npy": b"1", "config.json": b"2"})
+        train_module._write_run_folder(tmp_path / "run", {"../escape.txt": b"x"})
+    train_module._write_run_folder(tmp_path / "run", {"status.json": b"{}", "a/b.npy": b"1", "config.json": b"2"})
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == [
         "run/a/b.npy", "run/config.json", "run/status.json"]

@@ -132,8 +132,9 @@ def test_a_worker_builds_the_model_once_and_classifies_each_tile_as_the_driver_d
     import hsi.training.factory as classifier_module
     from hsi.data.lazy import open_lazy_cube
     from hsi.evaluation.predict import tile_grid
-    from hsi.experiments.engine import LocalEngine, TileModel, classify_tiles
-    from hsi.experiments.predict import read_tile_window
+    from hsi.experiments import predict as predict_module
+    from hsi.experiments.engine import LocalEngine
+    from hsi.experiments.predict import TileModel, classify_tiles, read_tile_window
     from hsi.training.checkpoint import load_run_model
 
     checkpoint = load_run_model(checkpoints["svm_dncnn"])
@@ -147,11 +148,11 @@ def test_a_worker_builds_the_model_once_and_classifies_each_tile_as_the_driver_d
                                                                   settings=settings)}
     builds: list[int] = []
     real = classifier_module.classifier_from_state
-    monkeypatch.setattr(classifier_module, "classifier_from_state", lambda *a, **k: builds.append(1) or real(*a, **k))
+    monkeypatch.setattr(predict_module, "classifier_from_state", lambda *a, **k: builds.append(1) or real(*a, **k))
     monkeypatch.setattr(engine_module, "_WORKER", {})  # a fresh worker process
     model = TileModel("key", checkpoint, settings)  # no classifier: as a Ray task receives it
     for window in windows:
-        result = engine_module._classify_tile(model, window)
+        result = predict_module._classify_tile(model, window)
         np.testing.assert_array_equal(result.ids, here[window.tile.index].ids)
         np.testing.assert_array_equal(result.proba, here[window.tile.index].proba)
         assert result.ids.dtype == np.uint16 and result.proba is not None and result.proba.dtype == np.uint8

@@ -28,8 +28,9 @@ def test_robust_run_records_its_recipe_and_its_checkpoint_predicts_the_same(
             config["ensemble"], config["val_ratio"]) == ("robust", "adamw", "cosine", False, True, 2, 0.2)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["recipe"]["name"] == "robust" and metrics["recipe"]["ensemble"] == 2
-    (member,) = metrics["ensemble_members"]  # the second member's own cost, apart from the run's
-    assert member["seconds"] > 0 and member["seed"] != config["seed"]
+    first, second = metrics["ensemble"]["networks"]  # each network's own record and cost
+    assert first["seed"] == config["seed"] and second["seed"] != config["seed"] and second["seconds"] > 0
+    assert metrics["ensemble"]["kept"] == [1, 2] and first["epochs"] == second["epochs"] == 2
     assert metrics["n_val"] == 4 * 2  # 2 of each class's 10 training pixels pick the epoch
     # 32 training pixels, robust's min_steps 8: batches of max(ceil(32 / 8), MIN_BATCH 16) = 16, not 32.
     assert config["min_steps"] == 8 and metrics["train_batch_size"] == 16
