@@ -525,6 +525,20 @@ def confusion_figure(
     return fig
 
 
+def _check_history(history: Sequence[Mapping[str, Any]]) -> None:
+    """Raises :class:`DataFormatError` for an empty history or an epoch without its training loss and accuracy."""
+    if len(history) == 0:
+        raise DataFormatError("history must hold at least one epoch; got none.")
+    required = ("epoch", "train_loss", "train_accuracy")
+    for i, row in enumerate(history):
+        missing = [key for key in required if key not in row]
+        if missing:
+            raise DataFormatError(
+                f"history[{i}] must hold the keys {list(required)}; missing {missing}. "
+                "Pass the trainer's per-epoch records."
+            )
+
+
 def training_curve(history: Sequence[Mapping[str, Any]], *, kept: Sequence[int] | None = None,
                    title: str | None = None) -> Figure:
     """Loss and accuracy per epoch, training and (when present) validation, for each network.
@@ -544,16 +558,7 @@ def training_curve(history: Sequence[Mapping[str, Any]], *, kept: Sequence[int] 
     Raises:
         DataFormatError: ``history`` is empty or an epoch lacks a required key.
     """
-    if len(history) == 0:
-        raise DataFormatError("history must hold at least one epoch; got none.")
-    required = ("epoch", "train_loss", "train_accuracy")
-    for i, row in enumerate(history):
-        missing = [key for key in required if key not in row]
-        if missing:
-            raise DataFormatError(
-                f"history[{i}] must hold the keys {list(required)}; missing {missing}. "
-                "Pass the trainer's per-epoch records."
-            )
+    _check_history(history)
     by_network: dict[int, list[Mapping[str, Any]]] = {}
     for row in history:
         by_network.setdefault(int(row.get("network", 1)), []).append(row)

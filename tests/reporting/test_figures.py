@@ -142,3 +142,18 @@ def test_invalid_inputs() -> None:
         G.training_curve([{"epoch": 1}])
     with pytest.raises(DataFormatError, match=r"\[0, 1\]"):
         G.agreement_figure(np.full((2, 2), 3.0))
+
+
+def test_training_curve_draws_every_network_and_says_which_were_kept() -> None:
+    def rows(network: int, epochs: int) -> list[dict]:
+        return [{"network": network, "epoch": e, "train_loss": 1.0 / e, "train_accuracy": 1 - 0.5 / e,
+                 "val_loss": 1.2 / e, "val_accuracy": 1 - 0.6 / e} for e in range(1, epochs + 1)]
+
+    history = rows(1, 2) + rows(2, 6) + rows(3, 6)  # network 1 stopped at screening, 3 dropped at the end
+    fig = G.training_curve(history, kept=[2])
+    _, accuracy = fig.axes
+    labels = [t.get_text() for t in accuracy.get_legend().get_texts()]
+    assert labels == ["network 1 (stopped after epoch 2)", "network 2 (kept)", "network 3 (dropped)"]
+    alphas = {line.get_label(): line.get_alpha() for line in accuracy.get_lines() if line.get_label()[0] != "_"}
+    assert alphas == {"network 1 (stopped after epoch 2)": 0.35, "network 2 (kept)": 1.0, "network 3 (dropped)": 0.35}
+    assert accuracy.get_title() == "Accuracy of 3 networks" and len(accuracy.get_lines()) == 6  # training and validation
