@@ -391,7 +391,7 @@ def networks_from_state(state: dict[str, Any], device: torch.device) -> list[Tor
             f"{spec['num_classes']}, patch_size {spec['patch_size']}); it was damaged or edited. "
             "Use one written by hsi-classify train."
         ) from None
-    expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    expected = {k: (tuple(v.shape), v.dtype) for k, v in probe.state_dict().items()}
     members = state.get("members", [])
     if not isinstance(members, list):
         raise CheckpointError(
@@ -413,18 +413,27 @@ def networks_from_state(state: dict[str, Any], device: torch.device) -> list[Tor
     return networks
 
 
-def _load_weights(network: nn.Module, weights: Any, expected: dict[str, tuple[int, ...]], name: str) -> None:
-    """Loads a checkpoint's ``weights`` into ``network`` after checking their names and shapes against ``expected``."""
+def _load_weights(network: nn.Module, weights: Any, expected: dict[str, tuple[tuple[int, ...], torch.dtype]],
+                  name: str) -> None:
+    """Loads a checkpoint's ``weights`` into ``network`` after checking their names, shapes and dtypes against
+    ``expected`` and that every value is finite (a NaN weight would turn every answer into NaN)."""
     if not isinstance(weights, dict):
         raise CheckpointError(
             f"checkpoint of model {name!r} holds no network weights; use one written by hsi-classify train."
         )
-    found = {k: tuple(v.shape) for k, v in weights.items() if isinstance(v, torch.Tensor)}
+    found = {k: (tuple(v.shape), v.dtype) for k, v in weights.items() if isinstance(v, torch.Tensor)}
     if expected != found:
         differ = sorted(set(expected) ^ set(found)) or sorted(k for k in expected if expected[k] != found[k])
         raise CheckpointError(
             f"checkpoint weights do not fit model {name!r} (first difference: {str(differ[0])[:80]!r}); "
             "the checkpoint was damaged or edited. Use one written by hsi-classify train."
+        )
+    not_finite = next((k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())),
+                      None)
+    if not_finite is not None:
+        raise CheckpointError(
+            f"checkpoint weights of model {name!r} are not finite ({not_finite[:80]!r} holds NaN or infinity); the "
+            "checkpoint was damaged or edited. Use one written by hsi-classify train."
         )
     try:
         network.load_state_dict(weights)

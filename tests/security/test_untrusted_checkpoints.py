@@ -245,3 +245,25 @@ def test_no_code_path_unpickles_without_weights_only() -> None:
                 if not (isinstance(flag, ast.Constant) and flag.value is False):
                     found.append(f"{where} np.load with allow_pickle")
     assert not found
+
+
+@pytest.mark.parametrize(("edit", "words"), [
+    (lambda t: t.to(torch.float16), "do not fit model 'hybridsn'"),  # another dtype than the model's
+    (lambda t: t.to(torch.int32), "do not fit model 'hybridsn'"),
+    (lambda t: t.index_fill(0, torch.tensor([0]), float("nan")), "are not finite"),
+    (lambda t: t.index_fill(0, torch.tensor([0]), float("inf")), "are not finite"),
+])
+def test_weights_of_another_dtype_or_not_finite_are_refused(runs: dict[str, Path], edit: Any, words: str) -> None:
+    from hsi._core.errors import CheckpointError
+    from hsi.training.checkpoint import load_run_model
+    from hsi.training.factory import classifier_from_state
+
+    data = load_run_model(runs["hybridsn"])
+    name = next(k for k, v in data["state_dict"].items() if v.is_floating_point())
+    data["state_dict"][name] = edit(data["state_dict"][name])
+    with pytest.raises(CheckpointError, match=words):
+        classifier_from_state(data)
+    data = load_run_model(runs["hybridsn"])  # the same in an ensemble's other network
+    data["members"] = [{k: edit(v) if k == name else v for k, v in data["state_dict"].items()}]
+    with pytest.raises(CheckpointError, match=words):
+        classifier_from_state(data)
