@@ -455,8 +455,20 @@ def check_npy_complete(path: Path, role: str, shape: tuple[int, ...], dtype: np.
         )
 
 
+#: The interleaves an ENVI header may declare (band sequential, by line, by pixel).
+ENVI_INTERLEAVES = ("bsq", "bil", "bip")
+
+
 def check_envi_complete(image: Any, data_file: Path) -> None:
-    """Raises :class:`DataFormatError` when an ENVI data file is shorter than its header (a ``spectral`` image) says."""
+    """Raises :class:`DataFormatError` when an ENVI header (a ``spectral`` image) declares an interleave other
+    than :data:`ENVI_INTERLEAVES` (the values would be read in the wrong order), or its data file is shorter
+    than the header says."""
+    interleave = str(image.metadata.get("interleave", "bsq")).strip().lower()
+    if interleave not in ENVI_INTERLEAVES:
+        raise DataFormatError(
+            f"ENVI header of {data_file} declares interleave = {interleave[:40]!r}; expected one of "
+            f"{', '.join(ENVI_INTERLEAVES)}. Fix the header's interleave line to the order the data was written in."
+        )
     expected = image.offset + image.nrows * image.ncols * image.nbands * image.sample_size
     found = data_file.stat().st_size
     if found < expected:

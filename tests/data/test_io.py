@@ -119,6 +119,17 @@ def test_envi_round_trip_in_every_interleave(tmp_path: Path, interleave: str) ->
         np.testing.assert_array_equal(array, cube)
 
 
+def test_an_envi_header_with_an_unknown_interleave_is_refused_by_both_readers(tmp_path: Path) -> None:
+    from hsi.data.lazy import open_lazy_cube
+
+    header = tmp_path / "synthetic_cube.hdr"
+    envi.save_image(str(header), synthetic_cube(), interleave="bil", ext=".img")
+    header.write_text(header.read_text().replace("interleave = bil", "interleave = xyz"))
+    for read in (lambda: load_array(header), lambda: open_lazy_cube(header)):
+        with pytest.raises(DataFormatError, match=r"declares interleave = 'xyz'; expected one of bsq, bil, bip"):
+            read()
+
+
 def test_envi_single_band_ground_truth_is_squeezed(tmp_path: Path) -> None:
     gt = synthetic_gt()
     envi.save_image(str(tmp_path / "synthetic_gt.hdr"), gt[:, :, None], ext=".img")
