@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 import hsi
-from hsi._core.errors import ConfigError
+from hsi._core.errors import ConfigError, DataFormatError
 from hsi._core.validation import check_fraction, check_patch_size
 from hsi._core.windows import window_majority
 from hsi.config import Inference, RunConfig
@@ -241,7 +241,12 @@ def _draw_split(config: RunConfig, scene: SceneT) -> tuple[SceneT, Split]:
 
 
 def _check_against_scene(config: RunConfig, shape: tuple[int, int, int], n_classes: int) -> None:
-    """The checks that need the scene's shape: patch size, component count, model, inference, crops."""
+    """The checks that need the scene's shape: classes, patch size, component count, model, inference, crops."""
+    if n_classes < 2:
+        raise DataFormatError(
+            f"the ground truth labels {n_classes} class{'' if n_classes == 1 else 'es'}; a classifier needs at least "
+            "2. Pass a ground truth with two or more labelled classes (0 = unlabelled)."
+        )
     check_patch_size(config.patch_size, height=shape[0], width=shape[1])
     if config.pca_components > shape[2]:
         raise ConfigError(

@@ -187,6 +187,12 @@ def _tensor(data: Any, key: str, where: str, shape: tuple[int, ...]) -> torch.Te
     return value
 
 
+#: The largest label id a model may carry: maps of scenes read tile by tile are uint16, 0 = outside the data.
+MAX_CLASS_ID = 65_535
+#: The longest class name a model may carry (names are drawn in legends and written in reports).
+MAX_CLASS_NAME = 200
+
+
 def check_run_model(data: dict[str, Any], path: str | Path) -> None:
     """Checks that a run model's entries have the types and sizes hsi-classify writes.
 
@@ -233,6 +239,11 @@ def check_run_model(data: dict[str, Any], path: str | Path) -> None:
             if len(values) != num_classes or not all(isinstance(v, kind) and not isinstance(v, bool)
                                                      for v in values):
                 raise _Invalid(f"'classes.{key}' is not {num_classes} {kind.__name__} values")
+        ids, names = classes["ids"], classes["names"]
+        if len(set(ids)) != len(ids) or not all(1 <= i <= MAX_CLASS_ID for i in ids):
+            raise _Invalid(f"'classes.ids' are not {num_classes} distinct label ids from 1 to {MAX_CLASS_ID}")
+        if any(len(name) > MAX_CLASS_NAME for name in names):
+            raise _Invalid(f"'classes.names' holds a name longer than {MAX_CLASS_NAME} characters")
         _entry(data, "pad_mode", str)
         smooth = _entry(data, "config", dict).get("smooth") or 0  # runs before map smoothing existed: none
         if not is_smoothing_window(smooth):

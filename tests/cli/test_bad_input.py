@@ -31,6 +31,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     save("gt_fractional", synthetic_gt + 0.5)
     save("gt_negative", synthetic_gt.astype(np.int16) - 2)
     save("gt_all_zero", np.zeros_like(synthetic_gt))
+    save("gt_one_class", (synthetic_gt > 0).astype(np.uint8))
     nan_cube = synthetic_cube.copy()
     nan_cube[3, 4, 5] = np.nan
     nan_cube[0, 1, :] = np.inf
@@ -66,6 +67,7 @@ CASES = {
     "gt fractional": (dict(gt="gt_fractional"), [], r"integer|fraction"),
     "gt negative": (dict(gt="gt_negative"), [], r"negative"),
     "gt all zero": (dict(gt="gt_all_zero"), [], r"labelled pixel|no labelled|all zero"),
+    "gt of one class": (dict(gt="gt_one_class"), ["--model", "svm"], r"labels 1 class; a classifier needs at least 2"),
     "NaN in cube": (dict(cube="cube_nan"), [], r"NaN.*--nan-policy"),
     "single-pixel class": (dict(gt="gt_single_pixel_class"), [], r"single labelled pixel"),
     "even patch": ({}, ["--patch-size", "4"], r"odd"),

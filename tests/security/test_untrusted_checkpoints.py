@@ -267,3 +267,22 @@ def test_weights_of_another_dtype_or_not_finite_are_refused(runs: dict[str, Path
     data["members"] = [{k: edit(v) if k == name else v for k, v in data["state_dict"].items()}]
     with pytest.raises(CheckpointError, match=words):
         classifier_from_state(data)
+
+
+@pytest.mark.parametrize(("key", "value", "words"), [
+    ("ids", [70000], "distinct label ids from 1 to 65535"),  # beyond the uint16 maps of tiled predict
+    ("ids", [-1], "distinct label ids from 1 to 65535"),
+    ("ids", [2**70], "distinct label ids from 1 to 65535"),
+    ("ids", "duplicate", "distinct label ids from 1 to 65535"),
+    ("names", ["x" * 1_000_000], "a name longer than 200 characters"),
+])
+def test_class_ids_and_names_a_map_cannot_hold_are_refused(runs: dict[str, Path], key: str, value: object,
+                                                           words: str) -> None:
+    from hsi._core.errors import CheckpointError
+    from hsi.training.checkpoint import check_run_model, load_run_model
+
+    data = load_run_model(runs["hybridsn"])
+    old = data["classes"][key]
+    data["classes"][key] = [old[1], *old[1:]] if value == "duplicate" else [*value, *old[1:]]  # type: ignore[misc]
+    with pytest.raises(CheckpointError, match=words):
+        check_run_model(data, "model.json")
