@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import logging
+import re
 import signal
 import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 import hsi
 from hsi import __version__
@@ -24,9 +26,38 @@ COMMANDS = (train, predict, compare, repeat, inspect, datasets, models, env)
 COMPUTING_COMMANDS = frozenset({"train", "predict", "compare", "repeat"})
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line: what was wrong, the close match where there is one,
+    and where the options are listed (the usage block only with ``--help``)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"hsi-classify: error: {_suggest(self, message)}; see '{self.prog} --help'.", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _suggest(parser: argparse.ArgumentParser, message: str) -> str:
+    """``message`` with "did you mean ...?" for a misspelt flag or choice."""
+    unknown = re.match(r"unrecognized arguments: (.+)", message)
+    if unknown:
+        flags = [f for action in parser._actions for f in action.option_strings]
+
+        def hint(arg: str) -> str:
+            close = difflib.get_close_matches(arg.split("=")[0], flags, 1) if arg.startswith("-") else []
+            return f"{arg} (did you mean {close[0]}?)" if close else arg
+
+        return "unrecognized arguments: " + " ".join(hint(arg) for arg in unknown.group(1).split())
+    choice = re.match(r"(argument .+?): invalid choice: '(.+?)' \(choose from (.+)\)", message)
+    if choice:
+        options = [c.strip(" '") for c in choice.group(3).split(",")]
+        close = difflib.get_close_matches(choice.group(2), options, 1)
+        suggestion = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{choice.group(1)}: {choice.group(2)!r} is not one of {', '.join(options)}{suggestion}"
+    return message
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The root parser with every command registered."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="hsi-classify",
         description="Hyperspectral image classification: HybridSN and friends, with honest evaluation.",
     )
@@ -35,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(subparsers)
+    parser.set_defaults(commands=subparsers.choices)
     for sub in subparsers.choices.values():  # -v also after the command; SUPPRESS keeps the root's value
         sub.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                          help="log progress messages")
@@ -83,7 +115,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs one command; returns its exit code (2 for bad input, 130 when interrupted, 143 when killed)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # told by the command's own parser: it knows the flags to suggest
+        (args.commands.get(args.command) or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         parser.print_help()
         return 1

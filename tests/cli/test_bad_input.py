@@ -134,3 +134,18 @@ def test_offline_indian_pines_names_the_files_and_folder(tmp_path: Path, capsys)
 def test_small_synthetic_run_succeeds(files: dict[str, Path], tmp_path: Path) -> None:
     assert main(_train(files, tmp_path / "r")) == 0
     assert main(_train(files, tmp_path / "r", "--nan-policy", "zero", cube="cube_nan")) == 0
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["train", "--epocs", "1"], "unrecognized arguments: --epocs (did you mean --epochs?) 1; see 'hsi-classify train --help'."),
+    (["train", "--split", "disjont"], "'disjont' is not one of disjoint, masks, per-class, random; did you mean 'disjoint'?"),
+    (["trian"], "did you mean 'train'?; see 'hsi-classify --help'."),
+    (["train", "--epochs", "x"], "argument --epochs: invalid int value: 'x'; see 'hsi-classify train --help'."),
+])
+def test_a_mistyped_command_line_gets_one_line_and_the_close_match(
+        args: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and len(err.strip().splitlines()) == 1 and "usage:" not in err
+    assert err.startswith("hsi-classify: error: ") and words in err
