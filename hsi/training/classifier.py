@@ -270,14 +270,6 @@ class TorchClassifier(Classifier):
         """One row per epoch trained so far."""
         return list(self.training.history) if self.training is not None else []
 
-    @property
-    def best_validation(self) -> tuple[float, float] | None:
-        """(accuracy, loss) of the best epoch on the validation pixels so far, by the recipe's ``select``; None
-        without validation pixels."""
-        if self.training is None or self.training.best_state is None:
-            return None
-        return self.training.best_val_accuracy, self.training.best_val_loss
-
     def finish(self, source: PatchSource, train: PixelSet, *, settings: FitSettings) -> int:
         """Loads the selected epoch's weights (the last where there are no validation pixels), recalibrates
         batch norm; returns the selected epoch."""

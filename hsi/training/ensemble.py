@@ -35,7 +35,7 @@ from hsi.training.classifier import (
     networks_from_state,
 )
 from hsi.training.recipe import Recipe, screening_epoch
-from hsi.training.trainer import PixelSet, evaluate
+from hsi.training.trainer import PixelSet, best_epoch_row, evaluate
 
 __all__ = ["EnsembleClassifier"]
 
@@ -123,7 +123,7 @@ class EnsembleClassifier(Classifier):
             self.kept = [i for i in continuing if scores[i][1] >= best - recipe.member_margin - 1e-9]
         history = [{"network": index + 1, **row} for index, member in enumerate(self.members)
                    for row in member.history]
-        networks = [self._network_record(i, selected.get(i), scores.get(i)) for i in range(n)]
+        networks = [self._network_record(i, selected.get(i), scores.get(i), recipe.select) for i in range(n)]
         record: dict[str, Any] = {"networks": networks, "kept": [i + 1 for i in self.kept]}
         if screen is not None:
             record["screen_epoch"] = screen
@@ -131,7 +131,7 @@ class EnsembleClassifier(Classifier):
             record["member_margin"] = recipe.member_margin
         return FitReport(history, selected[self.kept[0]], settings.train_input, settings.batch_size, record)
 
-    def _network_record(self, index: int, selected: int | None, score: tuple[float, float] | None
+    def _network_record(self, index: int, selected: int | None, score: tuple[float, float] | None, select: str
                         ) -> dict[str, Any]:
         member = self.members[index]
         trained = member.training.epoch if member.training is not None else 0
@@ -139,8 +139,8 @@ class EnsembleClassifier(Classifier):
                                "selected_epoch": selected, "kept": index in self.kept, "seconds": member.seconds}
         if score is not None:
             row["val_loss"], row["val_accuracy"] = score
-        elif member.best_validation is not None:  # stopped at screening: its best there
-            row["val_accuracy"], row["val_loss"] = member.best_validation
+        elif (best := best_epoch_row(member.history, select)) is not None:  # stopped at screening: its best there
+            row["val_accuracy"], row["val_loss"] = best["val_accuracy"], best["val_loss"]
         return row
 
     @torch.inference_mode()
@@ -186,15 +186,11 @@ class EnsembleClassifier(Classifier):
 
 def _screening_rank(history: list[dict[str, float]], select: str, index: int) -> tuple[float, float, int]:
     """Sort key of a network at screening, from its epochs up to the screening epoch (so that a run resumed
-    after screening ranks as it did): the validation accuracy and loss of its best epoch by ``select``,
+    after screening ranks as it did): the validation accuracy and loss of the epoch it keeps by ``select``,
     the higher accuracy first, ties to the lower loss, then to the earlier network."""
-    rows = [r for r in history if "val_accuracy" in r]
-    if not rows:
+    best = best_epoch_row(history, select)
+    if best is None:
         return 0.0, float("inf"), index
-    if select == "val_accuracy":
-        best = max(rows, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
-    else:
-        best = min(rows, key=lambda r: r["val_loss"])
     return -best["val_accuracy"], best["val_loss"], index
 
 

@@ -222,6 +222,16 @@ def fit(
     return state
 
 
+def best_epoch_row(history: list[dict[str, float]], select: str) -> dict[str, float] | None:
+    """The row of the epoch :func:`fit` keeps under ``select`` among ``history``'s (the same rule,
+    :func:`_improves`); None when no row has validation scores."""
+    state, best = TrainState(), None
+    for row in history:
+        if "val_loss" in row and _improves(row, state, select):
+            state.best_val_loss, state.best_val_accuracy, best = row["val_loss"], row["val_accuracy"], row
+    return best
+
+
 def _improves(row: dict[str, float], state: TrainState, select: str) -> bool:
     """Whether this epoch's validation ``row`` beats the best so far under ``select`` (see :class:`Recipe`)."""
     if select == "val_accuracy" and row["val_accuracy"] != state.best_val_accuracy:

@@ -130,8 +130,6 @@ def _scored(monkeypatch: pytest.MonkeyPatch, classifier: EnsembleClassifier, sco
                                                               if m.network is network)])
     monkeypatch.setattr("hsi.training.ensemble._screening_rank",
                         lambda history, select, i: (-scores[i][1], scores[i][0], i))
-    monkeypatch.setattr(TorchClassifier, "best_validation",
-                        property(lambda self: scores[classifier.members.index(self)][::-1]))
 
 
 def test_the_screening_rank_reads_the_epochs_up_to_screening_only() -> None:
@@ -173,6 +171,9 @@ def test_screening_continues_only_the_survivors_best_on_validation(
     assert report.ensemble is not None and report.ensemble["screen_epoch"] == 2
     assert [n["epochs"] for n in report.ensemble["networks"]] == [2, 4, 4]
     assert report.ensemble["kept"] == [2, 3] and not report.ensemble["networks"][0]["kept"]
+    stopped = report.ensemble["networks"][0]  # its scores: the epoch it keeps (select val_loss) among those trained
+    best = min((r for r in report.history if r["network"] == 1), key=lambda r: r["val_loss"])
+    assert (stopped["val_accuracy"], stopped["val_loss"]) == (best["val_accuracy"], best["val_loss"])
     assert [row["network"] for row in report.history] == [1, 1, 2, 2, 2, 2, 3, 3, 3, 3]
     # Without validation pixels there is nothing to rank on: the first 2 train every epoch, the third never starts.
     monkeypatch.undo()
