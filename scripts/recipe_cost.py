@@ -1,6 +1,7 @@
 """What the default recipe costs over ``paper``, as a user pays it: the whole ``train`` command, side by side.
 
-Runs the README's main job (``hsi-classify train`` on real Salinas-A) with ``--recipe paper``
+Runs issue 29's main job (``hsi-classify train --dataset salinas_a --train-ratio 0.1 --epochs 20``, the
+README's first command until 2026-12-06: random split, 25x25 patches) with ``--recipe paper``
 and with the default recipe, and optionally the seed notebook's pipeline (``--peer``,
 ``../shared/peers/seed_hybridsn.py``: train and classify every pixel), alternating them
 (paper, default, peer, paper, ...) ``--rounds`` times so that all see the same load. Each run

@@ -8,12 +8,13 @@ import sys
 from hsi._core.errors import ConfigError
 from hsi.cli.output import finish
 from hsi.cli.repeat import add_engine_arguments, add_seed_arguments, engine_from_args, seeds_from_args
-from hsi.cli.train import add_data_arguments, add_run_arguments, config_from_args
+from hsi.cli.train import SCENE_USAGE, add_data_arguments, add_run_arguments, check_run_inputs, config_from_args
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare", help="train several models on the same split(s); one table, chart and JSON",
+        usage=f"%(prog)s --models NAME,NAME,... {SCENE_USAGE} [options]",
         description="Train each model of --models on the same training/test split (one split per seed) and "
         "write a compare folder with every run folder plus compare.md, compare.csv, compare.json and "
         "compare.png (OA, AA, kappa, parameters, train and inference seconds). Each seed is one split "
@@ -29,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     for action in parser._actions:
         if action.dest == "model":  # shared with `train`; compare takes --models instead
             action.help = argparse.SUPPRESS
-    parser.set_defaults(func=run, download=None)
+    parser.set_defaults(func=run, check_inputs=check_run_inputs, download=None)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,26 +9,51 @@ import logging
 import re
 import signal
 import sys
+import textwrap
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 import hsi
 from hsi import __version__
 from hsi._core.errors import HSIError
 from hsi._core.host_memory import keep_freed_memory
 from hsi.cli import compare, datasets, env, inspect, models, predict, repeat, train
+from hsi.cli.output import error_text, stderr_is_terminal
 
 COMMANDS = (train, predict, compare, repeat, inspect, datasets, models, env)
 #: Commands that train or classify: the process-wide numeric settings are made for them.
 COMPUTING_COMMANDS = frozenset({"train", "predict", "compare", "repeat"})
 
 
+class CompactHelpFormatter(argparse.HelpFormatter):
+    """``--help`` in fewer lines: a number's placeholder is N (int) or X (float), not the flag in capitals, and
+    the help text starts in column 26, so that most flags keep it on their own line."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 26,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+    def _get_default_metavar_for_optional(self, action: argparse.Action) -> str:
+        return {int: "N", float: "X"}.get(action.type, action.dest.upper())  # type: ignore[call-overload]
+
+    def _split_lines(self, text: str, width: int) -> list[str]:  # never "--no-" at a line's end: "download" below
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return textwrap.fill(" ".join(text.split()), width, initial_indent=indent, subsequent_indent=indent,
+                             break_on_hyphens=False)
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line: what was wrong, the close match where there is one,
-    and where the options are listed (the usage block only with ``--help``)."""
+    and where the options are listed (the usage block only with ``--help``); help in the compact format."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", CompactHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         print(f"hsi-classify: error: {_suggest(self, message)}; see '{self.prog} --help'.", file=sys.stderr)
@@ -112,6 +137,15 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _numeric_settings(command: str) -> None:
+    """The process-wide numeric settings (docs/performance.md); those of torch for the computing commands."""
+    keep_freed_memory()  # reuse freed tensor memory instead of refaulting it
+    if command in COMPUTING_COMMANDS:
+        from hsi.training.device import flush_denormals
+
+        flush_denormals()  # process-wide and without a way back, so made here, once
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs one command; returns its exit code (2 for bad input, 130 when interrupted, 143 when killed)."""
     parser = build_parser()
@@ -125,17 +159,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     show_progress = args.command in COMPUTING_COMMANDS and not getattr(args, "quiet", False)
     # One stderr line per long step (loading, PCA, full-scene pass, figures) unless --quiet.
     logging.getLogger("hsi.progress").setLevel(logging.INFO if show_progress else logging.NOTSET)
-    keep_freed_memory()  # reuse freed tensor memory instead of refaulting it (docs/performance.md)
-    if args.command in COMPUTING_COMMANDS:
-        from hsi.training.device import flush_denormals
-
-        flush_denormals()  # process-wide and without a way back, so made here, once (docs/performance.md)
     try:
         with warnings.catch_warnings(), _sigterm_as_interrupt():
             warnings.showwarning = _one_line_warnings(warnings.showwarning)
+            if getattr(args, "check_inputs", None) is not None:
+                args.check_inputs(args)  # before torch is imported: a mistyped name or path is told at once
+            _numeric_settings(args.command)
             return int(args.func(args) or 0)
     except HSIError as err:
-        print(f"hsi-classify: error: {err}", file=sys.stderr)
+        print(error_text(str(err), wrap=stderr_is_terminal()), file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
         terminated = isinstance(err, Terminated)

@@ -8,7 +8,7 @@ import argparse
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "models", help="list the models (with --profile: parameters, MACs, memory)",
-        description="List the registered models (--model names) with their kind; with --profile, the "
+        description="List the registered models (the names train --model takes) with their kind; with --profile, the "
         "parameters, multiply-adds and activation memory per patch of each network.",
     )
     parser.add_argument("--profile", action="store_true",

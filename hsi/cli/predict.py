@@ -8,7 +8,7 @@ from typing import Any
 
 from hsi.cli.output import add_output_arguments, finish
 from hsi.cli.repeat import add_engine_arguments, engine_from_args
-from hsi.cli.train import add_inference_argument, add_nan_policy_argument
+from hsi.cli.train import WINDOWED_FORMATS, add_inference_argument, add_nan_policy_argument, file_formats
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,9 +23,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint", required=True, help="a finished train run: its folder or model.json "
                         "(or the model.pt of earlier versions)")
     parser.add_argument("--dataset", help="built-in scene to classify")
-    parser.add_argument("--cube", help="custom cube file to classify")
+    parser.add_argument("--cube", help=f"custom cube file to classify: {file_formats('cube')} (.mat v7.3 included; "
+                        f"ENVI: the .hdr or its data file); without --gt also {WINDOWED_FORMATS}, read tile by tile")
     parser.add_argument("--cube-key", help="variable name of the cube inside a .mat file")
-    parser.add_argument("--gt", help="with --cube: its ground truth (0 = unlabelled), to score the prediction")
+    parser.add_argument("--gt", help=f"with --cube: its ground truth (0 = unlabelled), to score the prediction: "
+                        f"{file_formats('gt')}")
     parser.add_argument("--gt-key", help="variable name of the ground truth inside a .mat file")
     parser.add_argument("--data-dir", help="folder with <dataset>/<files>")
     parser.add_argument("--no-download", dest="download", action="store_false", help="never download")
@@ -43,7 +45,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_engine_arguments(parser, jobs=False, unit="tile", title="where the tiles of a --cube read tile by tile are "
                          "classified")
     add_output_arguments(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, check_inputs=check_inputs)
+
+
+def check_inputs(args: argparse.Namespace) -> None:
+    """--out, the scene's name and its files, checked before torch is imported (the checkpoint needs it)."""
+    from hsi.config import RunConfig
+    from hsi.experiments.run_dir import check_writable
+    from hsi.experiments.validate import check_input_files
+
+    check_writable(args.out)
+    check_input_files(RunConfig(dataset=args.dataset, cube=args.cube, gt=args.gt, data_dir=args.data_dir,
+                                download=args.download is not False))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hsi._core.errors import ConfigError
 from hsi.cli.output import finish
-from hsi.cli.train import add_data_arguments, add_run_arguments, config_from_args
+from hsi.cli.train import SCENE_USAGE, add_data_arguments, add_run_arguments, check_run_inputs, config_from_args
 from hsi.experiments.engine import ENGINES
-from hsi.reporting.vary import VARY
+from hsi.reporting.vary import ALL, VARY_CHOICES
 
 if TYPE_CHECKING:
     from hsi.experiments.engine import Engine
@@ -81,8 +81,9 @@ def add_engine_arguments(parser: argparse.ArgumentParser, *, jobs: bool, unit: s
     """``--engine`` (choices from :data:`~hsi.experiments.engine.ENGINES`) and its settings, shared with ``compare``
     and ``predict``; ``unit`` names what one Ray task does in the help ("run", or "tile" for ``predict``)."""
     group = parser.add_argument_group(f"{title} (see docs/cluster.md)")
+    engines = ENGINES if jobs else {**ENGINES, "local": "this machine (default), in this process"}  # no --jobs
     group.add_argument("--engine", choices=tuple(ENGINES), default="local",
-                       help="; ".join(f"{name}: {text}" for name, text in ENGINES.items()))
+                       help="; ".join(f"{name}: {text}" for name, text in engines.items()))
     if jobs:
         group.add_argument("--jobs", type=int,
                            help="local: runs trained at once: default one per visible GPU, 1 on CPU "
@@ -113,6 +114,7 @@ def engine_from_args(args: argparse.Namespace, device: str, notify: Callable[[st
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "repeat", help="train the same setup N times; report the spread of OA/AA/kappa and where it comes from",
+        usage=f"%(prog)s {SCENE_USAGE}\n{' ' * 26} (--runs N | --seeds S,S,...) [options]",  # under the scene
         description="Train the same setup several times with different seeds, in one repeat folder "
         "<out>/<name>/ (one train run folder per run), and write stability.json/.md/.png, agreement.png/.npy "
         "and consensus.png. Run k uses seed --seed + k (--runs N) or the k-th of --seeds; at least 2 runs. "
@@ -122,16 +124,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_run_arguments(parser)
     group = parser.add_argument_group("repeat")
     add_seed_arguments(group, runs_help="number of runs (at least 2)", default_runs=None)
-    group.add_argument("--vary", choices=tuple(VARY), default="both",
-                       help="; ".join(f"{name}: {choice.help}" for name, choice in VARY.items()))
+    group.add_argument("--vary", choices=tuple(VARY_CHOICES), default="both",
+                       help="; ".join(f"{name}: {text}" for name, text in VARY_CHOICES.items()))
     group.add_argument("--name", help="repeat folder name inside --out (default <dataset>_<model>_vary-<vary>)")
     add_engine_arguments(parser, jobs=True)
-    parser.set_defaults(func=run, download=None)
+    parser.set_defaults(func=run, check_inputs=check_run_inputs, download=None)
 
 
 def run(args: argparse.Namespace) -> int:
     from hsi.experiments.repeat import repeat_runs
-    from hsi.reporting.terminal import repeat_summary
+    from hsi.reporting.terminal import repeat_all_summary, repeat_summary
 
     config = config_from_args(args)
     seeds = seeds_from_args(args, config.seed, minimum=2, default_runs=None,
@@ -144,13 +146,14 @@ def run(args: argparse.Namespace) -> int:
                          notify=notify)
     r = result.report
 
-    def mean_std(key: str) -> dict[str, float | None]:
-        s = r[key]
-        return {k: None if s[k] is None else round(s[k], 4) for k in ("mean", "std")}
+    def mean_std(s: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+        return {m: {k: None if s[m][k] is None else round(s[m][k], 4) for k in ("mean", "std")}
+                for m in ("overall_accuracy", "average_accuracy", "kappa")}
 
-    record = {
-        "repeat_dir": str(result.repeat_dir), "runs": r["n_runs"], "trained_now": result.n_trained,
-        "reused": result.n_reused, "overall_accuracy": mean_std("overall_accuracy"),
-        "average_accuracy": mean_std("average_accuracy"), "kappa": mean_std("kappa"),
-    }
-    return finish(args, record, *repeat_summary(result.repeat_dir, r))
+    record: dict[str, Any] = {"repeat_dir": str(result.repeat_dir), "runs": r["n_runs"],
+                              "trained_now": result.n_trained, "reused": result.n_reused}
+    if args.vary == ALL:  # per series, and which source dominates
+        record.update(series={vary: mean_std(s) for vary, s in r["series"].items()},
+                      dominant=r["answer"]["dominant"], significant=r["answer"]["significant"])
+        return finish(args, record, *repeat_all_summary(result.repeat_dir, r))
+    return finish(args, {**record, **mean_std(r)}, *repeat_summary(result.repeat_dir, r))

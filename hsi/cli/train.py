@@ -19,18 +19,38 @@ def described(registry: Any) -> str:
     return "; ".join(f"{entry.name} = {entry.description}" for entry in registry)
 
 
+#: Cube formats read window by window only (hsi.data.lazy.LAZY_EXTENSIONS, which imports torch; a test compares).
+WINDOWED_FORMATS = ".h5/.hdf5 (HDF5), .tif/.tiff (GeoTIFF)"
+
+
+def file_formats(role: str) -> str:
+    """The extensions the reader takes for a ``cube`` or a ``gt`` (:data:`hsi.data.io.SUPPORTED_EXTENSIONS`)."""
+    from hsi.data.io import SUPPORTED_EXTENSIONS
+
+    return ", ".join(ext for ext, what in SUPPORTED_EXTENSIONS.items()
+                     if role == "gt" or "ground truth only" not in what)
+
+
 def add_nan_policy_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, **kwargs: Any) -> None:
     """--nan-policy, with the choices of :data:`hsi.data.scene.NAN_POLICIES`."""
     parser.add_argument("--nan-policy", choices=tuple(NAN_POLICIES),
                         help="what to do with NaN/infinite cube values (default: error)", **kwargs)
 
 
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """--dataset / --cube / --gt / keys / --data-dir / --no-download / --nan-policy."""
+#: The scene part of the usage line of `train`, `repeat` and `compare` (their options are listed below it).
+SCENE_USAGE = "(--dataset NAME | --cube FILE --gt FILE)"
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, *, windowed: bool = False) -> None:
+    """--dataset / --cube / --gt / keys / --data-dir / --no-download / --nan-policy; ``windowed``: the command
+    also reads a cube window by window (`train --lazy`), in more formats."""
     group = parser.add_argument_group("data")
     group.add_argument("--dataset", help="built-in scene name (see `hsi-classify datasets`)")
-    group.add_argument("--cube", help="custom scene: the cube file (.mat, ENVI .hdr, .npy)")
-    group.add_argument("--gt", help="custom scene: the ground-truth file (0 = unlabelled)")
+    group.add_argument("--cube", help=f"custom scene: the cube file (H x W x bands): {file_formats('cube')} (.mat "
+                       "v7.3 included; ENVI: the .hdr or its data file)"
+                       + (f"; with --lazy on also {WINDOWED_FORMATS}" if windowed else ""))
+    group.add_argument("--gt",
+                       help=f"custom scene: the ground-truth file (H x W, 0 = unlabelled): {file_formats('gt')}")
     group.add_argument("--cube-key", help="variable name of the cube inside a .mat file")
     group.add_argument("--gt-key", help="variable name of the ground truth inside a .mat file")
     group.add_argument("--data-dir", help="folder with <dataset>/<files>; default $HSI_DATA_DIR, then the cache")
@@ -178,15 +198,26 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train", help="train a model on a scene, classify every pixel, write maps and metrics",
+        usage=f"%(prog)s {SCENE_USAGE} [options]\n"
+        "       %(prog)s --resume RUN_DIR [--device DEVICE] [--data-dir DATA_DIR]",
         description="Train a model (HybridSN by default) on a scene and write a run folder with "
         "config.json, metrics.json, report.md, model.json + model.safetensors, prediction.npy and maps.",
     )
-    add_data_arguments(parser)
+    add_data_arguments(parser, windowed=True)
     add_run_arguments(parser)
     parser.add_argument("--resume", metavar="RUN_DIR",
                         help="continue an interrupted run in its own folder from its last finished epoch, with "
                         "its saved settings (only --device, --data-dir, --no-download, --cube, --gt may be given)")
-    parser.set_defaults(func=run, download=None)
+    parser.set_defaults(func=run, check_inputs=check_run_inputs, download=None)
+
+
+def check_run_inputs(args: argparse.Namespace) -> None:
+    """The settings, dataset name and input files, checked before torch is imported (also for `repeat` and
+    `compare`); a resumed run checks its saved settings itself."""
+    from hsi.experiments.validate import check_run_inputs as check
+
+    if getattr(args, "resume", None) is None:
+        check(config_from_args(args))
 
 
 def run(args: argparse.Namespace) -> int:

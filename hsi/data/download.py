@@ -98,21 +98,30 @@ def download_file(
     """
     dest = Path(dest)
     created = _make_folder(dest.parent)
-    failures: list[str] = []
+    failures: dict[str, str] = {}
     for url in urls:
         try:
             _fetch_verified(url, dest, sha256=sha256, check=check, timeout=timeout)
         except _AttemptFailed as exc:
             logger.info("download of %s from %s failed: %s", dest.name, url, exc)
-            failures.append(f"{url} ({exc})")
+            failures[url] = str(exc)
             continue
         return dest
     _remove_empty(created)  # no empty <cache>/<dataset>/ left behind by a failed download
-    tried = "; ".join(failures) if failures else "no address is known for it"
     raise DownloadError(
-        f"could not download {dest.name}: tried {tried}. Download it by hand into {dest.parent}, "
+        f"could not download {dest.name}: {_tried(failures)}. Download it by hand into {dest.parent}, "
         f"or set {MIRROR_ENV} to a mirror serving <mirror>/<dataset>/<file>."
     )
+
+
+def _tried(failures: dict[str, str]) -> str:
+    """Each address with why it failed; a reason shared by every address (no network) said once."""
+    if not failures:
+        return "no address is known for it"
+    reasons = set(failures.values())
+    if len(failures) > 1 and len(reasons) == 1:
+        return f"each of its {len(failures)} addresses failed with {reasons.pop()!r} ({', '.join(failures)})"
+    return "tried " + "; ".join(f"{url} ({reason})" for url, reason in failures.items())
 
 
 def _remove_empty(folders: list[Path]) -> None:

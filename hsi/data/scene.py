@@ -37,6 +37,7 @@ __all__ = [
     "CACHE_DIR_ENV",
     "DATA_DIR_ENV",
     "LAZY_MEMORY_SHARE",
+    "MAX_LABEL_ID",
     "NAN_POLICIES",
     "LazyScene",
     "Scene",
@@ -44,6 +45,7 @@ __all__ = [
     "clean_window",
     "data_dir_candidates",
     "dataset_status",
+    "ensure_scene_files",
     "labels_from_ground_truth",
     "lazy_decision",
     "load_custom_scene",
@@ -179,6 +181,10 @@ def labels_from_ground_truth(
     return labels, ids
 
 
+#: The largest label id a ground truth or a model may carry: maps are written as uint16, 0 = no label / no data.
+MAX_LABEL_ID = 65_535
+
+
 def _check_gt_values(gt: np.ndarray, name: str) -> None:
     """Raises :class:`DataFormatError` unless ``gt`` is 2-D, whole, non-negative and labels a pixel."""
     if gt.ndim != 2:
@@ -196,6 +202,11 @@ def _check_gt_values(gt: np.ndarray, name: str) -> None:
                 f"(first {gt[row, col]} at row {row}, col {col}). Pass a label map with one whole id "
                 "per pixel, not probabilities or abundances."
             )
+    if gt.size and gt.max() > MAX_LABEL_ID:
+        raise DataFormatError(
+            f"{name} must hold class ids from 1 to {MAX_LABEL_ID} (0 = unlabelled); found {int(gt.max())}. "
+            "Renumber the classes (maps are written as uint16)."
+        )
     negative = gt < 0
     if negative.any():
         raise DataFormatError(
@@ -343,6 +354,16 @@ def _ensure_files(spec: DatasetSpec, candidates: list[Path], *, download: bool) 
                 f"{spec.folder}/<file>."
             ) from exc
     return {file: path for file, path in found.items() if path is not None}
+
+
+def ensure_scene_files(name: str, *, data_dir: str | Path | None = None, download: bool = True) -> dict[str, Path]:
+    """The built-in scene's file name -> path, downloading missing files as :func:`load_scene` does (it reads
+    nothing: a check before the heavy imports).
+
+    Raises:
+        UnknownNameError, DatasetNotFoundError: as :func:`load_scene`.
+    """
+    return _ensure_files(get_spec(name), data_dir_candidates(data_dir), download=download)
 
 
 def _download(spec: DatasetSpec, file: str, dest: Path) -> Path:

@@ -208,6 +208,10 @@ __all__ = ["TileResult", "TileWindow", "check_cube_fits", "classify_tile", "pred
 #: Default ``--tile-size``: a 512 x 512 tile of a 224-band float32 cube is 235 MB, its halo a little more.
 DEFAULT_TILE_SIZE = 512
 _PROGRESS = "progress.json"
+#: Stored probabilities are ``round(p * PROBABILITY_SCALE)`` in uint8, so one value is left for the pixels
+#: outside the data: GIS tools read it as the GeoTIFFs' nodata (0 is a real probability).
+PROBABILITY_SCALE = 254
+PROBABILITY_NODATA = 255
 _WORK_FILES = {"labels": "labels.npy", "probabilities": "probabilities.npy"}
 
 
@@ -395,7 +399,7 @@ class TileWindow:
 @dataclass(frozen=True)
 class TileResult:
     """One classified tile: ``ids`` (h, w) uint16 class ids (0 = outside the data) and, when asked,
-    ``proba`` (h, w, K) uint8 class probabilities x 255."""
+    ``proba`` (h, w, K) uint8 class probabilities x 254 (:data:`PROBABILITY_SCALE`; 255 outside the data)."""
 
     tile: Tile
     ids: np.ndarray
@@ -461,7 +465,10 @@ def classify_tile(window: TileWindow, checkpoint: dict, classifier: Any, *, nan_
     ids = np.asarray(checkpoint["classes"]["ids"], dtype=np.uint16)
     tile_ids = np.where(outside[inner], 0, ids[labels]).astype(np.uint16)
     # Quantised here, so a task sends back a quarter of the float32 bytes.
-    proba = np.rint(result.transpose(1, 2, 0) * 255).astype(np.uint8) if probabilities else None
+    proba = None
+    if probabilities:
+        proba = np.rint(result.transpose(1, 2, 0) * PROBABILITY_SCALE).astype(np.uint8)
+        proba[outside[inner]] = PROBABILITY_NODATA
     return TileResult(tile, tile_ids, proba)
 
 
@@ -531,11 +538,11 @@ def _finish(run_dir: Path, work: Path, cube: Any, checkpoint: dict, *, checkpoin
                             scene=record["scene"], model=model)
         if probabilities:
             proba = np.load(work / _WORK_FILES["probabilities"], mmap_mode="r")
-            write_bands_geotiff(run_dir / "probabilities.tif", proba, georef,
-                                descriptions=[f"p({n}) x 255" for n in names])
+            write_bands_geotiff(run_dir / "probabilities.tif", proba, georef, nodata=PROBABILITY_NODATA,
+                                descriptions=[f"p({n}) x {PROBABILITY_SCALE}" for n in names])
             confidence: Any = _Confidence(proba)
-            write_bands_geotiff(run_dir / "confidence.tif", confidence, georef,
-                                descriptions=["max class probability x 255"])
+            write_bands_geotiff(run_dir / "confidence.tif", confidence, georef, nodata=PROBABILITY_NODATA,
+                                descriptions=[f"max class probability x {PROBABILITY_SCALE}"])
     elif probabilities:
         atomic_save_npy(run_dir / "probabilities.npy", np.load(work / _WORK_FILES["probabilities"], mmap_mode="r"))
     step = max(1, -(-max(height, width) // QUICK_LOOK_SIDE))
@@ -545,7 +552,8 @@ def _finish(run_dir: Path, work: Path, cube: Any, checkpoint: dict, *, checkpoin
     shown = f"1 pixel in {step} along each side shown" if step > 1 else "every pixel"
     title = f"{record['scene']}: {model} (predict)\n{height:,} x {width:,} pixels; {shown}"
     atomic_save_figure(figures.classification_map(codes, class_names=names, palette=palette, title=title,
-                                                  missing_label="no data (outside the scene's data)"),
+                                                  missing_label="no data (outside the scene's data)",
+                                                  georef=georef, pixel_step=step),
                        run_dir / "map.png")
     geo = (f"georeferenced ({georef.crs if len(georef.crs) < 40 else 'CRS in prediction.tif'}): prediction.tif"
            if georef is not None else "no georeferencing in the cube: prediction.npy only")

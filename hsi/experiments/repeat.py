@@ -32,13 +32,14 @@ from hsi.reporting.stability_report import (
     stability_report,
     write_stability_report,
 )
-from hsi.reporting.tables import format_percent
-from hsi.reporting.vary import VARY
+from hsi.reporting.tables import format_kappa, format_percent
+from hsi.reporting.vary import ALL, VARY
+from hsi.reporting.vary_all_report import all_report, series_member, write_all_report
 from hsi.training.recipe import Recipe, resolve_recipe
 
 log = logging.getLogger(__name__)
 
-__all__ = ["VARY", "PlannedRun", "RepeatResult", "plan_runs", "repeat_runs"]
+__all__ = ["ALL", "VARY", "PlannedRun", "RepeatResult", "distinct_runs", "plan_runs", "plan_series", "repeat_runs"]
 
 REPEAT_FILE = "repeat.json"
 #: Settings that say where and on what a repeat runs, not what it measures: they may change on resume.
@@ -55,11 +56,12 @@ class PlannedRun:
     seed: int
     init_seed: int  # RunConfig.seed: initial weights, dropout, batch order
     split_seed: int  # RunConfig.split_seed: the split and PCA
+    dir: str = ""  # the folder's name when not run-<index>-seed<seed> (--vary all: named by its two seeds)
 
     @property
     def name(self) -> str:
         """The run folder's name inside the repeat folder."""
-        return f"run-{self.index}-seed{self.seed}"
+        return self.dir or f"run-{self.index}-seed{self.seed}"
 
 
 @dataclass
@@ -84,19 +86,60 @@ def plan_runs(config: RunConfig, seeds: Sequence[int], vary: str) -> list[Planne
     """
     if vary not in VARY:
         raise ConfigError(f"--vary must be one of {', '.join(VARY)}; got {vary!r}.")
-    if len(seeds) < 2:
-        raise ConfigError(f"repeat needs at least 2 seeds (a stability report compares runs); got {list(seeds)}. "
-                          "Give two or more, e.g. --seeds 0,1,2 or --runs 3.")
+    _check_plan(config, seeds, vary, varies_split=VARY[vary].split)
     rule = VARY[vary]
-    if rule.split and config.split_seed is not None:
-        raise ConfigError(f"--split-seed fixes the split, but --vary {vary} varies it; drop --split-seed or use "
-                          "--vary init.")
-    if rule.split and (config.split == "masks" or config.train_gt is not None or config.test_gt is not None):
-        raise ConfigError(f"--train-gt/--test-gt give a fixed split that no seed changes, but --vary {vary} varies "
-                          "the split; use --vary init.")
     return [PlannedRun(k, int(s), init_seed=int(s) if rule.init else config.seed,
                        split_seed=int(s) if rule.split else config.resolved_split_seed)
             for k, s in enumerate(seeds)]
+
+
+def _check_plan(config: RunConfig, seeds: Sequence[int], vary: str, *, varies_split: bool) -> None:
+    """Raises the :func:`plan_runs` refusals (fewer than 2 seeds, a fixed split that ``vary`` varies)."""
+    if len(seeds) < 2:
+        raise ConfigError(f"repeat needs at least 2 seeds (a stability report compares runs); got {list(seeds)}. "
+                          "Give two or more, e.g. --seeds 0,1,2 or --runs 3.")
+    if varies_split and config.split_seed is not None:
+        raise ConfigError(f"--split-seed fixes the split, but --vary {vary} varies it; drop --split-seed or use "
+                          "--vary init.")
+    if varies_split and (config.split == "masks" or config.train_gt is not None or config.test_gt is not None):
+        raise ConfigError(f"--train-gt/--test-gt give a fixed split that no seed changes, but --vary {vary} varies "
+                          "the split; use --vary init.")
+
+
+def plan_series(config: RunConfig, seeds: Sequence[int], vary: str) -> dict[str, list[PlannedRun]]:
+    """The series of a repeat, ``{vary: runs}``: one for a key of :data:`VARY`, all three for ``"all"``.
+
+    With ``"all"`` a run is named by its two seeds (``run-init<i>-split<s>``; ``-2``, ``-3`` ... for
+    a seed given again), so the series that hold the same run (e.g. seed ``--seed`` for both) name
+    the same folder and :func:`distinct_runs` trains it once.
+
+    Raises:
+        ConfigError: unknown ``vary``, or as :func:`plan_runs`.
+    """
+    if vary != ALL:
+        if vary not in VARY:
+            raise ConfigError(f"--vary must be one of {', '.join([*VARY, ALL])}; got {vary!r}.")
+        return {vary: plan_runs(config, seeds, vary)}
+    _check_plan(config, seeds, ALL, varies_split=True)
+    series: dict[str, list[PlannedRun]] = {}
+    for name in VARY:
+        seen: dict[tuple[int, int], int] = {}
+        series[name] = []
+        for run in plan_runs(config, seeds, name):
+            copy = seen[run.init_seed, run.split_seed] = seen.get((run.init_seed, run.split_seed), 0) + 1
+            folder = f"run-init{run.init_seed}-split{run.split_seed}" + (f"-{copy}" if copy > 1 else "")
+            series[name].append(dataclasses.replace(run, dir=folder))
+    return series
+
+
+def distinct_runs(series: dict[str, list[PlannedRun]]) -> list[PlannedRun]:
+    """Each run folder of ``series`` once, the first time it appears: run k of every series before run k + 1."""
+    distinct: dict[str, PlannedRun] = {}
+    for k in range(max(len(runs) for runs in series.values())):
+        for runs in series.values():
+            if k < len(runs):
+                distinct.setdefault(runs[k].name, runs[k])
+    return list(distinct.values())
 
 
 def _run_config(base: RunConfig, run: PlannedRun, repeat_dir: Path) -> RunConfig:
@@ -145,7 +188,8 @@ def repeat_runs(config: RunConfig, seeds: Sequence[int], *, vary: str = "both", 
 
     Args:
         config: the base settings; ``config.out`` is the parent of the repeat folder.
-        seeds: run k's seed ``s_k``; vary: what follows it. As :func:`plan_runs`.
+        seeds: run k's seed ``s_k``; vary: what follows it, as :func:`plan_runs`, or ``"all"``: the three
+            series in one folder (:func:`plan_series`), each distinct run trained once.
         name: the repeat folder's name; default ``<dataset>_<model>_vary-<vary>``.
         jobs: runs trained at once by the default local engine; default one per visible GPU, 1 on CPU
             (more on CPU share the cores).
@@ -159,7 +203,8 @@ def repeat_runs(config: RunConfig, seeds: Sequence[int], *, vary: str = "both", 
     """
     say = notify or (lambda message: log.info("%s", message))
     validate_config(config)
-    plan = plan_runs(config, seeds, vary)
+    series = plan_series(config, seeds, vary)
+    plan = distinct_runs(series)  # the runs to train; one series: the series itself
     if engine is None:
         engine = make_engine("local", device=config.device, jobs=jobs, notify=say)
     elif jobs is not None:
@@ -168,8 +213,7 @@ def repeat_runs(config: RunConfig, seeds: Sequence[int], *, vary: str = "both", 
     repeat_dir = Path(config.out) / _check_name(name or f"{stem}_{config.model}_vary-{vary}")
     # The recipe's parts, not only its name: a recipe redefined since the folder was made (another
     # version of the tool) does not resume as if it were the same.
-    record: dict[str, Any] = {"vary": vary, "seeds": [r.seed for r in plan],
-                              "runs": [{**dataclasses.asdict(r), "dir": r.name} for r in plan],
+    record: dict[str, Any] = {"vary": vary, "seeds": [int(s) for s in seeds], "runs": _record_runs(series, plan),
                               "config": resolve_recipe(config).to_dict()}
     stored = _check_resumable(repeat_dir, record)
     # Validates the data and the settings (patch size, model, ...) before anything is written; the
@@ -182,15 +226,7 @@ def repeat_runs(config: RunConfig, seeds: Sequence[int], *, vary: str = "both", 
     retries: dict[str, int] = dict((stored or {}).get("engine", {}).get("retries", {}))
     if stored is None or stored["seeds"] != record["seeds"]:
         atomic_save_json(repeat_dir / REPEAT_FILE, {**record, "engine": {**engine.describe(), "retries": retries}})
-    todo = []
-    for run in plan:
-        run_dir = repeat_dir / run.name
-        if read_status(run_dir) == "complete" and (run_dir / "metrics.json").is_file():
-            continue
-        if run_dir.exists():
-            say(f"{run.name}: unfinished ({read_status(run_dir) or 'no status'}), discarded and redone")
-            shutil.rmtree(run_dir)
-        todo.append(run)
+    todo = _unfinished(repeat_dir, plan, say)
     n_reused = len(plan) - len(todo)
     if n_reused:
         say(f"{repeat_dir}: {n_reused} of {len(plan)} runs already finished, {len(todo)} to train")
@@ -204,13 +240,39 @@ def repeat_runs(config: RunConfig, seeds: Sequence[int], *, vary: str = "both", 
             atomic_save_json(repeat_dir / REPEAT_FILE, {**record, "engine": {**engine.describe(), "retries": retries}})
             again = f" (after {n_retries} lost worker{'s' * (n_retries > 1)})" if n_retries else ""
             say(f"[{count}/{len(plan)}] {job.name}: OA {format_percent(metrics['overall_accuracy'])}%, "
-                f"AA {format_percent(metrics['average_accuracy'])}%, kappa {format_percent(metrics['kappa'])}{again}")
+                f"AA {format_percent(metrics['average_accuracy'])}%, kappa {format_kappa(metrics['kappa'])}{again}")
     except Exception:
         if created and count == 0:
             shutil.rmtree(repeat_dir, ignore_errors=True)
         raise
-    report = write_report(repeat_dir, plan, vary=vary, config=config, scene=scene)
+    if vary == ALL:
+        report = write_all(repeat_dir, series, config=config, scene=scene)
+    else:
+        report = write_report(repeat_dir, plan, vary=vary, config=config, scene=scene)
     return RepeatResult(repeat_dir, report, n_trained=len(todo), n_reused=n_reused)
+
+
+def _record_runs(series: dict[str, list[PlannedRun]], plan: Sequence[PlannedRun]) -> list[dict[str, Any]]:
+    """``repeat.json``'s ``runs``: each run of ``plan``; with several series, its position k in each."""
+    if len(series) == 1:
+        return [{**dataclasses.asdict(r), "dir": r.name} for r in plan]
+    return [{"dir": r.name, "init_seed": r.init_seed, "split_seed": r.split_seed,
+             "series": {vary: p.index for vary, runs in series.items() for p in runs if p.name == r.name}}
+            for r in plan]
+
+
+def _unfinished(repeat_dir: Path, plan: Sequence[PlannedRun], say: Callable[[str], None]) -> list[PlannedRun]:
+    """The runs of ``plan`` not ``complete``; their folders (interrupted, failed) are removed."""
+    todo = []
+    for run in plan:
+        run_dir = repeat_dir / run.name
+        if read_status(run_dir) == "complete" and (run_dir / "metrics.json").is_file():
+            continue
+        if run_dir.exists():
+            say(f"{run.name}: unfinished ({read_status(run_dir) or 'no status'}), discarded and redone")
+            shutil.rmtree(run_dir)
+        todo.append(run)
+    return todo
 
 
 def _load_run(run_dir: Path, scene: Scene) -> tuple[dict[str, Any], np.ndarray, np.ndarray, str]:
@@ -229,20 +291,55 @@ def _load_run(run_dir: Path, scene: Scene) -> tuple[dict[str, Any], np.ndarray, 
     return metrics, prediction, np.load(run_dir / "split_test.npy"), str(resolved.get("device", ""))
 
 
-def write_report(repeat_dir: Path, plan: Sequence[PlannedRun], *, vary: str, config: RunConfig,
-                 scene: Scene) -> dict[str, Any]:
-    """Writes the report of ``repeat_dir`` (all of ``plan`` finished); returns ``stability.json``'s content."""
+def _series_report(repeat_dir: Path, plan: Sequence[PlannedRun], *, vary: str, config: RunConfig, scene: Scene,
+                   in_all: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The stability report of one series (fractions) and :func:`write_stability_report`'s other keywords.
+
+    The runs are read from ``repeat_dir``. ``in_all``: a series of a ``--vary all`` folder, whose
+    report is written one folder down and names each run ``../<run folder>``.
+    """
+    prefix = "../" if in_all else ""
     names = list(scene.class_names)
     metrics, predictions, tests, devices = zip(*(_load_run(repeat_dir / r.name, scene) for r in plan), strict=True)
     source = source_paragraph(
         vary, seeds=[r.seed for r in plan], init_seed=plan[0].init_seed, split_seed=plan[0].split_seed,
-        gpu_nondeterministic=not config.deterministic and any(d.startswith("cuda") for d in devices))
+        gpu_nondeterministic=not config.deterministic and any(d.startswith("cuda") for d in devices),
+        in_all=in_all)
     report, consensus, agreement, no_majority = stability_report(
         dataset=scene.name, model=config.model, vary=vary,
-        runs=[{"dir": r.name, "seed": r.seed, "init_seed": r.init_seed, "split_seed": r.split_seed} for r in plan],
+        runs=[{"dir": prefix + r.name, "seed": r.seed, "init_seed": r.init_seed, "split_seed": r.split_seed}
+              for r in plan],
         run_metrics=metrics, predictions=np.stack(predictions), tests=np.stack(tests), labels=scene.labels,
         class_names=names, class_ids=scene.class_ids, source=source, config=config.to_dict())
+    return report, {"run_metrics": metrics, "agreement": agreement, "consensus": consensus, "class_names": names,
+                    "palette": list(scene.palette), "no_majority": no_majority}
+
+
+def write_report(repeat_dir: Path, plan: Sequence[PlannedRun], *, vary: str, config: RunConfig,
+                 scene: Scene) -> dict[str, Any]:
+    """Writes the report of ``repeat_dir`` (all of ``plan`` finished); returns ``stability.json``'s content."""
+    report, rest = _series_report(repeat_dir, plan, vary=vary, config=config, scene=scene)
     report["comparison"] = find_comparison(repeat_dir, report, ignore=_NOT_COMPARED)
-    write_stability_report(repeat_dir, report, run_metrics=metrics, agreement=agreement, consensus=consensus,
-                           class_names=names, palette=list(scene.palette), no_majority=no_majority)
+    write_stability_report(repeat_dir, report, **rest)
     return report
+
+
+def write_all(repeat_dir: Path, series: dict[str, list[PlannedRun]], *, config: RunConfig,
+              scene: Scene) -> dict[str, Any]:
+    """Writes a ``--vary all`` folder's reports (every run finished); returns its own ``stability.json``'s content.
+
+    Each series gets a full stability report in ``repeat_dir/<vary>/``; the folder's own report
+    (:func:`~hsi.reporting.vary_all_report.write_all_report`) opens with which source dominates.
+    The series are compared with each other only, never with folders beside ``repeat_dir``.
+    """
+    built = {vary: _series_report(repeat_dir, runs, vary=vary, config=config, scene=scene, in_all=True)
+             for vary, runs in series.items()}
+    reports = {vary: report for vary, (report, _) in built.items()}
+    summary = all_report(reports, members={vary: series_member(vary, r) for vary, r in reports.items()},
+                         config=config.to_dict())
+    for vary, (report, rest) in built.items():
+        report["comparison"] = summary["comparison"]
+        (repeat_dir / vary).mkdir(exist_ok=True)
+        write_stability_report(repeat_dir / vary, report, **rest)
+    write_all_report(repeat_dir, summary)
+    return summary

@@ -63,11 +63,15 @@ def create_run_dir(out: str | Path, stem: str, *, name: str | None = None) -> Pa
 
 
 def check_writable(out: str | Path) -> None:
-    """Raises :class:`ConfigError` early when ``out`` (or its nearest existing parent) is not writable."""
+    """Raises :class:`ConfigError` early when ``out`` (or its nearest existing parent) is a file or not writable."""
     path = Path(out).resolve()
     while not path.exists():
         path = path.parent
-    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
+    if not path.is_dir():
+        where = "is a file" if path == Path(out).resolve() else f"lies inside {path}, which is a file"
+        raise ConfigError(f"--out {out} {where}; expected a folder (or a path that does not exist yet) to hold "
+                          "the output folders. Pass another --out, e.g. --out runs.")
+    if not os.access(path, os.W_OK | os.X_OK):
         raise ConfigError(f"output folder {out} is not writable (checked {path}); pass a writable --out.")
 
 

@@ -30,15 +30,13 @@ import torch
 
 import hsi
 from hsi._core.errors import ConfigError, DataFormatError
-from hsi._core.validation import check_fraction, check_patch_size
+from hsi._core.validation import check_patch_size
 from hsi._core.windows import window_majority
 from hsi.config import Inference, RunConfig
-from hsi.data.corrupt import corrupt_cube, parse_corruptions
+from hsi.data.corrupt import corrupt_cube
 from hsi.data.lazy import gather_mosaic
-from hsi.data.padding import PAD_MODES
 from hsi.data.patches import PatchSource
 from hsi.data.scene import (
-    NAN_POLICIES,
     LazyScene,
     Scene,
     clean_window,
@@ -47,13 +45,12 @@ from hsi.data.scene import (
     load_lazy_scene,
     load_scene,
 )
-from hsi.data.splits import SPLITS, Split, SplitSettings, check_split_settings, draw_split
+from hsi.data.splits import Split, draw_split
 from hsi.evaluation.leakage import leakage_audit
 from hsi.evaluation.metrics import classification_summary
 from hsi.evaluation.predict import predict_scene, resolve_inference
 from hsi.experiments.predict import stream_predict_run
-from hsi.experiments.run_dir import check_writable
-from hsi.features.controls import CONTROLS, NO_CONTROL
+from hsi.experiments.validate import check_settings, split_settings
 from hsi.features.pca import SpectralPCA, fit_sample
 from hsi.models import MODELS
 from hsi.training.checkpoint import load_run_model
@@ -150,53 +147,11 @@ class Prediction:
     inference: str
 
 
-def _check_registered(value: str, flag: str, names: list[str]) -> None:
-    if value not in names:
-        raise ConfigError(f"{flag} must be one of {', '.join(names)}; got {value!r}.")
-
-
-def split_settings(config: RunConfig) -> SplitSettings:
-    """The split options of a config, resolved (validation ratio, split seed)."""
-    return SplitSettings(
-        train_ratio=config.train_ratio, val_ratio=config.resolved_val_ratio, patch_size=config.patch_size,
-        seed=config.resolved_split_seed, train_per_class=config.train_per_class, block_size=config.block_size,
-        train_gt=config.train_gt, test_gt=config.test_gt,
-        guard_size=recipe_of(config).window(config.patch_size),
-    )
-
-
 def validate_config(config: RunConfig) -> None:
-    """Checks every setting that does not need the data; raises :class:`ConfigError`."""
-    if (config.dataset is None) == (config.cube is None):
-        raise ConfigError("give either --dataset NAME or --cube FILE --gt FILE (exactly one of the two).")
-    if config.cube is not None and config.gt is None:
-        raise ConfigError("--cube needs --gt FILE (the ground-truth labels of the same scene).")
-    config.check_choices()
-    _check_registered(config.pad_mode, "--pad-mode", PAD_MODES.names())
-    _check_registered(config.split, "--split", SPLITS.names())
-    _check_registered(config.control, "--control", [NO_CONTROL, *CONTROLS.names()])
-    _check_registered(config.nan_policy, "--nan-policy", list(NAN_POLICIES))
-    check_patch_size(config.patch_size)
-    check_fraction(config.train_ratio, name="train ratio (--train-ratio)")
-    check_fraction(config.resolved_val_ratio, name="validation ratio (--val-ratio)", allow_zero=True)
-    check_split_settings(config.split, split_settings(config))
-    if config.block_size is not None and config.block_size < 1:
-        raise ConfigError(f"--block-size must be >= 1 (pixels); got {config.block_size}. Leave it out for the default.")
-    for name in ("epochs", "batch_size", "pca_components", "pca_sample_pixels"):
-        if getattr(config, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(config, name)}.")
-    if not config.lr > 0:
-        raise ConfigError(f"--lr must be > 0; got {config.lr}.")
-    parse_corruptions(config.corrupt)  # unknown kinds and bad levels fail before any file is written
-    for name in ("denoise_depth", "denoise_width", "denoise_steps"):
-        if getattr(config, name) < (2 if name == "denoise_depth" else 1):
-            raise ConfigError(f"--{name.replace('_', '-')} must be >= {2 if name == 'denoise_depth' else 1}; "
-                              f"got {getattr(config, name)}.")
-    if config.denoise_neighbours < 0:
-        raise ConfigError(f"--denoise-neighbours must be >= 0; got {config.denoise_neighbours}.")
+    """Checks every setting that does not need the data (:func:`~hsi.experiments.validate.check_settings`) and
+    the model name; raises :class:`ConfigError`."""
+    check_settings(config)
     MODELS.get(config.model)  # unknown names fail here, with suggestions
-    recipe_of(config)  # unknown recipe, parts out of range
-    check_writable(config.out)
 
 
 def load_config_scene(config: RunConfig) -> Scene:

@@ -17,7 +17,7 @@ from hsi.reporting import figures
 from hsi.reporting.files import atomic_save_figure, atomic_save_json, atomic_write_text
 from hsi.reporting.html_report import Card, FigureRef, write_html_report
 from hsi.reporting.run_report import training_share
-from hsi.reporting.tables import comparison_markdown, csv_text, format_percent
+from hsi.reporting.tables import comparison_markdown, count_noun, csv_text, format_percent
 from hsi.training.recipe import recipe_line, recipe_record, resolve_recipe
 
 __all__ = ["SUMMARISED", "chart_settings", "compare_csv", "compare_settings", "write_comparison"]
@@ -100,7 +100,7 @@ def write_comparison(
     )
     atomic_write_text(folder / "compare.csv", compare_csv(results))
     paragraph = (
-        f"{len(models)} models on {dataset}, {n} seed{'s' if n > 1 else ''} each; "
+        f"{count_noun(len(models), 'model')} on {dataset}, {count_noun(n, 'seed')} each; "
         f"seed s gives every model the same training and test pixels."
     )
     settings = compare_settings(base, models, seeds, dataset, results)
@@ -117,7 +117,7 @@ def write_comparison(
     write_html_report(
         folder, title=f"Model comparison: {dataset}", subtitle=chart_settings(base), headline=cards,
         markdown=markdown, markdown_name="compare.md",
-        figure_groups=[("Comparison", [FigureRef("compare.png", "OA, AA and kappa per model", wide=True)])],
+        figure_groups=[("Comparison", [FigureRef("compare.png", "OA and AA (%) and kappa per model", wide=True)])],
         links=[(f"{r['model']}-seed{seed}/report.html", f"{r['model']}, seed {seed}")
                for r in results for seed in seeds],
     )

@@ -2,25 +2,32 @@
 
 Figures are built with :class:`~matplotlib.figure.Figure` directly, never through pyplot's
 global state, so they are safe to build in threads and never open a window. Save them with
-:func:`hsi.reporting.files.atomic_save_figure`. Metrics are drawn as fractions (``0..1``);
-percentages belong to :mod:`hsi.reporting.tables`.
+:func:`hsi.reporting.files.atomic_save_figure`. Metrics arrive as fractions (``0..1``); the
+figures of OA, AA and class accuracies draw them as percentages like the tables, and kappa as a
+coefficient on an axis of its own.
 
 Scene maps (class, error, split, agreement maps) keep the scene's aspect ratio: the figure
 size follows ``H / W`` so tall scenes (Salinas, 512x217; a 1476x256 strip) and wide ones
-both fill the figure, and the legend goes beside a tall map or below a wide one.
+both fill the figure, and the legend goes beside a tall map or below a wide one. Legend text is
+:data:`LEGEND_FONT_PT`; report.html shows each figure at its natural size, where that is 13.3 px
+(:func:`hsi.reporting.html_report._figure`). A map with a :class:`~hsi.data.lazy.Georef` is drawn
+in its map coordinates, with a scale bar.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.colors import BoundaryNorm, ListedColormap, to_hex, to_rgb
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.image import AxesImage
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 from numpy.typing import ArrayLike
@@ -29,8 +36,13 @@ from hsi._core.errors import ConfigError, DataFormatError
 from hsi._core.palette import default_palette
 from hsi._core.validation import check_cube
 from hsi.evaluation.stability import HEADLINE_METRICS, run_metric_values
+from hsi.reporting.tables import KAPPA_KEYS, count_noun
+
+if TYPE_CHECKING:
+    from hsi.data.lazy import Georef
 
 __all__ = [
+    "LEGEND_FONT_PT",
     "METRIC_LABELS",
     "UNLABELLED",
     "agreement_figure",
@@ -57,13 +69,22 @@ METRIC_LABELS: dict[str, str] = {
 _BACKGROUND = "#000000"  # pixels with no class in a classification map
 _DARK_GREY = "#3a3a3a"  # pixels outside the masks of error and split maps
 _LIGHT_GREY = "#b0b0b0"  # labelled pixels in no drawn set (error maps)
-_TRAIN_BLUE = "#0072B2"  # training pixels (split and error maps)
+_TRAIN_BLUE = "#0072B2"  # training pixels (split maps)
+# Error maps in Okabe-Ito colours, told apart with any colour vision (no red against green):
+_CORRECT_BLUE = "#0072B2"
+_WRONG_ORANGE = "#D55E00"  # Okabe-Ito's vermillion
+_TRAIN_YELLOW = "#F0E442"
 _NO_MAJORITY = "#ffffff"  # consensus pixels where no class has the most votes
 #: The one name of pixels without a label, in every figure's legend.
 UNLABELLED = "unlabelled"
-_MAX_SIDE_IN = 8.0  # longest side of a scene map's image, in inches
+# A scene map's image fits a box of these inches (a wide one: its width), so a map with its legend
+# stays narrower than report.html's figure column (1144 px = 11.9 in at 96 px per inch), and where it
+# can, narrower than half of it (_HALF_W: two maps a row); _MIN_MAP_W: the narrowest image beside a legend.
+_MAP_MAX_W, _MAP_MAX_H, _WIDE_MAP_W, _HALF_W, _MIN_MAP_W = 5.0, 6.0, 10.0, 5.8, 3.0
 _WIDE_RATIO = 1.6  # W / H above which the legend goes below the map
 _FONT = 9
+#: Font size of the maps' legends, in points: 13.3 px in report.html (96 CSS px per figure inch).
+LEGEND_FONT_PT = 10.0
 
 
 # --------------------------------------------------------------------------- helpers
@@ -98,29 +119,50 @@ def _check_colours(colours: Sequence[str], *, n: int, name: str) -> list[str]:
 
 
 def _scene_layout(
-    height: int, width: int, *, n_legend: int, label_chars: int, legend: bool = True
+    height: int, width: int, *, n_legend: int, label_chars: int, legend: bool = True, axes: bool = False
 ) -> tuple[tuple[float, float], dict[str, Any]]:
-    """Figure size in inches and ``fig.legend`` keywords for a map of ``height x width`` pixels."""
-    wide = width / height > _WIDE_RATIO
-    scale = (10.0 if wide else _MAX_SIDE_IN) / max(height, width)
-    img_w, img_h = max(width * scale, 1.0), max(height * scale, 1.0)
-    entry_w = 0.5 + 0.075 * label_chars  # handle + text, inches at font size 9
-    row_h = 0.26
-    if not legend:
-        return (img_w + 0.4, img_h + 0.6), {}
-    if wide:
-        ncol = max(1, min(n_legend, int(img_w // entry_w)))
-        rows = math.ceil(n_legend / ncol)
-        return (img_w + 0.4, img_h + 0.6 + rows * row_h), {"loc": "outside lower center", "ncol": ncol}
-    ncol = max(1, math.ceil(n_legend * row_h / img_h))
-    return (img_w + 0.5 + ncol * entry_w, max(img_h + 0.6, 2.5)), {"loc": "outside right upper", "ncol": ncol}
+    """Figure size in inches and ``fig.legend`` keywords for a map of ``height x width`` pixels.
+
+    A map with its legend beside fits half of report.html's column where it can (shrinking the
+    image to :data:`_MIN_MAP_W` at most); else the legend goes below when it takes at most half the
+    image's height; else beside, the figure on a row of its own. A wide map spans the column, legend
+    below. ``axes``: room for tick labels in map coordinates (a georeferenced map).
+    """
+    room_w, room_h = (0.9, 0.5) if axes else (0.0, 0.0)
+    entry_w, row_h = 0.5 + 0.083 * label_chars, 0.29  # one legend entry (handle + text) at LEGEND_FONT_PT
+    n = n_legend if legend else 0
+
+    def fit(box_w: float) -> tuple[float, float]:
+        scale = min(box_w / width, _MAP_MAX_H / height)
+        return max(width * scale, 1.0), max(height * scale, 1.0)
+
+    def below(img: tuple[float, float]) -> tuple[tuple[float, float], dict[str, Any]]:
+        ncol = max(1, min(n, int(img[0] // entry_w)))
+        size = (img[0] + room_w + 0.4, img[1] + room_h + 0.6 + math.ceil(n / ncol) * row_h)
+        return size, ({"loc": "outside lower center", "ncol": ncol} if n else {})
+
+    if width / height > _WIDE_RATIO or n == 0:
+        return below(fit((_WIDE_MAP_W if width / height > _WIDE_RATIO else _HALF_W - 0.4) - room_w))
+    legend_w = 0.5 + max(1, math.ceil(n * row_h / _MAP_MAX_H)) * entry_w
+    img = fit(_MAP_MAX_W - room_w)
+    if img[0] + room_w + legend_w > _HALF_W:
+        if _HALF_W - legend_w - room_w >= _MIN_MAP_W:
+            img = fit(_HALF_W - legend_w - room_w)
+        else:
+            under = fit(_HALF_W - 0.4 - room_w)
+            if math.ceil(n / max(1, min(n, int(under[0] // entry_w)))) * row_h <= 0.5 * under[1]:
+                return below(under)
+    ncol = max(1, math.ceil(n * row_h / img[1]))
+    size = (img[0] + room_w + 0.5 + ncol * entry_w, max(img[1] + room_h + 0.6, 2.5))
+    return size, {"loc": "outside right upper", "ncol": ncol}
 
 
 def _scene_figure(
-    height: int, width: int, *, labels: Sequence[str], title: str | None, legend: bool = True
+    height: int, width: int, *, labels: Sequence[str], title: str | None, legend: bool = True, axes: bool = False
 ) -> tuple[Figure, Axes, dict[str, Any]]:
     size, legend_kw = _scene_layout(
-        height, width, n_legend=len(labels), label_chars=max((len(s) for s in labels), default=4), legend=legend
+        height, width, n_legend=len(labels), label_chars=max((len(s) for s in labels), default=4), legend=legend,
+        axes=axes,
     )
     fig, ax = _image_axes(size, title)
     return fig, ax, legend_kw
@@ -137,10 +179,10 @@ def _image_axes(size: tuple[float, float], title: str | None) -> tuple[Figure, A
     return fig, ax
 
 
-def _show_categories(ax: Axes, codes: np.ndarray, colours: Sequence[str]) -> None:
+def _show_categories(ax: Axes, codes: np.ndarray, colours: Sequence[str]) -> AxesImage:
     """Draws integer ``codes`` (0..n-1, shape (H, W)) with one flat colour per code."""
     n = len(colours)
-    ax.imshow(
+    return ax.imshow(
         codes,
         cmap=ListedColormap(list(colours)),
         norm=BoundaryNorm(np.arange(-0.5, n), n),
@@ -151,7 +193,74 @@ def _show_categories(ax: Axes, codes: np.ndarray, colours: Sequence[str]) -> Non
 
 def _legend(fig: Figure, entries: Sequence[tuple[str, str]], legend_kw: Mapping[str, Any]) -> None:
     handles = [Patch(facecolor=c, edgecolor="0.5", linewidth=0.5, label=label) for label, c in entries]
-    fig.legend(handles=handles, frameon=False, fontsize=_FONT, **legend_kw)
+    fig.legend(handles=handles, frameon=False, fontsize=LEGEND_FONT_PT, **legend_kw)
+
+
+_GEOGRAPHIC = {"EPSG:4326", "EPSG:4269", "EPSG:4258", "OGC:CRS84", "CRS:84"}
+
+
+def _crs_units(crs: str) -> tuple[str, float | None]:
+    """A CRS's short name and its metres per map unit; None for the degrees of a geographic CRS.
+
+    rasterio reads the CRS where it is installed; otherwise WKT ``GEOGCS``/``GEOGCRS`` and a few
+    EPSG codes count as geographic and any other CRS as projected in metres.
+    """
+    text = crs.strip()
+    quoted = re.search(r'"([^"]+)"', text)
+    name = quoted.group(1) if quoted else text
+    try:
+        from rasterio.crs import CRS
+
+        parsed = CRS.from_user_input(text)
+        return name, None if parsed.is_geographic else float(parsed.linear_units_factor[1])
+    except (ImportError, ValueError):
+        upper = text.upper()
+        geographic = upper.startswith(("GEOGCS", "GEOGCRS", "GEODCRS")) or upper in _GEOGRAPHIC
+        return name, None if geographic else 1.0
+
+
+def _scale_bar(ax: Axes, span: float, metres_per_unit: float) -> None:
+    """A scale bar of a round length (1, 2 or 5 x 10^k m), at most a fifth of the map's ``span`` (map units)."""
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar  # type: ignore[import-untyped]
+
+    target = abs(span) * metres_per_unit / 5
+    power = 10.0 ** math.floor(math.log10(target))
+    length = round(max(m * power for m in (1, 2, 5) if m * power <= target * (1 + 1e-9)), 10)
+    label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
+    y0, y1 = ax.get_ylim()
+    bar = AnchoredSizeBar(ax.transData, length / metres_per_unit, label, "lower right", pad=0.4, sep=3,
+                          frameon=True, size_vertical=abs(y1 - y0) / 100, fontproperties=FontProperties(size=_FONT))
+    bar.patch.set_alpha(0.85)
+    ax.add_artist(bar)
+
+
+def _georeference(ax: Axes, image: AxesImage, georef: Georef, shape: tuple[int, ...], step: int) -> None:
+    """Puts a map in its map coordinates (ticks, axis labels) with a scale bar.
+
+    A rotated or sheared transform (``b`` or ``d`` not 0) leaves the map in pixels, as a plain scene.
+    """
+    a, b, c, d, e, f = (float(v) for v in georef.transform)
+    if b or d or not a or not e:
+        return
+    left, right, top, bottom = c, c + a * step * shape[1], f, f + e * step * shape[0]
+    image.set_extent((left, right, bottom, top))
+    ax.set_xlim(left, right)
+    ax.set_ylim(bottom, top)
+    name, metres = _crs_units(georef.crs)
+    if metres is None:  # degrees: a metre scale at the map's centre latitude
+        ax.set_xlabel(f"longitude (°), {name}", fontsize=_FONT)
+        ax.set_ylabel("latitude (°)", fontsize=_FONT)
+        metres = 111_320.0 * math.cos(math.radians((top + bottom) / 2))
+    else:
+        unit = "m" if metres == 1.0 else "ft" if abs(metres - 0.3048) < 1e-4 else f"x {metres:g} m"
+        ax.set_xlabel(f"easting ({unit}), {name}", fontsize=_FONT)
+        ax.set_ylabel(f"northing ({unit})", fontsize=_FONT)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(nbins=4))
+    ax.ticklabel_format(style="plain", useOffset=False)
+    ax.tick_params(labelsize=_FONT)
+    if metres > 0:
+        _scale_bar(ax, right - left, metres)
 
 
 # --------------------------------------------------------------------------- scene maps
@@ -163,6 +272,8 @@ def classification_map(
     title: str | None = None,
     no_majority: ArrayLike | None = None,
     missing_label: str = UNLABELLED,
+    georef: Georef | None = None,
+    pixel_step: int = 1,
 ) -> Figure:
     """A class map in the scene's palette, with a legend of class names.
 
@@ -177,10 +288,14 @@ def classification_map(
             (a majority-vote map); drawn white and counted in the legend as "no majority".
         missing_label: the legend's name for ``-1`` pixels (e.g. "no data" where they lie
             outside the data of a streamed scene).
+        georef: where the scene lies; default=None. Given, the axes carry map coordinates
+            (easting / northing, or longitude / latitude) and the map a scale bar.
+        pixel_step: scene pixels per drawn pixel along each side (a downsampled quick look),
+            for ``georef``; default=1.
 
     Returns:
         The figure; the image keeps the scene's aspect ratio, pixels are not smoothed
-        and the axes carry no ticks.
+        and the axes carry no ticks (without ``georef``).
 
     Raises:
         DataFormatError: ``class_map`` is not a 2-D integer map in ``-1..K-1``.
@@ -210,8 +325,10 @@ def classification_map(
         shown.append(_NO_MAJORITY)
         entries.append((f"no majority (tie): {int(ties.sum()):,}", _NO_MAJORITY))
     h, w = cmap_arr.shape
-    fig, ax, legend_kw = _scene_figure(h, w, labels=[e[0] for e in entries], title=title)
-    _show_categories(ax, codes, shown)
+    fig, ax, legend_kw = _scene_figure(h, w, labels=[e[0] for e in entries], title=title, axes=georef is not None)
+    image = _show_categories(ax, codes, shown)
+    if georef is not None:
+        _georeference(ax, image, georef, cmap_arr.shape, pixel_step)
     _legend(fig, entries, legend_kw)
     return fig
 
@@ -220,13 +337,13 @@ def error_map(
     test_mask: ArrayLike, correct: ArrayLike, *, train_mask: ArrayLike | None = None,
     labelled_mask: ArrayLike | None = None, title: str | None = "Test-set errors",
 ) -> Figure:
-    """Where the test pixels were classified right (green) or wrong (red).
+    """Where the test pixels were classified right (blue) or wrong (orange), colour-blind safe.
 
     Args:
         test_mask: bool of shape (H, W), the test pixels.
         correct: bool of shape (H, W), True where the prediction equals the label
             (only read inside ``test_mask``).
-        train_mask: bool of shape (H, W), the training pixels, drawn blue; default=None.
+        train_mask: bool of shape (H, W), the training pixels, drawn yellow; default=None.
         labelled_mask: bool of shape (H, W), the labelled pixels: those in no drawn set
             (validation, excluded) are light grey, the unlabelled ones dark grey; default=None
             draws every other pixel dark grey as "not tested".
@@ -244,7 +361,7 @@ def error_map(
     codes[test & ok] = 1
     codes[test & ~ok] = 2
     n_right, n_wrong = int((codes == 1).sum()), int((codes == 2).sum())
-    colours = [_DARK_GREY, "#2ca02c", "#d62728", _TRAIN_BLUE, _LIGHT_GREY]
+    colours = [_DARK_GREY, _CORRECT_BLUE, _WRONG_ORANGE, _TRAIN_YELLOW, _LIGHT_GREY]
     entries = [(f"correct: {n_right:,}", colours[1]), (f"wrong: {n_wrong:,}", colours[2])]
     if train_mask is not None:
         train = _check_mask(train_mask, name="train_mask", shape=test.shape)
@@ -379,8 +496,8 @@ def _agreement_categories(arr: np.ndarray, n_runs: int, title: str | None) -> Fi
         codes[votes == k] = i
         colour = to_hex(cmap(k / n_runs))
         shown.append(colour)
-        words = "all" if k == n_runs else f"{k} of"
-        entries.append((f"{words} {n_runs} runs agree: {int((votes == k).sum()):,} pixels", colour))
+        words = f"all {n_runs} runs agree" if k == n_runs else f"{k} of {n_runs} runs agree{'s' if k == 1 else ''}"
+        entries.append((f"{words}: {count_noun(int((votes == k).sum()), 'pixel')}", colour))
     if (votes < 0).any():
         entries.append((f"no value: {int((votes < 0).sum()):,}", _LIGHT_GREY))
     fig, ax, legend_kw = _scene_figure(*arr.shape, labels=[e[0] for e in entries], title=title)
@@ -485,7 +602,7 @@ def confusion_figure(
     else:
         values = counts
         vmax, cbar_label = max(float(counts.max()), 1.0), "test pixels"
-    side = float(np.clip(2.8 + 0.42 * k, 4.5, 16.0))
+    side = float(np.clip(2.8 + 0.42 * k, 4.5, 10.0))  # at most 11 in wide: report.html's column, unscaled
     fig = Figure(figsize=(side + 1.0, side), layout="constrained")
     ax = fig.add_subplot()
     cmap = colormaps["Blues"].with_extremes(bad="0.85")
@@ -647,8 +764,9 @@ def stability_figure(
         title: figure title; default=None shows the number of runs.
 
     Returns:
-        The figure: box plots with each run as a dot; left the headline metrics, right
-        the per-class accuracy (a class's undefined runs are left out).
+        The figure: box plots with each run as a dot; left OA and AA (%), then kappa (a
+        coefficient, on its own axis), right the per-class accuracy (%; a class's undefined
+        runs are left out).
 
     Raises:
         DataFormatError: ``run_metrics`` is empty or a run lacks a headline metric or
@@ -656,17 +774,22 @@ def stability_figure(
     """
     headline, per_class = run_metric_values(run_metrics, class_names)
     k = len(per_class)
-    fig = Figure(figsize=(max(8.0, 4.0 + 0.45 * k), 4.8), layout="constrained")
-    ax_head, ax_cls = fig.subplots(1, 2, width_ratios=[3, max(3, k)])
-    _box_and_strip(ax_head, [headline[m] for m in HEADLINE_METRICS], [METRIC_LABELS[m] for m in HEADLINE_METRICS])
-    ax_head.set_ylabel("fraction")
-    ax_head.set_title("Headline metrics", fontsize=_FONT + 1)
-    _box_and_strip(ax_cls, list(per_class.values()), list(per_class))
+    fig = Figure(figsize=(max(8.0, 5.0 + 0.45 * k), 4.8), layout="constrained")
+    ax_head, ax_kappa, ax_cls = fig.subplots(1, 3, width_ratios=[2, 1.3, max(3, k)])
+    accuracies = [m for m in HEADLINE_METRICS if m not in KAPPA_KEYS]
+    _box_and_strip(ax_head, [[100 * v for v in headline[m]] for m in accuracies],
+                   [METRIC_LABELS[m] for m in accuracies])
+    ax_head.set_ylabel("% of test pixels")
+    ax_head.set_title("OA and AA", fontsize=_FONT + 1)
+    _box_and_strip(ax_kappa, [headline["kappa"]], ["Kappa"])
+    ax_kappa.set_ylabel("kappa (0 = chance, 1 = perfect)")
+    ax_kappa.set_title("Kappa", fontsize=_FONT + 1)
+    _box_and_strip(ax_cls, [[100 * v for v in values] for values in per_class.values()], list(per_class))
     ax_cls.tick_params(axis="x", labelrotation=60, labelsize=_FONT - 1)
     for label in ax_cls.get_xticklabels():
         label.set_horizontalalignment("right")
         label.set_rotation_mode("anchor")
-    ax_cls.set_ylabel("accuracy (fraction)")
+    ax_cls.set_ylabel("accuracy (%)")
     ax_cls.set_title("Per-class accuracy", fontsize=_FONT + 1)
     fig.suptitle(title if title is not None else f"Stability over {len(run_metrics)} runs")
     return fig
@@ -703,7 +826,8 @@ def bar_chart(
 
     Returns:
         The figure: one group of bars per row, one bar per metric, with ±std error bars
-        where a standard deviation is given; a missing value leaves a gap.
+        where a standard deviation is given; a missing value leaves a gap. Accuracies are
+        drawn as percentages, kappa as a coefficient read on the right-hand axis.
 
     Raises:
         DataFormatError: ``rows`` or ``metrics`` is empty, or a row lacks ``label_key``.
@@ -716,8 +840,9 @@ def bar_chart(
         if label_key not in row:
             raise DataFormatError(f"rows[{i}] must hold the label key {label_key!r}; got keys {sorted(row)}.")
     n_rows, n_metrics = len(rows), len(metrics)
-    means = np.array([[_bar_value(r, m)[0] for m in metrics] for r in rows])
-    stds = np.array([[_bar_value(r, m)[1] for m in metrics] for r in rows])
+    # Percent on the left axis; kappa's bars share that scale and are read on the right (kappa x 100 = %).
+    means = 100 * np.array([[_bar_value(r, m)[0] for m in metrics] for r in rows])
+    stds = 100 * np.array([[_bar_value(r, m)[1] for m in metrics] for r in rows])
     fig = Figure(figsize=(max(6.0, 1.0 + n_rows * (0.35 * n_metrics + 0.5)), 4.5), layout="constrained")
     ax = fig.add_subplot()
     x = np.arange(n_rows)
@@ -739,14 +864,14 @@ def bar_chart(
         x, [str(r[label_key]) for r in rows], rotation=30 if n_rows > 4 else 0, ha="right" if n_rows > 4 else "center"
     )
     finite = means[np.isfinite(means)]
-    low = min(0.0, float(finite.min()) - 0.05) if finite.size else 0.0
-    ax.set_ylim(low, 1.05 if not finite.size or finite.max() <= 1.0 else None)
-    accuracies = [METRIC_LABELS.get(m, m) for m in metrics if m not in ("kappa", "cohen_kappa")]
-    ax.set_ylabel(" / ".join(accuracies) + " (fraction of test pixels)" if accuracies else "value")
-    if any(m in ("kappa", "cohen_kappa") for m in metrics):
-        # Kappa is not a fraction (chance agreement = 0, perfect = 1): its own axis, on the same scale.
+    low = min(0.0, float(finite.min()) - 5.0) if finite.size else 0.0
+    ax.set_ylim(low, 105.0 if not finite.size or finite.max() <= 100.0 else None)
+    accuracies = [METRIC_LABELS.get(m, m) for m in metrics if m not in KAPPA_KEYS]
+    ax.set_ylabel(" / ".join(accuracies) + " (% of test pixels)" if accuracies else "value")
+    if any(m in KAPPA_KEYS for m in metrics):
+        # Kappa is no share of pixels (chance agreement = 0, perfect = 1): a coefficient on its own axis.
         kappa_axis = ax.twinx()
-        kappa_axis.set_ylim(ax.get_ylim())
+        kappa_axis.set_ylim(*(v / 100 for v in ax.get_ylim()))
         kappa_axis.set_ylabel("Kappa (agreement beyond chance; 0 = chance, 1 = perfect)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(frameon=False, fontsize=_FONT, ncol=n_metrics, loc="lower center", bbox_to_anchor=(0.5, 1.0))

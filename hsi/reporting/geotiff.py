@@ -4,8 +4,8 @@
 outside the data), the source's CRS and transform, a colour table from the class palette,
 the class names as band tags (``class_<id>``) and as GDAL category names in
 ``prediction.tif.aux.xml`` (QGIS's paletted renderer labels its classes with them).
-``probabilities.tif`` (one uint8 band per class, ``round(255 p)``) and ``confidence.tif``
-(uint8, ``round(255 max p)``) come with ``predict --probabilities``.
+``probabilities.tif`` (one uint8 band per class, ``round(254 p)``) and ``confidence.tif``
+(uint8, ``round(254 max p)``) come with ``predict --probabilities``, 255 = nodata.
 
 Each file is built in GDAL's memory (rasterio ``MemoryFile``), strip by strip from an array
 that may be a memory map, then written through :func:`hsi._core.files.atomic_write`: it

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hsi.reporting.tables import format_percent
+from hsi.reporting.tables import format_kappa, format_percent
 
 __all__ = ["control_notes", "control_warning", "leakage_notes", "leakage_warning", "run_warnings"]
 
@@ -112,7 +112,7 @@ def control_notes(control: Mapping[str, Any], *, overall_accuracy: float | None,
     notes.append(
         f"{kind.capitalize()} control: the same protocol (same split, settings and seed) on "
         f"{_CONTROL_WHAT.get(kind, kind)} reaches OA {_pct(control['overall_accuracy'])} "
-        f"(AA {_pct(control['average_accuracy'])}, kappa ×100 {format_percent(control['kappa'], digits=1)}, "
+        f"(AA {_pct(control['average_accuracy'])}, kappa {format_kappa(control['kappa'])}, "
         f"0 being chance agreement), against {_pct(overall_accuracy)} on the real data; chance is "
         f"{_pct(control['chance_majority_share'])} (always the class most frequent in training; the largest "
         f"test class holds {_pct(control['chance_largest_test_class'])}) or {_pct(control['chance_uniform'])} (1/K)."

@@ -23,9 +23,9 @@ from hsi.reporting.files import (
     atomic_write_bytes,
     atomic_write_text,
 )
-from hsi.reporting.honesty import control_notes, leakage_notes, run_warnings
+from hsi.reporting.honesty import control_notes, leakage_notes
 from hsi.reporting.html_report import Card, FigureRef, write_html_report
-from hsi.reporting.tables import format_percent
+from hsi.reporting.tables import format_kappa, format_percent
 from hsi.training.recipe import recipe_line, recipe_record
 
 __all__ = [
@@ -56,19 +56,19 @@ def run_caption(scene_name: str, config: RunConfig) -> str:
 
 
 def headline_cards(metrics: dict[str, Any]) -> list[Card]:
-    """OA, AA and kappa of a metrics dict, as percentages for report.html's cards."""
+    """OA and AA of a metrics dict as percentages, kappa as a coefficient, for report.html's cards."""
     n = metrics.get("n_test")
     note = f"{n:,} test pixels" if isinstance(n, int) else ""
     return [Card("Overall accuracy", f"{format_percent(metrics['overall_accuracy'])}%", note),
             Card("Average accuracy", f"{format_percent(metrics['average_accuracy'])}%", "mean over classes"),
-            Card("Kappa", f"{format_percent(metrics['kappa'])}%", "agreement beyond chance")]
+            Card("Kappa", format_kappa(metrics["kappa"]), "agreement beyond chance (0 = chance, 1 = perfect)")]
 
 
 #: The figures of a run folder, as report.html groups them.
 RUN_FIGURES: tuple[tuple[str, tuple[FigureRef, ...]], ...] = (
     ("Maps", (FigureRef("map_labelled.png", "Prediction on the labelled pixels"),
               FigureRef("ground_truth.png", "Ground truth"),
-              FigureRef("errors.png", "Errors on the test pixels (training pixels in blue)"),
+              FigureRef("errors.png", "Errors on the test pixels (correct blue, wrong orange, training yellow)"),
               FigureRef("false_colour.png", "False colour"))),
     ("The whole scene and the split", (FigureRef("map.png", "Prediction on every pixel"),
                                        FigureRef("split.png", "Training / validation / test pixels"),
@@ -81,14 +81,23 @@ RUN_FIGURES: tuple[tuple[str, tuple[FigureRef, ...]], ...] = (
 def write_html_run_report(
     run_dir: Path, *, title: str, subtitle: str, metrics: dict[str, Any] | None, report: str, warnings: list[str]
 ) -> None:
-    """Writes a run folder's report.html from its report.md text and its figures."""
+    """Writes a run folder's report.html from its report.md text and its figures.
+
+    ``warnings``: plain-text warnings that ``report`` does not hold; its own ``**Warning:`` paragraphs
+    are shown at the top of the page (once). A subtitle that repeats the title shows only the rest.
+    """
+    subtitle = subtitle.removeprefix(f"{title}, ")
     write_html_report(run_dir, title=title, subtitle=subtitle, headline=headline_cards(metrics) if metrics else [],
                       warnings=warnings, figure_groups=RUN_FIGURES, markdown=report)
 
 
 def class_id_map(scene: Scene, prediction: np.ndarray) -> np.ndarray:
-    """Maps class indices 0..K-1 to the scene's own label ids, shape (H, W)."""
-    return np.asarray(scene.class_ids, dtype=np.int64)[prediction]
+    """Maps class indices 0..K-1 to the scene's own label ids, shape (H, W) uint16.
+
+    uint16 like the tiled ``predict``'s map (0 = outside the data there), so every ``prediction.npy``
+    has one dtype; label ids are at most :data:`~hsi.data.scene.MAX_LABEL_ID`.
+    """
+    return np.asarray(scene.class_ids, dtype=np.uint16)[prediction]
 
 
 def ensemble_line(ensemble: dict[str, Any]) -> str:
@@ -183,8 +192,7 @@ def write_run_outputs(
         atomic_save_figure(figures.confusion_figure(np.asarray(metrics["confusion_matrix"]),
                                                     list(scene.class_names)), run_dir / "confusion.png")
     write_html_run_report(run_dir, title=f"{scene.name}: {config.model}", subtitle=caption, metrics=metrics,
-                          report=report, warnings=run_warnings(metrics, split_method=str(split.info.get(
-                              "method", config.split))))
+                          report=report, warnings=[])  # the report's own warning paragraphs are shown
     # Last: a folder with metrics.json and report.md is a finished run (run_dir.FINAL_FILES).
     atomic_save_json(run_dir / "metrics.json", metrics)
     atomic_write_text(run_dir / "report.md", report)

@@ -30,7 +30,14 @@ from hsi.reporting.files import (
     atomic_write_text,
 )
 from hsi.reporting.html_report import Card, FigureRef, write_html_report
-from hsi.reporting.tables import format_percent, markdown_table, stability_markdown
+from hsi.reporting.tables import (
+    count_noun,
+    format_kappa,
+    format_metric,
+    format_percent,
+    markdown_table,
+    stability_markdown,
+)
 from hsi.reporting.vary import VARY
 
 __all__ = [
@@ -42,7 +49,8 @@ STABILITY_FILE = "stability.json"
 
 
 def source_paragraph(
-    vary: str, *, seeds: Sequence[int], init_seed: int, split_seed: int, gpu_nondeterministic: bool
+    vary: str, *, seeds: Sequence[int], init_seed: int, split_seed: int, gpu_nondeterministic: bool,
+    in_all: bool = False,
 ) -> str:
     """The "What varied" paragraph of ``stability.md``.
 
@@ -52,6 +60,7 @@ def source_paragraph(
         init_seed: the held initialisation seed (used when only the split varied).
         split_seed: the held split seed (used when only the initialisation varied).
         gpu_nondeterministic: runs went to a GPU without ``--deterministic``.
+        in_all: the series of a ``--vary all`` folder, beside the others; default=False.
 
     Returns:
         One Markdown paragraph.
@@ -61,8 +70,9 @@ def source_paragraph(
         text = (
             f"**What varied: split and initialisation.** Each run drew its own split and its own initialisation "
             f"(seeds {listed}), like independent `train --seed` runs. The spread below is the total of both "
-            "sources; run `repeat --vary split` and `repeat --vary init` with the same settings and `--out` to "
-            "see which one dominates."
+            + ("sources; the `split` and `init` series beside it (`../split/`, `../init/`) tell them apart."
+               if in_all else "sources; run `repeat --vary split` and `repeat --vary init` with the same settings "
+               "and `--out` (or `repeat --vary all`) to see which one dominates.")
         )
     elif rule.split:
         text = (
@@ -230,21 +240,26 @@ def find_comparison(folder: Path, own: Mapping[str, Any], *, ignore: Collection[
     return {"members": members, "text": comparison_paragraph(members)}
 
 
-def render_markdown(report: Mapping[str, Any]) -> str:
-    """``stability.md`` (percentages) from the content of ``stability.json`` (fractions)."""
+def render_markdown(report: Mapping[str, Any], *, with_answer: bool = True) -> str:
+    """``stability.md`` (percentages) from the content of ``stability.json`` (fractions).
+
+    The comparison with the other source of variation (the answer), when there is one, comes first,
+    above what varied and the tables; ``with_answer=False`` leaves it out (``report.html`` shows it
+    above its figures).
+    """
     pct = format_percent
     paragraph = report["source"]
-    if report.get("comparison"):
-        paragraph += "\n\n" + report["comparison"]["text"]
+    if report.get("comparison") and with_answer:
+        paragraph = report["comparison"]["text"] + "\n\n" + paragraph
     rule = VARY[report["vary"]]
     title = f"Stability of {report['model']} on {report['dataset']}: {report['n_runs']} runs varying {rule.words}"
     parts = [stability_markdown(report, seeds=report["seeds"], paragraph=paragraph, title=title,
                                 class_ids=report["class_ids"])]
     parts.append("## Runs\n")
-    rows = [[r["dir"], r["seed"], r["init_seed"], r["split_seed"], *(pct(r[m]) for m in HEADLINE_METRICS)]
+    rows = [[r["dir"], r["seed"], r["init_seed"], r["split_seed"], *(format_metric(m, r[m]) for m in HEADLINE_METRICS)]
             for r in report["runs"]]
     parts.append(markdown_table(
-        ["Run folder", "Seed", "Init seed", "Split seed", "OA (%)", "AA (%)", "Kappa (×100)"], rows,
+        ["Run folder", "Seed", "Init seed", "Split seed", "OA (%)", "AA (%)", "Kappa"], rows,
         align=["l", "r", "r", "r", "r", "r", "r"]))
     ag, co = report["agreement"], report["consensus"]
     parts.append("## Agreement and consensus\n")
@@ -255,31 +270,41 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     )
     where = ("all test pixels (the split was the same in every run)" if not rule.split
              else "the pixels that were test pixels in every run (the intersection of the runs' test sets)")
-    ties = co.get("n_ties", 0)
-    tie_words = (
-        f" {ties:,} of them have no majority (two or more classes share the most votes): they are drawn white "
-        "as \"no majority\" in `consensus.png` and left out of the consensus scores, so the consensus is "
-        "scored only where the runs reach a majority." if ties else " Every one of them has a majority class."
-    )
-    if co.get("n_ties_labelled"):
-        tie_words += f" Over all labelled pixels, {co['n_ties_labelled']:,} have no majority."
+    tie_words = _tie_words(co)
     if co["n_pixels"]:
         parts.append(
             f"The majority-vote map (`consensus.png`) is scored on {where}: "
-            f"{co.get('n_common', co['n_pixels']):,} of {co['n_labelled']:,} labelled pixels.{tie_words} On the "
-            f"{co['n_pixels']:,} scored pixels it reaches OA {pct(co['overall_accuracy'])}%, "
-            f"AA {pct(co['average_accuracy'])}%, kappa {pct(co['kappa'])}; the single runs reach OA "
+            f"{co.get('n_common', co['n_pixels']):,} of {count_noun(co['n_labelled'], 'labelled pixel')}.{tie_words} "
+            f"On the {count_noun(co['n_pixels'], 'scored pixel')} it reaches OA {pct(co['overall_accuracy'])}%, "
+            f"AA {pct(co['average_accuracy'])}%, kappa {format_kappa(co['kappa'])}; the single runs reach OA "
             f"{pct(co['mean_run_overall_accuracy'])}% on average on the same pixels.\n"
         )
     else:
         parts.append(f"The majority-vote map (`consensus.png`) cannot be scored: no pixel was a test pixel in "
                      f"every run ({where}).\n")
     parts.append("The 95% intervals are Student-t intervals of the mean, clipped to the metric's range "
-                 "(0-100% for accuracies, -100 to 100 for kappa ×100); with few runs they are wide.\n")
+                 "(0-100% for accuracies, -1 to 1 for kappa); with few runs they are wide.\n")
     parts.append("## Settings\n")
     settings = [[k, str(v)] for k, v in report["config"].items() if v is not None]
     parts.append(markdown_table(["Setting", "Value"], settings))
     return "\n".join(parts)
+
+
+def _tie_words(consensus: Mapping[str, Any]) -> str:
+    """The sentences of ``stability.md`` on the scored pixels without a majority (ties), with their counts."""
+    ties = consensus.get("n_ties", 0)
+    if not ties:
+        text = " Every one of them has a majority class."
+    else:
+        has, they = ("has", "it is") if ties == 1 else ("have", "they are")
+        text = (f" {ties:,} of them {has} no majority (two or more classes share the most votes): {they} drawn "
+                "white as \"no majority\" in `consensus.png` and left out of the consensus scores, so the consensus "
+                "is scored only where the runs reach a majority.")
+    labelled = consensus.get("n_ties_labelled", 0)
+    if labelled:
+        has = "has" if labelled == 1 else "have"
+        text += f" Over all labelled pixels, {count_noun(labelled, 'pixel')} {has} no majority."
+    return text
 
 
 def write_stability_report(
@@ -319,13 +344,14 @@ def write_stability_report(
                                    title=f"{scene}, {report['model']}: majority vote of {n} runs"),
         folder / "consensus.png",
     )
-    pct = format_percent
-    cards = [Card(label, f"{pct(report[m]['mean'])}%" if report[m]["mean"] is not None else "n/a",
-                  f"± {pct(report[m]['std'])} (std over {n} runs)" if report[m]["std"] is not None else "")
+    unit = {m: "" if m == "kappa" else "%" for m in HEADLINE_METRICS}  # kappa: a coefficient
+    cards = [Card(label, f"{format_metric(m, report[m]['mean'])}{unit[m]}" if report[m]["mean"] is not None else "n/a",
+                  f"± {format_metric(m, report[m]['std'])} (std over {n} runs)" if report[m]["std"] is not None else "")
              for m, label in zip(HEADLINE_METRICS, ("Overall accuracy", "Average accuracy", "Kappa"), strict=True)]
+    answer = report["comparison"]["text"] if report.get("comparison") else ""
     write_html_report(
-        folder, title=title, subtitle=f"repeat folder {folder.name}", headline=cards, markdown=markdown,
-        markdown_name="stability.md",
+        folder, title=title, subtitle=f"repeat folder {folder.name}", headline=cards, lead=answer,
+        markdown=render_markdown(report, with_answer=False) if answer else markdown, markdown_name="stability.md",
         figure_groups=[("Spread over runs", [FigureRef("stability.png", "OA / AA / kappa and per-class accuracy "
                                                        "over runs", wide=True)]),
                        ("Agreement and consensus", [FigureRef("agreement.png", "How many runs agree per pixel"),

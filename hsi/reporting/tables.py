@@ -1,8 +1,9 @@
 """Markdown and CSV tables: the one place where fractions become percentages.
 
 Metrics arrive as fractions (``0..1``) from :mod:`hsi.evaluation`; tables show them as
-percentages with two decimals (``0.97531`` -> ``97.53``) and kappa scaled by 100 the same
-way. Undefined values (``None``/NaN) are shown as ``n/a``.
+percentages with two decimals (``0.97531`` -> ``97.53``); Cohen's kappa, which is not a share
+of pixels, stays a coefficient with three decimals (``0.98731`` -> ``0.987``) in every report.
+Undefined values (``None``/NaN) are shown as ``n/a``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from hsi._core.errors import ConfigError, DataFormatError
 
 __all__ = [
     "comparison_markdown",
+    "count_noun",
     "csv_text",
+    "format_kappa",
+    "format_metric",
     "format_percent",
     "markdown_table",
     "metrics_markdown",
@@ -28,8 +32,10 @@ _NA = "n/a"
 _HEADLINE_ROWS = (
     ("overall_accuracy", "Overall accuracy, OA (%)"),
     ("average_accuracy", "Average accuracy, AA (%)"),
-    ("kappa", "Cohen's kappa (×100)"),
+    ("kappa", "Cohen's kappa"),
 )
+#: Metric keys shown as a coefficient (:func:`format_kappa`), not as a percentage.
+KAPPA_KEYS = frozenset({"kappa", "cohen_kappa"})
 _ALIGN = {"l": ":---", "left": ":---", "r": "---:", "right": "---:", "c": ":---:", "center": ":---:"}
 
 
@@ -46,6 +52,37 @@ def format_percent(value: float | None, *, digits: int = 2) -> str:
     if value is None or not math.isfinite(float(value)):
         return _NA
     return f"{100.0 * float(value):.{digits}f}"
+
+
+def format_kappa(value: float | None, *, digits: int = 3) -> str:
+    """Formats Cohen's kappa as a coefficient, never a percentage: ``0.98731`` -> ``"0.987"``.
+
+    Args:
+        value: kappa in ``[-1, 1]``, or None/NaN for undefined.
+        digits: decimals; default=3.
+
+    Returns:
+        The formatted number (``-0.000`` shown as ``0.000``), or ``"n/a"``.
+    """
+    if value is None or not math.isfinite(float(value)):
+        return _NA
+    return f"{round(float(value), digits) + 0.0:.{digits}f}"
+
+
+def format_metric(key: str, value: float | None) -> str:
+    """A headline metric as every report shows it: kappa as a coefficient, accuracies as percentages."""
+    return format_kappa(value) if key in KAPPA_KEYS else format_percent(value)
+
+
+def count_noun(n: int, noun: str, plural: str | None = None) -> str:
+    """A count with its noun in the right number: ``1 tied pixel``, ``4,814 tied pixels``.
+
+    Args:
+        n: the count.
+        noun: the singular, e.g. ``"tied pixel"``.
+        plural: the plural where it is not ``noun + "s"``; default=None.
+    """
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def _cell(value: Any) -> str:
@@ -173,11 +210,12 @@ def metrics_markdown(
     parts.append(
         markdown_table(
             ["Metric", "Value"],
-            [[label, format_percent(summary[key])] for key, label in _HEADLINE_ROWS],
+            [[label, format_metric(key, summary[key])] for key, label in _HEADLINE_ROWS],
             align=["l", "r"],
         )
     )
-    parts.append(f"Test pixels: {int(summary['n_test']):,}. Percentages are of test pixels.\n")
+    parts.append(f"Test pixels: {int(summary['n_test']):,}. Percentages are of test pixels; kappa is a "
+                 "coefficient (0 = chance agreement, 1 = perfect).\n")
     parts.extend(f"{note.strip()}\n" for note in notes if note.strip())
 
     parts.append("## Per-class results\n")
@@ -228,31 +266,32 @@ def metrics_markdown(
     return "\n".join(parts)
 
 
-def _mean_std(s: Mapping[str, Any]) -> str:
-    mean = format_percent(s.get("mean"))
+def _mean_std(s: Mapping[str, Any], key: str = "") -> str:
+    """``mean ± std`` of a summarize() dict, formatted as :func:`format_metric` formats ``key``."""
+    mean = format_metric(key, s.get("mean"))
     if mean == _NA:
         return _NA
     std = s.get("std")
-    return mean if std is None else f"{mean} ± {format_percent(std)}"
+    return mean if std is None else f"{mean} ± {format_metric(key, std)}"
 
 
-def _ci(s: Mapping[str, Any]) -> str:
+def _ci(s: Mapping[str, Any], key: str = "") -> str:
     if s.get("ci95_low") is None or s.get("ci95_high") is None:
         return _NA
-    return f"[{format_percent(s['ci95_low'])}, {format_percent(s['ci95_high'])}]"
+    return f"[{format_metric(key, s['ci95_low'])}, {format_metric(key, s['ci95_high'])}]"
 
 
 _STAT_HEADERS = ("Mean ± std", "Min", "Max", "Median", "95% CI of the mean", "Runs")
 
 
-def _stat_cells(s: Mapping[str, Any]) -> list[Any]:
-    """The cells under :data:`_STAT_HEADERS` for one ``summarize()`` dict."""
+def _stat_cells(s: Mapping[str, Any], key: str = "") -> list[Any]:
+    """The cells under :data:`_STAT_HEADERS` for one ``summarize()`` dict of the metric ``key``."""
     return [
-        _mean_std(s),
-        format_percent(s.get("min")),
-        format_percent(s.get("max")),
-        format_percent(s.get("median")),
-        _ci(s),
+        _mean_std(s, key),
+        format_metric(key, s.get("min")),
+        format_metric(key, s.get("max")),
+        format_metric(key, s.get("median")),
+        _ci(s, key),
         s.get("n", 0),
     ]
 
@@ -277,7 +316,7 @@ def stability_markdown(
 
     Returns:
         The Markdown text: mean ± std (sample std), min, max, median and the Student-t
-        95% confidence interval of the mean, as percentages (kappa ×100).
+        95% confidence interval of the mean, as percentages (kappa as a coefficient).
 
     Raises:
         DataFormatError: ``stability`` lacks a key of ``aggregate_runs``.
@@ -297,7 +336,7 @@ def stability_markdown(
     if paragraph.strip():
         parts.append(paragraph.strip() + "\n")
     parts.append(f"Runs: {n_runs} (seeds {', '.join(str(s) for s in seeds)}).\n")
-    head_rows = [[label, *_stat_cells(stability[key])] for key, label in _HEADLINE_ROWS]
+    head_rows = [[label, *_stat_cells(stability[key], key)] for key, label in _HEADLINE_ROWS]
     parts.append(
         markdown_table(
             ["Metric", *_STAT_HEADERS],
@@ -348,7 +387,7 @@ def comparison_markdown(
         settings: shown as a Key / Value table under the comparison; default=None.
 
     Returns:
-        The Markdown text: OA / AA as percentages and kappa ×100 (``mean ± std`` when a
+        The Markdown text: OA / AA as percentages and kappa as a coefficient (``mean ± std`` when a
         model has more than one run; std is the sample standard deviation), parameter
         counts, and training and full-scene inference seconds.
 
@@ -364,7 +403,7 @@ def comparison_markdown(
         rows.append(
             [
                 r["model"],
-                *(_mean_std(r[k]) for k, _ in _HEADLINE_ROWS),
+                *(_mean_std(r[k], k) for k, _ in _HEADLINE_ROWS),
                 _extra_value(r["parameters"]) if r["parameters"] is not None else "-",
                 _seconds(r["train_seconds"]),
                 _seconds(r["inference_seconds"]),
@@ -376,7 +415,7 @@ def comparison_markdown(
         parts.append(paragraph.strip() + "\n")
     parts.append(
         markdown_table(
-            ["Model", "OA (%)", "AA (%)", "Kappa (×100)", "Parameters", "Train s", "Inference s (full scene)", "Runs"],
+            ["Model", "OA (%)", "AA (%)", "Kappa", "Parameters", "Train s", "Inference s (full scene)", "Runs"],
             rows,
             align=["l", "r", "r", "r", "r", "r", "r", "r"],
         )

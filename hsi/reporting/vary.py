@@ -2,16 +2,16 @@
 
 Each choice says which of a run's two seeds follow the run's own seed ``s_k`` and how the
 report names it. Planning (:mod:`hsi.experiments.repeat`), the stability report
-(:mod:`hsi.reporting.stability_report`) and the CLI's choices and help all read :data:`VARY`.
-It lives here, the lowest layer that needs it, and imports nothing heavy, so the CLI can
-build ``--vary`` at start-up.
+(:mod:`hsi.reporting.stability_report`) and the CLI's choices and help all read :data:`VARY`;
+``--vary all`` (:data:`ALL`) runs the three of them at once. It lives here, the lowest layer
+that needs it, and imports nothing heavy, so the CLI can build ``--vary`` at start-up.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["VARY", "Vary"]
+__all__ = ["ALL", "VARY", "VARY_CHOICES", "Vary"]
 
 
 @dataclass(frozen=True)
@@ -39,4 +39,14 @@ VARY: dict[str, Vary] = {
                  help="the same split, new weights, dropout and batch order"),
     "both": Vary(split=True, init=True, words="split and initialisation",
                  help="everything, like independent `train --seed` runs (default)"),
+}
+
+#: ``--vary all``: every series of :data:`VARY` in one repeat folder, a run shared by series trained once.
+ALL = "all"
+
+#: Every ``--vary`` value with its ``--help`` line, in display order.
+VARY_CHOICES: dict[str, str] = {
+    **{name: choice.help for name, choice in VARY.items()},
+    ALL: "split, init and both in one command (a run they share is trained once); the report opens with "
+         "which source dominates",
 }

@@ -33,6 +33,7 @@ import hsi
 from hsi._core.errors import CheckpointError
 from hsi._core.files import atomic_save_json, atomic_write, atomic_write_bytes, to_jsonable
 from hsi._core.memory import check_fits_in_memory
+from hsi.data.scene import MAX_LABEL_ID
 from hsi.training.recipe import is_smoothing_window
 
 __all__ = [
@@ -187,8 +188,8 @@ def _tensor(data: Any, key: str, where: str, shape: tuple[int, ...]) -> torch.Te
     return value
 
 
-#: The largest label id a model may carry: maps of scenes read tile by tile are uint16, 0 = outside the data.
-MAX_CLASS_ID = 65_535
+#: The largest label id a model may carry (the ground truth's bound).
+MAX_CLASS_ID = MAX_LABEL_ID
 #: The longest class name a model may carry (names are drawn in legends and written in reports).
 MAX_CLASS_NAME = 200
 

@@ -82,10 +82,13 @@ def test_prediction_tif_carries_the_crs_transform_classes_and_colours(
     assert "<Category>class 9</Category>" in (folder / "prediction.tif.aux.xml").read_text()
     with rasterio.open(folder / "probabilities.tif") as probabilities, rasterio.open(folder / "confidence.tif") as conf:
         assert probabilities.count == 4 and probabilities.crs.to_epsg() == 32611
+        assert probabilities.nodata == 255 and conf.nodata == 255  # every GeoTIFF says which value is no data
         p = probabilities.read()
         np.testing.assert_array_equal(conf.read(1), p.max(axis=0))
     class_of = np.searchsorted([2, 3, 5, 9], ids)
     inside = ids > 0
+    assert not inside.all() and (p[:, ~inside] == 255).all() and (p[:, inside] <= 254).all()
+    assert np.abs(p[:, inside].astype(int).sum(axis=0) - 254).max() <= 4  # p x 254, rounded per class
     assert (p.argmax(axis=0)[inside] == class_of[inside]).mean() > 0.95  # uint8 rounding may tie close classes
     assert (folder / "map.png").is_file() and (folder / "report.html").is_file()
 

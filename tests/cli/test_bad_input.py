@@ -120,7 +120,7 @@ def test_output_folder_not_writable(files: dict[str, Path], tmp_path: Path, caps
     blocker = tmp_path / "file"
     blocker.write_text("a file where the output folder should be")
     assert main(_train(files, blocker / "runs")) == 2
-    assert "not writable" in capsys.readouterr().err
+    assert f"lies inside {blocker}, which is a file; expected a folder" in capsys.readouterr().err
 
 
 def test_offline_indian_pines_names_the_files_and_folder(tmp_path: Path, capsys) -> None:

@@ -101,9 +101,20 @@ def test_server_gone_lists_every_address_and_the_folder(closed_port_url: str, tm
         download_file(urls, dest, sha256=SHA)
     message = str(info.value)
     assert f"could not download {CUBE}" in message
-    assert all(f"{url} (cannot connect: " in message for url in urls)
+    assert "cannot connect: " in message and "each of its 2 addresses failed with" in message  # the one reason, said once
+    assert all(url in message for url in urls)
     assert f"by hand into {dest.parent}" in message
     assert _leftovers(dest.parent) == []
+
+
+def test_addresses_failing_differently_are_each_named_with_their_reason(
+    http_server: object, closed_port_url: str, tmp_path: Path
+) -> None:
+    urls = [f"{http_server.url}/nothing.mat", f"{closed_port_url}/{CUBE}"]  # type: ignore[attr-defined]
+    with pytest.raises(DownloadError) as info:
+        download_file(urls, tmp_path / "dl" / CUBE, sha256=SHA)
+    message = str(info.value)
+    assert f"tried {urls[0]} (HTTP 404" in message and f"; {urls[1]} (cannot connect: " in message
 
 
 def test_http_error_is_reported_with_its_status(http_server: object, tmp_path: Path) -> None:
@@ -164,7 +175,8 @@ def test_no_network_names_the_file_the_addresses_and_the_folder(
         load_scene("indian_pines", data_dir=tmp_path, download=True)
     message = str(info.value)
     assert "file(s) Indian_pines_corrected.mat, Indian_pines_gt.mat not found" in message
-    assert "http://www.ehu.eus/ccwintco/uploads/6/67/Indian_pines_corrected.mat (cannot connect" in message
+    assert "cannot connect: " in message and "each of its 3 addresses failed with" in message
+    assert "http://www.ehu.eus/ccwintco/uploads/6/67/Indian_pines_corrected.mat" in message
     assert "huggingface.co" in message
     assert str(tmp_path / "indian_pines") in message and "--data-dir" in message and "HSI_DATA_DIR" in message
     assert "\n" not in message

@@ -1,4 +1,4 @@
-"""The README says exactly what a download is checked against, and every digest can be cited."""
+"""docs/data.md says exactly what a download is checked against, and every digest can be cited."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 
 from hsi.data.specs import DATASETS
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+DATA_DOC = Path(__file__).resolve().parents[2] / "docs" / "data.md"
 
 
 def _documented() -> dict[str, tuple[str, str]]:
-    """README's table: scene -> (cube check, ground-truth check)."""
-    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \| ([^|]+) \|$", README.read_text(), flags=re.MULTILINE)
+    """docs/data.md's table: scene -> (cube check, ground-truth check)."""
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \| ([^|]+) \|$", DATA_DOC.read_text(), flags=re.MULTILINE)
     return {name: (cube.strip(), gt.strip()) for name, cube, gt in rows if name in DATASETS.names()}
 
 

@@ -81,7 +81,7 @@ def test_json_holds_mean_and_std_per_model(compare_dir: Path) -> None:
 
 def test_markdown_and_csv_tables(compare_dir: Path) -> None:
     md = (compare_dir / "compare.md").read_text()
-    assert "| Model | OA (%) | AA (%) | Kappa (×100) | Parameters |" in md
+    assert "| Model | OA (%) | AA (%) | Kappa | Parameters |" in md
     assert "2 models on synthetic_cube, 2 seeds each" in md and "| seeds | 3, 5 |" in md
     for model in MODELS:
         row = next(line for line in md.splitlines() if line.startswith(f"| {model} |"))

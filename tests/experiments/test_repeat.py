@@ -21,6 +21,7 @@ from hsi.cli.repeat import parse_seeds, seeds_from_args
 from hsi.config import RunConfig
 from hsi.experiments.repeat import VARY, plan_runs
 from hsi.experiments.train import clock_free
+from hsi.reporting.vary import VARY_CHOICES
 from hsi.training.recipe import RECIPES
 
 REPORT_FILES = ["repeat.json", "stability.json", "stability.md", "stability.png", "agreement.png",
@@ -102,6 +103,16 @@ def test_the_later_report_compares_split_and_init_and_the_earlier_folder_is_unto
     # repeat never rewrites another repeat folder: the init folder is as its own run left it
     assert _mtimes(repeats["init"]) == repeats["init_files_before_split"]
     assert json.loads((repeats["init"] / "stability.json").read_text())["comparison"] is None
+
+
+def test_the_answer_comes_first_in_the_report_and_above_the_figures(repeats: dict[str, Any]) -> None:
+    lines = (repeats["split"] / "stability.md").read_text().splitlines()
+    assert lines[0].startswith("# Stability of") and lines[2].startswith("**Split or initialisation?**")
+    assert lines[4].startswith("**What varied: the split.**")
+    page = (repeats["split"] / "report.html").read_text()
+    assert page.index("Split or initialisation?") < page.index("<figure") and page.count("the split moves OA by") == 1
+    # Without a comparison the report opens with what varied, as before.
+    assert (repeats["init"] / "stability.md").read_text().splitlines()[2].startswith("**What varied")
 
 
 def test_resume_redoes_only_the_unfinished_run_and_deterministic_runs_repeat(repeats: dict[str, Any], tmp_path: Path) -> None:
@@ -218,7 +229,7 @@ def test_plan_runs_holds_the_right_seed_fixed() -> None:
 def test_cli_vary_choices_come_from_the_declaration() -> None:
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     vary = next(a for a in sub.choices["repeat"]._actions if a.dest == "vary")
-    assert tuple(vary.choices) == tuple(VARY)
+    assert tuple(vary.choices) == tuple(VARY_CHOICES) == (*VARY, "all")
     for command in ("repeat", "compare"):
         text = sub.choices[command].format_help()
         assert "a count" in " ".join(text.split()) and "comma-separated list" in " ".join(text.split())

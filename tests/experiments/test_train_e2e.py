@@ -54,7 +54,7 @@ def test_accuracy_is_far_above_chance(synthetic_run: Path) -> None:
 
 def test_prediction_covers_every_pixel_with_scene_ids(synthetic_run: Path) -> None:
     prediction = np.load(synthetic_run / "prediction.npy")
-    assert prediction.shape == (30, 26)
+    assert prediction.shape == (30, 26) and prediction.dtype == np.uint16  # as the tiled predict's
     assert set(np.unique(prediction)) <= SYNTHETIC_IDS  # borders included, no "unclassified" value
     train, test = np.load(synthetic_run / "split_train.npy"), np.load(synthetic_run / "split_test.npy")
     assert train.shape == (30, 26) and not (train & test).any()

@@ -25,7 +25,7 @@ def test_leakage_notes_warn_first_and_state_both_figures() -> None:
 def test_control_notes_flag_spatial_memorisation() -> None:
     warning, sentence = control_notes(CONTROL, overall_accuracy=0.99, split_method="random")
     assert "97.1%" in warning and "random split" in warning and "memorisation" in warning
-    assert "Noise control" in sentence and "kappa ×100 96.0" in sentence and "99.0%" in sentence and "24.0%" in sentence and "6.2%" in sentence
+    assert "Noise control" in sentence and "kappa 0.960" in sentence and "99.0%" in sentence and "24.0%" in sentence and "6.2%" in sentence
     assert len(control_notes({**CONTROL, "flagged": False}, overall_accuracy=0.9, split_method="disjoint")) == 1
 
 

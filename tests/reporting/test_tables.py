@@ -49,8 +49,8 @@ def test_metrics_markdown() -> None:
     assert md.startswith("# Synthetic report")
     assert "| Overall accuracy, OA (%) | 96.25 |" in md  # 77/80
     assert "| Average accuracy, AA (%) | 96.25 |" in md  # (97.5 + 95) / 2, gamma excluded
-    kappa = s["kappa"] * 100
-    assert f"| Cohen's kappa (×100) | {kappa:.2f} |" in md
+    assert f"| Cohen's kappa | {s['kappa']:.3f} |" in md  # a coefficient, not a percentage
+    assert "×100" not in md
     assert "| 1 | alpha | 40 | 97.50 | 95.12 | 97.50 | 96.30 |" in md
     assert "| 5 | gamma | 0 | n/a | n/a | n/a | n/a |" in md
     assert "| True \\ Pred | 1 | 2 | 5 |" in md
@@ -84,6 +84,8 @@ def test_stability_markdown() -> None:
         f"[{100 * oa['ci95_low']:.2f}, {100 * oa['ci95_high']:.2f}] | 3 |"
     )
     assert row in md
+    kappa = agg["kappa"]
+    assert f"| Cohen's kappa | {kappa['mean']:.3f} ± {kappa['std']:.3f} | {kappa['min']:.3f} |" in md
     assert "| 1 | alpha |" in md
     with pytest.raises(ConfigError, match="one seed per run"):
         T.stability_markdown(agg, seeds=[0])

@@ -74,7 +74,7 @@ def test_run_summary_gives_percentages_warnings_and_the_report(tmp_path: Path) -
     metrics = {"overall_accuracy": 0.9312, "average_accuracy": 0.5, "kappa": 0.8, "n_test": 75,
                "leakage": leakage_audit(train, ~train, patch_size=5)}
     lines, warnings = run_summary(tmp_path, metrics, split_method="random")
-    assert lines[0].startswith("OA 93.12%  AA 50.00%  kappa 80.00%")
+    assert lines[0].startswith("OA 93.12%  AA 50.00%  kappa 0.800")
     assert str(tmp_path / "report.html") in lines[-1]
     assert len(warnings) == 1 and "overlap training patches" in warnings[0]
 
@@ -104,11 +104,12 @@ def test_figures_name_things_as_a_user_reads_them() -> None:
     ticks = curve.axes[0].get_xticks()
     assert all(float(t).is_integer() for t in ticks)
     agreement = G.agreement_figure(np.array([[1.0, 2 / 3], [1 / 3, 1.0]]), n_runs=3)
-    assert _legend(agreement) == ["all 3 runs agree: 2 pixels", "2 of 3 runs agree: 1 pixels",
-                                  "1 of 3 runs agree: 1 pixels"]
+    assert _legend(agreement) == ["all 3 runs agree: 2 pixels", "2 of 3 runs agree: 1 pixel",
+                                  "1 of 3 runs agrees: 1 pixel"]
     bars = G.bar_chart([{"name": "m", "overall_accuracy": 0.9, "average_accuracy": 0.8, "kappa": 0.7}])
     labels = [ax.get_ylabel() for ax in bars.axes]
     assert "fraction" not in labels[1] and "Kappa" in labels[1] and "Kappa" not in labels[0]
+    assert "%" in labels[0] and bars.axes[1].get_ylim()[1] == bars.axes[0].get_ylim()[1] / 100
 
 
 def test_markdown_becomes_html_tables_and_emphasis() -> None:

@@ -1,0 +1,91 @@
+"""Checks of a run's settings and input files that import neither torch nor scikit-learn.
+
+The CLI runs :func:`check_run_inputs` before anything heavy is imported, so a mistyped dataset, a
+missing file or a bad value is answered in a fraction of a second (a test checks ``sys.modules``).
+:func:`hsi.experiments.steps.validate_config` runs the same checks, plus the model name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hsi._core.errors import ConfigError
+from hsi._core.validation import check_fraction, check_patch_size
+from hsi.config import RunConfig
+from hsi.data.corrupt import parse_corruptions
+from hsi.data.io import _check_file  # the one-line refusals of missing and empty files, as the reader says them
+from hsi.data.padding import PAD_MODES
+from hsi.data.scene import NAN_POLICIES, ensure_scene_files
+from hsi.data.specs import get_spec
+from hsi.data.splits import SPLITS, SplitSettings, check_split_settings
+from hsi.experiments.run_dir import check_writable
+from hsi.features.controls import CONTROLS, NO_CONTROL
+from hsi.training.recipe import recipe_of
+
+__all__ = ["check_input_files", "check_run_inputs", "check_settings", "split_settings"]
+
+
+def _check_registered(value: str, flag: str, names: list[str]) -> None:
+    if value not in names:
+        raise ConfigError(f"{flag} must be one of {', '.join(names)}; got {value!r}.")
+
+
+def split_settings(config: RunConfig) -> SplitSettings:
+    """The split options of a config, resolved (validation ratio, split seed)."""
+    return SplitSettings(
+        train_ratio=config.train_ratio, val_ratio=config.resolved_val_ratio, patch_size=config.patch_size,
+        seed=config.resolved_split_seed, train_per_class=config.train_per_class, block_size=config.block_size,
+        train_gt=config.train_gt, test_gt=config.test_gt,
+        guard_size=recipe_of(config).window(config.patch_size),
+    )
+
+
+def check_settings(config: RunConfig) -> None:
+    """Checks every setting that needs neither the data nor torch (all but the model name); raises ConfigError."""
+    if (config.dataset is None) == (config.cube is None):
+        raise ConfigError("give either --dataset NAME or --cube FILE --gt FILE (exactly one of the two).")
+    if config.cube is not None and config.gt is None:
+        raise ConfigError("--cube needs --gt FILE (the ground-truth labels of the same scene).")
+    if config.dataset is not None:
+        get_spec(config.dataset)  # unknown names fail here, with the close match
+    config.check_choices()
+    _check_registered(config.pad_mode, "--pad-mode", PAD_MODES.names())
+    _check_registered(config.split, "--split", SPLITS.names())
+    _check_registered(config.control, "--control", [NO_CONTROL, *CONTROLS.names()])
+    _check_registered(config.nan_policy, "--nan-policy", list(NAN_POLICIES))
+    check_patch_size(config.patch_size)
+    check_fraction(config.train_ratio, name="train ratio (--train-ratio)")
+    check_fraction(config.resolved_val_ratio, name="validation ratio (--val-ratio)", allow_zero=True)
+    check_split_settings(config.split, split_settings(config))
+    if config.block_size is not None and config.block_size < 1:
+        raise ConfigError(f"--block-size must be >= 1 (pixels); got {config.block_size}. Leave it out for the default.")
+    for name in ("epochs", "batch_size", "pca_components", "pca_sample_pixels"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(config, name)}.")
+    if not config.lr > 0:
+        raise ConfigError(f"--lr must be > 0; got {config.lr}.")
+    parse_corruptions(config.corrupt)  # unknown kinds and bad levels fail before any file is written
+    for name in ("denoise_depth", "denoise_width", "denoise_steps"):
+        if getattr(config, name) < (2 if name == "denoise_depth" else 1):
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= {2 if name == 'denoise_depth' else 1}; "
+                              f"got {getattr(config, name)}.")
+    if config.denoise_neighbours < 0:
+        raise ConfigError(f"--denoise-neighbours must be >= 0; got {config.denoise_neighbours}.")
+    recipe_of(config)  # unknown recipe, parts out of range
+    check_writable(config.out)
+
+
+def check_input_files(config: RunConfig) -> None:
+    """Raises unless the config's input files are on disk; a built-in scene's missing files are downloaded
+    (when allowed) here, so that a failed download is told before torch is imported."""
+    if config.dataset is not None:
+        ensure_scene_files(config.dataset, data_dir=config.data_dir, download=config.download)
+    for role, path in (("cube", config.cube), ("gt", config.gt), ("gt", config.train_gt), ("gt", config.test_gt)):
+        if path is not None:
+            _check_file(Path(path), role)
+
+
+def check_run_inputs(config: RunConfig) -> None:
+    """:func:`check_settings`, then :func:`check_input_files`: what a run can check before loading anything."""
+    check_settings(config)
+    check_input_files(config)
