@@ -31,7 +31,7 @@ from hsi.data.io import Role, load_array
 from hsi.data.specs import DATASETS, DatasetSpec, default_palette, get_spec
 
 if TYPE_CHECKING:  # hsi.data.lazy imports torch: the light commands (datasets) must not
-    from hsi.data.lazy import LazyCube
+    from hsi.data.lazy import Georef, LazyCube
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -95,6 +95,8 @@ class Scene(_SceneSizes):
         palette: one hex colour per class, length K.
         rgb_bands: 0-based band indices (red, green, blue) for false-colour display.
         sources: what was read, e.g. ``{"cube": path, "gt": path}``.
+        georef: where the scene lies (an ENVI cube with ``map info``), or None; maps then carry
+            coordinates and a scale bar.
 
     Raises:
         DataFormatError: the fields disagree (shapes, dtypes, lengths, label range).
@@ -108,6 +110,7 @@ class Scene(_SceneSizes):
     palette: tuple[str, ...]
     rgb_bands: tuple[int, int, int]
     sources: dict[str, str] = field(default_factory=dict)
+    georef: Georef | None = None
 
     def __post_init__(self) -> None:
         _check_scene_fields(self)
@@ -496,7 +499,17 @@ def load_custom_scene(
         palette=default_palette(len(ids)),
         rgb_bands=_spread_bands(cube.shape[2]),
         sources=sources,
+        georef=_envi_georef(cube_path, cube_key),
     )
+
+
+def _envi_georef(cube_path: Path, cube_key: str | None) -> Georef | None:
+    """The georeferencing in an ENVI cube's header (read, not the data), or None for other formats."""
+    from hsi.data.lazy import is_lazy_readable, open_lazy_cube
+
+    if cube_path.suffix.lower() == ".npy" or not is_lazy_readable(cube_path):
+        return None
+    return open_lazy_cube(cube_path, cube_key).georef
 
 
 def _spread_bands(n_bands: int) -> tuple[int, int, int]:
@@ -569,12 +582,17 @@ class LazyScene(_SceneSizes):
         return self.cube.wavelengths
 
 
+#: Cube formats only the window-by-window readers take (the in-memory reader, ``hsi.data.io``, has none for them).
+_WINDOWED_ONLY = (".h5", ".hdf5", ".tif", ".tiff")
+
+
 def lazy_decision(cube_path: str | Path, cube_key: str | None, mode: str) -> tuple[bool, str]:
     """Whether ``train`` reads the cube window by window, and why (recorded in config.json).
 
     Args:
-        mode: ``auto`` (a lazily readable file whose float32 size exceeds :data:`LAZY_MEMORY_SHARE`
-            of :func:`hsi._core.memory.available_memory`), ``on`` or ``off``.
+        mode: ``auto`` (an HDF5 or GeoTIFF cube, which only the window readers take, or a lazily
+            readable file whose float32 size exceeds :data:`LAZY_MEMORY_SHARE` of
+            :func:`hsi._core.memory.available_memory`), ``on`` or ``off``.
 
     Raises:
         ConfigError: ``on`` for a file the lazy readers do not handle (e.g. ``.mat``).
@@ -593,6 +611,8 @@ def lazy_decision(cube_path: str | Path, cube_key: str | None, mode: str) -> tup
         return False, "cube format not read window by window"
     if mode == "on":
         return True, "--lazy on"
+    if Path(cube_path).suffix.lower() in _WINDOWED_ONLY:
+        return True, f"cube format {Path(cube_path).suffix} read window by window only"
     height, width, bands = open_lazy_cube(cube_path, cube_key).shape  # the header only
     needed, limit = height * width * bands * 4, int(available_memory() * LAZY_MEMORY_SHARE)
     if needed > limit:

@@ -210,7 +210,7 @@ def write_scene_figures(
     caption = caption or scene.name
     atomic_save_figure(
         figures.classification_map(prediction, class_names=names, palette=palette,
-                                   title=f"{caption}\nprediction, every pixel"),
+                                   title=f"{caption}\nprediction, every pixel", georef=scene.georef),
         run_dir / "map.png",
     )
     atomic_save_figure(figures.false_colour(scene.cube, scene.rgb_bands, title=f"{scene.name}: false colour",
@@ -221,12 +221,12 @@ def write_scene_figures(
     labelled = scene.labels >= 0
     atomic_save_figure(
         figures.classification_map(np.where(labelled, prediction, -1), class_names=names, palette=palette,
-                                   title=f"{caption}\nprediction on the labelled pixels"),
+                                   title=f"{caption}\nprediction on the labelled pixels", georef=scene.georef),
         run_dir / "map_labelled.png",
     )
     atomic_save_figure(
         figures.classification_map(scene.labels, class_names=names, palette=palette,
-                                   title=f"{scene.name}: ground truth"),
+                                   title=f"{scene.name}: ground truth", georef=scene.georef),
         run_dir / "ground_truth.png",
     )
     atomic_save_figure(

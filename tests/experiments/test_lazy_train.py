@@ -162,6 +162,16 @@ def test_synthetic_lazy_auto_follows_the_memory_available(synthetic_files, monke
     assert lazy_decision(cube_path, None, "off")[0] is False
 
 
+def test_synthetic_small_hdf5_cube_is_read_window_by_window_under_auto(synthetic_files, tmp_path) -> None:
+    import h5py
+
+    _, _, cube = synthetic_files
+    with h5py.File(tmp_path / "synthetic.h5", "w") as f:
+        f["cube"] = cube
+    on, reason = lazy_decision(tmp_path / "synthetic.h5", None, "auto")  # small, but no in-memory reader takes it
+    assert on and "window by window only" in reason
+
+
 def test_synthetic_lazy_refusals_write_nothing(synthetic_files, tmp_path) -> None:
     cube_path, gt_path, cube = synthetic_files
     out = tmp_path / "runs"

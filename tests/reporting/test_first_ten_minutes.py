@@ -188,9 +188,6 @@ def test_predict_draws_a_georeferenced_cube_in_map_coordinates(synthetic_scene: 
                       "data type = 2\ninterleave = bsq\nbyte order = 0\nmap info = {UTM, 1.000, 1.000, 500000.000, "
                       "4100000.000, 30.0, 30.0, 11, North, WGS-84, units=Meters}\n")
     np.ascontiguousarray(cube.transpose(2, 0, 1)).astype("<i2").tofile(tmp_path / "scene.img")
-    assert main(["train", "--cube", str(header), "--gt", str(synthetic_scene.gt_npy), "--model", "svm",
-                 "--pca-components", "5", "--out", str(tmp_path / "run"), "--quiet"]) == 0
-    (run,) = (tmp_path / "run").iterdir()
     drawn: list[Any] = []
     original = G.classification_map
 
@@ -200,6 +197,13 @@ def test_predict_draws_a_georeferenced_cube_in_map_coordinates(synthetic_scene: 
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(G, "classification_map", spy)
+        assert main(["train", "--cube", str(header), "--gt", str(synthetic_scene.gt_npy), "--model", "svm",
+                     "--pca-components", "5", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+        # train on the same cube, in memory: its map, labelled map and ground truth in map coordinates too
+        assert len(drawn) == 3 and all(k["georef"].transform == pytest.approx((30, 0, 500000, 0, -30, 4100000))
+                                       for k in drawn)
+        drawn.clear()
+        (run,) = (tmp_path / "run").iterdir()
         assert main(["predict", "--checkpoint", str(run), "--cube", str(header), "--out", str(tmp_path / "pred"),
                      "--quiet"]) == 0
     (kwargs,) = drawn
