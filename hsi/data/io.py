@@ -18,6 +18,8 @@ dataset shape, MATLAB v5 variable header, ENVI header, ``.npy`` header, image si
 compared with the memory available (:func:`hsi._core.memory.check_fits_in_memory`), so a small
 file declaring a huge cube is refused in one line instead of exhausting memory. Library
 warnings raised while reading are dropped: the refusals say what matters in the tool's words.
+The package's own :class:`DataWarning` passes: an ENVI header whose byte order or interleave
+looks false on a small sample of the data (:func:`envi_layout_warning`) is told in one line.
 """
 
 from __future__ import annotations
@@ -30,13 +32,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from hsi._core.errors import ConfigError, DataFormatError, DatasetNotFoundError, HSIError
-from hsi._core.memory import check_fits_in_memory, format_bytes
+from hsi._core.errors import ConfigError, DataFormatError, DatasetNotFoundError, HSIError, InputTooLargeError
+from hsi._core.memory import check_fits_in_memory, format_bytes, memory_budget
 
 if TYPE_CHECKING:
     import h5py
 
-__all__ = ["ROLES", "SUPPORTED_EXTENSIONS", "Role", "load_array"]
+__all__ = ["ROLES", "SUPPORTED_EXTENSIONS", "DataWarning", "Role", "envi_layout_warning", "load_array", "warn_data"]
 
 Role = Literal["cube", "gt"]
 ROLES: tuple[str, ...] = ("cube", "gt")
@@ -90,16 +92,27 @@ def load_array(path: str | Path, key: str | None = None, *, role: Role = "cube")
     _check_file(path, role)
     fmt, reader = _reader_for(path, role)
     try:
-        with warnings.catch_warnings():  # a library's warning about a damaged file is no help to a user
-            warnings.simplefilter("ignore")
+        # A library's warning about a damaged file is no help to a user: only the package's own are kept.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             array = reader(path, key, role)
-    except (HSIError, MemoryError):
+    except HSIError:
         raise
+    except MemoryError:  # the declared size fitted the budget, the allocation did not (other work took the memory)
+        budget = memory_budget()
+        raise InputTooLargeError(
+            f"{role} file {path} could not be read: the process ran out of memory ({format_bytes(budget.left)} "
+            f"available now, under {budget.source}); close other programs, crop the scene or use a machine with "
+            "more memory."
+        ) from None
     except Exception as exc:  # noqa: BLE001 - a third-party traceback must not reach the user
         raise DataFormatError(
             f"could not read {role} file {path} as {fmt} ({type(exc).__name__}: {exc}); "
             "the file is truncated, corrupt or not in that format: download or copy it again."
         ) from exc
+    for item in caught:
+        if issubclass(item.category, DataWarning):
+            warn_data(str(item.message))
     if np.iscomplexobj(array):
         raise DataFormatError(
             f"{role} file {path} holds complex numbers ({array.dtype}); hsi-classify reads real values: "
@@ -207,6 +220,11 @@ def _mat_v5_read(path: Path, name: str, variables: _Variables, role: str) -> np.
     import scipy.io
 
     shape, cls = variables.get(name, ((), ""))
+    if cls in ("cell", "struct", "object", "function", "opaque", "unknown"):  # scipy would build an object per element
+        raise DataFormatError(
+            f"{role} file {path}: variable {_printable(name)} is a {cls} {shape}, not a numeric array; pass the name "
+            f"of the {_WHAT[role]} ({_KEY_FLAG[role]})."
+        )
     if cls in _MATLAB_DTYPE:
         dtype = np.dtype(_MATLAB_DTYPE[cls])
         _check_declared_size(path, role, shape, dtype.itemsize, str(dtype))
@@ -372,7 +390,10 @@ def _printable(name: str) -> str:
 def _is_integer_valued(array: np.ndarray) -> bool:
     if np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_:
         return True
-    return bool(np.issubdtype(array.dtype, np.floating) and np.all(np.mod(array, 1) == 0))
+    if not np.issubdtype(array.dtype, np.floating):
+        return False
+    with np.errstate(invalid="ignore"):  # inf % 1 is NaN (not integer-valued), without numpy's warning
+        return bool(np.all(np.mod(array, 1) == 0))
 
 
 # ---------------------------------------------------------------- ENVI
@@ -419,6 +440,8 @@ def _read_envi(path: Path, key: str | None, role: str) -> np.ndarray:
         check_envi_complete(image, data_file)
         _check_declared_size(data_file, role, (image.nrows, image.ncols, image.nbands), image.sample_size,
                              str(np.dtype(image.dtype)))
+        if role == "cube" and (doubt := envi_layout_warning(image, data_file)) is not None:
+            warnings.warn(doubt, DataWarning, stacklevel=1)  # load_array passes it on (warn_data)
         return np.array(image.open_memmap(interleave="bip"))  # copy in stored dtype; frees the map
     finally:
         image.fid.close()
@@ -476,6 +499,142 @@ def check_envi_complete(image: Any, data_file: Path) -> None:
             f"ENVI data file {data_file} is truncated: its header describes {image.nrows}x{image.ncols}"
             f"x{image.nbands} values ({expected} bytes) but the file has {found} bytes; copy it again."
         )
+
+
+class DataWarning(UserWarning):
+    """A data file can be read but looks wrong (e.g. an ENVI header whose byte order or interleave seems false)."""
+
+
+_warned: set[str] = set()
+
+
+def warn_data(message: str) -> None:
+    """Warns ``message`` as a :class:`DataWarning`, once per process (a file opened twice warns once)."""
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, DataWarning, stacklevel=2)
+
+
+#: Where the layout check samples: rows spread over the scene, a run of columns in each, at most this many bands.
+_LAYOUT_ROWS, _LAYOUT_COLS, _LAYOUT_BANDS = 8, 9, 96
+#: A reading's plausibility (neighbour agreement less band-to-band roughness) must beat the declared one's by this.
+_LAYOUT_MARGIN = 0.3
+_BYTE_ORDER_NAMES = {0: "0 (little-endian)", 1: "1 (big-endian)"}
+
+
+def envi_layout_warning(image: Any, data_file: Path) -> str | None:
+    """A one-line warning when an ENVI header's byte order or interleave looks false, else None.
+
+    Reads a small sample (8 rows of 9 pixels and their neighbours, at most 96 adjacent bands:
+    a few thousand values, whatever the scene's size) as declared and as each other interleave
+    and byte order would lay it out. A real scene read the right way has spectra that change
+    little between adjacent bands (low roughness: mean |adjacent-band step| / mean |value - spectrum
+    mean|) and look like their neighbours' (correlation with the pixel to the right and below);
+    read the wrong way, a spectrum jumps between unrelated values, or becomes a run of
+    neighbouring pixels that disagrees with the next run. The header is doubted only when
+    another reading scores clearly better (by :data:`_LAYOUT_MARGIN`) and is itself plausible;
+    noise-like data (no reading plausible) and scenes too small to sample are left alone.
+
+    Args:
+        image: the header as ``spectral.io.envi.open`` read it.
+        data_file: its data file.
+    """
+    height, width, bands = int(image.nrows), int(image.ncols), int(image.nbands)
+    declared_layout = str(image.metadata.get("interleave", "bsq")).strip().lower()
+    if height < 2 or width < 2 or bands < 3 or declared_layout not in ENVI_INTERLEAVES:
+        return None
+    dtype = np.dtype(image.dtype)
+    if dtype.kind not in "iuf":
+        return None
+    band_lo = max(0, (bands - _LAYOUT_BANDS) // 4)  # past the first bands (often noisy or blank), as many as allowed
+    band_hi = min(bands, band_lo + _LAYOUT_BANDS)
+    rows = np.unique(np.linspace(0, height - 2, _LAYOUT_ROWS).round().astype(int))
+    n_cols = min(_LAYOUT_COLS, width)
+    col_starts = np.linspace(0, width - n_cols, len(rows)).round().astype(int)
+    offset, size = int(image.offset), dtype.itemsize
+    try:
+        with data_file.open("rb") as fh:
+            fd = fh.fileno()
+            raw = {layout: _layout_sample(fd, layout, offset, size, (height, width, bands), rows, col_starts, n_cols,
+                                          (band_lo, band_hi)) for layout in ENVI_INTERLEAVES}
+    except (OSError, ValueError):
+        return None
+    orders = [(dtype, int(image.byte_order))]
+    if size > 1:
+        orders.append((dtype.newbyteorder(), 1 - int(image.byte_order)))
+    scores = {}
+    for layout, buffer in raw.items():
+        for order_dtype, order in orders:
+            values = np.frombuffer(buffer, dtype=order_dtype).reshape(len(rows), 2, n_cols, band_hi - band_lo)
+            scores[(layout, order)] = _plausibility(values)
+    declared = (declared_layout, int(image.byte_order))
+    best = max(scores, key=lambda k: -np.inf if np.isnan(scores[k]) else scores[k])
+    found, claimed = scores[best], scores[declared]
+    claimed = -2.0 if np.isnan(claimed) else claimed
+    if best == declared or np.isnan(found) or found < _LAYOUT_MARGIN or found - claimed < _LAYOUT_MARGIN:
+        return None
+    fixes = []
+    if best[0] != declared[0]:
+        fixes.append(f"interleave = {best[0]}")
+    if best[1] != declared[1]:
+        fixes.append(f"byte order = {best[1]}")
+    return (f"ENVI header of {data_file} may be wrong: read as it declares (interleave = {declared[0]}, byte order = "
+            f"{_BYTE_ORDER_NAMES.get(declared[1], declared[1])}), a sample of pixels has spectra that jump between "
+            f"adjacent bands or disagree with their neighbours; read with {' and '.join(fixes)} they look like a real "
+            f"scene. If that is how the file was written, set {' and '.join(repr(f) for f in fixes)} in the header.")
+
+
+def _layout_sample(fd: int, layout: str, offset: int, size: int, shape: tuple[int, int, int], rows: np.ndarray,
+                   col_starts: np.ndarray, n_cols: int, band_range: tuple[int, int]) -> bytes:
+    """The raw bytes of pixels ``[r : r + 2, c : c + n_cols]`` (each row ``r`` of ``rows`` with its start ``c``),
+    bands ``band_range``, as if the file were laid out as ``layout``: shape (rows, 2, n_cols, bands) in C order."""
+    import os
+
+    height, width, bands = shape
+    lo, hi = band_range
+    parts = []
+
+    def read(position: int, length: int) -> bytes:
+        data = os.pread(fd, length, offset + position * size)
+        if len(data) != length:
+            raise ValueError("short read")
+        return data
+
+    for row, col in zip(rows.tolist(), col_starts.tolist(), strict=True):
+        for r in (row, row + 1):
+            if layout == "bip":  # the run of pixels is contiguous, all bands of each together
+                block = np.frombuffer(read((r * width + col) * bands, n_cols * bands * size), dtype=f"V{size}")
+                parts.append(block.reshape(n_cols, bands)[:, lo:hi].tobytes())
+                continue
+            per_band = []
+            for band in range(lo, hi):
+                start = (band * height + r) * width + col if layout == "bsq" else (r * bands + band) * width + col
+                per_band.append(np.frombuffer(read(start, n_cols * size), dtype=f"V{size}"))
+            parts.append(np.stack(per_band, axis=1).tobytes())  # (n_cols, bands)
+    return b"".join(parts)
+
+
+def _plausibility(values: np.ndarray) -> float:
+    """How much ``values`` (rows, 2, cols, bands) look like spectra of a scene: the median correlation of a
+    spectrum with its right and lower neighbours (the smaller) less its median band-to-band roughness;
+    NaN when fewer than 8 pixels can be scored (constant spectra, non-finite or absurd values)."""
+    with np.errstate(all="ignore"):
+        x = values.astype(np.float64)
+        x[~np.isfinite(x) | (np.abs(x) > 1e30)] = np.nan
+        here, right, below = x[:, 0, :-1], x[:, 0, 1:], x[:, 1, :-1]
+        here, right, below = (a.reshape(-1, a.shape[-1]) for a in (here, right, below))
+        centred = [a - a.mean(axis=1, keepdims=True) for a in (here, right, below)]
+        spread = np.abs(centred[0]).mean(axis=1)
+        rough = np.abs(np.diff(here, axis=1)).mean(axis=1) / spread
+
+        def correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+
+        agree = np.minimum(correlation(centred[0], centred[1]), correlation(centred[0], centred[2]))
+        ok = np.isfinite(rough) & np.isfinite(agree) & (spread > 0)
+    if ok.sum() < 8:
+        return float("nan")
+    return float(np.median(agree[ok]) - np.median(rough[ok]))
 
 
 def _npy_header(path: Path, role: str) -> tuple[tuple[int, ...], np.dtype, int]:

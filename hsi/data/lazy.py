@@ -273,7 +273,7 @@ def _envi_header(path: Path) -> Path | None:
 def _open_envi(path: Path) -> LazyCube:
     from spectral.io import envi
 
-    from hsi.data.io import _envi_data_file, _read_envi, check_envi_complete
+    from hsi.data.io import _envi_data_file, _read_envi, check_envi_complete, envi_layout_warning, warn_data
 
     header = _envi_header(path)
     if header is None:  # unreachable through open_lazy_cube; kept for direct calls
@@ -286,6 +286,8 @@ def _open_envi(path: Path) -> LazyCube:
         image = envi.open(str(header), str(data_file))
     image.fid.close()
     check_envi_complete(image, data_file)
+    if (doubt := envi_layout_warning(image, data_file)) is not None:
+        warn_data(doubt)
     meta = image.metadata
 
     def read(rows: slice, cols: slice) -> np.ndarray:

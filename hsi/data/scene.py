@@ -97,6 +97,8 @@ class Scene(_SceneSizes):
         sources: what was read, e.g. ``{"cube": path, "gt": path}``.
         georef: where the scene lies (an ENVI cube with ``map info``), or None; maps then carry
             coordinates and a scale bar.
+        load_options: the run options that load this scene again (``dataset`` and ``data_dir``, or
+            ``cube``, ``gt`` and their keys; ``nan_policy``), as ``hsi.load_scene`` records them.
 
     Raises:
         DataFormatError: the fields disagree (shapes, dtypes, lengths, label range).
@@ -111,6 +113,7 @@ class Scene(_SceneSizes):
     rgb_bands: tuple[int, int, int]
     sources: dict[str, str] = field(default_factory=dict)
     georef: Georef | None = None
+    load_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_scene_fields(self)
@@ -197,17 +200,19 @@ def _check_gt_values(gt: np.ndarray, name: str) -> None:
     if not (np.issubdtype(gt.dtype, np.number) or gt.dtype == np.bool_) or np.iscomplexobj(gt):
         raise DataFormatError(f"{name} must hold integer class ids; got dtype {gt.dtype}.")
     if np.issubdtype(gt.dtype, np.floating):
-        bad = ~np.isfinite(gt) | (np.mod(gt, 1) != 0)
+        with np.errstate(invalid="ignore"):  # inf % 1 is NaN: counted below, without numpy's warning
+            bad = ~np.isfinite(gt) | (np.mod(gt, 1) != 0)
         if bad.any():
             row, col = np.argwhere(bad)[0]
+            n_bad = int(bad.sum())
             raise DataFormatError(
-                f"{name} must hold integer class ids; found {int(bad.sum())} non-integer values "
+                f"{name} must hold integer class ids; found {n_bad} non-integer value{'' if n_bad == 1 else 's'} "
                 f"(first {gt[row, col]} at row {row}, col {col}). Pass a label map with one whole id "
                 "per pixel, not probabilities or abundances."
             )
     if gt.size and gt.max() > MAX_LABEL_ID:
         raise DataFormatError(
-            f"{name} must hold class ids from 1 to {MAX_LABEL_ID} (0 = unlabelled); found {int(gt.max())}. "
+            f"{name} must hold class ids from 1 to {MAX_LABEL_ID} (0 = unlabelled); found {gt.max():.6g}. "
             "Renumber the classes (maps are written as uint16)."
         )
     negative = gt < 0
@@ -574,6 +579,7 @@ class LazyScene(_SceneSizes):
     rgb_bands: tuple[int, int, int]
     sources: dict[str, str] = field(default_factory=dict)
     nan_policy: str = "error"
+    load_options: dict[str, Any] = field(default_factory=dict)  # as Scene's
 
 
     @property

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.linalg
 
 from hsi._core.errors import ConfigError
-from hsi.features.pca import SpectralPCA
+from hsi.features.pca import SpectralPCA, check_spectra_vary
 
 __all__ = ["SpectralMNF", "shift_differences"]
 
@@ -75,6 +75,7 @@ class SpectralMNF(SpectralPCA):
         """
         if differences is None:
             raise ConfigError("MNF needs noise samples: fit(pixels, differences=shift_differences(cube)).")
+        check_spectra_vary(pixels)  # a constant cube: refused as PCA refuses it
         n_samples, n_bands = pixels.shape
         if not 1 <= self.n_components <= min(n_bands, n_samples):
             raise ConfigError(

@@ -5,12 +5,31 @@ from __future__ import annotations
 import numpy as np
 from sklearn.decomposition import PCA
 
-from hsi._core.errors import ConfigError, NotFittedError
+from hsi._core.errors import ConfigError, DataFormatError, NotFittedError
 
 # PCA on more than this many pixels gains nothing and costs memory; a seeded subsample is used.
 _MAX_FIT_PIXELS = 200_000
 
-__all__ = ["SpectralPCA", "fit_sample"]
+__all__ = ["SpectralPCA", "check_spectra_vary", "fit_sample"]
+
+#: Fitting pixels whose largest magnitude lies outside this range are scaled by a power of two before the fit
+#: (exact): float32 squares of 1e33 overflow and of 1e-27 vanish, which left the fit NaN with numpy's warnings.
+_SAFE_MAGNITUDE = (2.0**-20, 2.0**40)
+
+
+def check_spectra_vary(pixels: np.ndarray) -> None:
+    """Refuses fitting pixels (N, B) that all have the same spectrum: a band reduction (and a classifier) has
+    nothing to work with, and scikit-learn's PCA would divide by a zero variance.
+
+    Raises:
+        DataFormatError: every band is constant over the pixels.
+    """
+    if len(pixels) and bool(np.all(pixels.min(axis=0) == pixels.max(axis=0))):
+        raise DataFormatError(
+            f"the {len(pixels):,} pixels the band reduction is fitted on all have the same spectrum (every band is "
+            "constant): nothing tells the classes apart. Check that --cube is the scene's cube, not a blank or "
+            "placeholder file."
+        )
 
 
 def fit_sample(n_pixels: int, limit: int, seed: int | None) -> np.ndarray | None:
@@ -62,14 +81,20 @@ class SpectralPCA:
                 f"and at most one per fitting pixel, {n_samples}); got {self.n_components}. "
                 "Lower --pca-components."
             )
+        check_spectra_vary(pixels)
         keep = fit_sample(n_samples, self.max_fit_pixels, self.seed)
         if keep is not None:
             pixels = pixels[keep]
+        peak = float(np.max(np.abs(pixels))) if pixels.size else 0.0
+        factor = 1.0
+        if np.isfinite(peak) and peak > 0 and not _SAFE_MAGNITUDE[0] <= peak <= _SAFE_MAGNITUDE[1]:
+            factor = 2.0 ** -round(float(np.log2(peak)))  # a power of two: the scaled values are exact
+            pixels = pixels * pixels.dtype.type(factor)
         pca = PCA(n_components=self.n_components, random_state=self.seed).fit(pixels)
-        self.mean_ = pca.mean_.astype(np.float32)
+        self.mean_ = (pca.mean_ / factor).astype(np.float32)
         self.components_ = pca.components_.astype(np.float32)
         self.explained_variance_ratio_ = pca.explained_variance_ratio_.astype(np.float32)
-        self.scale_ = float(np.sqrt(pca.explained_variance_[0])) or 1.0
+        self.scale_ = float(np.sqrt(pca.explained_variance_[0]) / factor) or 1.0
         return self
 
     def transform(self, cube: np.ndarray) -> np.ndarray:
@@ -90,10 +115,15 @@ class SpectralPCA:
             )
         flat = cube.reshape(-1, cube.shape[-1])
         out = np.empty((flat.shape[0], self.n_components), dtype=np.float32)
-        projection = self.components_.T / np.float32(self.scale_)
+        # Where the scale is extreme (a cube of 1e33 or 1e-27), components / scale would near float32's
+        # denormals (flushed to zero): the centred values are scaled instead.
+        extreme = not _SAFE_MAGNITUDE[0] <= self.scale_ <= _SAFE_MAGNITUDE[1]
+        projection = self.components_.T if extreme else self.components_.T / np.float32(self.scale_)
         for start in range(0, flat.shape[0], 65_536):  # chunks keep the centred copy small
-            chunk = flat[start : start + 65_536]
-            np.matmul(chunk - self.mean_, projection, out=out[start : start + 65_536])
+            centred = flat[start : start + 65_536] - self.mean_
+            if extreme:
+                centred *= np.float32(1.0 / self.scale_)
+            np.matmul(centred, projection, out=out[start : start + 65_536])
         return out.reshape(*cube.shape[:2], self.n_components)
 
     def state_dict(self) -> dict[str, object]:

@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import pickletools
+import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -52,8 +53,28 @@ MODEL_JSON = "model.json"
 MODEL_TENSORS = "model.safetensors"
 LEGACY_MODEL = "model.pt"
 _TENSOR_REF = "$tensor"
-_MAX_JSON_BYTES = 64 << 20  # a model.json is a few kB; a larger one is not ours
 _USE = "pass a run folder written by hsi-classify train (or its model.json)"
+
+# Bounds of what a run model may hold (docs/security.md). A model.json is a few kB: 65,535 classes with
+# names of 100 characters still fit in 8 MiB.
+_MAX_JSON_BYTES = 8 << 20
+#: JSON objects and lists (each tensor is named by one object): checked on the bytes, before parsing.
+_MAX_JSON_CONTAINERS = 100_000
+#: Memory parsing may take per byte of JSON (a list of short numbers: about 15x), checked before parsing.
+_JSON_EXPANSION = 16
+#: Containers inside one another: model.json nests 4 deep (an ensemble member's tensor reference).
+MAX_NESTING = 8
+_MAX_TORCH_NESTING = 64
+MAX_BANDS = 65_535
+MAX_CLASSES = 65_535
+MAX_PATCH_SIZE = 255
+#: An ensemble's other networks (``members``), and the tensors of one network's weights.
+MAX_MEMBERS = 255
+MAX_WEIGHTS = 16_384
+MAX_DENOISER_DEPTH = 1_000
+MAX_DENOISER_WIDTH = 4_096
+MAX_DENOISER_NEIGHBOURS = 64
+_MAX_TEXT = 4_096
 
 #: The only callables a weights-only hsi-classify ``.pt`` pickle names: torch's tensor rebuilders.
 _TORCH_GLOBALS = frozenset({
@@ -164,27 +185,256 @@ class _Invalid(Exception):
     """One entry of a run model that is not what hsi-classify writes (the message names it)."""
 
 
-def _entry(data: Any, key: str, kind: type | tuple[type, ...], where: str = "") -> Any:
-    name = f"{where}.{key}" if where else key
-    if not isinstance(data, dict) or key not in data:
-        raise _Invalid(f"no '{name}' entry")
+# ---------------------------------------------------------------- the declared schema of a run model
+
+
+def _kind(value: Any) -> str:
+    """A value's JSON type in a user's words."""
+    if isinstance(value, torch.Tensor):
+        return "a tensor"
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a text", list: "a list",
+            dict: "an object", type(None): "null"}.get(type(value), f"a {type(value).__name__}")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class _Spec:
+    """One entry of :data:`MODEL_SCHEMA`: :meth:`check` raises :class:`_Invalid` naming the entry."""
+
+    def check(self, value: Any, where: str) -> None:
+        raise NotImplementedError
+
+
+class _Int(_Spec):
+    def __init__(self, low: int | None = None, high: int | None = None) -> None:
+        self.low, self.high = low, high
+
+    def check(self, value: Any, where: str) -> None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _Invalid(f"'{where}' is {_kind(value)}, not an integer")
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            raise _Invalid(f"'{where}' is {_shown(value)}, not an integer from {self.low} to {self.high}")
+
+
+class _Real(_Spec):
+    """A finite number (an integer too) in ``[low, high]``; ``low`` itself excluded with ``above``."""
+
+    def __init__(self, low: float = -1e308, high: float = 1e308, *, above: bool = False) -> None:
+        self.low, self.high, self.above = low, high, above
+
+    def check(self, value: Any, where: str) -> None:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise _Invalid(f"'{where}' is {_kind(value)}, not a number")
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond float
+            number = float("inf")
+        if not (self.low < number if self.above else self.low <= number) or not number <= self.high:
+            raise _Invalid(f"'{where}' is {_shown(value)}, not a number from {self.low:g} to {self.high:g}")
+
+
+class _Bool(_Spec):
+    def check(self, value: Any, where: str) -> None:
+        if not isinstance(value, bool):
+            raise _Invalid(f"'{where}' is {_kind(value)}, not true or false")
+
+
+class _Null(_Spec):
+    def check(self, value: Any, where: str) -> None:
+        if value is not None:
+            raise _Invalid(f"'{where}' is {_kind(value)}, not null")
+
+
+class _Str(_Spec):
+    """Text of at most ``max_len`` characters; ``printable`` (shown in messages: no line break); one of
+    ``choices`` (a callable, so a registry is read when checked); matching ``pattern``."""
+
+    def __init__(self, max_len: int | None = _MAX_TEXT, *, printable: bool = False,
+                 choices: Any = None, pattern: tuple[str, str] | None = None) -> None:
+        self.max_len, self.printable, self.choices = max_len, printable, choices
+        self.pattern = (re.compile(pattern[0]), pattern[1]) if pattern else None
+
+    def check(self, value: Any, where: str) -> None:
+        if not isinstance(value, str):
+            raise _Invalid(f"'{where}' is {_kind(value)}, not a text")
+        if self.max_len is not None and len(value) > self.max_len:
+            raise _Invalid(f"'{where}' is a text of {len(value)} characters (at most {self.max_len})")
+        if self.printable and not value.isprintable():
+            raise _Invalid(f"'{where}' holds a line break or another control character")
+        if self.pattern is not None and not self.pattern[0].fullmatch(value):
+            raise _Invalid(f"'{where}' is {_shown(value)}, not {self.pattern[1]}")
+        if self.choices is not None and value not in (names := tuple(self.choices())):
+            raise _Invalid(f"'{where}' is {_shown(value)}, not one of {', '.join(names)}")
+
+
+class _Tensor(_Spec):
+    """A tensor: in model.json a reference ``{"$tensor": name}``, once read the tensor itself."""
+
+    def check(self, value: Any, where: str) -> None:
+        if isinstance(value, torch.Tensor):
+            return
+        if not (isinstance(value, dict) and set(value) == {_TENSOR_REF} and isinstance(value[_TENSOR_REF], str)
+                and len(value[_TENSOR_REF]) <= _MAX_TEXT):
+            raise _Invalid(f"'{where}' is {_kind(value)}, not a tensor")
+
+
+class _List(_Spec):
+    def __init__(self, item: _Spec, max_len: int, min_len: int = 0) -> None:
+        self.item, self.max_len, self.min_len = item, max_len, min_len
+
+    def check(self, value: Any, where: str) -> None:
+        if not isinstance(value, list):
+            raise _Invalid(f"'{where}' is {_kind(value)}, not a list")
+        if not self.min_len <= len(value) <= self.max_len:
+            raise _Invalid(f"'{where}' holds {len(value)} items, not {self.min_len} to {self.max_len}")
+        for index, item in enumerate(value):
+            self.item.check(item, f"{where}[{index}]")
+
+
+class _Map(_Spec):
+    """An object of any keys (texts of at most ``key_len``), each value ``value``'s."""
+
+    def __init__(self, value: _Spec, max_keys: int, key_len: int = 256) -> None:
+        self.value, self.max_keys, self.key_len = value, max_keys, key_len
+
+    def check(self, value: Any, where: str) -> None:
+        if not isinstance(value, dict):
+            raise _Invalid(f"'{where}' is {_kind(value)}, not an object")
+        if len(value) > self.max_keys:
+            raise _Invalid(f"'{where}' holds {len(value)} entries (at most {self.max_keys})")
+        for key, item in value.items():
+            if not isinstance(key, str) or len(key) > self.key_len:
+                raise _Invalid(f"'{where}' has a key that is not a text of at most {self.key_len} characters")
+            self.value.check(item, f"{where}.{key}")
+
+
+class _Obj(_Spec):
+    """An object of declared ``fields``; those in ``required`` must be there; other keys are refused,
+    or checked by ``other``."""
+
+    def __init__(self, fields: dict[str, _Spec], required: tuple[str, ...] = (), other: _Spec | None = None) -> None:
+        self.fields, self.required, self.other = fields, required, other
+
+    def check(self, value: Any, where: str) -> None:
+        if not isinstance(value, dict):
+            raise _Invalid(f"'{where or 'model.json'}' is {_kind(value)}, not an object")
+        for key in self.required:
+            if key not in value:
+                raise _Invalid(f"no '{where + '.' if where else ''}{key}' entry")
+        for key, item in value.items():
+            name = f"{where}.{key}" if where else str(key)
+            spec = self.fields.get(key, self.other) if isinstance(key, str) else None
+            if spec is None:
+                raise _Invalid(f"'{name[:60]}' is not an entry hsi-classify writes")
+            spec.check(item, name)
+
+
+class _AnyOf(_Spec):
+    def __init__(self, *specs: _Spec, what: str) -> None:
+        self.specs, self.what = specs, what
+
+    def check(self, value: Any, where: str) -> None:
+        for spec in self.specs:
+            try:
+                spec.check(value, where)
+                return
+            except _Invalid:
+                continue
+        raise _Invalid(f"'{where}' is {_kind(value)}, not {self.what}")
+
+
+class _AnyValue(_Spec):
+    """Entries hsi-classify does not read (kept from other versions): any value, its nesting bounded before."""
+
+    def check(self, value: Any, where: str) -> None:
+        return
+
+
+def _pad_modes() -> list[str]:
+    from hsi.data.padding import PAD_MODES
+
+    return PAD_MODES.names()
+
+
+_TENSOR = _Tensor()
+_COLOUR = r"#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})"  # what matplotlib reads as a hex colour
+_WEIGHTS = _Map(_TENSOR, max_keys=MAX_WEIGHTS)
+_SCALAR = _AnyOf(_Null(), _Bool(), _Int(), _Real(), _Str(), what="null, true/false, a number or a text")
+_CONFIG_VALUE = _AnyOf(_SCALAR, _List(_SCALAR, 1_024), _Map(_SCALAR, 1_024),
+                       what="a number, a text, or a list or object of them")
+#: What a run model holds: each entry's type, range, and text and list lengths. Read from model.json
+#: (tensors as references) before the tensors are, and again once they are (and for a legacy model.pt);
+#: :func:`check_run_model` then checks what the entries say about one another and about the tensors.
+MODEL_SCHEMA = _Obj({
+    "format": _Str(64), "format_version": _Int(1, 1 << 20), "package_version": _Str(64), "content_sha256": _Str(64),
+    "tensors": _Obj({"file": _Str(255), "bytes": _Int(0, 1 << 50), "sha256": _Str(64)}, ("file", "bytes", "sha256")),
+    "model": _Obj({"name": _Str(64, printable=True), "in_chans": _Int(1, MAX_BANDS),
+                   "num_classes": _Int(1, MAX_CLASSES), "patch_size": _Int(1, MAX_PATCH_SIZE)},
+                  ("name", "in_chans", "num_classes", "patch_size")),
+    "state_dict": _WEIGHTS,
+    "members": _List(_WEIGHTS, MAX_MEMBERS),
+    "tta": _Bool(),
+    "estimator_skops": _TENSOR,
+    "pca": _Obj({"n_components": _Int(1, MAX_BANDS), "mean": _TENSOR, "components": _TENSOR,
+                 "scale": _Real(0.0, 3.4e38, above=True), "explained_variance_ratio": _TENSOR},
+                ("n_components", "mean", "components", "scale", "explained_variance_ratio")),
+    "denoiser": _Obj({"kind": _Str(16, choices=lambda: ("dncnn",)), "neighbours": _Int(0, MAX_DENOISER_NEIGHBOURS),
+                      "depth": _Int(2, MAX_DENOISER_DEPTH), "width": _Int(1, MAX_DENOISER_WIDTH),
+                      "band_mean": _TENSOR, "band_std": _TENSOR, "train_seconds": _Real(0.0, 1e12),
+                      "weights": _WEIGHTS},
+                     ("kind", "neighbours", "depth", "width", "band_mean", "band_std", "weights")),
+    # Ids and names are bounded by check_run_model (its messages name the bound).
+    "classes": _Obj({"ids": _List(_Int(), MAX_CLASSES, 1), "names": _List(_Str(None), MAX_CLASSES, 1),
+                     "palette": _List(_Str(9, pattern=(_COLOUR, "a colour such as #e6194b")), MAX_CLASSES, 1)},
+                    ("ids", "names", "palette")),
+    "scene": _Obj({"name": _Str(256, printable=True), "n_bands": _Int(1, MAX_BANDS),
+                   "rgb_bands": _List(_Int(0, MAX_BANDS - 1), 3), "wavelengths": _List(_Real(), MAX_BANDS)},
+                  ("name", "n_bands"), other=_AnyValue()),
+    "pad_mode": _Str(32, choices=_pad_modes),
+    "config": _Map(_CONFIG_VALUE, max_keys=1_024),
+}, ("model", "pca", "classes", "scene", "pad_mode", "config"), other=_AnyValue())
+
+
+def check_nesting(value: Any, what: str, limit: int = MAX_NESTING) -> None:
+    """Refuses lists and objects nested deeper than ``limit`` (read iteratively: no recursion to exhaust).
+
+    Every later step that walks a model (its checksum, joining its tensors, the schema) recurses
+    once per level, so this runs first.
+
+    Raises:
+        CheckpointError: nested deeper than ``limit``.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            ours = " (hsi-classify writes 4)" if limit == MAX_NESTING else ""
+            raise CheckpointError(
+                f"{what} nests lists and objects more than {limit} deep{ours}: it was damaged or edited, or written "
+                f"by another tool; {_USE}."
+            )
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _tensor(data: dict[str, Any], key: str, where: str, shape: tuple[int, ...],
+            dtype: torch.dtype = torch.float32) -> torch.Tensor | None:
+    """The tensor ``data[key]`` after its shape, dtype and finiteness are checked; None for a reference."""
     value = data[key]
-    if not isinstance(value, kind) or isinstance(value, bool):  # JSON true is no size
-        raise _Invalid(f"'{name}' is a {type(value).__name__}")
-    return value
-
-
-def _size(data: Any, key: str, where: str, limit: int = 1 << 20) -> int:
-    value = _entry(data, key, int, where)
-    if not 1 <= value <= limit:
-        raise _Invalid(f"'{where}.{key}' is {value}")
-    return int(value)
-
-
-def _tensor(data: Any, key: str, where: str, shape: tuple[int, ...]) -> torch.Tensor:
-    value = _entry(data, key, torch.Tensor, where)
-    if tuple(value.shape) != shape or not value.dtype.is_floating_point:
-        raise _Invalid(f"'{where}.{key}' has shape {tuple(value.shape)} {value.dtype}, not {shape} floats")
+    if not isinstance(value, torch.Tensor):
+        return None
+    if tuple(value.shape) != shape or value.dtype != dtype:
+        raise _Invalid(f"'{where}.{key}' has shape {tuple(value.shape)} {value.dtype}, not {shape} {dtype}")
+    if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        raise _Invalid(f"'{where}.{key}' holds NaN or infinity")
     return value
 
 
@@ -195,65 +445,94 @@ MAX_CLASS_NAME = 200
 
 
 def check_run_model(data: dict[str, Any], path: str | Path) -> None:
-    """Checks that a run model's entries have the types and sizes hsi-classify writes.
+    """Checks a run model against :data:`MODEL_SCHEMA`, then what its entries say about one another.
 
     What ``predict`` reads from a checkpoint is checked here, so that an edited file is refused
-    in one line instead of failing somewhere inside.
+    in one line instead of failing somewhere inside. Tensors may still be model.json's references
+    (then only the plain entries are checked); once read, their dtypes, shapes and values are too,
+    and a denoiser's network is compared with its sizes on PyTorch's meta device (no memory) and
+    with the memory available, before anything is built.
 
     Raises:
-        CheckpointError: an entry is missing, of another type, or inconsistent with the others.
+        CheckpointError: an entry is missing, of another type or range, or inconsistent with the others.
+        InputTooLargeError: building the denoiser needs more memory than is available.
     """
     try:
-        model = _entry(data, "model", dict)
-        _entry(model, "name", str, "model")
-        in_chans = _size(model, "in_chans", "model")
-        num_classes = _size(model, "num_classes", "model")
-        _size(model, "patch_size", "model", limit=4096)
-        if "state_dict" in data:
-            weights = _entry(data, "state_dict", dict)
-            if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()):
-                raise _Invalid("'state_dict' holds entries that are not tensors")
-        elif _entry(data, "estimator_skops", torch.Tensor).dtype != torch.uint8:
-            raise _Invalid("'estimator_skops' is not bytes")
-        # The recipe's inference parts: test-time augmentation, an ensemble's other networks.
-        if "tta" in data and not isinstance(data["tta"], bool):
-            raise _Invalid(f"'tta' is a {type(data['tta']).__name__}")
-        if "members" in data and not all(isinstance(m, dict) and all(isinstance(v, torch.Tensor) for v in m.values())
-                                         for m in _entry(data, "members", list)):
-            raise _Invalid("'members' holds entries that are not weights")
-        scene = _entry(data, "scene", dict)
-        _entry(scene, "name", str, "scene")
-        n_bands = _size(scene, "n_bands", "scene")
-        pca = _entry(data, "pca", dict)
-        n_components = _size(pca, "n_components", "pca")
+        MODEL_SCHEMA.check(data, "")
+        model = data["model"]
+        in_chans, num_classes = model["in_chans"], model["num_classes"]
+        from hsi.models import MODELS  # an unknown name: refused in the registry's words
+
+        estimator = MODELS.get(model["name"]).kind == "sklearn"
+        if ("estimator_skops" if estimator else "state_dict") not in data:
+            raise _Invalid(f"no '{'estimator_skops' if estimator else 'state_dict'}' entry, which model "
+                           f"{model['name']!r} needs")
+        n_bands = data["scene"]["n_bands"]
+        if any(band >= n_bands for band in data["scene"].get("rgb_bands", [])):
+            raise _Invalid(f"'scene.rgb_bands' names a band beyond the {n_bands} bands")
+        pca = data["pca"]
+        n_components = pca["n_components"]
         if n_components != in_chans:
             raise _Invalid(f"'pca.n_components' is {n_components} but the model reads {in_chans} bands")
+        if n_components > n_bands:
+            raise _Invalid(f"'pca.n_components' is {n_components}, more than the {n_bands} bands")
         _tensor(pca, "mean", "pca", (n_bands,))
         _tensor(pca, "components", "pca", (n_components, n_bands))
         _tensor(pca, "explained_variance_ratio", "pca", (n_components,))
-        scale = _entry(pca, "scale", (int, float), "pca")
-        if not (isinstance(scale, (int, float)) and 0 < float(scale) < float("inf")):
-            raise _Invalid(f"'pca.scale' is {scale!r}")
-        classes = _entry(data, "classes", dict)
-        for key, kind in (("ids", int), ("names", str), ("palette", str)):
-            values = _entry(classes, key, list, "classes")
-            if len(values) != num_classes or not all(isinstance(v, kind) and not isinstance(v, bool)
-                                                     for v in values):
-                raise _Invalid(f"'classes.{key}' is not {num_classes} {kind.__name__} values")
+        classes = data["classes"]
+        for key in ("ids", "names", "palette"):
+            if len(classes[key]) != num_classes:
+                raise _Invalid(f"'classes.{key}' is not {num_classes} values")
         ids, names = classes["ids"], classes["names"]
         if len(set(ids)) != len(ids) or not all(1 <= i <= MAX_CLASS_ID for i in ids):
             raise _Invalid(f"'classes.ids' are not {num_classes} distinct label ids from 1 to {MAX_CLASS_ID}")
         if any(len(name) > MAX_CLASS_NAME for name in names):
             raise _Invalid(f"'classes.names' holds a name longer than {MAX_CLASS_NAME} characters")
-        _entry(data, "pad_mode", str)
-        smooth = _entry(data, "config", dict).get("smooth") or 0  # runs before map smoothing existed: none
+        smooth = data["config"].get("smooth") or 0  # runs before map smoothing existed: none
         if not is_smoothing_window(smooth):
             raise _Invalid(f"'config.smooth' is {smooth!r}, not 0 or an odd window side from 3 to 31")
+        if "denoiser" in data:
+            _check_denoiser(data["denoiser"], n_bands, path)
+        skops = data.get("estimator_skops")
+        if estimator and isinstance(skops, torch.Tensor):
+            if skops.dtype != torch.uint8 or skops.ndim != 1:
+                raise _Invalid("'estimator_skops' is not bytes")
+            from hsi.training.estimator_checks import load_estimator
+
+            # Read and checked here, before predict says anything, as a network's weights are checked against
+            # its sizes; predict reads it again (SklearnClassifier.from_state), with the same checks.
+            load_estimator(skops.numpy().tobytes(), model["name"], n_features=in_chans, n_classes=num_classes)
     except _Invalid as err:
         raise CheckpointError(
             f"checkpoint {path} is not a model hsi-classify wrote ({err}): it was damaged or edited after saving, "
             "or written by another tool; train again."
         ) from None
+
+
+def _check_denoiser(state: dict[str, Any], n_bands: int, path: str | Path) -> None:
+    """A denoiser's sizes against its tensors (on the meta device) and the memory budget, before it is built."""
+    if state["neighbours"] > n_bands:
+        raise _Invalid(f"'denoiser.neighbours' is {state['neighbours']}, more than the {n_bands} bands")
+    if _tensor(state, "band_mean", "denoiser", (n_bands,)) is not None:
+        std = _tensor(state, "band_std", "denoiser", (n_bands,))
+        if std is not None and not bool((std > 0).all()):
+            raise _Invalid("'denoiser.band_std' holds a value that is not positive")
+    weights = state["weights"]
+    if not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        return  # model.json's references: checked once the tensors are read
+    if state["depth"] > len(weights):  # every layer holds at least one tensor: no build of a deeper network
+        raise _Invalid(f"'denoiser.depth' is {state['depth']}, but its weights hold {len(weights)} tensors")
+    from hsi.models.dncnn import dncnn
+
+    with torch.device("meta"):
+        probe = dncnn(neighbours=state["neighbours"], depth=state["depth"], width=state["width"])
+    expected = {k: (tuple(v.shape), v.dtype) for k, v in probe.state_dict().items()}
+    if expected != {k: (tuple(v.shape), v.dtype) for k, v in weights.items()}:
+        raise _Invalid("'denoiser.weights' do not fit its depth, width and neighbours")
+    if any(v.is_floating_point() and not bool(torch.isfinite(v).all()) for v in weights.values()):
+        raise _Invalid("'denoiser.weights' hold NaN or infinity")
+    check_fits_in_memory(sum(v.numel() * v.element_size() for v in weights.values()),
+                         what=f"checkpoint {path}'s denoiser", fix="use a machine with more memory")
 
 
 def _read_head(path: Path, n_bytes: int = 64) -> bytes:
@@ -272,12 +551,27 @@ def _load_model_json(path: Path) -> dict[str, Any]:
     size = path.stat().st_size
     if size > _MAX_JSON_BYTES:
         raise CheckpointError(
-            f"{path} is not an hsi-classify model.json ({size} bytes; ours are a few kB); {_USE}."
+            f"{path} is not an hsi-classify model.json ({size} bytes; ours are a few kB, at most "
+            f"{_MAX_JSON_BYTES >> 20} MiB); {_USE}."
         )
+    check_fits_in_memory(_JSON_EXPANSION * size, what=f"model file {path} ({size} bytes)",
+                         fix="use a machine with more memory")
     raw = path.read_bytes()
+    # Counted on the bytes, before parsing: a file of millions of empty objects is refused for the cost of a scan.
+    containers = raw.count(b"{") + raw.count(b"[")
+    if containers > _MAX_JSON_CONTAINERS:
+        raise CheckpointError(
+            f"{path} is not an hsi-classify model.json (it holds {containers} JSON objects and lists; ours hold a "
+            f"few hundred, at most {_MAX_JSON_CONTAINERS}); {_USE}."
+        )
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+    except RecursionError:
+        raise CheckpointError(
+            f"{path} nests lists and objects hundreds deep (hsi-classify writes 4): it was damaged or edited, or "
+            f"written by another tool; {_USE}."
+        ) from None
+    except (UnicodeDecodeError, ValueError):
         raise CheckpointError(
             f"{path} is not valid JSON: it is truncated or damaged; copy it again, or {_USE}."
         ) from None
@@ -288,10 +582,11 @@ def _load_model_json(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} has no valid format version: it was damaged or edited; {_USE}.")
     if version > MODEL_FORMAT_VERSION:
         raise CheckpointError(
-            f"{path} was written by a newer version (hsi-classify {str(data.get('package_version'))[:20]}, model "
+            f"{path} was written by a newer version (hsi-classify {_version_text(data)}, model "
             f"format {version}; this is {hsi.__version__}, which reads format {MODEL_FORMAT_VERSION}). "
             "Upgrade hsi-classify to use it."
         )
+    check_nesting(data, str(path))  # before the checksum and the joining of tensors walk it recursively
     try:
         intact = data.get(_DIGEST_KEY) == _json_digest(data)
     except (TypeError, ValueError):  # NaN or other non-JSON values put in by hand
@@ -301,15 +596,27 @@ def _load_model_json(path: Path) -> dict[str, Any]:
             f"{path} fails its integrity check: its content does not match the checksum saved with it, so it was "
             "damaged or edited after saving. Use an intact copy (or train again)."
         )
+    check_run_model(data, path)  # the plain entries, before the tensors are read
     tensors = _load_tensors(path, data.get("tensors"))
     content = {k: v for k, v in data.items() if k not in ("tensors", _DIGEST_KEY)}
     try:
-        return _join_tensors(content, tensors)
+        return _join_tensors(content, tensors, set())
     except KeyError as err:
         raise CheckpointError(
-            f"{path} names a tensor {err.args[0]!r} that its safetensors file does not hold; the two files come "
-            "from different runs. Copy both files of one run."
+            f"{path} names a tensor {_shown(err.args[0])} that its safetensors file does not hold; the two files "
+            "come from different runs. Copy both files of one run."
         ) from None
+    except _Invalid as err:
+        raise CheckpointError(
+            f"checkpoint {path} is not a model hsi-classify wrote ({err}): it was damaged or edited after saving, "
+            "or written by another tool; train again."
+        ) from None
+
+
+def _version_text(data: dict[str, Any]) -> str:
+    """The package version a file claims, as a one-line message can show it."""
+    text = str(data.get("package_version"))[:20]
+    return text if text.isprintable() else repr(text)
 
 
 def _load_tensors(json_path: Path, entry: Any) -> dict[str, torch.Tensor]:
@@ -345,13 +652,19 @@ def _load_tensors(json_path: Path, entry: Any) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path} is damaged (not a readable safetensors file); copy it again.") from None
 
 
-def _join_tensors(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+def _join_tensors(value: Any, tensors: dict[str, torch.Tensor], used: set[str]) -> Any:
+    """``value`` with each ``{"$tensor": name}`` replaced by the tensor; each name may be used once (hsi-classify
+    writes every tensor once), so a file cannot make many networks out of the same bytes."""
     if isinstance(value, dict):
         if set(value) == {_TENSOR_REF} and isinstance(value[_TENSOR_REF], str):
-            return tensors[value[_TENSOR_REF]]
-        return {k: _join_tensors(v, tensors) for k, v in value.items()}
+            name = value[_TENSOR_REF]
+            if name in used:
+                raise _Invalid(f"it names tensor {_shown(name)} more than once")
+            used.add(name)
+            return tensors[name]
+        return {k: _join_tensors(v, tensors, used) for k, v in value.items()}
     if isinstance(value, list):
-        return [_join_tensors(v, tensors) for v in value]
+        return [_join_tensors(v, tensors, used) for v in value]
     return value
 
 
@@ -578,11 +891,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         newer = isinstance(version, int) and version > max(_READABLE_VERSIONS)
         raise CheckpointError(
             f"checkpoint {path} "
-            + (f"was written by a newer version (hsi-classify {str(data.get('package_version'))[:20]}, "
+            + (f"was written by a newer version (hsi-classify {_version_text(data)}, "
                if newer else "has an unknown format (")
             + f"format {version!r}); this version ({hsi.__version__}) reads formats "
             f"{', '.join(map(str, _READABLE_VERSIONS))}. Use a matching hsi-classify version."
         )
+    # Before the checksum walks it recursively; a resume point (optimiser states, histories) nests deeper than a
+    # model, and a limit far below Python's recursion limit is all this needs.
+    check_nesting(data, f"checkpoint {path}", limit=_MAX_TORCH_NESTING)
     if version >= 2 and data.get(_DIGEST_KEY) != content_digest(data):
         raise CheckpointError(
             f"checkpoint {path} fails its integrity check: its content does not match the checksum saved with it, "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 import copy
 import time
-import warnings
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, cast
@@ -23,11 +23,13 @@ import torch
 from torch import nn
 
 from hsi._core.errors import CheckpointError, ConfigError, HSIError
+from hsi._core.memory import check_fits_in_memory, format_bytes
 from hsi.data.patches import PatchSource
 from hsi.models import create_model, profile_model
 from hsi.training.batching import DIHEDRAL, activation_bytes_per_patch, dihedral, inference_batch_size
 from hsi.training.batchnorm import recalibrate_batchnorm
 from hsi.training.crops import use_crops
+from hsi.training.estimator_checks import SKOPS_TRUSTED_TYPES
 from hsi.training.recipe import Recipe, train_batch_size
 from hsi.training.trainer import EpochCallback, PixelSet, TrainState, autocast_for, fit
 
@@ -39,6 +41,7 @@ __all__ = [
     "NetworkResume",
     "Resume",
     "SklearnClassifier",
+    "SKOPS_TRUSTED_TYPES",
     "TorchClassifier",
     "member_seed",
     "networks_from_state",
@@ -375,6 +378,9 @@ def networks_from_state(state: dict[str, Any], device: torch.device) -> list[Tor
         with torch.device("meta"):
             probe = create_model(str(spec["name"]), in_chans=int(spec["in_chans"]),
                                  num_classes=int(spec["num_classes"]), patch_size=int(spec["patch_size"]))
+            # One patch's activations, counted on the meta device too (no memory).
+            patch_bytes = activation_bytes_per_patch(probe, in_chans=int(spec["in_chans"]),
+                                                     patch_size=int(spec["patch_size"]))
     except HSIError:
         raise
     except Exception:  # noqa: BLE001 - sizes no hsi-classify run writes
@@ -390,6 +396,18 @@ def networks_from_state(state: dict[str, Any], device: torch.device) -> list[Tor
             f"checkpoint of model {spec['name']!r} has ensemble members that are not a list of weights; it was "
             "damaged or edited. Use one written by hsi-classify train."
         )
+    all_weights = [state.get("state_dict"), *members]
+    for weights in all_weights:  # every network's weights fit the model before any network is built
+        _check_weights(weights, expected, str(spec["name"]))
+    # What building them allocates (a copy of each network's weights) and one patch's activations, against
+    # the memory there is.
+    network_bytes = sum(v.numel() * v.element_size() for v in probe.state_dict().values())
+    check_fits_in_memory(
+        len(all_weights) * network_bytes + patch_bytes,
+        what=f"checkpoint of model {spec['name']!r} holds {len(all_weights)} network(s) of "
+             f"{format_bytes(network_bytes)}; building them",
+        fix="use a machine with more memory",
+    )
     first = TorchClassifier.create(str(spec["name"]), in_chans=int(spec["in_chans"]),
                                    num_classes=int(spec["num_classes"]), patch_size=int(spec["patch_size"]),
                                    device=torch.device("cpu"))
@@ -398,7 +416,7 @@ def networks_from_state(state: dict[str, Any], device: torch.device) -> list[Tor
         twin = copy.copy(first)
         twin.network = copy.deepcopy(first.network)
         networks.append(twin)
-    for classifier, weights in zip(networks, [state.get("state_dict"), *members], strict=True):
+    for classifier, weights in zip(networks, all_weights, strict=True):
         _load_weights(classifier.network, weights, expected, str(spec["name"]))
         classifier.tta = state.get("tta", False) is True
         classifier.network.to(device)
@@ -407,8 +425,20 @@ def networks_from_state(state: dict[str, Any], device: torch.device) -> list[Tor
 
 def _load_weights(network: nn.Module, weights: Any, expected: dict[str, tuple[tuple[int, ...], torch.dtype]],
                   name: str) -> None:
-    """Loads a checkpoint's ``weights`` into ``network`` after checking their names, shapes and dtypes against
-    ``expected`` and that every value is finite (a NaN weight would turn every answer into NaN)."""
+    """Loads a checkpoint's ``weights`` into ``network`` after :func:`_check_weights`."""
+    _check_weights(weights, expected, name)
+    try:
+        network.load_state_dict(weights)
+    except (RuntimeError, KeyError, TypeError):
+        raise CheckpointError(
+            f"checkpoint weights do not fit model {name!r} (their types differ from the model's); "
+            "the checkpoint was damaged or edited. Use one written by hsi-classify train."
+        ) from None
+
+
+def _check_weights(weights: Any, expected: dict[str, tuple[tuple[int, ...], torch.dtype]], name: str) -> None:
+    """Checks a checkpoint's ``weights``: their names, shapes and dtypes are ``expected``'s, and every value is
+    finite (a NaN weight would turn every answer into NaN)."""
     if not isinstance(weights, dict):
         raise CheckpointError(
             f"checkpoint of model {name!r} holds no network weights; use one written by hsi-classify train."
@@ -427,13 +457,6 @@ def _load_weights(network: nn.Module, weights: Any, expected: dict[str, tuple[tu
             f"checkpoint weights of model {name!r} are not finite ({not_finite[:80]!r} holds NaN or infinity); the "
             "checkpoint was damaged or edited. Use one written by hsi-classify train."
         )
-    try:
-        network.load_state_dict(weights)
-    except (RuntimeError, KeyError, TypeError):
-        raise CheckpointError(
-            f"checkpoint weights do not fit model {name!r} (their types differ from the model's); "
-            "the checkpoint was damaged or edited. Use one written by hsi-classify train."
-        ) from None
 
 
 def _dense_bytes_per_input_pixel(network: nn.Module, in_chans: int, patch_size: int, device: torch.device) -> int:
@@ -465,9 +488,6 @@ def _dense_bytes_per_input_pixel(network: nn.Module, in_chans: int, patch_size: 
     return max(counter.total // 2, 1)
 
 
-#: Types a scikit-learn checkpoint may hold beyond those skops trusts by default (its
-#: scikit-learn estimators, numpy and builtins): the trees of a random forest.
-SKOPS_TRUSTED_TYPES = ("sklearn.tree._tree.Tree",)
 
 
 class SklearnClassifier(Classifier):
@@ -510,15 +530,28 @@ class SklearnClassifier(Classifier):
         """Probabilities, or the one-hot vote where the estimator gives none (the SVM, without Platt scaling)."""
         spectra = self._spectra(source, rows, cols)
         proba = np.zeros((len(spectra), self.num_classes), dtype=np.float32)
-        if hasattr(self.estimator, "predict_proba"):
-            # Columns follow the classes seen in fitting, which may miss a class.
-            proba[:, np.asarray(self.estimator.classes_, dtype=np.int64)] = self.estimator.predict_proba(spectra)
-        else:
-            proba[np.arange(len(spectra)), np.asarray(self.estimator.predict(spectra), dtype=np.int64)] = 1.0
+        try:
+            # An estimator's own scaling may overflow on values far beyond those it was fitted on (a checked
+            # checkpoint's scaler, finite but tiny): scikit-learn then refuses its input, here in one line.
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                if hasattr(self.estimator, "predict_proba"):
+                    # Columns follow the classes seen in fitting, which may miss a class.
+                    proba[:, np.asarray(self.estimator.classes_, dtype=np.int64)] = self.estimator.predict_proba(
+                        spectra)
+                else:
+                    proba[np.arange(len(spectra)), np.asarray(self.estimator.predict(spectra), dtype=np.int64)] = 1
+        except ValueError:
+            raise CheckpointError(
+                f"the {self.name} estimator cannot classify these pixels: scaled as the checkpoint says, their "
+                "values are not finite (the checkpoint was edited, or the cube's values lie far beyond the training "
+                "scene's); use the cube and checkpoint of one sensor and run."
+            ) from None
         return torch.from_numpy(proba).to(source.device)
 
     def inference_batch_size(self, source: PatchSource) -> int:
-        return 65_536
+        # Each batch holds (pixels, classes) float32 probabilities: at most 256 MiB of them, whatever the
+        # class count a checkpoint declares (65,536 pixels up to 1,024 classes).
+        return max(1, min(65_536, (256 << 20) // (4 * max(self.num_classes, 1))))
 
     def profile(self) -> dict[str, int | None]:
         return {"parameters": None, "macs_per_patch": None, "activation_bytes_per_patch": None}
@@ -526,40 +559,21 @@ class SklearnClassifier(Classifier):
     def state(self) -> dict[str, Any]:
         import skops.io
 
-        blob = np.frombuffer(skops.io.dumps(self.estimator), dtype=np.uint8).copy()
+        # Stored, not deflated: a reader bounds what it reads by the payload's own size (estimator_checks).
+        blob = np.frombuffer(skops.io.dumps(self.estimator, compression=zipfile.ZIP_STORED), dtype=np.uint8).copy()
         return {"model": self.spec(), "estimator_skops": torch.from_numpy(blob)}
 
     @classmethod
     def from_state(cls, state: dict[str, Any], device: torch.device) -> SklearnClassifier:
-        import skops.io
+        """Rebuilds the estimator with skops, checked before it is read and before it predicts
+        (:func:`hsi.training.estimator_checks.load_estimator`)."""
+        from hsi.training.estimator_checks import load_estimator
 
         spec = state["model"]
-        try:
-            blob = bytes(state["estimator_skops"].numpy().tobytes())
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                untrusted = sorted(set(skops.io.get_untrusted_types(data=blob)) - set(SKOPS_TRUSTED_TYPES))
-        except Exception:  # skops raises many types for damaged data
-            raise CheckpointError(
-                f"checkpoint of model {spec['name']!r} holds no readable estimator (damaged or edited); "
-                "use a checkpoint written by hsi-classify train."
-            ) from None
-        if untrusted:
-            raise CheckpointError(
-                f"checkpoint of model {spec['name']!r} holds types hsi-classify does not load "
-                f"({', '.join(untrusted[:3])}); it was not written by hsi-classify. Use a checkpoint from a train run."
-            )
-        try:
-            with warnings.catch_warnings():  # skops' and scikit-learn's words are no help to a user
-                warnings.simplefilter("ignore")
-                estimator = skops.io.loads(blob, trusted=list(SKOPS_TRUSTED_TYPES))
-        except Exception:  # noqa: BLE001 - skops raises many types for damaged data
-            raise CheckpointError(
-                f"checkpoint of model {spec['name']!r} holds a damaged estimator; "
-                "use a checkpoint written by hsi-classify train."
-            ) from None
-        return cls(str(spec["name"]), estimator, in_chans=int(spec["in_chans"]), num_classes=int(spec["num_classes"]),
-                   patch_size=int(spec["patch_size"]))
+        name, in_chans, num_classes = str(spec["name"]), int(spec["in_chans"]), int(spec["num_classes"])
+        estimator = load_estimator(bytes(state["estimator_skops"].numpy().tobytes()), name, n_features=in_chans,
+                                   n_classes=num_classes)
+        return cls(name, estimator, in_chans=in_chans, num_classes=num_classes, patch_size=int(spec["patch_size"]))
 
 
 def member_seed(seed: int, index: int) -> int:

@@ -115,9 +115,25 @@ class Denoiser:
 
     @classmethod
     def from_state(cls, state: dict[str, Any], device: torch.device | None = None) -> Denoiser:
-        """Rebuilds a fitted denoiser from :meth:`state` (arrays may be tensors or numpy)."""
-        network = dncnn(neighbours=int(state["neighbours"]), depth=int(state["depth"]), width=int(state["width"]))
-        network.load_state_dict({k: torch.as_tensor(v) for k, v in state["weights"].items()})
+        """Rebuilds a fitted denoiser from :meth:`state` (arrays may be tensors or numpy).
+
+        Raises:
+            ValueError: sizes that are not integers, or weights that do not fit them (compared on the meta
+                device first, so sizes from a file never build a network larger than its weights).
+        """
+        sizes = {key: state[key] for key in ("neighbours", "depth", "width")}
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in sizes.values()):
+            raise ValueError("the denoiser's sizes are not integers")
+        weights = {k: torch.as_tensor(v) for k, v in state["weights"].items()}
+        if sizes["depth"] > len(weights):  # every layer holds at least one tensor
+            raise ValueError("the denoiser is deeper than its weights")
+        with torch.device("meta"):
+            probe = dncnn(**sizes)
+        if {k: (v.shape, v.dtype) for k, v in probe.state_dict().items()} != {
+                k: (v.shape, v.dtype) for k, v in weights.items()}:
+            raise ValueError("the denoiser's weights do not fit its sizes")
+        network = dncnn(**sizes)
+        network.load_state_dict(weights)
         network.to(device or torch.device("cpu"))
         as_array = lambda v: v.numpy() if torch.is_tensor(v) else np.asarray(v)  # noqa: E731
         return cls(network, as_array(state["band_mean"]), as_array(state["band_std"]),

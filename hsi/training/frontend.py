@@ -84,7 +84,15 @@ def apply_features(checkpoint: dict[str, Any], cube: np.ndarray, *, device: torc
                 f"{tuple(cube.shape)}. Use a scene from the same sensor, or train a model for this one."
             )
         cube = denoiser.apply(cube)
-    return SpectralPCA.from_state_dict(checkpoint["pca"]).transform(cube)
+    with np.errstate(over="ignore", invalid="ignore"):  # said below, in one line
+        features = SpectralPCA.from_state_dict(checkpoint["pca"]).transform(cube)
+    if not np.isfinite(features).all():  # a NaN feature turns every answer into the first class, silently
+        raise CheckpointError(
+            "checkpoint's front end (its denoiser and PCA) turns this cube into values that are not finite: the "
+            "checkpoint was edited, or the cube's values lie far beyond the training scene's. Use the cube and "
+            "checkpoint of one sensor and run."
+        )
+    return features
 
 
 def frontend_radius(checkpoint: dict[str, Any]) -> int:

@@ -187,7 +187,7 @@ def test_whole_floats_and_booleans_are_accepted() -> None:
     ("synthetic_bad_gt", "match"),
     [
         (synthetic_gt().astype(float) + 0.5, r"integer class ids; found 30 non-integer values \(first 3.5 at row 0"),
-        (np.where(synthetic_gt() == 9, np.nan, synthetic_gt()), "found 1 non-integer values"),
+        (np.where(synthetic_gt() == 9, np.nan, synthetic_gt()), "found 1 non-integer value \\("),
         (synthetic_gt().astype(np.int16) - 1, r"ids >= 0 \(0 = unlabelled\); found 22 negative values \(min -1\)"),
         (np.where(synthetic_gt() == 9, 70_000, synthetic_gt().astype(np.int32)), r"class ids from 1 to 65535 \(0 = unlabelled\); found 70000"),
         (np.zeros((6, 5), np.uint8), r"no labelled pixel: every value is 0"),

@@ -26,6 +26,7 @@ import shutil
 import tempfile
 import time
 import warnings
+import zipfile
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -35,7 +36,8 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
-from hypothesis import HealthCheck, event, given, settings
+from hostile_models import load_estimator, read_run, resigned_json_raw, skops_tensor
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from hsi._core.errors import HSIError
@@ -386,3 +388,313 @@ def test_the_seed_checkpoints_load(model_seeds: dict[str, Any], workdir: Path) -
         assert _contract(_load_for_predict(folder, model_seeds["n_bands"])) == 0
         (workdir / "ok.pt").write_bytes(model_seeds[model]["legacy"])
         assert _contract(_load_for_predict(workdir / "ok.pt", model_seeds["n_bands"])) == 0
+
+
+# ---------------------------------------------------------------- structure-aware mutators (issue 32)
+#
+# The byte and entry mutations above rarely produce a model that is valid JSON of the right shape but
+# wrong in one way that matters (a size, a nesting, an id, a tree child). These mutators edit the
+# structure itself, as someone who knows the format would: model.json's fields (types, sizes, nesting,
+# ids, lists, tensor references) with the tensors they name, and the estimator inside a skops payload
+# (tree arrays, SVC counts and shapes, the scaler, the payload's type). Each case is then loaded AND
+# predicted on a small cube, as predict does, so a check that lets a crafted model through to compiled
+# code shows up as a crash, a hang or a traceback.
+
+_EXTREME_INTS = st.sampled_from([-(2**63), -(2**31), -2, -1, 0, 1, 2, 3, 255, 256, 4095, 4096, 65_535, 65_536,
+                                 2**31 - 1, 2**32, 2**53, 2**63 - 1, 2**70])
+_SIZE_VALUES = _EXTREME_INTS | _SIZES | st.sampled_from([1e308, -0.5, 2.5, float("1e20"), "3", True, None, [4], {}])
+_DEPTHS = st.sampled_from([1, 2, 4, 7, 8, 9, 50, 500, 985, 5_000])
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every path into a JSON value, containers included (tensor references are leaves)."""
+    yield path
+    if isinstance(value, dict) and set(value) != {"$tensor"}:
+        for key, item in value.items():
+            yield from _paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths(item, (*path, index))
+
+
+def _get(value: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        value = value[key]
+    return value
+
+
+def _put(value: Any, path: tuple[Any, ...], item: Any) -> None:
+    parent = _get(value, path[:-1])
+    if isinstance(parent, dict) != isinstance(path[-1], str):  # a list where an object was, or the reverse
+        raise TypeError("the path no longer fits")
+    parent[path[-1]] = item
+
+
+_SIZE_FIELDS = [("model", "in_chans"), ("model", "num_classes"), ("model", "patch_size"), ("pca", "n_components"),
+                ("pca", "scale"), ("scene", "n_bands"), ("scene", "rgb_bands", 0), ("denoiser", "depth"),
+                ("denoiser", "width"), ("denoiser", "neighbours"), ("tta",), ("config", "smooth")]
+
+
+@st.composite
+def _json_mutation(draw: st.DrawFn, meta: dict[str, Any], tensors: dict[str, torch.Tensor],
+                   raw: dict[str, str]) -> str:
+    """One structural edit of ``meta`` (and ``tensors``) in place; returns its kind (counted as an event)."""
+    kind = draw(st.sampled_from(["type", "size", "depth", "ids", "names", "lists", "reference", "tensor dtype",
+                                 "tensor shape", "tensor values"]))
+    paths = [p for p in _paths(meta) if p and p[0] not in ("tensors", "content_sha256", "format", "format_version")]
+    refs = [p for p in paths if isinstance(_get(meta, p), dict) and set(_get(meta, p)) == {"$tensor"}]
+    if kind == "type":
+        _put(meta, draw(st.sampled_from(paths)), copy.deepcopy(draw(_JSON_VALUES | _SIZE_VALUES)))
+    elif kind == "size":
+        field = draw(st.sampled_from(_SIZE_FIELDS))
+        try:
+            _put(meta, field, copy.deepcopy(draw(_SIZE_VALUES)))
+        except (KeyError, IndexError, TypeError):
+            kind = "size (absent)"
+    elif kind == "depth":  # the value wrapped in lists or objects, written as text (json.dumps would recurse)
+        path, depth = draw(st.sampled_from(paths)), draw(_DEPTHS)
+        opening, closing = ("[", "]") if draw(st.booleans()) else ('{"a":', "}")
+        token = f"@nest{len(raw)}@"
+        raw[token] = opening * depth + json.dumps(_get(meta, path)) + closing * depth
+        _put(meta, path, token)
+    elif kind in ("ids", "names"):
+        target = "ids" if kind == "ids" else draw(st.sampled_from(["names", "palette"]))
+        classes = meta.get("classes")
+        values = classes.get(target) if isinstance(classes, dict) else None
+        if not isinstance(values, list) or not values:  # replaced by an earlier edit of this case
+            return f"{kind} (absent)"
+        new = (_EXTREME_INTS | st.sampled_from(values) | st.just(True)) if kind == "ids" else (
+            st.sampled_from(["", "x" * 200, "x" * 201, "y" * 100_000, "a\nb", "#12345", "#1234567", "#ggg", "red"])
+            | st.text(max_size=12))
+        values[draw(st.integers(0, len(values) - 1))] = draw(new)
+    elif kind == "lists":  # a list made longer (its items repeated: members naming the same tensors) or shorter
+        lists = [p for p in paths if isinstance(_get(meta, p), list) and _get(meta, p)]
+        path = draw(st.sampled_from(lists))
+        items = _get(meta, path)
+        factor = min(draw(st.sampled_from([0, 2, 3, 100, 2_000])), max(2, 4_000 // len(items)))  # a file of MBs
+        _put(meta, path, items * factor if factor else items[:-1])
+    elif kind == "reference" and refs:  # a tensor named twice, or a name the file does not hold
+        _put(meta, draw(st.sampled_from(refs)), {"$tensor": draw(st.sampled_from([*sorted(tensors), "nothing"]))})
+    elif kind.startswith("tensor"):
+        name = draw(st.sampled_from(sorted(tensors)))
+        tensor = tensors[name]
+        if kind == "tensor dtype":
+            tensors[name] = tensor.to(draw(st.sampled_from([torch.bfloat16, torch.float16, torch.float64,
+                                                             torch.int32, torch.int64, torch.uint8, torch.bool])))
+        elif kind == "tensor shape":
+            flat = tensor.reshape(-1)
+            cut = draw(st.sampled_from([0, 1, max(flat.numel() - 1, 0), flat.numel() + 1]))
+            tensors[name] = torch.cat([flat, flat])[:cut] if draw(st.booleans()) else flat.clone()
+        elif tensor.is_floating_point() and tensor.numel():
+            big = torch.finfo(tensor.dtype).max
+            value = draw(st.sampled_from([float("nan"), float("inf"), -float("inf"), big, -big, 0.0]))
+            tensors[name] = tensor.reshape(-1).index_fill(0, torch.tensor([0]), value).reshape(tensor.shape)
+    return kind
+
+
+def _predict_tiny(folder: Path, n_bands: int = 24) -> Callable[[], int]:
+    """``predict``'s steps on a model (load, build, front end, classify a small cube), with main's error mapping."""
+
+    def run() -> int:
+        from hsi.experiments.predict import classify_scene
+
+        try:
+            checkpoint = load_run_model(folder)
+            cube = np.random.default_rng(0).random((7, 6, n_bands), dtype=np.float32)
+            classes, _, _ = classify_scene(checkpoint, cube, device=torch.device("cpu"))
+            assert classes.shape == (7, 6) and classes.min() >= 0
+            assert classes.max() < len(checkpoint["classes"]["ids"])
+        except HSIError as err:  # as hsi.cli.main.main prints it
+            print(f"hsi-classify: error: {err}", file=__import__("sys").stderr)
+            return 2
+        return 0
+
+    return run
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_model_json_structure(data: st.DataObject, model_runs: dict[str, Path], workdir: Path) -> None:
+    """model.json edited field by field (types, sizes, nesting, ids, names, lists, references, tensors), resigned."""
+    seed = data.draw(st.sampled_from(sorted(model_runs)))
+    meta, tensors = read_run(model_runs[seed])
+    raw: dict[str, str] = {}
+    for _ in range(data.draw(st.integers(1, 3))):
+        event(f"json {data.draw(_json_mutation(meta, tensors, raw))}")
+    from safetensors.torch import save
+
+    blob = save({k: v.contiguous() for k, v in tensors.items()})
+    folder = workdir / "fuzz_structure"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    (folder / MODEL_TENSORS).write_bytes(blob)
+    (folder / MODEL_JSON).write_text(resigned_json_raw(meta, blob, raw))
+    _case(_predict_tiny(folder))
+
+
+_NODE_FIELDS = ["left_child", "right_child", "feature", "threshold", "missing_go_to_left", "n_node_samples"]
+
+
+@st.composite
+def _tree_mutation(draw: st.DrawFn, forest: Any) -> str:
+    from sklearn.tree._tree import Tree
+
+    trees = [t for t in forest.estimators_ if type(t).__name__ == "DecisionTreeClassifier"
+             and 0 <= t.tree_.node_count <= t.tree_.capacity] if isinstance(forest.estimators_, list) else []
+    if not trees:  # replaced, or given a node count it cannot write, by an earlier edit of this case
+        return "tree (absent)"
+    owner = trees[draw(st.integers(0, len(trees) - 1))]
+    tree = owner.tree_
+    state = tree.__getstate__()
+    nodes, values = state["nodes"].copy(), state["values"].copy()
+    count = len(nodes)
+    what = draw(st.sampled_from(["node", "node", "node", "values", "node_count"]))
+    if count == 0:  # emptied by an earlier edit of this case
+        what = "node_count"
+    if what == "node":
+        node = draw(st.integers(0, count - 1))
+        field = draw(st.sampled_from(_NODE_FIELDS))
+        if field == "threshold":
+            nodes[field][node] = draw(st.sampled_from([float("nan"), float("inf"), -float("inf"), 0.0, 1e300]))
+        elif field == "missing_go_to_left":
+            nodes[field][node] = draw(st.integers(0, 255))
+        else:
+            nodes[field][node] = draw(st.sampled_from([-(2**63), -2, -1, 0, node, node + 1, count - 1, count, 14, 15,
+                                                       10**6, 10**8, 2**63 - 1]) | st.integers(-2, count + 2))
+        what = f"tree {field}"
+    elif what == "values":
+        values.reshape(-1)[draw(st.integers(0, values.size - 1))] = draw(
+            st.sampled_from([float("nan"), float("inf"), -1.0, 1e300]))
+        what = "tree values"
+    else:
+        state["node_count"] = draw(st.sampled_from([-1, 0, 1, count - 1, count + 1, 2**40]))
+        what = "tree node_count"
+    state["nodes"], state["values"] = nodes, values
+    # A new tree, as a file's is (an existing tree keeps a node_count beyond its nodes: scikit-learn's own gap).
+    owner.tree_ = Tree(tree.n_features, tree.n_classes, tree.n_outputs)
+    owner.tree_.__setstate__(state)
+    return what
+
+
+_ARRAY_EDITS = st.sampled_from(["cut rows", "cut columns", "longer", "float32", "int64", "fortran", "nan", "negative",
+                                "times 1000", "zero", "empty"])
+
+
+def _edited_array(value: Any, how: str) -> Any:
+    if not isinstance(value, np.ndarray):
+        return value
+    if how == "cut rows":
+        return value[: max(len(value) - 1, 0)].copy() if value.ndim else value
+    if how == "cut columns" and value.ndim == 2:
+        return value[:, :-1].copy()
+    if how == "longer" and value.ndim:
+        return np.concatenate([value, value[:1]])
+    if how in ("float32", "int64"):
+        return value.astype(how)
+    if how == "fortran" and value.ndim == 2:
+        return np.asfortranarray(value.T.copy()).T if value.shape[0] > 1 else value
+    if how == "nan" and value.dtype.kind == "f" and value.size:
+        value = value.copy()
+        value.reshape(-1)[0] = np.nan
+        return value
+    if how == "negative" and value.size:
+        return -value
+    if how == "times 1000" and value.dtype.kind in "iu":
+        return value * 1000
+    if how == "zero":
+        return np.zeros_like(value)
+    if how == "empty":
+        return value[:0].copy() if value.ndim else value
+    return value
+
+
+_SVC_ARRAYS = ["_n_support", "support_", "support_vectors_", "_dual_coef_", "dual_coef_", "_intercept_", "intercept_",
+               "_probA", "classes_"]
+_SVC_VALUES = {"_gamma": [float("nan"), -1.0, 1e300, "scale", 0], "degree": [-1, 10**9, 2**40, 3.5],
+               "kernel": ["precomputed", "poly", "linear", "sigmoid", "xyz", 3], "probability": [True, False],
+               "break_ties": [True, 1], "decision_function_shape": ["ovo", "ovr", "x"], "_impl": ["nu_svc", "xyz"],
+               "shape_fit_": [(40, 14), (40,), "x"], "_sparse": [True], "coef0": [float("inf")],
+               "cache_size": [0, -1, float("nan")], "n_features_in_": [14, 16, 10**9]}
+_FOREST_VALUES = {"n_classes_": [0, 3, 5, 10**9], "n_features_in_": [14, 16, 10**9], "n_outputs_": [0, 2],
+                  "n_estimators": [0, 4, 6, 10**9], "n_jobs": [0, -2, 10**6, 2, "x"], "verbose": [1, 2]}
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_skops_structure(data: st.DataObject, model_runs: dict[str, Path], workdir: Path) -> None:
+    """The estimator inside a skops payload edited (tree arrays, SVC counts and shapes, scaler, its type), resigned."""
+    from sklearn.linear_model import LogisticRegression
+
+    seed = data.draw(st.sampled_from(["svm", "random_forest"]))
+    meta, tensors = read_run(model_runs[seed])
+    estimator = load_estimator(tensors)
+    replaced: Any = None
+    compression = zipfile.ZIP_STORED
+    for _ in range(data.draw(st.integers(1, 3))):
+        kind = data.draw(st.sampled_from(["inner"] * 6 + ["attribute"] * 3 + ["payload", "compression"]))
+        if kind == "payload":
+            replaced = data.draw(st.sampled_from([{"a": 1}, np.zeros(3), [1, 2], 7, None, "x",
+                                                  LogisticRegression()]))
+            event(f"skops payload {type(replaced).__name__}")
+        elif kind == "compression":
+            compression = zipfile.ZIP_DEFLATED
+            event("skops deflated")
+        elif seed == "random_forest" and kind == "inner":
+            event(f"skops {data.draw(_tree_mutation(estimator))}")
+        elif seed == "random_forest":
+            attr = data.draw(st.sampled_from([*sorted(_FOREST_VALUES), "classes_", "estimators_"]))
+            if attr == "classes_":
+                estimator.classes_ = _edited_array(estimator.classes_, data.draw(_ARRAY_EDITS))
+            elif attr == "estimators_":
+                trees = estimator.estimators_
+                estimator.estimators_ = data.draw(st.sampled_from([trees[:1], trees * 2, [*trees[:-1], 3], []]))
+            else:
+                setattr(estimator, attr, data.draw(st.sampled_from(_FOREST_VALUES[attr])))
+            event(f"skops forest {attr}")
+        else:
+            step = data.draw(st.sampled_from([0, 1]))
+            owner = estimator.steps[step][1]
+            if step == 0:
+                attr = data.draw(st.sampled_from(["scale_", "mean_", "with_mean", "n_features_in_"]))
+                if attr == "with_mean":
+                    owner.with_mean = data.draw(st.sampled_from([False, "yes"]))
+                elif attr == "n_features_in_":
+                    owner.n_features_in_ = data.draw(st.sampled_from([14, 16]))
+                else:
+                    setattr(owner, attr, _edited_array(getattr(owner, attr), data.draw(_ARRAY_EDITS)))
+                event(f"skops scaler {attr}")
+            elif kind == "inner":
+                attr = data.draw(st.sampled_from(_SVC_ARRAYS))
+                setattr(owner, attr, _edited_array(getattr(owner, attr), data.draw(_ARRAY_EDITS)))
+                event(f"skops svc {attr}")
+            else:
+                attr = data.draw(st.sampled_from(sorted(_SVC_VALUES)))
+                setattr(owner, attr, data.draw(st.sampled_from(_SVC_VALUES[attr])))
+                event(f"skops svc {attr}")
+    try:
+        tensors["estimator_skops"] = skops_tensor(estimator if replaced is None else replaced, compression)
+    except Exception as err:  # noqa: BLE001 - skops cannot write this edit (not a case a file can hold)
+        event(f"skops cannot write it ({type(err).__name__})")
+        assume(False)  # counted as an invalid draw, not as a case
+    if data.draw(st.integers(0, 9)) == 0:  # and sometimes the payload's bytes too (skops names entries by id(), so
+        payload = tensors["estimator_skops"].clone()  # its length varies: positions are drawn independently of it)
+        for position, value in data.draw(st.lists(st.tuples(st.integers(0, 2**20), st.integers(1, 255)),
+                                                  min_size=1, max_size=8)):
+            payload[position % len(payload)] ^= value
+        tensors["estimator_skops"] = payload
+        event("skops bytes")
+    from safetensors.torch import save
+
+    blob = save({k: v.contiguous() for k, v in tensors.items()})
+    folder = workdir / "fuzz_skops"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    (folder / MODEL_TENSORS).write_bytes(blob)
+    (folder / MODEL_JSON).write_text(resigned_json_raw(meta, blob, {}))
+    _case(_predict_tiny(folder))
+
+
+def test_the_structure_seeds_predict(model_runs: dict[str, Path]) -> None:
+    """The structure-aware mutators start from models that load and predict."""
+    for seed, folder in model_runs.items():
+        assert _contract(_predict_tiny(folder)) == 0, seed
