@@ -43,8 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from hsi._core.files import atomic_save_json, atomic_write_text
-from hsi.config import RunConfig
-from hsi.training.recipe import Recipe, recipe_of
+from hsi.config import RunConfig, migrate
+from hsi.training.recipe import recipe_of
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: docs/ and ../shared/data (hsi is the installed package)
 
@@ -146,11 +146,16 @@ def _summary(values: list[float]) -> dict[str, float]:
 
 def same_settings(previous: dict[str, Any], config: RunConfig) -> bool:
     """Whether a cell's stored summary ``previous`` was run with ``config`` and the same recipe parts."""
-    # A setting added since the cell ran: its default there; a recipe part added since: its neutral
-    # value, Recipe()'s (it did not act then). A recipe redefined since (its name in the config
-    # unchanged): its parts differ. No parts recorded: unknown, so not the same.
-    return ({**RunConfig().to_dict(), **previous["config"]} == config.to_dict()
-            and "recipe" in previous and {**Recipe().parts(), **previous["recipe"]} == recipe_of(config).parts())
+    # The cell's settings and its recipe's parts, read as migrate() reads older records: a setting added
+    # since the cell ran takes its default, a recipe part added since its off value (it did not act then).
+    # A recipe redefined since (its name in the config unchanged): its parts differ. No parts recorded:
+    # unknown, so not the same.
+    if "recipe" not in previous:
+        return False
+    parts = recipe_of(config).parts()
+    recorded = migrate({"run": previous["recipe"]})["run"]
+    return (migrate(previous["config"])["run"] == config.to_dict()
+            and {name: recorded[name] for name in parts} == parts)
 
 
 def finished(previous: dict[str, Any] | None, cell: Cell, config: RunConfig) -> bool:

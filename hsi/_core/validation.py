@@ -68,6 +68,12 @@ def is_odd_patch_size(patch_size: object) -> bool:
     )
 
 
+def is_smoothing_window(value: object) -> bool:
+    """Whether ``value`` is a map-smoothing window (``smooth``): 0 (off) or an odd side from 3 to 31."""
+    return bool(isinstance(value, (int, np.integer)) and not isinstance(value, bool) and (
+        value == 0 or (value % 2 == 1 and 3 <= value <= 31)))
+
+
 def check_patch_size(patch_size: int, *, height: int | None = None, width: int | None = None) -> int:
     """Checks that ``patch_size`` is odd, >= 1 and no larger than the scene.
 

@@ -6,9 +6,10 @@ import argparse
 import sys
 from typing import Any
 
+from hsi.cli.options import WINDOWED_FORMATS, file_formats
 from hsi.cli.output import add_output_arguments, finish
 from hsi.cli.repeat import add_engine_arguments, engine_from_args
-from hsi.cli.train import WINDOWED_FORMATS, add_inference_argument, add_nan_policy_argument, file_formats
+from hsi.cli.train import add_inference_argument, add_nan_policy_argument
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -273,7 +273,43 @@ def split_disjoint(
             f"--block-size must be between 1 and the scene's longer side ({max(height, width)}); got {block}. "
             f"Leave it out to use {default_block_size(patch_size)} (1.5 patch sizes)."
         )
-    rng = as_rng(seed)
+    draw = _draw_blocks(labels, block, train_ratio=train_ratio, val_ratio=val_ratio, rng=as_rng(seed))
+    guard_size = patch_size if guard_size is None else guard_size
+    check_patch_size(guard_size)
+    split = _guarded_split(labels, draw, guard_size=guard_size, train_ratio=train_ratio)
+    _note_shortfalls(split, labels, block=block, train_ratio=train_ratio, val_ratio=val_ratio, class_ids=class_ids)
+    return split
+
+
+@dataclass(frozen=True)
+class _BlockDraw:
+    """A disjoint split's block grid and the blocks drawn on it.
+
+    Attributes:
+        block: the block side.
+        offset: (2,) the grid's shift along rows and columns.
+        block_of: (H, W) the block of each pixel.
+        counts: (n_blocks, K) the labelled pixels of each class in each block.
+        train, val: (n_blocks,) bool, the training and the validation blocks.
+    """
+
+    block: int
+    offset: np.ndarray
+    block_of: np.ndarray
+    counts: np.ndarray
+    train: np.ndarray
+    val: np.ndarray
+
+
+def _draw_blocks(
+    labels: np.ndarray, block: int, *, train_ratio: float, val_ratio: float, rng: np.random.Generator
+) -> _BlockDraw:
+    """Lays the grid (at a seeded offset) and picks the training blocks, then the validation blocks.
+
+    Raises:
+        ConfigError: the ground truth labels no pixel.
+    """
+    height, width = labels.shape
     offset = rng.integers(0, block, size=2)
     block_rows = (np.arange(height) + offset[0]) // block
     block_cols = (np.arange(width) + offset[1]) // block
@@ -297,64 +333,84 @@ def split_disjoint(
         test_counts = counts * ~train_blocks[:, None]
         val_share = val_ratio * train_totals / np.maximum(test_counts.sum(axis=0), 1)
         val_blocks = _choose_blocks(test_counts, val_share, rng, seed_every_class=True, strict_leftover=True)
+    return _BlockDraw(block, offset, block_of, counts, train_blocks, val_blocks)
 
-    train = labelled & train_blocks[block_of]
-    guard_size = patch_size if guard_size is None else guard_size
-    check_patch_size(guard_size)
+
+def _guarded_split(labels: np.ndarray, draw: _BlockDraw, *, guard_size: int, train_ratio: float) -> Split:
+    """The split of the drawn blocks: pixels within ``guard_size // 2`` of a training pixel are excluded.
+
+    Raises:
+        ConfigError: no test pixel is left.
+    """
+    labelled = labels >= 0
+    train = labelled & draw.train[draw.block_of]
     guard = window_any(train, guard_size)
-    val_side = labelled & val_blocks[block_of]
+    val_side = labelled & draw.val[draw.block_of]
     test_side = labelled & ~train & ~val_side
     val, test = val_side & ~guard, test_side & ~guard
     excluded = labelled & ~(train | val | test)
     if not test.any():
         raise ConfigError(
-            f"a disjoint split with --train-ratio {train_ratio} and {block}-pixel blocks leaves no test pixel "
+            f"a disjoint split with --train-ratio {train_ratio} and {draw.block}-pixel blocks leaves no test pixel "
             "after the guard band; lower --train-ratio or --block-size, or use a smaller --patch-size."
         )
+    n_classes = draw.counts.shape[1]
     totals = np.bincount(labels[labelled], minlength=n_classes)
     train_side = np.bincount(labels[train], minlength=n_classes)
     info: dict[str, object] = {
         "method": "disjoint",
         "excluded_reason": "guard band",
-        "block_size": block,
+        "block_size": draw.block,
         "guard_radius": guard_size // 2,
-        "grid_offset": [int(v) for v in offset],
-        "n_blocks_labelled": int(counts.any(axis=1).sum()),
-        "n_train_blocks": int(train_blocks.sum()),
-        "n_val_blocks": int(val_blocks.sum()),
+        "grid_offset": [int(v) for v in draw.offset],
+        "n_blocks_labelled": int(draw.counts.any(axis=1).sum()),
+        "n_train_blocks": int(draw.train.sum()),
+        "n_val_blocks": int(draw.val.sum()),
         "excluded_test": int((test_side & guard).sum()),
         "excluded_val": int((val_side & guard).sum()),
         "train_side_share_per_class": [float(t / n) if n else None for t, n in zip(train_side, totals, strict=True)],
     }
-    if val_ratio > 0 and not val.any():
+    return Split(train, val, test, excluded, info)
+
+
+def _note_shortfalls(
+    split: Split, labels: np.ndarray, *, block: int, train_ratio: float, val_ratio: float,
+    class_ids: Sequence[int] | None,
+) -> None:
+    """Records the training share and the classes without training or test pixels in ``split.info``, and
+    warns (on behalf of :func:`split_disjoint`'s caller) where the blocks missed what was asked."""
+    height, width = labels.shape
+    labelled = labels >= 0
+    if val_ratio > 0 and not split.val.any():
         warnings.warn(
             f"disjoint split: --val-ratio {val_ratio} gave no validation pixel (no test-side block fits, or the guard "
             "band took them); training runs its fixed epoch budget. Use a smaller --block-size to get "
             "validation blocks.",
-            stacklevel=2,
+            stacklevel=3,
         )
-    train_share = float(train.sum() / labelled.sum())
-    info["train_share"] = train_share
+    train_share = float(split.train.sum() / labelled.sum())
+    split.info["train_share"] = train_share
     if not train_ratio / 1.5 <= train_share <= train_ratio * 1.5:
         warnings.warn(
             f"disjoint split: the training blocks hold {train_share:.0%} of the labelled pixels, not the "
             f"{train_ratio:.0%} asked (--train-ratio): {block}-pixel blocks are coarse for this {height}x{width} "
             "scene. Use a smaller --block-size or --patch-size, or report the share actually trained on.",
-            stacklevel=2,
+            stacklevel=3,
         )
-    no_train = [k for k in range(n_classes) if totals[k] and not (train & (labels == k)).any()]
-    no_test = [k for k in range(n_classes) if totals[k] and not (test & (labels == k)).any()]
+    n_classes = int(labels.max()) + 1
+    totals = np.bincount(labels[labelled], minlength=n_classes)
+    no_train = [k for k in range(n_classes) if totals[k] and not (split.train & (labels == k)).any()]
+    no_test = [k for k in range(n_classes) if totals[k] and not (split.test & (labels == k)).any()]
     if no_train:
-        info["classes_without_training_pixels"] = no_train
+        split.info["classes_without_training_pixels"] = no_train
     if no_test:
-        info["classes_without_test_pixels"] = no_test
+        split.info["classes_without_test_pixels"] = no_test
         warnings.warn(
             f"disjoint split: classes {[_class_id(k, class_ids) for k in no_test]} have no test pixel (all their "
             "blocks train, or the guard band took them); their accuracy is undefined. Try a smaller --block-size "
             "or another --seed.",
-            stacklevel=2,
+            stacklevel=3,
         )
-    return Split(train, val, test, excluded, info)
 
 
 def read_label_map(

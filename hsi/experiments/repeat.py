@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from hsi._core.errors import ConfigError, DataFormatError
-from hsi.config import RunConfig
+from hsi.config import RunConfig, migrate
 from hsi.data.scene import Scene, labels_from_ground_truth
 from hsi.experiments.engine import Engine, make_engine
 from hsi.experiments.run_dir import read_status
@@ -35,7 +35,7 @@ from hsi.reporting.stability_report import (
 from hsi.reporting.tables import format_kappa, format_percent
 from hsi.reporting.vary import ALL, VARY
 from hsi.reporting.vary_all_report import all_report, series_member, write_all_report
-from hsi.training.recipe import Recipe, resolve_recipe
+from hsi.training.recipe import resolve_recipe
 
 log = logging.getLogger(__name__)
 
@@ -165,9 +165,9 @@ def _check_resumable(repeat_dir: Path, record: dict[str, Any]) -> dict[str, Any]
         old_config, old_vary, old_seeds = stored["config"], stored["vary"], [int(s) for s in stored["seeds"]]
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ConfigError(f"{stored_path} is unreadable ({err}); remove the folder or choose another --name.") from None
-    # A key added since: its default there. A recipe part added since did not act then, which is its
-    # neutral value, Recipe()'s (paper's); a part stored as None (an unresolved config) stays a difference.
-    old, new = {**RunConfig().to_dict(), **Recipe().parts(), **old_config}, record["config"]
+    # An option added since the folder was made: as migrate() reads a run's record (a recipe part did not
+    # act then: its off value); a part stored as None (an unresolved config) stays a difference.
+    old, new = migrate({"run": old_config})["run"], record["config"]
     diffs = [f"{k}: {old.get(k)!r} there, {new.get(k)!r} now"
              for k in sorted((set(old) | set(new)) - _RUNTIME_KEYS) if old.get(k) != new.get(k)]
     if old_vary != record["vary"]:

@@ -23,7 +23,7 @@ import json
 import os
 import socket
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,8 @@ import torch
 from torch import nn
 
 from hsi._core.errors import CheckpointError, ConfigError, DataFormatError
-from hsi.config import RunConfig
+from hsi._core.options import flag_of
+from hsi.config import RunConfig, config_from_options, migrate, run_options
 from hsi.data.scene import Scene
 from hsi.data.splits import Split
 from hsi.experiments.run_dir import RESUME_FILE, STATUS_FILE, network_resume_file, read_status
@@ -41,7 +42,6 @@ from hsi.reporting.files import to_jsonable
 from hsi.training.checkpoint import load_checkpoint, save_checkpoint
 from hsi.training.classifier import NetworkCallback, NetworkResume, Resume
 from hsi.training.denoise_fit import Denoiser
-from hsi.training.recipe import Recipe
 from hsi.training.trainer import TrainState
 
 __all__ = ["RESUMABLE_OVERRIDES", "SAVE_INTERVAL", "ResumePoint", "epoch_saver", "load_resume_point",
@@ -165,8 +165,9 @@ def epoch_saver(
 
 
 def _flag(setting: str) -> str:
-    """The command-line flag of a setting."""
-    return "--no-download" if setting == "download" else "--" + setting.replace("_", "-")
+    """The command-line flag of a setting (``--config`` too)."""
+    declared = run_options().get(setting)
+    return declared.flag if declared is not None else flag_of(setting)
 
 
 def _process_alive(pid: int) -> bool:
@@ -222,12 +223,8 @@ def resumable_config(run_dir: str | Path, overrides: dict[str, Any] | None = Non
                 f"run {run_dir} is still running (process {pid} on this machine); wait for it or stop it "
                 f"(kill {pid}) before --resume."
             )
-    config = RunConfig.from_json_file(run_dir / "config.json")
-    stored = json.loads((run_dir / "config.json").read_text())
-    stored = stored.get("run", stored) if isinstance(stored, dict) else {}
-    # A recipe part added since the run started did not act in it: its neutral value, Recipe()'s.
-    added = {name: value for name, value in Recipe().parts().items() if name not in stored}
-    return replace(config, **added, **overrides)
+    config = RunConfig.from_json_file(run_dir / "config.json")  # any schema version: migrate() reads it
+    return config_from_options(overrides, base=config)
 
 
 def load_resume_point(run_dir: Path, scene: Scene, config: RunConfig) -> ResumePoint | None:
@@ -251,8 +248,8 @@ def load_resume_point(run_dir: Path, scene: Scene, config: RunConfig) -> ResumeP
             "delete it to restart the run from epoch 0 in the same folder."
         )
     now = _settings(config)
-    # A recipe part added since the point was saved: its neutral value, as resumable_config reads it.
-    saved = {**{k: v for k, v in Recipe().parts().items() if k in now}, **data["settings"]}
+    # An option added since the point was saved: as resumable_config reads config.json (migrate()).
+    saved = {k: v for k, v in migrate({"run": data["settings"]})["run"].items() if k in now or k in data["settings"]}
     changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
     if changed:
         first = changed[0]

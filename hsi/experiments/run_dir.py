@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hsi._core.errors import ConfigError
+from hsi.config import config_record
 from hsi.reporting.files import atomic_save_json
 
 STATUS_FILE = "status.json"
@@ -116,7 +117,7 @@ def guard_run(run_dir: Path, *, config: dict[str, Any] | None = None, resumed: b
     try:
         write_status(run_dir, "running", pid=os.getpid(), host=socket.gethostname())
         if config is not None:
-            atomic_save_json(run_dir / "config.json", {"run": config})
+            atomic_save_json(run_dir / "config.json", config_record(config))
         yield
     except KeyboardInterrupt:
         mark_incomplete(run_dir, "interrupted")

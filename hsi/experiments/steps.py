@@ -32,7 +32,7 @@ import hsi
 from hsi._core.errors import ConfigError, DataFormatError
 from hsi._core.validation import check_patch_size
 from hsi._core.windows import window_majority
-from hsi.config import Inference, RunConfig
+from hsi.config import Inference, RunConfig, run_options
 from hsi.data.corrupt import corrupt_cube
 from hsi.data.lazy import gather_mosaic
 from hsi.data.patches import PatchSource
@@ -234,13 +234,8 @@ def lazy_mode(config: RunConfig) -> tuple[bool, str]:
     return lazy_decision(config.cube, config.cube_key, config.lazy)
 
 
-#: Settings that need the whole cube in memory, refused for a cube read window by window.
-_NOT_LAZY = {
-    "corrupt": "--corrupt (adds noise to the whole cube)",
-    "denoise": "--denoise dncnn (fitted on the whole scene)",
-    "reduce": "--reduce mnf (noise estimated from the whole scene)",
-    "control": "--control (a control cube of the whole scene)",
-}
+#: Settings that need the whole cube in memory, refused for a cube read window by window (declared ``whole_cube``).
+_NOT_LAZY = {name: declared.whole_cube for name, declared in run_options().items() if declared.whole_cube}
 
 
 def prepare_lazy(config: RunConfig, reason: str) -> PreparedLazy:

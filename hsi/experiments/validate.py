@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from hsi._core.errors import ConfigError
-from hsi._core.validation import check_fraction, check_patch_size
 from hsi.config import RunConfig
 from hsi.data.corrupt import parse_corruptions
 from hsi.data.io import _check_file  # the one-line refusals of missing and empty files, as the reader says them
@@ -48,29 +47,13 @@ def check_settings(config: RunConfig) -> None:
         raise ConfigError("--cube needs --gt FILE (the ground-truth labels of the same scene).")
     if config.dataset is not None:
         get_spec(config.dataset)  # unknown names fail here, with the close match
-    config.check_choices()
+    config.check()  # every option's type, choices and range, as declared
     _check_registered(config.pad_mode, "--pad-mode", PAD_MODES.names())
     _check_registered(config.split, "--split", SPLITS.names())
     _check_registered(config.control, "--control", [NO_CONTROL, *CONTROLS.names()])
     _check_registered(config.nan_policy, "--nan-policy", list(NAN_POLICIES))
-    check_patch_size(config.patch_size)
-    check_fraction(config.train_ratio, name="train ratio (--train-ratio)")
-    check_fraction(config.resolved_val_ratio, name="validation ratio (--val-ratio)", allow_zero=True)
     check_split_settings(config.split, split_settings(config))
-    if config.block_size is not None and config.block_size < 1:
-        raise ConfigError(f"--block-size must be >= 1 (pixels); got {config.block_size}. Leave it out for the default.")
-    for name in ("epochs", "batch_size", "pca_components", "pca_sample_pixels"):
-        if getattr(config, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(config, name)}.")
-    if not config.lr > 0:
-        raise ConfigError(f"--lr must be > 0; got {config.lr}.")
     parse_corruptions(config.corrupt)  # unknown kinds and bad levels fail before any file is written
-    for name in ("denoise_depth", "denoise_width", "denoise_steps"):
-        if getattr(config, name) < (2 if name == "denoise_depth" else 1):
-            raise ConfigError(f"--{name.replace('_', '-')} must be >= {2 if name == 'denoise_depth' else 1}; "
-                              f"got {getattr(config, name)}.")
-    if config.denoise_neighbours < 0:
-        raise ConfigError(f"--denoise-neighbours must be >= 0; got {config.denoise_neighbours}.")
     recipe_of(config)  # unknown recipe, parts out of range
     check_writable(config.out)
 

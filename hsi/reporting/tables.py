@@ -205,23 +205,36 @@ def metrics_markdown(
     per_class: Mapping[str, Mapping[str, Any]] = summary["per_class"]
     names = list(per_class)
     ids = _class_ids(class_ids, len(names))
+    parts = [f"# {title}\n", *_headline_section(summary, notes)]
+    parts.extend(_per_class_section(per_class, ids))
+    parts.extend(_confusion_section(summary["confusion_matrix"], ids, names))
+    if extra:
+        parts.append("## Run details\n")
+        parts.append(
+            markdown_table(["Key", "Value"], [[str(k), _extra_value(v)] for k, v in extra.items()], align=["l", "l"])
+        )
+    return "\n".join(parts)
 
-    parts = [f"# {title}\n"]
-    parts.append(
+
+def _headline_section(summary: Mapping[str, Any], notes: Sequence[str]) -> list[str]:
+    """:func:`metrics_markdown`'s headline metrics table, the test pixel count and the notes."""
+    parts = [
         markdown_table(
             ["Metric", "Value"],
             [[label, format_metric(key, summary[key])] for key, label in _HEADLINE_ROWS],
             align=["l", "r"],
-        )
-    )
-    parts.append(f"Test pixels: {int(summary['n_test']):,}. Percentages are of test pixels; kappa is a "
-                 "coefficient (0 = chance agreement, 1 = perfect).\n")
+        ),
+        f"Test pixels: {int(summary['n_test']):,}. Percentages are of test pixels; kappa is a "
+        "coefficient (0 = chance agreement, 1 = perfect).\n",
+    ]
     parts.extend(f"{note.strip()}\n" for note in notes if note.strip())
+    return parts
 
-    parts.append("## Per-class results\n")
+
+def _per_class_section(per_class: Mapping[str, Mapping[str, Any]], ids: Sequence[str]) -> list[str]:
+    """:func:`metrics_markdown`'s per-class table: support, accuracy, precision, recall and F1 of each class."""
     rows = []
-    for cid, name in zip(ids, names, strict=True):
-        m = per_class[name]
+    for cid, (name, m) in zip(ids, per_class.items(), strict=True):
         rows.append(
             [
                 cid,
@@ -233,37 +246,35 @@ def metrics_markdown(
                 format_percent(m.get("f1")),
             ]
         )
-    parts.append(
+    return [
+        "## Per-class results\n",
         markdown_table(
             ["ID", "Class", "Support", "Accuracy (%)", "Precision (%)", "Recall (%)", "F1 (%)"],
             rows,
             align=["r", "l", "r", "r", "r", "r", "r"],
-        )
-    )
-    parts.append(
+        ),
         "Accuracy is the producer's accuracy (recall); n/a marks a class with no test pixels "
-        "(accuracy) or never predicted (precision).\n"
-    )
+        "(accuracy) or never predicted (precision).\n",
+    ]
 
-    cm = summary["confusion_matrix"]
+
+def _confusion_section(cm: Sequence[Sequence[Any]], ids: Sequence[str], names: Sequence[str]) -> list[str]:
+    """:func:`metrics_markdown`'s confusion matrix, rows and columns by class ID.
+
+    Raises:
+        DataFormatError: ``cm`` is not K x K like the per-class results.
+    """
     if len(cm) != len(names) or any(len(r) != len(names) for r in cm):
         raise DataFormatError(f"confusion_matrix must be {len(names)}x{len(names)} like per_class; got {len(cm)} rows.")
-    parts.append("## Confusion matrix\n")
-    parts.append("Rows: true class; columns: predicted class (by ID). Counts of test pixels.\n")
-    parts.append(
+    return [
+        "## Confusion matrix\n",
+        "Rows: true class; columns: predicted class (by ID). Counts of test pixels.\n",
         markdown_table(
             ["True \\ Pred", *ids],
             [[f"{cid} {name}", *(int(v) for v in row)] for cid, name, row in zip(ids, names, cm, strict=True)],
             align=["l", *(["r"] * len(ids))],
-        )
-    )
-
-    if extra:
-        parts.append("## Run details\n")
-        parts.append(
-            markdown_table(["Key", "Value"], [[str(k), _extra_value(v)] for k, v in extra.items()], align=["l", "l"])
-        )
-    return "\n".join(parts)
+        ),
+    ]
 
 
 def _mean_std(s: Mapping[str, Any], key: str = "") -> str:

@@ -50,6 +50,8 @@ from typing import TYPE_CHECKING, Any
 
 from hsi._core.errors import ConfigError
 from hsi._core.registry import Registry
+from hsi._core.validation import is_smoothing_window
+from hsi.config import run_options
 
 if TYPE_CHECKING:
     import torch
@@ -96,9 +98,16 @@ OPTIMIZERS = ("adam", "adamw")
 SELECTIONS = ("val_loss", "val_accuracy")
 
 
+#: Each part's value that does nothing (the ``paper`` recipe's), declared with its option (``RunConfig``).
+_OFF: dict[str, Any] = {name: declared.off for name, declared in run_options().items() if declared.recipe_part}
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How a network is trained and read out; every field is a part, settable alone.
+
+    Each part is declared once, as a :class:`~hsi.config.RunConfig` option (its type, range, help and
+    ``off`` value, which is the default here: ``Recipe()`` is the ``paper`` recipe).
 
     Attributes:
         optimizer: ``adam`` or ``adamw`` (:data:`OPTIMIZERS`).
@@ -146,24 +155,24 @@ class Recipe:
             leakage audit widen to it (:meth:`window`).
     """
 
-    optimizer: str = "adam"
-    lr_scale: float = 1.0
-    weight_decay: float = 0.0
-    schedule: str = "constant"
-    warmup: float = 0.0
-    label_smoothing: float = 0.0
-    augment: bool = False
-    jitter: float = 0.0
-    context_mix: float = 0.0
-    val_ratio: float = 0.0
-    select: str = "val_loss"
-    tta: bool = False
-    ensemble: int = 1
-    screen: float = 0.0
-    survivors: int = 0
-    member_margin: float = 1.0
-    min_steps: int = 0
-    smooth: int = 0
+    optimizer: str = _OFF["optimizer"]
+    lr_scale: float = _OFF["lr_scale"]
+    weight_decay: float = _OFF["weight_decay"]
+    schedule: str = _OFF["schedule"]
+    warmup: float = _OFF["warmup"]
+    label_smoothing: float = _OFF["label_smoothing"]
+    augment: bool = _OFF["augment"]
+    jitter: float = _OFF["jitter"]
+    context_mix: float = _OFF["context_mix"]
+    val_ratio: float = _OFF["val_ratio"]
+    select: str = _OFF["select"]
+    tta: bool = _OFF["tta"]
+    ensemble: int = _OFF["ensemble"]
+    screen: float = _OFF["screen"]
+    survivors: int = _OFF["survivors"]
+    member_margin: float = _OFF["member_margin"]
+    min_steps: int = _OFF["min_steps"]
+    smooth: int = _OFF["smooth"]
 
     def window(self, patch_size: int) -> int:
         """The side of the window a pixel's class is read from: the patch, widened by map smoothing."""
@@ -216,33 +225,15 @@ def decision_window(patch_size: int, smooth: int) -> int:
     return patch_size + smooth - 1 if smooth else patch_size
 
 
-def is_smoothing_window(value: object) -> bool:
-    """Whether ``value`` is a ``smooth`` part: 0 (off) or an odd window side from 3 to 31."""
-    return isinstance(value, int) and not isinstance(value, bool) and (
-        value == 0 or (value % 2 == 1 and 3 <= value <= 31))
-
-
 def check_recipe(recipe: Recipe) -> None:
-    """Checks every part's range; raises :class:`ConfigError` naming the flag."""
-    if recipe.optimizer not in OPTIMIZERS:
-        raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}; got {recipe.optimizer!r}.")
-    if recipe.select not in SELECTIONS:
-        raise ConfigError(f"--select must be one of {', '.join(SELECTIONS)}; got {recipe.select!r}.")
-    if recipe.schedule not in SCHEDULES:
-        raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}; got {recipe.schedule!r}.")
-    for name, low, high in (("lr_scale", 1e-3, 1e3), ("weight_decay", 0.0, 10.0), ("warmup", 0.0, 0.99),
-                            ("label_smoothing", 0.0, 0.99),
-                            ("jitter", 0.0, 1.0), ("context_mix", 0.0, 1.0), ("val_ratio", 0.0, 0.99),
-                            ("member_margin", 0.0, 1.0), ("screen", 0.0, 0.99)):
-        value = getattr(recipe, name)
-        if not low <= value <= high:
-            raise ConfigError(f"--{name.replace('_', '-')} must be between {low:g} and {high:g}; got {value}.")
-    if not 0 <= recipe.min_steps <= 10_000:
-        raise ConfigError(f"--min-steps must be between 0 and 10000 (0 = off); got {recipe.min_steps}.")
-    if not is_smoothing_window(recipe.smooth):
-        raise ConfigError(f"--smooth must be 0 (off) or an odd window side from 3 to 31; got {recipe.smooth}.")
-    if recipe.ensemble < 1:
-        raise ConfigError(f"--ensemble must be >= 1 (networks averaged); got {recipe.ensemble}. Use 1 for none.")
+    """Checks every part against its declaration and its registered choices; raises :class:`ConfigError`
+    naming the flag."""
+    for name, value in recipe.parts().items():
+        run_options()[name].validate(value)
+    for flag, value, allowed in (("--optimizer", recipe.optimizer, OPTIMIZERS), ("--select", recipe.select, SELECTIONS),
+                                 ("--schedule", recipe.schedule, tuple(SCHEDULES))):
+        if value not in allowed:
+            raise ConfigError(f"{flag} must be one of {', '.join(allowed)}; got {value!r}.")
     if not 0 <= recipe.survivors <= recipe.ensemble:
         raise ConfigError(f"--survivors must be between 0 (all: no screening) and --ensemble ({recipe.ensemble}); "
                           f"got {recipe.survivors}.")

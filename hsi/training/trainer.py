@@ -81,24 +81,11 @@ def evaluate(model: nn.Module, source: PatchSource, pixels: PixelSet, *, batch_s
 
 
 def fit(
-    model: nn.Module,
-    source: PatchSource,
-    train: PixelSet,
-    val: PixelSet | None = None,
-    *,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    state: TrainState | None = None,
-    optimizer_state: dict[str, Any] | None = None,
-    on_epoch_end: EpochCallback | None = None,
-    progress: bool = True,
-    micro_batch: int | None = None,
-    recipe: Recipe | None = None,
-    crops: bool = False,
-    stop_epoch: int | None = None,
-    desc: str = "train",
+    model: nn.Module, source: PatchSource, train: PixelSet, val: PixelSet | None = None, *,
+    epochs: int, batch_size: int, lr: float, seed: int,
+    state: TrainState | None = None, optimizer_state: dict[str, Any] | None = None,
+    on_epoch_end: EpochCallback | None = None, progress: bool = True, micro_batch: int | None = None,
+    recipe: Recipe | None = None, crops: bool = False, stop_epoch: int | None = None, desc: str = "train",
 ) -> TrainState:
     """Trains ``model`` in place for ``epochs`` epochs (continuing from ``state`` if given).
 
@@ -134,82 +121,27 @@ def fit(
     Returns:
         The final :class:`TrainState`.
     """
-    device = source.device
-    sizes = {"in_chans": source.n_channels, "patch_size": source.patch_size, "device": device}
+    sizes = {"in_chans": source.n_channels, "patch_size": source.patch_size, "device": source.device}
     if micro_batch is None:
         micro_batch = train_micro_batch(model, batch_size=batch_size, **sizes)
     eval_batch = inference_batch_size(model, **sizes) if val is not None and len(val) else batch_size
     state = state or TrainState()
     recipe = recipe or Recipe()
     optimizer = make_optimizer(recipe, model.parameters(), lr)
-    steps_per_epoch = -(-len(train) // batch_size)
-    if optimizer_state is None:
-        optimizer_state = state.optimizer_state
-    if optimizer_state is not None:
-        optimizer.load_state_dict(optimizer_state)
+    saved = optimizer_state if optimizer_state is not None else state.optimizer_state
+    if saved is not None:
+        optimizer.load_state_dict(saved)
+    loop = _Loop(model, source, train, optimizer, recipe, lr=lr, seed=seed, epochs=epochs, batch_size=batch_size,
+                 micro_batch=micro_batch)
+    step = _crop_step if crops else _patch_step
     stop = epochs if stop_epoch is None else min(stop_epoch, epochs)
     bar = tqdm(range(state.epoch, stop), desc=desc, unit="epoch", disable=not progress, leave=False,
                initial=state.epoch, total=epochs)
     for epoch in bar:
         started = time.perf_counter()
-        generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
-        torch.manual_seed(epoch_seed(seed, epoch))  # dropout draws
-        order = torch.randperm(len(train), generator=generator).to(device)
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        for step, batch in enumerate(order.split(batch_size)):
-            if recipe.schedule != "constant":  # a function of the global step: a resumed run follows it too
-                for group in optimizer.param_groups:
-                    group["lr"] = lr * recipe.lr_scale * lr_factor(recipe, epoch * steps_per_epoch + step,
-                                                                   epochs * steps_per_epoch)
-            optimizer.zero_grad(set_to_none=True)
-            # The batch in passes of equal slices (sizes differ by at most one). The sum of (pass
-            # loss sum / batch size) is the batch's mean loss, so the summed gradients of the
-            # passes are the batch gradient. On crops (hsi.training.crops) the convolutions run
-            # once for the whole batch and only the head runs per slice, on the same slices as
-            # patches so that dropout draws the same masks; their shared graph takes one backward.
-            if crops:
-                with autocast_for(device):
-                    windows = crop_windows(model, source, train.rows[batch], train.cols[batch],
-                                           flips=generator if recipe.augment else None)
-                crop_loss = torch.zeros((), device=device)
-            for positions in torch.arange(len(batch), device=batch.device).tensor_split(-(-len(batch) // micro_batch)):
-                part = batch[positions]
-                targets = train.targets[part]
-                if crops:
-                    with autocast_for(device):
-                        logits = cast(Any, model).forward_head(windows[positions])
-                else:
-                    patches = source.gather(train.rows[part], train.cols[part])
-                    if recipe.augments:
-                        patches = augment_patches(patches, generator, flips=recipe.augment, jitter=recipe.jitter,
-                                                  context_mix=recipe.context_mix)
-                    with autocast_for(device):
-                        logits = model(patches)
-                part_loss = nn.functional.cross_entropy(logits.float(), targets, reduction="sum",
-                                                        label_smoothing=recipe.label_smoothing)
-                if crops:
-                    crop_loss = crop_loss + part_loss / len(batch)
-                else:
-                    (part_loss / len(batch)).backward()
-                # Accumulate on the device: no host sync per batch.
-                loss_sum += part_loss.detach()
-                correct += (logits.detach().argmax(1) == targets).sum()
-            if crops:
-                crop_loss.backward()
-            optimizer.step()
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": float(loss_sum) / len(train),
-            "train_accuracy": int(correct) / len(train),
-        }
+        row = _train_epoch(loop, epoch, step)
         if val is not None and len(val):
-            row["val_loss"], row["val_accuracy"] = evaluate(model, source, val, batch_size=eval_batch)
-            if _improves(row, state, recipe.select):
-                state.best_val_loss, state.best_val_accuracy = row["val_loss"], row["val_accuracy"]
-                state.best_epoch = epoch + 1
-                state.best_state = copy.deepcopy(model.state_dict())
+            _validate(loop, val, row, state, batch_size=eval_batch)
         row["seconds"] = time.perf_counter() - started
         state.history.append(row)
         state.epoch = epoch + 1
@@ -220,6 +152,121 @@ def fit(
     bar.close()
     state.optimizer_state = optimizer.state_dict()
     return state
+
+
+@dataclass(frozen=True)
+class _Loop:
+    """What every epoch and optimiser step of one :func:`fit` call reads."""
+
+    model: nn.Module
+    source: PatchSource
+    train: PixelSet
+    optimizer: torch.optim.Optimizer
+    recipe: Recipe
+    lr: float
+    seed: int
+    epochs: int
+    batch_size: int
+    micro_batch: int
+
+
+@dataclass
+class _Totals:
+    """An epoch's summed training loss and count of correct pixels, kept on the device (no host sync per batch)."""
+
+    loss: torch.Tensor
+    correct: torch.Tensor
+
+    def add(self, part_loss: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
+        self.loss += part_loss.detach()
+        self.correct += (logits.detach().argmax(1) == targets).sum()
+
+
+#: One optimiser step's forward and backward passes: ``step(loop, batch, generator, totals)``
+#: (:func:`_patch_step` or :func:`_crop_step`); gradients accumulate in the model.
+_Step = Callable[[_Loop, torch.Tensor, torch.Generator, _Totals], None]
+
+
+def _train_epoch(loop: _Loop, epoch: int, step: _Step) -> dict[str, float]:
+    """One epoch over the training pixels in the order drawn for ``(seed, epoch)``; its loss and accuracy row."""
+    train, recipe, device = loop.train, loop.recipe, loop.source.device
+    generator = torch.Generator().manual_seed(epoch_seed(loop.seed, epoch))
+    torch.manual_seed(epoch_seed(loop.seed, epoch))  # dropout draws
+    order = torch.randperm(len(train), generator=generator).to(device)
+    loop.model.train()
+    totals = _Totals(torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long))
+    steps_per_epoch = -(-len(train) // loop.batch_size)
+    for index, batch in enumerate(order.split(loop.batch_size)):
+        if recipe.schedule != "constant":  # a function of the global step: a resumed run follows it too
+            for group in loop.optimizer.param_groups:
+                group["lr"] = loop.lr * recipe.lr_scale * lr_factor(recipe, epoch * steps_per_epoch + index,
+                                                                    loop.epochs * steps_per_epoch)
+        loop.optimizer.zero_grad(set_to_none=True)
+        step(loop, batch, generator, totals)
+        loop.optimizer.step()
+    return {
+        "epoch": epoch + 1,
+        "train_loss": float(totals.loss) / len(train),
+        "train_accuracy": int(totals.correct) / len(train),
+    }
+
+
+def _passes(batch: torch.Tensor, micro_batch: int) -> tuple[torch.Tensor, ...]:
+    """Positions in ``batch`` of each forward/backward pass: equal slices (sizes differ by at most one).
+
+    The sum of (pass loss sum / batch size) is the batch's mean loss, so the summed gradients of
+    the passes are the batch gradient.
+    """
+    return torch.arange(len(batch), device=batch.device).tensor_split(-(-len(batch) // micro_batch))
+
+
+def _loss_sum(logits: torch.Tensor, targets: torch.Tensor, recipe: Recipe) -> torch.Tensor:
+    return nn.functional.cross_entropy(logits.float(), targets, reduction="sum", label_smoothing=recipe.label_smoothing)
+
+
+def _patch_step(loop: _Loop, batch: torch.Tensor, generator: torch.Generator, totals: _Totals) -> None:
+    """A batch of patches, gathered (and augmented) pass by pass; each pass takes its own backward."""
+    train, recipe = loop.train, loop.recipe
+    for positions in _passes(batch, loop.micro_batch):
+        part = batch[positions]
+        targets = train.targets[part]
+        patches = loop.source.gather(train.rows[part], train.cols[part])
+        if recipe.augments:
+            patches = augment_patches(patches, generator, flips=recipe.augment, jitter=recipe.jitter,
+                                      context_mix=recipe.context_mix)
+        with autocast_for(loop.source.device):
+            logits = loop.model(patches)
+        part_loss = _loss_sum(logits, targets, recipe)
+        (part_loss / len(batch)).backward()
+        totals.add(part_loss, logits, targets)
+
+
+def _crop_step(loop: _Loop, batch: torch.Tensor, generator: torch.Generator, totals: _Totals) -> None:
+    """A batch on scene crops (:mod:`hsi.training.crops`): the convolutions run once for the whole batch and
+    only the head runs per pass, on the same slices as :func:`_patch_step` so that dropout draws the same
+    masks; their shared graph takes one backward."""
+    train, recipe, device = loop.train, loop.recipe, loop.source.device
+    with autocast_for(device):
+        windows = crop_windows(loop.model, loop.source, train.rows[batch], train.cols[batch],
+                               flips=generator if recipe.augment else None)
+    crop_loss = torch.zeros((), device=device)
+    for positions in _passes(batch, loop.micro_batch):
+        targets = train.targets[batch[positions]]
+        with autocast_for(device):
+            logits = cast(Any, loop.model).forward_head(windows[positions])
+        part_loss = _loss_sum(logits, targets, recipe)
+        crop_loss = crop_loss + part_loss / len(batch)
+        totals.add(part_loss, logits, targets)
+    crop_loss.backward()
+
+
+def _validate(loop: _Loop, val: PixelSet, row: dict[str, float], state: TrainState, *, batch_size: int) -> None:
+    """Adds the validation loss and accuracy to the epoch's ``row``; keeps the weights when the epoch is the best."""
+    row["val_loss"], row["val_accuracy"] = evaluate(loop.model, loop.source, val, batch_size=batch_size)
+    if _improves(row, state, loop.recipe.select):
+        state.best_val_loss, state.best_val_accuracy = row["val_loss"], row["val_accuracy"]
+        state.best_epoch = int(row["epoch"])
+        state.best_state = copy.deepcopy(loop.model.state_dict())
 
 
 def best_epoch_row(history: list[dict[str, float]], select: str) -> dict[str, float] | None:

@@ -41,7 +41,7 @@ def test_cli_choices_come_from_the_declaration(command: str, flag: str, declared
 def test_literal_settings_are_checked_from_their_type() -> None:
     assert choices("pca_fit") == ("train", "all")
     with pytest.raises(ConfigError, match="--pca-fit must be one of train, all; got 'some'"):
-        RunConfig(pca_fit="some").check_choices()  # type: ignore[arg-type]
+        RunConfig(pca_fit="some").check()  # type: ignore[arg-type]
 
 
 @pytest.fixture

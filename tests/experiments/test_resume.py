@@ -21,6 +21,7 @@ import pytest
 
 import hsi.experiments.train as train_module
 from hsi.cli.main import main
+from hsi.config import SCHEMA_VERSION
 from hsi.experiments.run_dir import RESUME_FILE, guard_run, write_status
 from hsi.experiments.train import clock_free
 
@@ -129,6 +130,30 @@ def test_a_run_with_a_denoiser_resumes_with_the_denoiser_it_started_with(
     assert np.array_equal(np.load(run_dir / "prediction.npy"), np.load(_only_run(tmp_path / "first") / "prediction.npy"))
 
 
+def test_a_run_folder_of_an_earlier_version_resumes_and_predict_reads_it(
+        runs: dict[str, Path], synthetic_files: dict[str, Path], tmp_path: Path) -> None:
+    # As made before config.json had a schema version and before the recipe parts screen and survivors
+    # existed: migrate() reads them as off (they did not act then), in config.json and in resume.pt.
+    from hsi.training.checkpoint import load_checkpoint, save_checkpoint
+
+    run_dir = tmp_path / "earlier"
+    shutil.copytree(runs["spare"], run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config.pop("schema_version") == SCHEMA_VERSION
+    config["run"] = {k: v for k, v in config["run"].items() if k not in ("screen", "survivors")}
+    (run_dir / "config.json").write_text(json.dumps(config))
+    point = load_checkpoint(run_dir / RESUME_FILE)
+    kept = ("kind", "split", "pca", "denoiser", "settings", "scene_fingerprint", "train_seconds")
+    settings = {k: v for k, v in point["settings"].items() if k not in ("screen", "survivors")}
+    save_checkpoint(run_dir / RESUME_FILE, {**{k: v for k, v in point.items() if k in kept}, "settings": settings})
+    assert main(["train", "--resume", str(run_dir), "--quiet"]) == 0
+    assert _metrics(run_dir) == _metrics(runs["first"])
+    assert main(["predict", "--checkpoint", str(run_dir), "--cube", str(synthetic_files["cube"]), "--out", str(tmp_path / "p"),
+                 "--quiet"]) == 0
+    (predicted,) = (tmp_path / "p").iterdir()
+    assert np.array_equal(np.load(predicted / "prediction.npy"), np.load(runs["first"] / "prediction.npy"))
+
+
 def _resume_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     assert main(["train", "--resume", *args]) == 2
     err = capsys.readouterr().err.strip()
@@ -167,7 +192,7 @@ def test_guard_run_marks_interruptions_and_failures(tmp_path: Path) -> None:
         (run_dir / "metrics.json").write_text("{}")  # as if stopped between the last writes
         raise KeyboardInterrupt
     assert _status(run_dir) == "interrupted" and not (run_dir / "metrics.json").exists()
-    assert json.loads((run_dir / "config.json").read_text()) == {"run": {"seed": 0}}
+    assert json.loads((run_dir / "config.json").read_text()) == {"schema_version": SCHEMA_VERSION, "run": {"seed": 0}}
 
     (run_dir / RESUME_FILE).write_bytes(b"kept")
     with pytest.raises(RuntimeError), guard_run(run_dir, resumed=True):
