@@ -89,7 +89,7 @@ def figures_not_drawn() -> Iterator[None]:
 
 
 #: The test folders whose modules run the pipeline in this process: their figures are placeholders.
-PIPELINE_FOLDERS = ("bigscene", "cli", "engine", "experiments")
+PIPELINE_FOLDERS = ("api", "bigscene", "cli", "engine", "experiments")
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -168,7 +168,7 @@ def _fetch_verified(
 def _stream(url: str, out: BinaryIO, *, name: str, timeout: float) -> str:
     """Copies the body of ``url`` into ``out`` and returns its sha256; raises :class:`_AttemptFailed`."""
     # Imported here: only a download needs it, not every command that imports the data layer.
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     digest = hashlib.sha256()

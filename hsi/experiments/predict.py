@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -14,12 +15,13 @@ import numpy as np
 import torch
 
 from hsi._core.errors import CheckpointError, ConfigError, DependencyNotFoundError, HSIError, InputTooLargeError
+from hsi._core.files import DiskFullError, check_free_space, create_work_array, free_space, write_work_rows
 from hsi._core.windows import window_majority
 from hsi.config import Inference
 from hsi.data.lazy import is_lazy_readable
 from hsi.data.patches import PatchSource
 from hsi.data.scene import Scene, load_custom_scene, load_scene
-from hsi.evaluation.predict import predict_scene, resolve_inference
+from hsi.evaluation.predict import predict_scene, predict_scene_proba, resolve_inference
 from hsi.experiments.engine import (
     TILES_PER_SLOT,
     Engine,
@@ -91,6 +93,38 @@ def smooth_classes(labels: np.ndarray, checkpoint: dict, voters: np.ndarray | No
     return window_majority(labels, window, n_classes=len(checkpoint["classes"]["ids"]), voters=voters)
 
 
+def classify_scene(
+    checkpoint: dict, cube: np.ndarray, *, device: Any, batch_size: int | None = None, inference: Inference = "auto",
+    probabilities: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Every pixel of a cube held in memory, classified as the checkpoint's run classified its scene.
+
+    The run's front-end (its denoiser, if any, then its PCA or MNF; a cube of other bands is
+    refused), the classifier, then the run's map smoothing.
+
+    Args:
+        checkpoint: as :func:`~hsi.training.checkpoint.load_run_model` returns it.
+        cube: (H, W, B) float32, the band count the run was trained on.
+        device: a torch device.
+        probabilities: also return the class probabilities.
+
+    Returns:
+        ``(classes, probabilities, inference)``: class indices 0..K-1 (H, W) int64, smoothed as
+        the run smoothed; (H, W, K) float32 probabilities (before smoothing) or None; ``dense``
+        or ``patches``, the inference used.
+    """
+    classifier = classifier_from_state(checkpoint, device)
+    used = resolve_inference(classifier, inference)  # --inference dense on a model without it fails here
+    source = PatchSource(apply_features(checkpoint, cube, device=device), patch_size=classifier.receptive_field,
+                         pad_mode=str(checkpoint["pad_mode"]), device=device)
+    if probabilities:
+        proba = predict_scene_proba(classifier, source, batch_size=batch_size, inference=used)
+        labels = torch.from_numpy(proba).argmax(0).numpy()  # the argmax predict_scene takes
+        return smooth_classes(labels, checkpoint), proba.transpose(1, 2, 0), used
+    labels = predict_scene(classifier, source, batch_size=batch_size, inference=used)
+    return smooth_classes(labels, checkpoint), None, used
+
+
 def predict_run(
     checkpoint_path: str | Path,
     *,
@@ -136,6 +170,22 @@ def predict_run(
         return stream_predict_run(checkpoint_path, checkpoint, cube, cube_key=cube_key, out=out, device=torch_device,
                                   batch_size=batch_size, nan_policy=nan_policy, inference=inference,
                                   tile_size=tile_size, probabilities=probabilities, engine=engine)
+    _refuse_tile_options(engine, tile_size=tile_size, probabilities=probabilities)
+    scene = _scene_to_classify(checkpoint, dataset=dataset, cube=cube, cube_key=cube_key, gt=gt, gt_key=gt_key,
+                               data_dir=data_dir, download=download, nan_policy=nan_policy)
+    progress.info("classifying every pixel of %s (%d x %d)", scene.name, *scene.shape[:2])
+    prediction, _, used = classify_scene(checkpoint, scene.cube, device=torch_device, batch_size=batch_size,
+                                         inference=inference)
+    return _write_prediction(out, checkpoint_path, checkpoint, scene, prediction, inference=used,
+                             labelled=dataset is not None or gt is not None)
+
+
+def _refuse_tile_options(engine: Engine | None, *, tile_size: int | None, probabilities: bool) -> None:
+    """Refuses the options of a tiled prediction for a scene read whole.
+
+    Raises:
+        ConfigError: an engine other than this machine's, ``tile_size`` or ``probabilities``.
+    """
     if engine is not None and not engine.shares_files:
         raise ConfigError(
             f"--engine {engine.name} classifies a cube tile by tile: --cube FILE (ENVI, .npy, HDF5 or GeoTIFF) without "
@@ -146,6 +196,19 @@ def predict_run(
             "--tile-size and --probabilities apply to a cube classified tile by tile: --cube FILE (ENVI, .npy, HDF5 or "
             "GeoTIFF) without --gt; leave them out for built-in scenes, .mat files and scored scenes."
         )
+
+
+def _scene_to_classify(
+    checkpoint: dict, *, dataset: str | None, cube: str | None, cube_key: str | None, gt: str | None,
+    gt_key: str | None, data_dir: str | None, download: bool, nan_policy: str,
+) -> Scene:
+    """The scene :func:`predict_run` reads whole, checked against the checkpoint and given its classes.
+
+    Raises:
+        ConfigError: neither ``dataset`` nor ``cube``.
+        CheckpointError: the scene's bands (or, with labels, classes) differ from the checkpoint's.
+        InputTooLargeError: the cube does not fit in memory (with a hint where it could be tiled).
+    """
     if dataset is not None:
         scene = load_scene(dataset, data_dir=data_dir, download=download, nan_policy=nan_policy)
         check_scene_fits(checkpoint, scene, has_labels=True)
@@ -165,25 +228,22 @@ def predict_run(
     scene.class_ids = tuple(int(i) for i in classes["ids"])
     scene.class_names = tuple(classes["names"])
     scene.palette = tuple(classes["palette"])
-    classifier = classifier_from_state(checkpoint, torch_device)
-    used = resolve_inference(classifier, inference)  # --inference dense on a model without it fails here
-    # The run's front-end: its denoiser (if any), then its PCA or MNF; a cube of other bands is refused.
-    source = PatchSource(apply_features(checkpoint, scene.cube, device=torch_device),
-                         patch_size=classifier.receptive_field,
-                         pad_mode=str(checkpoint["pad_mode"]), device=torch_device)
-    progress.info("classifying every pixel of %s (%d x %d)", scene.name, *scene.shape[:2])
-    prediction = smooth_classes(predict_scene(classifier, source, batch_size=batch_size, inference=used),
-                                checkpoint)
+    return scene
+
+
+def _write_prediction(out: str | Path, checkpoint_path: str | Path, checkpoint: dict, scene: Scene,
+                      prediction: np.ndarray, *, inference: str, labelled: bool) -> Path:
+    """Writes a whole scene's prediction into a new output folder (removed again if a write fails); returns it."""
     run_dir = create_run_dir(out, f"predict_{scene.name}")
     try:
         write_status(run_dir, "running")
         atomic_save_json(run_dir / "prediction.json", {"checkpoint": str(Path(checkpoint_path).resolve()),
                                                         "scene": scene.name, "sources": scene.sources,
-                                                        "inference": used, "smooth": run_smoothing(checkpoint)})
+                                                        "inference": inference, "smooth": run_smoothing(checkpoint)})
         atomic_save_npy(run_dir / "prediction.npy", class_id_map(scene, prediction))
         progress.info("writing figures and reports into %s", run_dir)
         write_predict_outputs(run_dir, scene, prediction, model=str(checkpoint.get("config", {}).get("model", "model")),
-                              checkpoint=str(checkpoint_path), labelled=dataset is not None or gt is not None,
+                              checkpoint=str(checkpoint_path), labelled=labelled,
                               run_split=run_split_of(checkpoint_path, checkpoint, scene))
     except BaseException:  # Ctrl-C or a failed write: a half-written output folder is worth nothing
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -199,8 +259,8 @@ def predict_summary(run_dir: Path) -> dict[str, Any]:
     return {"run_dir": Path(run_dir), "metrics": metrics}
 
 
-__all__ = ["TileResult", "TileWindow", "check_cube_fits", "classify_tile", "predict_run", "predict_summary",
-           "read_tile_window", "run_split_of", "stream_predict_run", "tile_features"]
+__all__ = ["TileResult", "TileWindow", "check_cube_fits", "classify_scene", "classify_tile", "predict_run",
+           "predict_summary", "read_tile_window", "run_split_of", "stream_predict_run", "tile_features"]
 
 
 # ---------------------------------------------------------------- scenes larger than memory, tile by tile
@@ -305,24 +365,14 @@ def stream_predict_run(
     Returns:
         The new output folder.
     """
-    import shutil
-    import time
-
-    from hsi._core.validation import check_patch_size
     from hsi.data.lazy import open_lazy_cube
     from hsi.evaluation.predict import tile_grid
 
     engine = engine or LocalEngine()
     cube_path = Path(cube_path)
     cube = open_lazy_cube(cube_path, cube_key)
-    height, width, n_bands = cube.shape
-    check_cube_fits(checkpoint, n_bands, cube.wavelengths, str(cube_path))
-    classifier = classifier_from_state(checkpoint, device)
-    used = resolve_inference(classifier, inference)
-    p = classifier.receptive_field
-    check_patch_size(p, height=height, width=width)
-    halo = p // 2 + run_smoothing(checkpoint) // 2  # the majority vote reads the classes of a margin around a tile
-    tiles = tile_grid(height, width, tile_size or DEFAULT_TILE_SIZE)
+    classifier, used, halo = _tiled_classifier(checkpoint, cube, str(cube_path), device=device, inference=inference)
+    tiles = tile_grid(*cube.shape[:2], tile_size or DEFAULT_TILE_SIZE)
     name = cube_path.stem
     settings = {"tile_size": tile_size or DEFAULT_TILE_SIZE, "inference": used, "probabilities": probabilities,
                 "nan_policy": nan_policy, "cube_key": cube_key}
@@ -334,36 +384,81 @@ def stream_predict_run(
     where = f"cube ({cube_path})"
     windows = (read_tile_window(tile, cube, checkpoint, halo=halo, where=where)
                for tile in tiles if tile.index not in done)
+    n_pixels, retries, seconds = _classify_into(
+        work, done, len(tiles), engine, windows, checkpoint=checkpoint, classifier=classifier,
+        device=torch.device(device), settings={"nan_policy": nan_policy, "batch_size": batch_size,
+                                               "inference": used, "probabilities": probabilities})
+    record = {"checkpoint": str(Path(checkpoint_path).resolve()), "scene": name,
+              "sources": {"cube": str(cube_path)}, "inference": used, "tiled": True, **settings,
+              "smooth": run_smoothing(checkpoint),
+              "n_tiles": len(tiles), "shape": list(cube.shape),
+              "engine": {**engine.describe(), "retries": retries},
+              "pixels_per_second_this_session": round(n_pixels / seconds, 1) if n_pixels else None,
+              "nodata": "0: pixels whose spectrum is all zero, all NaN/inf or all the header's "
+                        "'data ignore value'"}
+    return _publish_tiles(out, name, work, cube, checkpoint, checkpoint_path=str(checkpoint_path),
+                          probabilities=probabilities, record=record)
+
+
+def _tiled_classifier(checkpoint: dict, cube: Any, where: str, *, device: torch.device | str,
+                      inference: Inference) -> tuple[Any, str, int]:
+    """The classifier of a tiled prediction, the inference it uses, and the halo each tile is read with.
+
+    Raises:
+        CheckpointError: the cube's bands differ from the checkpoint's.
+        ConfigError: the model's patch does not fit the scene, or it has no dense pass for ``inference="dense"``.
+    """
+    from hsi._core.validation import check_patch_size
+
+    height, width, n_bands = cube.shape
+    check_cube_fits(checkpoint, n_bands, cube.wavelengths, where)
+    classifier = classifier_from_state(checkpoint, device)
+    used = resolve_inference(classifier, inference)
+    p = classifier.receptive_field
+    check_patch_size(p, height=height, width=width)
+    halo = p // 2 + run_smoothing(checkpoint) // 2  # the majority vote reads the classes of a margin around a tile
+    return classifier, used, halo
+
+
+def _classify_into(work: Path, done: set[int], n_tiles: int, engine: Engine, windows: Iterable[TileWindow], *,
+                   checkpoint: dict, classifier: Any, device: torch.device,
+                   settings: dict[str, Any]) -> tuple[int, int, float]:
+    """Classifies ``windows`` on ``engine`` into the working files, recording each finished tile in ``done``.
+
+    Returns:
+        ``(pixels, retries, seconds)`` of this session: pixels classified, tasks retried, time taken.
+
+    Raises:
+        EngineError, DependencyNotFoundError, DiskFullError: the finished tiles are kept, to continue.
+        HSIError: bad input; the working files are removed.
+    """
     started, n_pixels, retries = time.perf_counter(), 0, 0
     try:
-        for finished in classify_tiles(engine, windows, checkpoint=checkpoint, classifier=classifier,
-                                       device=torch.device(device),
-                                       settings={"nan_policy": nan_policy, "batch_size": batch_size,
-                                                 "inference": used, "probabilities": probabilities}):
+        for finished in classify_tiles(engine, windows, checkpoint=checkpoint, classifier=classifier, device=device,
+                                       settings=settings):
             result: TileResult = finished.result
             _write_tile(work, result)
             done.add(result.tile.index)
-            atomic_save_json(work / _PROGRESS, {"n_tiles": len(tiles), "done": sorted(done)})
+            atomic_save_json(work / _PROGRESS, {"n_tiles": n_tiles, "done": sorted(done)})
             n_pixels, retries = n_pixels + int(result.ids.size), retries + finished.retries
-            progress.info("tile %d of %d done (%d x %d pixels)", len(done), len(tiles), *result.ids.shape)
-    except (EngineError, DependencyNotFoundError):  # the cluster, not the input: the finished tiles are kept
+            progress.info("tile %d of %d done (%d x %d pixels)", len(done), n_tiles, *result.ids.shape)
+    except (EngineError, DependencyNotFoundError, DiskFullError):  # not the input: the finished tiles are kept
         raise
     except HSIError:  # bad input: the same command would fail again, and other options are another prediction
         shutil.rmtree(work, ignore_errors=True)
         raise
-    seconds = time.perf_counter() - started
+    return n_pixels, retries, time.perf_counter() - started
+
+
+def _publish_tiles(out: str | Path, name: str, work: Path, cube: Any, checkpoint: dict, *, checkpoint_path: str,
+                   probabilities: bool, record: dict[str, Any]) -> Path:
+    """Creates the output folder from the finished working files (removed again if a write fails), then removes
+    the working files; returns the folder."""
     run_dir = create_run_dir(out, f"predict_{name}")
     try:
         write_status(run_dir, "running")
-        _finish(run_dir, work, cube, checkpoint, checkpoint_path=str(checkpoint_path), probabilities=probabilities,
-                record={"checkpoint": str(Path(checkpoint_path).resolve()), "scene": name,
-                        "sources": {"cube": str(cube_path)}, "inference": used, "tiled": True, **settings,
-                        "smooth": run_smoothing(checkpoint),
-                        "n_tiles": len(tiles), "shape": list(cube.shape),
-                        "engine": {**engine.describe(), "retries": retries},
-                        "pixels_per_second_this_session": round(n_pixels / seconds, 1) if n_pixels else None,
-                        "nodata": "0: pixels whose spectrum is all zero, all NaN/inf or all the header's "
-                                  "'data ignore value'"})
+        _finish(run_dir, work, cube, checkpoint, checkpoint_path=checkpoint_path, probabilities=probabilities,
+                record=record)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
@@ -472,8 +567,30 @@ def classify_tile(window: TileWindow, checkpoint: dict, classifier: Any, *, nan_
     return TileResult(tile, tile_ids, proba)
 
 
+class TilesKeptDiskFullError(EngineError, DiskFullError):
+    """The disk filled during a tiled prediction: its finished tiles are kept, so the same command continues.
+
+    An :class:`~hsi.experiments.engine.EngineError` (the caller keeps the partial work) and a
+    :class:`~hsi._core.files.DiskFullError` (one line, exit code 2).
+    """
+
+
+def _tiles_kept(error: DiskFullError, work: Path, what: str) -> TilesKeptDiskFullError:
+    """``error``'s line, with what was kept and how to continue."""
+    where = "there" if error.folder == work else f"in {work}"
+    return TilesKeptDiskFullError(error.problem, fix=f"{what} {where}: free some space and run the same command "
+                                  "again to continue", folder=error.folder, needed=error.needed, free=error.free)
+
+
 def _open_work(work: Path, shape: tuple[int, int], n_classes: int, probabilities: bool, n_tiles: int) -> set[int]:
-    """The tiles a partial prediction holds already; creates its files when there is none."""
+    """The tiles a partial prediction holds already; creates its files when there is none.
+
+    The working files' disk space is checked, then reserved (:func:`~hsi._core.files.create_work_array`):
+    a disk too full for them is told now, in one line, not by ``SIGBUS`` halfway through the scene.
+
+    Raises:
+        DiskFullError: the disk has less free than the working files need (nothing is left behind).
+    """
     progress_file = work / _PROGRESS
     if progress_file.is_file():
         try:
@@ -483,29 +600,49 @@ def _open_work(work: Path, shape: tuple[int, int], n_classes: int, probabilities
                 return {int(i) for i in state["done"]}
         except (OSError, ValueError, KeyError, TypeError):
             pass  # a damaged record: start again
-    work.mkdir(parents=True, exist_ok=True)
     # Working files updated in place, tile by tile (an atomic rewrite per tile would copy the scene
     # each time); they are copied into the output folder through the atomic writer at the end.
-    np.lib.format.open_memmap(work / _WORK_FILES["labels"], mode="w+", dtype=np.uint16, shape=shape).flush()
+    files: dict[str, tuple[type, tuple[int, ...]]] = {"labels": (np.uint16, shape)}
     if probabilities:
-        np.lib.format.open_memmap(work / _WORK_FILES["probabilities"], mode="w+", dtype=np.uint8,
-                                  shape=(*shape, n_classes)).flush()
-    atomic_save_json(progress_file, {"n_tiles": n_tiles, "done": []})
+        files["probabilities"] = (np.uint8, (*shape, n_classes))
+    needed = sum(int(np.prod(size)) * np.dtype(dtype).itemsize + 128 for dtype, size in files.values())
+    fix = ("free some space there, or pass an --out folder on another disk, and run the command again "
+           "(the outputs need about as much again)")
+    check_free_space(work.parent, needed, what="for the tiled prediction's working files", fix=fix)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        for key, (dtype, size) in files.items():
+            create_work_array(work / _WORK_FILES[key], dtype, size)
+        atomic_save_json(progress_file, {"n_tiles": n_tiles, "done": []})
+    except DiskFullError:  # nothing is finished yet: leave nothing behind
+        shutil.rmtree(work, ignore_errors=True)
+        check_free_space(work.parent, needed, what="for the tiled prediction's working files", fix=fix)
+        raise
     return set()
 
 
+#: Free space a tile write leaves for the progress record (rewritten after each tile), beyond its size.
+_PROGRESS_ROOM = 64 << 10
+
+
 def _write_tile(work: Path, result: TileResult) -> None:
-    """Writes one tile into the working files, mapped for this tile only (its pages leave memory after)."""
+    """Writes one tile into the working files with positioned writes (no memory map: a full disk is an error,
+    never ``SIGBUS``), then makes sure the progress record that follows has room.
+
+    Raises:
+        TilesKeptDiskFullError: the disk is full; the tiles finished before this one are kept.
+    """
     tile = result.tile
-    labels = np.load(work / _WORK_FILES["labels"], mmap_mode="r+")
-    labels[tile.rows, tile.cols] = result.ids
-    labels.flush()
-    del labels
-    if result.proba is not None:
-        stored = np.load(work / _WORK_FILES["probabilities"], mmap_mode="r+")
-        stored[tile.rows, tile.cols] = result.proba
-        stored.flush()
-        del stored
+    try:
+        write_work_rows(work / _WORK_FILES["labels"], tile.rows, tile.cols, result.ids)
+        if result.proba is not None:
+            write_work_rows(work / _WORK_FILES["probabilities"], tile.rows, tile.cols, result.proba)
+        progress_file = work / _PROGRESS
+        room = (progress_file.stat().st_size if progress_file.is_file() else 0) + _PROGRESS_ROOM
+        if free_space(work) < room:  # the record of this tile would not fit: stop while the work is consistent
+            check_free_space(work, room, what="recording a finished tile")
+    except DiskFullError as error:
+        raise _tiles_kept(error, work, "the finished tiles are kept") from error
 
 
 #: Longest side of the quick-look map, in pixels.
@@ -514,7 +651,24 @@ QUICK_LOOK_SIDE = 1500
 
 def _finish(run_dir: Path, work: Path, cube: Any, checkpoint: dict, *, checkpoint_path: str, probabilities: bool,
             record: dict[str, Any]) -> None:
-    """Copies the finished working files into the output folder, with the GeoTIFFs and the quick look."""
+    """Copies the finished working files into the output folder, with the GeoTIFFs and the quick look.
+
+    Raises:
+        TilesKeptDiskFullError: the disk filled; every tile is classified and kept, the same command writes the
+            outputs.
+    """
+    try:
+        _write_outputs(run_dir, work, cube, checkpoint, checkpoint_path=checkpoint_path, probabilities=probabilities,
+                       record=record)
+    except DiskFullError as error:
+        if isinstance(error, TilesKeptDiskFullError):
+            raise
+        raise _tiles_kept(error, work, "every tile is classified and kept") from error
+
+
+def _write_outputs(run_dir: Path, work: Path, cube: Any, checkpoint: dict, *, checkpoint_path: str,
+                   probabilities: bool, record: dict[str, Any]) -> None:
+    """:func:`_finish`'s writing: prediction.npy/.json, the GeoTIFFs, the quick look and report.html."""
     from hsi.reporting import figures
     from hsi.reporting.files import atomic_save_figure
     from hsi.reporting.run_report import write_html_run_report

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hsi.config import RunConfig
+from hsi._core.errors import ConfigError
+from hsi.config import RunConfig, config_record
 from hsi.data.scene import LazyScene, Scene
 from hsi.data.splits import Split
 from hsi.reporting import figures, tables
@@ -28,9 +29,12 @@ from hsi.reporting.html_report import Card, FigureRef, write_html_report
 from hsi.reporting.tables import format_kappa, format_percent
 from hsi.training.recipe import recipe_line, recipe_record
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = [
-    "class_id_map", "counts_text", "excluded_label", "headline_cards", "progress", "run_caption",
-    "write_control_outputs", "write_html_run_report", "write_predict_outputs", "write_run_outputs",
+    "SCENE_FIGURES", "class_id_map", "counts_text", "excluded_label", "headline_cards", "progress", "run_caption",
+    "scene_figure", "write_control_outputs", "write_html_run_report", "write_predict_outputs", "write_run_outputs",
     "write_scene_figures",
 ]
 
@@ -144,7 +148,7 @@ def write_run_outputs(
     ``streamed`` the folder ``predict`` wrote them in: its quick-look ``map.png`` (downsampled)
     and ``prediction.tif`` are copied, and no full-resolution figure of the scene is drawn.
     """
-    atomic_save_json(run_dir / "config.json", {"run": config.to_dict(), "resolved": resolved})
+    atomic_save_json(run_dir / "config.json", config_record(config.to_dict(), resolved=resolved))
     metrics = {**metrics, "recipe": recipe_record(config)}  # the training recipe and each part's setting
     counts = split.counts()
     report_extra = {
@@ -198,48 +202,59 @@ def write_run_outputs(
     atomic_write_text(run_dir / "report.md", report)
 
 
+#: The figures of a run's scene, by name (``<name>.png`` in the run folder): those after the first two
+#: need a split and the scores.
+SCENE_FIGURES = ("map", "false_colour", "map_labelled", "ground_truth", "errors", "confusion", "split")
+
+
+def scene_figure(
+    name: str, scene: Scene, prediction: np.ndarray, *, split: Split | None = None,
+    metrics: dict[str, Any] | None = None, caption: str | None = None,
+) -> Figure:
+    """One of :data:`SCENE_FIGURES`, drawn from the run's data.
+
+    Args:
+        prediction: class indices 0..K-1 of every pixel, shape (H, W).
+        split, metrics: the run's split and metrics (fractions); needed by every figure after the first two.
+        caption: heads every map title (e.g. :func:`run_caption`); default: the scene's name.
+    """
+    names, palette, georef = list(scene.class_names), list(scene.palette), getattr(scene, "georef", None)
+    caption = caption or scene.name
+    if name == "map":
+        return figures.classification_map(prediction, class_names=names, palette=palette,
+                                          title=f"{caption}\nprediction, every pixel", georef=georef)
+    if name == "false_colour":
+        return figures.false_colour(scene.cube, scene.rgb_bands, title=f"{scene.name}: false colour",
+                                    wavelengths=getattr(scene, "wavelengths", None))
+    if name not in SCENE_FIGURES:
+        raise ConfigError(f"figure must be one of {', '.join(SCENE_FIGURES)}; got {name!r}.")
+    if split is None or metrics is None:
+        raise ConfigError(f"the {name} figure needs the run's split and scores; this run has none.")
+    labelled = scene.labels >= 0
+    if name == "map_labelled":
+        return figures.classification_map(np.where(labelled, prediction, -1), class_names=names, palette=palette,
+                                          title=f"{caption}\nprediction on the labelled pixels", georef=georef)
+    if name == "ground_truth":
+        return figures.classification_map(scene.labels, class_names=names, palette=palette,
+                                          title=f"{scene.name}: ground truth", georef=georef)
+    if name == "errors":
+        return figures.error_map(split.test, prediction == scene.labels, train_mask=split.train,
+                                 labelled_mask=labelled, title=f"{caption}\nerrors on the test pixels")
+    if name == "confusion":
+        return figures.confusion_figure(np.asarray(metrics["confusion_matrix"]), names)
+    return figures.split_map(split.train, split.val, split.test, excluded_mask=split.excluded,
+                             excluded_label=excluded_label(split))
+
+
 def write_scene_figures(
     run_dir: Path, scene: Scene, prediction: np.ndarray, *, split: Split | None = None,
     metrics: dict[str, Any] | None = None, caption: str | None = None,
 ) -> None:
-    """Writes map.png and false_colour.png, and with a split and labels the figures that need them.
-
-    ``caption`` (e.g. :func:`run_caption`) heads every map title; default: the scene's name.
-    """
-    names, palette = list(scene.class_names), list(scene.palette)
-    caption = caption or scene.name
-    atomic_save_figure(
-        figures.classification_map(prediction, class_names=names, palette=palette,
-                                   title=f"{caption}\nprediction, every pixel", georef=scene.georef),
-        run_dir / "map.png",
-    )
-    atomic_save_figure(figures.false_colour(scene.cube, scene.rgb_bands, title=f"{scene.name}: false colour",
-                                            wavelengths=getattr(scene, "wavelengths", None)),
-                       run_dir / "false_colour.png")
-    if split is None or metrics is None:
-        return
-    labelled = scene.labels >= 0
-    atomic_save_figure(
-        figures.classification_map(np.where(labelled, prediction, -1), class_names=names, palette=palette,
-                                   title=f"{caption}\nprediction on the labelled pixels", georef=scene.georef),
-        run_dir / "map_labelled.png",
-    )
-    atomic_save_figure(
-        figures.classification_map(scene.labels, class_names=names, palette=palette,
-                                   title=f"{scene.name}: ground truth", georef=scene.georef),
-        run_dir / "ground_truth.png",
-    )
-    atomic_save_figure(
-        figures.error_map(split.test, prediction == scene.labels, train_mask=split.train, labelled_mask=labelled,
-                          title=f"{caption}\nerrors on the test pixels"),
-        run_dir / "errors.png",
-    )
-    confusion = np.asarray(metrics["confusion_matrix"])
-    atomic_save_figure(figures.confusion_figure(confusion, names), run_dir / "confusion.png")
-    atomic_save_figure(
-        figures.split_map(split.train, split.val, split.test, excluded_mask=split.excluded,
-                          excluded_label=excluded_label(split)), run_dir / "split.png",
-    )
+    """Writes map.png and false_colour.png, and with a split and labels the other :data:`SCENE_FIGURES`."""
+    drawn = SCENE_FIGURES if split is not None and metrics is not None else SCENE_FIGURES[:2]
+    for name in drawn:
+        atomic_save_figure(scene_figure(name, scene, prediction, split=split, metrics=metrics, caption=caption),
+                           run_dir / f"{name}.png")
 
 
 def write_predict_outputs(
