@@ -38,7 +38,8 @@ from hsi._core.memory import check_fits_in_memory, format_bytes, memory_budget
 if TYPE_CHECKING:
     import h5py
 
-__all__ = ["ROLES", "SUPPORTED_EXTENSIONS", "DataWarning", "Role", "envi_layout_warning", "load_array", "warn_data"]
+__all__ = ["ROLES", "SUPPORTED_EXTENSIONS", "DataWarning", "Role", "check_input_file", "envi_layout_warning",
+           "load_array", "warn_data"]
 
 Role = Literal["cube", "gt"]
 ROLES: tuple[str, ...] = ("cube", "gt")
@@ -89,7 +90,7 @@ def load_array(path: str | Path, key: str | None = None, *, role: Role = "cube")
     path = Path(path)
     if role not in ROLES:
         raise ConfigError(f"role must be one of {', '.join(ROLES)}; got {role!r}.")
-    _check_file(path, role)
+    check_input_file(path, role)
     fmt, reader = _reader_for(path, role)
     try:
         # A library's warning about a damaged file is no help to a user: only the package's own are kept.
@@ -123,8 +124,8 @@ def load_array(path: str | Path, key: str | None = None, *, role: Role = "cube")
     return array
 
 
-def _check_file(path: Path, role: str) -> None:
-    """Raises unless ``path`` is an existing, non-empty file."""
+def check_input_file(path: Path, role: str) -> None:
+    """Raises unless ``path`` is an existing, non-empty file: the one-line refusals every reader and check says."""
     if not path.exists():
         raise DatasetNotFoundError(
             f"{role} file not found: {path}; check the path (relative paths start at {Path.cwd()})."

@@ -136,10 +136,10 @@ def open_lazy_cube(path: str | Path, key: str | None = None) -> LazyCube:
         DatasetNotFoundError / DataFormatError: missing, empty, truncated or not a 3-D cube.
         DependencyNotFoundError: a GeoTIFF without rasterio installed.
     """
-    from hsi.data.io import _check_file  # the one-line refusals of missing and empty files
+    from hsi.data.io import check_input_file
 
     path = Path(path)
-    _check_file(path, "cube")
+    check_input_file(path, "cube")
     suffix = path.suffix.lower()
     if suffix == ".npy":
         cube = _open_npy(path)

@@ -12,7 +12,7 @@ from pathlib import Path
 from hsi._core.errors import ConfigError
 from hsi.config import RunConfig
 from hsi.data.corrupt import parse_corruptions
-from hsi.data.io import _check_file  # the one-line refusals of missing and empty files, as the reader says them
+from hsi.data.io import check_input_file
 from hsi.data.padding import PAD_MODES
 from hsi.data.scene import NAN_POLICIES, ensure_scene_files
 from hsi.data.specs import get_spec
@@ -65,7 +65,7 @@ def check_input_files(config: RunConfig) -> None:
         ensure_scene_files(config.dataset, data_dir=config.data_dir, download=config.download)
     for role, path in (("cube", config.cube), ("gt", config.gt), ("gt", config.train_gt), ("gt", config.test_gt)):
         if path is not None:
-            _check_file(Path(path), role)
+            check_input_file(Path(path), role)
 
 
 def check_run_inputs(config: RunConfig) -> None:
