@@ -16,7 +16,6 @@ import torch
 
 from hsi._core.errors import CheckpointError, ConfigError, DependencyNotFoundError, HSIError, InputTooLargeError
 from hsi._core.files import DiskFullError, check_free_space, create_work_array, free_space, write_work_rows
-from hsi._core.windows import window_majority
 from hsi.config import Inference
 from hsi.data.lazy import is_lazy_readable
 from hsi.data.patches import PatchSource
@@ -38,6 +37,7 @@ from hsi.training.checkpoint import load_run_model
 from hsi.training.device import resolve_device
 from hsi.training.factory import classifier_from_state
 from hsi.training.frontend import apply_features, frontend_radius
+from hsi.training.recipe import PostProcessing
 
 if TYPE_CHECKING:
     from hsi.evaluation.predict import Tile
@@ -80,17 +80,11 @@ def run_split_of(checkpoint_path: str | Path, checkpoint: dict, scene: Scene) ->
     return train.astype(bool), test
 
 
-def run_smoothing(checkpoint: dict) -> int:
-    """The run's map smoothing window (its recipe's ``smooth``; 0 = none, as for runs made before it existed)."""
-    return int(checkpoint["config"].get("smooth") or 0)
-
-
-def smooth_classes(labels: np.ndarray, checkpoint: dict, voters: np.ndarray | None = None) -> np.ndarray:
-    """``labels`` (H, W) class indices smoothed as the checkpoint's run smoothed its map (majority vote)."""
-    window = run_smoothing(checkpoint)
-    if not window:
-        return labels
-    return window_majority(labels, window, n_classes=len(checkpoint["classes"]["ids"]), voters=voters)
+def run_post_processing(checkpoint: dict) -> PostProcessing:
+    """The run's post-processing stage, the one place a checkpoint's is read: its recipe's ``smooth`` (0 = none,
+    as for runs made before it existed) and ``tta`` (None for a model it does not act on)."""
+    config = checkpoint["config"]
+    return PostProcessing(tta=config.get("tta") is True, smooth=int(config.get("smooth") or 0))
 
 
 def classify_scene(
@@ -117,12 +111,14 @@ def classify_scene(
     used = resolve_inference(classifier, inference)  # --inference dense on a model without it fails here
     source = PatchSource(apply_features(checkpoint, cube, device=device), patch_size=classifier.receptive_field,
                          pad_mode=str(checkpoint["pad_mode"]), device=device)
+    proba: np.ndarray | None = None
     if probabilities:
         proba = predict_scene_proba(classifier, source, batch_size=batch_size, inference=used)
         labels = torch.from_numpy(proba).argmax(0).numpy()  # the argmax predict_scene takes
-        return smooth_classes(labels, checkpoint), proba.transpose(1, 2, 0), used
-    labels = predict_scene(classifier, source, batch_size=batch_size, inference=used)
-    return smooth_classes(labels, checkpoint), None, used
+    else:
+        labels = predict_scene(classifier, source, batch_size=batch_size, inference=used)
+    classes = run_post_processing(checkpoint).apply(labels, n_classes=len(checkpoint["classes"]["ids"]))
+    return classes, None if proba is None else proba.transpose(1, 2, 0), used
 
 
 def predict_run(
@@ -239,7 +235,8 @@ def _write_prediction(out: str | Path, checkpoint_path: str | Path, checkpoint: 
         write_status(run_dir, "running")
         atomic_save_json(run_dir / "prediction.json", {"checkpoint": str(Path(checkpoint_path).resolve()),
                                                         "scene": scene.name, "sources": scene.sources,
-                                                        "inference": inference, "smooth": run_smoothing(checkpoint)})
+                                                        "inference": inference,
+                                                        "smooth": run_post_processing(checkpoint).smooth})
         atomic_save_npy(run_dir / "prediction.npy", class_id_map(scene, prediction))
         progress.info("writing figures and reports into %s", run_dir)
         write_predict_outputs(run_dir, scene, prediction, model=str(checkpoint.get("config", {}).get("model", "model")),
@@ -260,7 +257,8 @@ def predict_summary(run_dir: Path) -> dict[str, Any]:
 
 
 __all__ = ["TileResult", "TileWindow", "check_cube_fits", "classify_scene", "classify_tile", "predict_run",
-           "predict_summary", "read_tile_window", "run_split_of", "stream_predict_run", "tile_features"]
+           "predict_summary", "read_tile_window", "run_post_processing", "run_split_of", "stream_predict_run",
+           "tile_features"]
 
 
 # ---------------------------------------------------------------- scenes larger than memory, tile by tile
@@ -349,8 +347,8 @@ def stream_predict_run(
     """Classifies a cube read window by window, tile after tile; memory is bounded by the tile.
 
     Each tile is read with a halo of ``receptive_field // 2``, plus half the window of the run's map
-    smoothing (:func:`smooth_classes`), the scene's edges padded as the checkpoint's pad mode pads
-    a whole scene, and classified by :func:`classify_tile`: the classes
+    smoothing (:meth:`~hsi.training.recipe.PostProcessing.apply`), the scene's edges padded as the
+    checkpoint's pad mode pads a whole scene, and classified by :func:`classify_tile`: the classes
     equal those of the whole scene classified at once. ``engine`` runs the tiles: this process
     (the default), or Ray tasks that get each window's pixels from this process (no file of the
     cube or checkpoint is read elsewhere) and send the classes back
@@ -390,7 +388,7 @@ def stream_predict_run(
                                                "inference": used, "probabilities": probabilities})
     record = {"checkpoint": str(Path(checkpoint_path).resolve()), "scene": name,
               "sources": {"cube": str(cube_path)}, "inference": used, "tiled": True, **settings,
-              "smooth": run_smoothing(checkpoint),
+              "smooth": run_post_processing(checkpoint).smooth,
               "n_tiles": len(tiles), "shape": list(cube.shape),
               "engine": {**engine.describe(), "retries": retries},
               "pixels_per_second_this_session": round(n_pixels / seconds, 1) if n_pixels else None,
@@ -416,7 +414,7 @@ def _tiled_classifier(checkpoint: dict, cube: Any, where: str, *, device: torch.
     used = resolve_inference(classifier, inference)
     p = classifier.receptive_field
     check_patch_size(p, height=height, width=width)
-    halo = p // 2 + run_smoothing(checkpoint) // 2  # the majority vote reads the classes of a margin around a tile
+    halo = p // 2 + run_post_processing(checkpoint).margin  # the vote reads the classes of a margin around a tile
     return classifier, used, halo
 
 
@@ -531,8 +529,8 @@ def classify_tile(window: TileWindow, checkpoint: dict, classifier: Any, *, nan_
     """Classifies one tile from its window: the one inference path of a tile, in the driver or in a Ray task.
 
     Front end (:func:`window_features`), then :func:`~hsi.evaluation.predict.predict_window`, the run's
-    map smoothing (:func:`smooth_classes`: the window's halo holds its margin; probabilities are not
-    smoothed), then the checkpoint's class ids; no file is read or written.
+    map smoothing (:meth:`~hsi.training.recipe.PostProcessing.apply`: the window's halo holds its margin;
+    probabilities are not smoothed), then the checkpoint's class ids; no file is read or written.
     """
     from hsi.evaluation import predict as evaluation
 
@@ -542,7 +540,8 @@ def classify_tile(window: TileWindow, checkpoint: dict, classifier: Any, *, nan_
                                        probabilities=probabilities)
     labels = torch.from_numpy(result).argmax(0).numpy() if probabilities else result  # (h, w) class indices
     tile = window.tile
-    margin = run_smoothing(checkpoint) // 2
+    post = run_post_processing(checkpoint)
+    margin = post.margin
     if margin:  # classified: the tile and a margin the majority vote reads (beyond the scene: padding, no vote)
         rows = np.arange(labels.shape[0]) + tile.rows.start - margin
         cols = np.arange(labels.shape[1]) + tile.cols.start - margin
@@ -553,7 +552,7 @@ def classify_tile(window: TileWindow, checkpoint: dict, classifier: Any, *, nan_
                                                             cols[in_cols] - window.cols.start)]
         keep = (slice(margin, margin + tile.rows.stop - tile.rows.start),
                 slice(margin, margin + tile.cols.stop - tile.cols.start))
-        labels = smooth_classes(labels, checkpoint, voters)[keep]
+        labels = post.apply(labels, n_classes=len(checkpoint["classes"]["ids"]), voters=voters)[keep]
         result = result[:, keep[0], keep[1]] if probabilities else result
     inner = (slice(tile.rows.start - window.rows.start, tile.rows.stop - window.rows.start),
              slice(tile.cols.start - window.cols.start, tile.cols.stop - window.cols.start))

@@ -21,7 +21,7 @@ import dataclasses
 import platform
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,7 +31,6 @@ import torch
 import hsi
 from hsi._core.errors import ConfigError, DataFormatError
 from hsi._core.validation import check_patch_size
-from hsi._core.windows import window_majority
 from hsi.config import Inference, RunConfig, run_options
 from hsi.data.corrupt import corrupt_cube
 from hsi.data.lazy import gather_mosaic
@@ -60,7 +59,7 @@ from hsi.training.denoise_fit import Denoiser, fit_denoiser
 from hsi.training.device import resolve_device
 from hsi.training.factory import build_classifier
 from hsi.training.frontend import denoise_settings, fit_reducer
-from hsi.training.recipe import decision_window, recipe_of, resolve_recipe
+from hsi.training.recipe import PostProcessing, recipe_of, resolve_recipe
 from hsi.training.seed import seeded_run
 from hsi.training.trainer import PixelSet
 
@@ -129,13 +128,18 @@ class Fitted:
     #: an ensemble's networks: seed, epochs trained, selected epoch, validation scores, kept, seconds
     #: (:meth:`~hsi.training.ensemble.EnsembleClassifier.fit`); None for one model.
     ensemble: dict[str, Any] | None = None
-    #: the recipe's map smoothing: majority vote in this odd window after classification (0 = none).
-    smooth: int = 0
+    #: the recipe's post-processing stage: test-time flips (the classifier applies them) and map smoothing.
+    post_processing: PostProcessing = field(default_factory=PostProcessing)
+
+    @property
+    def smooth(self) -> int:
+        """The map smoothing's majority-vote window (0 = none)."""
+        return self.post_processing.smooth
 
     @property
     def decision_window(self) -> int:
         """The side of the window a pixel's class is read from (the leakage audit's patch size)."""
-        return decision_window(self.classifier.receptive_field, self.smooth)
+        return self.post_processing.window(self.classifier.receptive_field)
 
 
 @dataclass
@@ -386,17 +390,17 @@ def fit(
                                 on_epoch_end=on_epoch_end)
     return Fitted(classifier, source, report.history, report.selected_epoch, time.perf_counter() - started,
                   inference=config.inference, read_seconds=read_seconds, train_input=report.train_input,
-                  train_batch_size=report.batch_size, ensemble=report.ensemble, smooth=recipe.smooth)
+                  train_batch_size=report.batch_size, ensemble=report.ensemble,
+                  post_processing=recipe.post_processing)
 
 
 def predict(fitted: Fitted, *, batch_size: int | None = None) -> Prediction:
     """Classifies every pixel of the source the classifier was fitted on, as ``fitted.inference`` says,
-    then smooths the map by majority vote where the recipe says (``fitted.smooth``)."""
+    then post-processes the map as the recipe says (:meth:`~hsi.training.recipe.PostProcessing.apply`)."""
     started = time.perf_counter()
     inference = resolve_inference(fitted.classifier, fitted.inference)
     labels = predict_scene(fitted.classifier, fitted.source, batch_size=batch_size, inference=inference)
-    if fitted.smooth:
-        labels = window_majority(labels, fitted.smooth, n_classes=fitted.classifier.num_classes)
+    labels = fitted.post_processing.apply(labels, n_classes=fitted.classifier.num_classes)
     return Prediction(labels, time.perf_counter() - started, inference)
 
 

@@ -35,7 +35,7 @@ def split_settings(config: RunConfig) -> SplitSettings:
         train_ratio=config.train_ratio, val_ratio=config.resolved_val_ratio, patch_size=config.patch_size,
         seed=config.resolved_split_seed, train_per_class=config.train_per_class, block_size=config.block_size,
         train_gt=config.train_gt, test_gt=config.test_gt,
-        guard_size=recipe_of(config).window(config.patch_size),
+        guard_size=recipe_of(config).post_processing.window(config.patch_size),
     )
 
 

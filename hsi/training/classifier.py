@@ -229,9 +229,9 @@ class TorchClassifier(Classifier):
 
     def fit_settings(self, source: PatchSource, train: PixelSet, settings: FitSettings) -> FitSettings:
         """``settings`` resolved for this network: the batch shrunk by ``min_steps``, ``patches`` or ``crops``."""
-        recipe = settings.recipe or Recipe()
-        settings = replace(settings, batch_size=train_batch_size(recipe, settings.batch_size, len(train)))
-        crops = use_crops(settings.train_input, self.network, recipe, name=self.name, rows=train.rows,
+        training = (settings.recipe or Recipe()).training
+        settings = replace(settings, batch_size=train_batch_size(training, settings.batch_size, len(train)))
+        crops = use_crops(settings.train_input, self.network, training, name=self.name, rows=train.rows,
                           cols=train.cols, height=source.height, width=source.width, batch_size=settings.batch_size)
         return replace(settings, train_input="crops" if crops else "patches")
 
@@ -251,7 +251,7 @@ class TorchClassifier(Classifier):
         """
         started = time.perf_counter()
         recipe = settings.recipe or Recipe()
-        self.tta = recipe.tta
+        self.tta = recipe.post_processing.tta
         if self.training is None and resume is not None:
             self.network.load_state_dict(resume.model_state)
             resume.state.optimizer_state = resume.optimizer_state

@@ -24,7 +24,7 @@ from torch import nn
 from hsi._core.errors import ConfigError
 from hsi.data.patches import PatchSource
 from hsi.models.profile import DenseCost, dense_cost
-from hsi.training.recipe import Recipe
+from hsi.training.recipe import Recipe, TrainingParts
 
 __all__ = ["CROPS_COST_SHARE", "Crop", "batch_crops", "crop_cost_share", "crop_windows", "use_crops"]
 
@@ -159,7 +159,7 @@ def crop_cost_share(cost: DenseCost, rows: torch.Tensor, cols: torch.Tensor, *, 
     return crop_macs / (n * (cost.trunk_macs(patch_size, patch_size) + cost.head_macs))
 
 
-def use_crops(train_input: str, network: nn.Module | None, recipe: Recipe, *, name: str,
+def use_crops(train_input: str, network: nn.Module | None, recipe: TrainingParts | Recipe, *, name: str,
               rows: torch.Tensor | None = None, cols: torch.Tensor | None = None, height: int = 0, width: int = 0,
               batch_size: int = 0) -> bool:
     """Resolves ``--train-input``: ``patches`` -> False; ``crops`` -> True where crops are exact;

@@ -88,11 +88,12 @@ class EnsembleClassifier(Classifier):
             each network: seed, epochs trained, selected epoch, validation accuracy and loss, kept, seconds.
         """
         recipe = settings.recipe or Recipe()
+        composition, select = recipe.composition, recipe.selection.select
         for index, member in enumerate(self.members):  # batch order, dropout, augmentation
             member.seed = member_seed(settings.seed, index)
         settings = self.members[0].fit_settings(source, train, settings)
         has_val = val is not None and len(val) > 0
-        screen = screening_epoch(recipe, settings.epochs, has_validation=has_val)
+        screen = screening_epoch(composition, settings.epochs, has_validation=has_val)
         saved = resume.networks if resume is not None else {}
         n = len(self.members)
 
@@ -106,11 +107,11 @@ class EnsembleClassifier(Classifier):
             for index in continuing:
                 train_to(index, screen)
             ranked = sorted(continuing,
-                            key=lambda i: _screening_rank(self.members[i].history[:screen], recipe.select, i))
-            continuing = sorted(ranked[:recipe.survivors])
-        elif 0 < recipe.survivors < n:  # nothing to rank on: the first networks, the others never start
-            del self.members[recipe.survivors:]
-            continuing, n = list(range(recipe.survivors)), recipe.survivors
+                            key=lambda i: _screening_rank(self.members[i].history[:screen], select, i))
+            continuing = sorted(ranked[:composition.survivors])
+        elif 0 < composition.survivors < n:  # nothing to rank on: the first networks, the others never start
+            del self.members[composition.survivors:]
+            continuing, n = list(range(composition.survivors)), composition.survivors
         for index in continuing:
             train_to(index, settings.epochs)
         selected = {index: self.members[index].finish(source, train, settings=settings) for index in continuing}
@@ -120,15 +121,15 @@ class EnsembleClassifier(Classifier):
             batch_size = self.members[0].inference_batch_size(source)
             scores = {i: evaluate(self.members[i].network, source, val, batch_size=batch_size) for i in continuing}
             best = max(accuracy for _, accuracy in scores.values())
-            self.kept = [i for i in continuing if scores[i][1] >= best - recipe.member_margin - 1e-9]
+            self.kept = [i for i in continuing if scores[i][1] >= best - composition.member_margin - 1e-9]
         history = [{"network": index + 1, **row} for index, member in enumerate(self.members)
                    for row in member.history]
-        networks = [self._network_record(i, selected.get(i), scores.get(i), recipe.select) for i in range(n)]
+        networks = [self._network_record(i, selected.get(i), scores.get(i), select) for i in range(n)]
         record: dict[str, Any] = {"networks": networks, "kept": [i + 1 for i in self.kept]}
         if screen is not None:
             record["screen_epoch"] = screen
         if has_val:
-            record["member_margin"] = recipe.member_margin
+            record["member_margin"] = composition.member_margin
         return FitReport(history, selected[self.kept[0]], settings.train_input, settings.batch_size, record)
 
     def _network_record(self, index: int, selected: int | None, score: tuple[float, float] | None, select: str

@@ -43,9 +43,10 @@ def build_classifier(
     if MODELS.get(name).kind == SklearnClassifier.kind:
         return SklearnClassifier.create(name, in_chans=in_chans, num_classes=num_classes, patch_size=patch_size,
                                         device=where, seed=seed)
-    if recipe is not None and recipe.ensemble > 1:
+    size = recipe.composition.ensemble if recipe is not None else 1
+    if size > 1:
         return EnsembleClassifier.create(name, in_chans=in_chans, num_classes=num_classes, patch_size=patch_size,
-                                         device=where, seed=seed or 0, size=recipe.ensemble)
+                                         device=where, seed=seed or 0, size=size)
     return TorchClassifier.create(name, in_chans=in_chans, num_classes=num_classes, patch_size=patch_size,
                                   device=where, seed=seed)
 

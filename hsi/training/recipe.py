@@ -36,6 +36,13 @@ error the issue asked for; every backbone converges; ``robust`` fell behind). Ev
 so ``--recipe robust --no-augment`` is the recipe minus one part; :func:`resolve_recipe`
 writes the values used back into the config, so ``config.json`` reproduces the run.
 
+The parts fall into four stages, each the stage its option is declared with
+(:data:`RECIPE_STAGES`), each read as one object by the code that acts on it: training
+(:class:`TrainingParts`, the training loop), model selection (:class:`SelectionParts`, the kept
+epoch), composition (:class:`CompositionParts`, the ensemble) and post-processing
+(:class:`PostProcessing`: test-time flips in the network classifier, and the map's majority vote,
+applied by :meth:`PostProcessing.apply` alone, under ``train``, ``predict`` and tiled prediction).
+
 This module imports no torch (the CLI's ``--help`` reads its names); the torch parts are
 :func:`hsi.training.batching.augment_patches` and :func:`make_optimizer`.
 """
@@ -48,9 +55,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from hsi._core.errors import ConfigError
 from hsi._core.registry import Registry
 from hsi._core.validation import is_smoothing_window
+from hsi._core.windows import window_majority
 from hsi.config import run_options
 
 if TYPE_CHECKING:
@@ -59,7 +69,8 @@ if TYPE_CHECKING:
     from hsi.config import RunConfig
 
 __all__ = [
-    "ESTIMATOR_PARTS", "MIN_BATCH", "OPTIMIZERS", "PART_NAMES", "RECIPES", "SCHEDULES", "SELECTIONS", "Recipe",
+    "ESTIMATOR_PARTS", "MIN_BATCH", "OPTIMIZERS", "PART_NAMES", "RECIPES", "RECIPE_STAGES", "SCHEDULES", "SELECTIONS",
+    "CompositionParts", "PostProcessing", "Recipe", "SelectionParts", "TrainingParts",
     "applied_parts", "check_recipe", "decision_window", "is_smoothing_window", "lr_factor", "make_optimizer",
     "recipe_line", "recipe_of",
     "recipe_record", "register_recipe", "resolve_recipe", "screening_epoch", "train_batch_size",
@@ -103,11 +114,84 @@ _OFF: dict[str, Any] = {name: declared.off for name, declared in run_options().i
 
 
 @dataclass(frozen=True)
-class Recipe:
+class TrainingParts:
+    """The training stage's parts: how the optimiser steps (see :class:`Recipe` for each part)."""
+
+    optimizer: str = _OFF["optimizer"]
+    lr_scale: float = _OFF["lr_scale"]
+    weight_decay: float = _OFF["weight_decay"]
+    schedule: str = _OFF["schedule"]
+    warmup: float = _OFF["warmup"]
+    label_smoothing: float = _OFF["label_smoothing"]
+    augment: bool = _OFF["augment"]
+    jitter: float = _OFF["jitter"]
+    context_mix: float = _OFF["context_mix"]
+    min_steps: int = _OFF["min_steps"]
+
+    @property
+    def augments(self) -> bool:
+        """Whether training patches are transformed one by one (flips, jitter, context mix)."""
+        return self.augment or self.jitter > 0 or self.context_mix > 0
+
+
+@dataclass(frozen=True)
+class SelectionParts:
+    """The model-selection stage's parts: the validation hold-out and how the kept epoch is ranked on it."""
+
+    val_ratio: float = _OFF["val_ratio"]
+    select: str = _OFF["select"]
+
+
+@dataclass(frozen=True)
+class CompositionParts:
+    """The composition stage's parts: how many networks train, screen and are kept (an ensemble)."""
+
+    ensemble: int = _OFF["ensemble"]
+    screen: float = _OFF["screen"]
+    survivors: int = _OFF["survivors"]
+    member_margin: float = _OFF["member_margin"]
+
+
+@dataclass(frozen=True)
+class PostProcessing:
+    """The post-processing stage's parts: test-time flips/rotations (applied by a network classifier to its
+    patches, :attr:`hsi.training.classifier.NetworkClassifier.tta`) and the majority vote on the class map
+    (:meth:`apply`, the one function that smooths a map: in ``train``, ``predict`` and tiled prediction)."""
+
+    tta: bool = _OFF["tta"]
+    smooth: int = _OFF["smooth"]
+
+    @property
+    def margin(self) -> int:
+        """The pixels the majority vote reads beyond a pixel, on each side (0 = no smoothing)."""
+        return self.smooth // 2
+
+    def window(self, patch_size: int) -> int:
+        """The side of the window a pixel's class is read from: the patch, widened by map smoothing."""
+        return decision_window(patch_size, self.smooth)
+
+    def apply(self, labels: np.ndarray, *, n_classes: int, voters: np.ndarray | None = None) -> np.ndarray:
+        """``labels`` (H, W) class indices after the map's post-processing: each pixel the most frequent class
+        of the ``smooth x smooth`` window around it, among ``voters`` (None = all); unchanged where ``smooth`` is 0."""
+        if not self.smooth:
+            return labels
+        return window_majority(labels, self.smooth, n_classes=n_classes, voters=voters)
+
+
+#: The recipe's stages by the :data:`hsi._core.options.STAGES` name its options are declared with.
+RECIPE_STAGES: dict[str, type] = {"training": TrainingParts, "selection": SelectionParts,
+                                  "ensemble": CompositionParts, "post-processing": PostProcessing}
+
+
+@dataclass(frozen=True)
+class Recipe(PostProcessing, CompositionParts, SelectionParts, TrainingParts):
     """How a network is trained and read out; every field is a part, settable alone.
 
     Each part is declared once, as a :class:`~hsi.config.RunConfig` option (its type, range, help and
-    ``off`` value, which is the default here: ``Recipe()`` is the ``paper`` recipe).
+    ``off`` value, which is the default here: ``Recipe()`` is the ``paper`` recipe), and belongs to one
+    stage class, whose fields a recipe inherits: flat (the names of the flags, config.json and
+    checkpoints), in stage order; :attr:`training`, :attr:`selection`, :attr:`composition` and
+    :attr:`post_processing` give them by stage.
 
     Attributes:
         optimizer: ``adam`` or ``adamw`` (:data:`OPTIMIZERS`).
@@ -155,33 +239,29 @@ class Recipe:
             leakage audit widen to it (:meth:`window`).
     """
 
-    optimizer: str = _OFF["optimizer"]
-    lr_scale: float = _OFF["lr_scale"]
-    weight_decay: float = _OFF["weight_decay"]
-    schedule: str = _OFF["schedule"]
-    warmup: float = _OFF["warmup"]
-    label_smoothing: float = _OFF["label_smoothing"]
-    augment: bool = _OFF["augment"]
-    jitter: float = _OFF["jitter"]
-    context_mix: float = _OFF["context_mix"]
-    val_ratio: float = _OFF["val_ratio"]
-    select: str = _OFF["select"]
-    tta: bool = _OFF["tta"]
-    ensemble: int = _OFF["ensemble"]
-    screen: float = _OFF["screen"]
-    survivors: int = _OFF["survivors"]
-    member_margin: float = _OFF["member_margin"]
-    min_steps: int = _OFF["min_steps"]
-    smooth: int = _OFF["smooth"]
-
-    def window(self, patch_size: int) -> int:
-        """The side of the window a pixel's class is read from: the patch, widened by map smoothing."""
-        return decision_window(patch_size, self.smooth)
+    def _values(self, stage: type) -> dict[str, Any]:
+        """This recipe's values of the parts of ``stage`` (one of :data:`RECIPE_STAGES`)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(stage)}
 
     @property
-    def augments(self) -> bool:
-        """Whether training patches are transformed one by one (flips, jitter, context mix)."""
-        return self.augment or self.jitter > 0 or self.context_mix > 0
+    def training(self) -> TrainingParts:
+        """The training stage's parts (read by the training loop)."""
+        return TrainingParts(**self._values(TrainingParts))
+
+    @property
+    def selection(self) -> SelectionParts:
+        """The model-selection stage's parts (read where the kept epoch is picked)."""
+        return SelectionParts(**self._values(SelectionParts))
+
+    @property
+    def composition(self) -> CompositionParts:
+        """The composition stage's parts (read by the ensemble)."""
+        return CompositionParts(**self._values(CompositionParts))
+
+    @property
+    def post_processing(self) -> PostProcessing:
+        """The post-processing stage's parts (test-time flips, map smoothing)."""
+        return PostProcessing(**self._values(PostProcessing))
 
     def parts(self) -> dict[str, Any]:
         """The recipe's settings, by field name (what config.json, metrics.json and report.md show)."""
@@ -239,7 +319,7 @@ def check_recipe(recipe: Recipe) -> None:
                           f"got {recipe.survivors}.")
 
 
-def screening_epoch(recipe: Recipe, epochs: int, *, has_validation: bool) -> int | None:
+def screening_epoch(recipe: CompositionParts | Recipe, epochs: int, *, has_validation: bool) -> int | None:
     """The epoch after which an ensemble keeps only its ``survivors`` best networks; None: no screening.
 
     Screening needs validation pixels to rank on, fewer survivors than networks and a ``screen``
@@ -293,7 +373,7 @@ def resolve_recipe(config: RunConfig) -> RunConfig:
     return dataclasses.replace(config, val_ratio=val_ratio, **parts)
 
 
-def lr_factor(recipe: Recipe, step: int, total_steps: int) -> float:
+def lr_factor(recipe: TrainingParts | Recipe, step: int, total_steps: int) -> float:
     """The schedule's multiplier of the learning rate at optimiser step ``step`` of ``total_steps``."""
     return SCHEDULES[recipe.schedule](step / max(total_steps, 1), recipe.warmup)
 
@@ -302,14 +382,15 @@ def lr_factor(recipe: Recipe, step: int, total_steps: int) -> float:
 MIN_BATCH = 16
 
 
-def train_batch_size(recipe: Recipe, batch_size: int, n_train: int) -> int:
+def train_batch_size(recipe: TrainingParts | Recipe, batch_size: int, n_train: int) -> int:
     """Patches per optimiser step for ``n_train`` training pixels: ``batch_size``, shrunk by ``min_steps``."""
     if recipe.min_steps <= 0 or n_train <= 0:
         return batch_size
     return max(min(batch_size, -(-n_train // recipe.min_steps)), min(MIN_BATCH, batch_size))
 
 
-def make_optimizer(recipe: Recipe, parameters: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+def make_optimizer(recipe: TrainingParts | Recipe, parameters: Iterable[torch.nn.Parameter],
+                   lr: float) -> torch.optim.Optimizer:
     """The recipe's optimiser over ``parameters`` at the peak learning rate ``lr * recipe.lr_scale``."""
     import torch
 

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from hsi.data.patches import PatchSource
 from hsi.training.batching import augment_patches, inference_batch_size, train_micro_batch
 from hsi.training.crops import crop_windows
-from hsi.training.recipe import Recipe, lr_factor, make_optimizer
+from hsi.training.recipe import Recipe, TrainingParts, lr_factor, make_optimizer
 from hsi.training.seed import epoch_seed
 
 log = logging.getLogger(__name__)
@@ -127,12 +127,12 @@ def fit(
     eval_batch = inference_batch_size(model, **sizes) if val is not None and len(val) else batch_size
     state = state or TrainState()
     recipe = recipe or Recipe()
-    optimizer = make_optimizer(recipe, model.parameters(), lr)
+    optimizer = make_optimizer(recipe.training, model.parameters(), lr)
     saved = optimizer_state if optimizer_state is not None else state.optimizer_state
     if saved is not None:
         optimizer.load_state_dict(saved)
-    loop = _Loop(model, source, train, optimizer, recipe, lr=lr, seed=seed, epochs=epochs, batch_size=batch_size,
-                 micro_batch=micro_batch)
+    loop = _Loop(model, source, train, optimizer, recipe.training, recipe.selection.select, lr=lr, seed=seed,
+                 epochs=epochs, batch_size=batch_size, micro_batch=micro_batch)
     step = _crop_step if crops else _patch_step
     stop = epochs if stop_epoch is None else min(stop_epoch, epochs)
     bar = tqdm(range(state.epoch, stop), desc=desc, unit="epoch", disable=not progress, leave=False,
@@ -162,7 +162,8 @@ class _Loop:
     source: PatchSource
     train: PixelSet
     optimizer: torch.optim.Optimizer
-    recipe: Recipe
+    training: TrainingParts  # the recipe's training stage
+    select: str  # the recipe's model selection: how the kept epoch is ranked
     lr: float
     seed: int
     epochs: int
@@ -189,7 +190,7 @@ _Step = Callable[[_Loop, torch.Tensor, torch.Generator, _Totals], None]
 
 def _train_epoch(loop: _Loop, epoch: int, step: _Step) -> dict[str, float]:
     """One epoch over the training pixels in the order drawn for ``(seed, epoch)``; its loss and accuracy row."""
-    train, recipe, device = loop.train, loop.recipe, loop.source.device
+    train, recipe, device = loop.train, loop.training, loop.source.device
     generator = torch.Generator().manual_seed(epoch_seed(loop.seed, epoch))
     torch.manual_seed(epoch_seed(loop.seed, epoch))  # dropout draws
     order = torch.randperm(len(train), generator=generator).to(device)
@@ -220,13 +221,13 @@ def _passes(batch: torch.Tensor, micro_batch: int) -> tuple[torch.Tensor, ...]:
     return torch.arange(len(batch), device=batch.device).tensor_split(-(-len(batch) // micro_batch))
 
 
-def _loss_sum(logits: torch.Tensor, targets: torch.Tensor, recipe: Recipe) -> torch.Tensor:
+def _loss_sum(logits: torch.Tensor, targets: torch.Tensor, recipe: TrainingParts) -> torch.Tensor:
     return nn.functional.cross_entropy(logits.float(), targets, reduction="sum", label_smoothing=recipe.label_smoothing)
 
 
 def _patch_step(loop: _Loop, batch: torch.Tensor, generator: torch.Generator, totals: _Totals) -> None:
     """A batch of patches, gathered (and augmented) pass by pass; each pass takes its own backward."""
-    train, recipe = loop.train, loop.recipe
+    train, recipe = loop.train, loop.training
     for positions in _passes(batch, loop.micro_batch):
         part = batch[positions]
         targets = train.targets[part]
@@ -245,7 +246,7 @@ def _crop_step(loop: _Loop, batch: torch.Tensor, generator: torch.Generator, tot
     """A batch on scene crops (:mod:`hsi.training.crops`): the convolutions run once for the whole batch and
     only the head runs per pass, on the same slices as :func:`_patch_step` so that dropout draws the same
     masks; their shared graph takes one backward."""
-    train, recipe, device = loop.train, loop.recipe, loop.source.device
+    train, recipe, device = loop.train, loop.training, loop.source.device
     with autocast_for(device):
         windows = crop_windows(loop.model, loop.source, train.rows[batch], train.cols[batch],
                                flips=generator if recipe.augment else None)
@@ -263,7 +264,7 @@ def _crop_step(loop: _Loop, batch: torch.Tensor, generator: torch.Generator, tot
 def _validate(loop: _Loop, val: PixelSet, row: dict[str, float], state: TrainState, *, batch_size: int) -> None:
     """Adds the validation loss and accuracy to the epoch's ``row``; keeps the weights when the epoch is the best."""
     row["val_loss"], row["val_accuracy"] = evaluate(loop.model, loop.source, val, batch_size=batch_size)
-    if _improves(row, state, loop.recipe.select):
+    if _improves(row, state, loop.select):
         state.best_val_loss, state.best_val_accuracy = row["val_loss"], row["val_accuracy"]
         state.best_epoch = int(row["epoch"])
         state.best_state = copy.deepcopy(loop.model.state_dict())

@@ -15,7 +15,7 @@ import hsi.evaluation.predict as evaluation_predict
 from hsi.cli.main import main
 from hsi.data.patches import PatchSource
 from hsi.evaluation.predict import predict_scene
-from hsi.experiments.predict import smooth_classes
+from hsi.experiments.predict import run_post_processing
 from hsi.training.checkpoint import load_run_model
 from hsi.training.factory import classifier_from_state
 from hsi.training.frontend import apply_features
@@ -30,8 +30,9 @@ def _whole_scene_ids(run_dir: Path, cube: np.ndarray, voters: np.ndarray | None 
     classifier = classifier_from_state(checkpoint, torch.device("cpu"))
     source = PatchSource(apply_features(checkpoint, cube.astype(np.float32)), patch_size=classifier.receptive_field,
                          pad_mode=str(checkpoint["pad_mode"]))
-    return np.asarray(checkpoint["classes"]["ids"])[smooth_classes(predict_scene(classifier, source), checkpoint,
-                                                                   voters)]
+    labels = run_post_processing(checkpoint).apply(predict_scene(classifier, source),
+                                                   n_classes=len(checkpoint["classes"]["ids"]), voters=voters)
+    return np.asarray(checkpoint["classes"]["ids"])[labels]
 
 
 def _predict(run_dir: Path, cube: Path, out: Path, *extra: str) -> Path:
