@@ -33,7 +33,7 @@ from hsi.data.padding import PAD_MODES
 from hsi.data.patches import PatchSource
 
 __all__ = [
-    "LAZY_EXTENSIONS", "Georef", "LazyCube", "PatchMosaic", "WindowPatchSource", "gather_mosaic",
+    "LAZY_EXTENSIONS", "Georef", "LazyCube", "PatchMosaic", "WindowPatchSource", "envi_georef", "gather_mosaic",
     "is_lazy_readable", "mosaic_block_size", "open_lazy_cube", "outside_data", "pad_window", "require_rasterio",
     "window_with_halo",
 ]
@@ -268,6 +268,15 @@ def _envi_header(path: Path) -> Path | None:
     from hsi.data.io import _envi_header as header_of
 
     return header_of(path)
+
+
+def envi_georef(path: Path) -> Georef | None:
+    """The georeferencing an ENVI cube's header declares (the header alone is read), or None: no ENVI header,
+    or no ``map info``."""
+    from spectral.io import envi
+
+    header = _envi_header(path)
+    return None if header is None else _envi_georef(envi.read_envi_header(str(header)), path)
 
 
 def _open_envi(path: Path) -> LazyCube:

@@ -504,17 +504,17 @@ def load_custom_scene(
         palette=default_palette(len(ids)),
         rgb_bands=_spread_bands(cube.shape[2]),
         sources=sources,
-        georef=_envi_georef(cube_path, cube_key),
+        georef=_header_georef(cube_path),
     )
 
 
-def _envi_georef(cube_path: Path, cube_key: str | None) -> Georef | None:
-    """The georeferencing in an ENVI cube's header (read, not the data), or None for other formats."""
-    from hsi.data.lazy import is_lazy_readable, open_lazy_cube
-
-    if cube_path.suffix.lower() == ".npy" or not is_lazy_readable(cube_path):
+def _header_georef(cube_path: Path) -> Georef | None:
+    """Where an ENVI cube lies, from its header's ``map info`` (the data was read already); None otherwise."""
+    if cube_path.suffix.lower() in (".mat", ".npy"):  # no header to read (and hsi.data.lazy imports torch)
         return None
-    return open_lazy_cube(cube_path, cube_key).georef
+    from hsi.data.lazy import envi_georef
+
+    return envi_georef(cube_path)
 
 
 def _spread_bands(n_bands: int) -> tuple[int, int, int]:
