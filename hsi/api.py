@@ -246,10 +246,13 @@ class Model:
     def __init__(self, path: str | Path, device: str = "auto") -> None:
         from hsi.training.checkpoint import load_run_model
         from hsi.training.device import resolve_device
+        from hsi.training.factory import classifier_from_state
 
         self.path = Path(path)
         self.checkpoint = load_run_model(path)
         self.device = resolve_device(device)
+        # Built once (a forest's estimator is read and checked, networks are made): every predict reuses it.
+        self.classifier = classifier_from_state(self.checkpoint, self.device)
         classes = self.checkpoint["classes"]
         self.class_ids: tuple[int, ...] = tuple(int(i) for i in classes["ids"])
         self.class_names: tuple[str, ...] = tuple(classes["names"])
@@ -266,7 +269,8 @@ class Model:
             cube = scene_or_cube.cube
         else:
             cube = check_cube(np.asarray(scene_or_cube), name="cube")
-        classes, proba, _ = classify_scene(self.checkpoint, cube, device=self.device, probabilities=probabilities)
+        classes, proba, _ = classify_scene(self.checkpoint, cube, device=self.device, probabilities=probabilities,
+                                           classifier=self.classifier)
         return classes, proba
 
     def predict(self, scene_or_cube: AnyScene | np.ndarray) -> np.ndarray:

@@ -41,6 +41,7 @@ from hsi.training.recipe import PostProcessing
 
 if TYPE_CHECKING:
     from hsi.evaluation.predict import Tile
+    from hsi.training.classifier import Classifier
 
 
 def check_scene_fits(checkpoint: dict, scene: Scene, *, has_labels: bool) -> None:
@@ -89,7 +90,7 @@ def run_post_processing(checkpoint: dict) -> PostProcessing:
 
 def classify_scene(
     checkpoint: dict, cube: np.ndarray, *, device: Any, batch_size: int | None = None, inference: Inference = "auto",
-    probabilities: bool = False,
+    probabilities: bool = False, classifier: Classifier | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, str]:
     """Every pixel of a cube held in memory, classified as the checkpoint's run classified its scene.
 
@@ -101,13 +102,16 @@ def classify_scene(
         cube: (H, W, B) float32, the band count the run was trained on.
         device: a torch device.
         probabilities: also return the class probabilities.
+        classifier: the checkpoint's classifier on ``device``, when the caller keeps one built
+            (:func:`~hsi.training.factory.classifier_from_state`); None builds it.
 
     Returns:
         ``(classes, probabilities, inference)``: class indices 0..K-1 (H, W) int64, smoothed as
         the run smoothed; (H, W, K) float32 probabilities (before smoothing) or None; ``dense``
         or ``patches``, the inference used.
     """
-    classifier = classifier_from_state(checkpoint, device)
+    if classifier is None:
+        classifier = classifier_from_state(checkpoint, device)
     used = resolve_inference(classifier, inference)  # --inference dense on a model without it fails here
     source = PatchSource(apply_features(checkpoint, cube, device=device), patch_size=classifier.receptive_field,
                          pad_mode=str(checkpoint["pad_mode"]), device=device)
