@@ -182,6 +182,10 @@ class RunConfig:
     member_margin: float | None = option(stage="ensemble", off=1.0, check=Range(0, 1),
                                          help="with validation pixels, keep the ensemble's networks whose validation "
                                          "accuracy is at most this far below the best's (a fraction; 1 = keep all)")
+    cpu_bf16: bool | None = option(stage="training", off=False,
+                                   help="train in bfloat16 mixed precision on a CPU that has it natively (AMX or "
+                                   "AVX512-BF16; elsewhere float32). CUDA trains in bfloat16 whatever this says; "
+                                   "prediction on a CPU stays float32")
     min_steps: int | None = option(stage="training", off=0, check=Range(0, 10_000, note="0 = off"),
                                    help="at least this many optimiser steps per epoch: few training pixels shrink "
                                    "the batch (same patches per epoch; 0 = off)")

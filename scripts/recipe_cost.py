@@ -1,9 +1,12 @@
 """What the default recipe costs over ``paper``, as a user pays it: the whole ``train`` command, side by side.
 
-Runs issue 29's main job (``hsi-classify train --dataset salinas_a --train-ratio 0.1 --epochs 20``, the
-README's first command until 2026-12-06: random split, 25x25 patches) with ``--recipe paper``
+Runs the README's main job (``hsi-classify train --dataset salinas_a --split disjoint --train-ratio 0.1
+--patch-size 11 --pca-components 15 --epochs 20``, the README's first command since 2026-12-06; issue 29
+measured the earlier one, ``--split random`` with 25x25 patches and 30 components: ``--split random
+--patch-size 25 --pca-components 30``) with ``--recipe paper``
 and with the default recipe, and optionally the seed notebook's pipeline (``--peer``,
-``../shared/peers/seed_hybridsn.py``: train and classify every pixel), alternating them
+``../shared/peers/seed_hybridsn.py``: train and classify every pixel, its own 25x25 patches and 30
+components), alternating them
 (paper, default, peer, paper, ...) ``--rounds`` times so that all see the same load. Each run
 is a process of its own, measured from outside: wall seconds, CPU seconds (user + system),
 peak memory (max RSS) and the bytes it wrote (``wchar`` of ``/proc/self/io``: run folder,
@@ -94,6 +97,7 @@ def one_run(config: RunConfig, out: Path, *, threads: int | None = None) -> dict
     return {"setup": config.recipe, **run, "train_seconds": metrics["train_seconds"],
             "inference_seconds": metrics["inference_seconds"], "networks": len(networks),
             "network_epochs": sum(n["epochs"] for n in networks), "train_input": metrics.get("train_input"),
+            "train_precision": metrics.get("train_precision"),
             "overall_accuracy": metrics["overall_accuracy"]}
 
 
@@ -123,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="disjoint", help="the main job's split (default disjoint)")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--train-ratio", type=float, default=0.1)
-    parser.add_argument("--patch-size", type=int, default=default.patch_size)
-    parser.add_argument("--pca-components", type=int, default=default.pca_components)
+    parser.add_argument("--patch-size", type=int, default=11, help="the README's main job: 11")
+    parser.add_argument("--pca-components", type=int, default=15, help="the README's main job: 15")
     parser.add_argument("--ensemble", type=int, help="networks of the recipe's runs (default: the recipe's)")
     parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS of every run (default: inherited)")
     parser.add_argument("--peer", type=Path, help="the seed notebook's pipeline (../shared/peers/seed_hybridsn.py)")

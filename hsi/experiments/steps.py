@@ -61,7 +61,7 @@ from hsi.training.factory import build_classifier
 from hsi.training.frontend import denoise_settings, fit_reducer
 from hsi.training.recipe import PostProcessing, recipe_of, resolve_recipe
 from hsi.training.seed import seeded_run
-from hsi.training.trainer import PixelSet
+from hsi.training.trainer import PixelSet, training_precision
 
 __all__ = [
     "Features", "Fitted", "Prediction", "Prepared", "PreparedLazy", "environment", "evaluate", "evaluate_streamed",
@@ -123,6 +123,8 @@ class Fitted:
     read_seconds: float | None = None
     #: what the training steps ran on: ``patches`` or ``crops`` (``--train-input`` resolved); None: no network.
     train_input: str | None = None
+    #: what the training steps computed in, ``float32`` or ``bfloat16`` (:func:`~hsi.training.trainer.training_precision`).
+    train_precision: str | None = None
     #: patches per optimiser step (``--batch-size`` shrunk by the recipe's ``min_steps``); None: no network.
     train_batch_size: int | None = None
     #: an ensemble's networks: seed, epochs trained, selected epoch, validation scores, kept, seconds
@@ -390,6 +392,7 @@ def fit(
                                 on_epoch_end=on_epoch_end)
     return Fitted(classifier, source, report.history, report.selected_epoch, time.perf_counter() - started,
                   inference=config.inference, read_seconds=read_seconds, train_input=report.train_input,
+                  train_precision=training_precision(source.device, recipe.cpu_bf16) if report.train_input else None,
                   train_batch_size=report.batch_size, ensemble=report.ensemble,
                   post_processing=recipe.post_processing)
 

@@ -169,6 +169,7 @@ def _execute(prepared: Prepared, run_dir: Path, *, progress: bool, resume: Resum
         **evaluate(scene, split, prediction, patch_size=fitted.decision_window, smooth=fitted.smooth),
         "train_seconds": train_seconds,
         **({"train_input": fitted.train_input} if fitted.train_input else {}),
+        **({"train_precision": fitted.train_precision} if fitted.train_precision else {}),
         **({"train_batch_size": fitted.train_batch_size} if fitted.train_batch_size else {}),
         **({"ensemble": fitted.ensemble} if fitted.ensemble else {}),
         "inference_seconds": prediction.inference_seconds,
@@ -203,7 +204,7 @@ def _execute_lazy(prepared: PreparedLazy, run_dir: Path, *, progress: bool) -> R
     decision_window, smooth, n_parameters = fitted.decision_window, fitted.smooth, fitted.classifier.n_parameters
     history, selected_epoch = fitted.history, fitted.selected_epoch
     train_seconds, read_seconds, ensemble = fitted.train_seconds, fitted.read_seconds, fitted.ensemble
-    train_input, train_batch = fitted.train_input, fitted.train_batch_size
+    train_input, train_batch, precision = fitted.train_input, fitted.train_batch_size, fitted.train_precision
     mosaic_shape = list(fitted.source.padded.shape)
     del fitted  # the training mosaic and the network: the map is made from the saved model
     progress_log.info("classifying every pixel (%d x %d) tile by tile", *scene.shape[:2])
@@ -215,6 +216,7 @@ def _execute_lazy(prepared: PreparedLazy, run_dir: Path, *, progress: bool) -> R
         "inference": record.get("inference"),
         "train_seconds": train_seconds,
         **({"train_input": train_input} if train_input else {}),
+        **({"train_precision": precision} if precision else {}),
         **({"train_batch_size": train_batch} if train_batch else {}),
         "read_seconds": read_seconds,
         **({"ensemble": ensemble} if ensemble else {}),

@@ -124,6 +124,13 @@ def ensemble_line(ensemble: dict[str, Any]) -> str:
     return f"{text} ({'; '.join(state(n) for n in networks)})"
 
 
+def _training_detail(metrics: dict[str, Any]) -> str:
+    """`` (on patches, bfloat16), batches of 117`` for report.md's training line; empty for a one-shot estimator."""
+    inside = ", ".join(str(metrics[key]) for key in ("train_input", "train_precision") if metrics.get(key))
+    detail = f" (on {inside})" if inside else ""
+    return detail + (f", batches of {metrics['train_batch_size']}" if metrics.get("train_batch_size") else "")
+
+
 def excluded_label(split: Split) -> str:
     """How reports name the labelled pixels a split left out, e.g. ``excluded (guard band)``."""
     return f"excluded ({split.info.get('excluded_reason', 'unused')})"
@@ -159,9 +166,7 @@ def write_run_outputs(
         "split": str(split.info.get("method", config.split)),
         "training / validation / test pixels": f"{counts['n_train']} / {counts['n_val']} / {counts['n_test']}",
         f"labelled pixels {excluded_label(split)}": counts["n_excluded"],
-        "train seconds": f"{metrics['train_seconds']:.1f}"
-                         + (f" (on {metrics['train_input']})" if metrics.get("train_input") else "")
-                         + (f", batches of {metrics['train_batch_size']}" if metrics.get("train_batch_size") else ""),
+        "train seconds": f"{metrics['train_seconds']:.1f}{_training_detail(metrics)}",
         "inference seconds (full scene)": f"{metrics['inference_seconds']:.2f}"
                                           + (f" ({metrics['inference']})" if metrics.get("inference") else ""),
         **({"ensemble": ensemble_line(metrics["ensemble"])} if metrics.get("ensemble") else {}),

@@ -127,6 +127,7 @@ class TrainingParts:
     jitter: float = _OFF["jitter"]
     context_mix: float = _OFF["context_mix"]
     min_steps: int = _OFF["min_steps"]
+    cpu_bf16: bool = _OFF["cpu_bf16"]
 
     @property
     def augments(self) -> bool:
@@ -233,6 +234,10 @@ class Recipe(PostProcessing, CompositionParts, SelectionParts, TrainingParts):
             batch shrinks to ``ceil(n_train / min_steps)`` patches (never below
             :data:`MIN_BATCH`), so a small training set still takes enough steps for the
             schedule to do its work, for the same patches per epoch; 0 = the run's batch size.
+        cpu_bf16: train (forward, backward, validation) in bfloat16 autocast on a CPU with native
+            bfloat16 (:func:`hsi.training.trainer.native_cpu_bf16`; float32 elsewhere). Weights,
+            optimiser and batch-norm statistics stay float32, and prediction on a CPU is float32,
+            so a checkpoint predicts the same on any CPU. CUDA trains in bfloat16 whatever this says.
         smooth: after the scene is classified, each pixel takes the most frequent class of the
             ``smooth x smooth`` window around it (majority vote; odd, 0 = off). A pixel's class then
             reads a window of ``patch + smooth - 1`` pixels: the disjoint split's guard band and the

@@ -4,6 +4,7 @@ cross-entropy, optional validation."""
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -54,16 +55,34 @@ class TrainState:
 EpochCallback = Callable[[int, nn.Module, torch.optim.Optimizer, TrainState], None]
 
 
-def autocast_for(device: torch.device) -> AbstractContextManager[Any]:
-    """bf16 mixed precision on CUDA (no loss scaling needed); full precision elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+@functools.cache
+def native_cpu_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AMX or AVX512-BF16); emulated, it is slower than float32."""
+    cpu = torch.cpu
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # private: absent in some torch builds
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+
+
+def training_precision(device: torch.device, cpu_bf16: bool = False) -> str:
+    """What a training step on ``device`` computes in: ``bfloat16`` (CUDA; a CPU with ``cpu_bf16`` and native
+    bfloat16) or ``float32``."""
+    if device.type == "cuda" or (device.type == "cpu" and cpu_bf16 and native_cpu_bf16()):
+        return "bfloat16"
+    return "float32"
+
+
+def autocast_for(device: torch.device, cpu_bf16: bool = False) -> AbstractContextManager[Any]:
+    """bf16 mixed precision where :func:`training_precision` says so (no loss scaling needed); full precision
+    elsewhere. Called without ``cpu_bf16`` (inference, batch-norm statistics), a CPU computes in float32."""
+    if training_precision(device, cpu_bf16) == "bfloat16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, source: PatchSource, pixels: PixelSet, *, batch_size: int) -> tuple[float, float]:
-    """Mean loss and accuracy of ``model`` (in eval mode) on ``pixels``."""
+def evaluate(model: nn.Module, source: PatchSource, pixels: PixelSet, *, batch_size: int, cpu_bf16: bool = False
+             ) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` (in eval mode) on ``pixels`` (``cpu_bf16``: as :func:`autocast_for`)."""
     model.eval()
     # Summed on the device: one host sync at the end, not two per batch.
     total_loss = torch.zeros((), device=source.device)
@@ -72,7 +91,7 @@ def evaluate(model: nn.Module, source: PatchSource, pixels: PixelSet, *, batch_s
         stop = start + batch_size
         patches = source.gather(pixels.rows[start:stop], pixels.cols[start:stop])
         targets = pixels.targets[start:stop]
-        with autocast_for(source.device):
+        with autocast_for(source.device, cpu_bf16):
             logits = model(patches)
         total_loss += nn.functional.cross_entropy(logits.float(), targets, reduction="sum")
         correct += (logits.argmax(1) == targets).sum()
@@ -235,7 +254,7 @@ def _patch_step(loop: _Loop, batch: torch.Tensor, generator: torch.Generator, to
         if recipe.augments:
             patches = augment_patches(patches, generator, flips=recipe.augment, jitter=recipe.jitter,
                                       context_mix=recipe.context_mix)
-        with autocast_for(loop.source.device):
+        with autocast_for(loop.source.device, loop.training.cpu_bf16):
             logits = loop.model(patches)
         part_loss = _loss_sum(logits, targets, recipe)
         (part_loss / len(batch)).backward()
@@ -247,13 +266,13 @@ def _crop_step(loop: _Loop, batch: torch.Tensor, generator: torch.Generator, tot
     only the head runs per pass, on the same slices as :func:`_patch_step` so that dropout draws the same
     masks; their shared graph takes one backward."""
     train, recipe, device = loop.train, loop.training, loop.source.device
-    with autocast_for(device):
+    with autocast_for(device, recipe.cpu_bf16):
         windows = crop_windows(loop.model, loop.source, train.rows[batch], train.cols[batch],
                                flips=generator if recipe.augment else None)
     crop_loss = torch.zeros((), device=device)
     for positions in _passes(batch, loop.micro_batch):
         targets = train.targets[batch[positions]]
-        with autocast_for(device):
+        with autocast_for(device, recipe.cpu_bf16):
             logits = cast(Any, loop.model).forward_head(windows[positions])
         part_loss = _loss_sum(logits, targets, recipe)
         crop_loss = crop_loss + part_loss / len(batch)
@@ -263,7 +282,8 @@ def _crop_step(loop: _Loop, batch: torch.Tensor, generator: torch.Generator, tot
 
 def _validate(loop: _Loop, val: PixelSet, row: dict[str, float], state: TrainState, *, batch_size: int) -> None:
     """Adds the validation loss and accuracy to the epoch's ``row``; keeps the weights when the epoch is the best."""
-    row["val_loss"], row["val_accuracy"] = evaluate(loop.model, loop.source, val, batch_size=batch_size)
+    row["val_loss"], row["val_accuracy"] = evaluate(loop.model, loop.source, val, batch_size=batch_size,
+                                                         cpu_bf16=loop.training.cpu_bf16)
     if _improves(row, state, loop.select):
         state.best_val_loss, state.best_val_accuracy = row["val_loss"], row["val_accuracy"]
         state.best_epoch = int(row["epoch"])

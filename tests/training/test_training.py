@@ -11,7 +11,9 @@ from hsi._core.errors import CheckpointError, ConfigError, DeviceError
 from hsi.data.patches import PatchSource
 from hsi.training.checkpoint import load_checkpoint, save_checkpoint
 from hsi.training.device import resolve_device
-from hsi.training.trainer import PixelSet, evaluate, fit
+from hsi.training import trainer
+from hsi.training.recipe import Recipe
+from hsi.training.trainer import PixelSet, autocast_for, evaluate, fit, training_precision
 
 
 def test_resolve_device() -> None:
@@ -99,6 +101,35 @@ def test_fit_learns_and_is_reproducible_and_resumable(separable_problem: tuple[P
     assert [r["train_loss"] for r in state_d.history] == [r["train_loss"] for r in state_e.history]
     for key, value in model_e.state_dict().items():
         assert torch.equal(value, model_d.state_dict()[key])
+
+
+def test_cpu_bf16_trains_in_bfloat16_where_the_cpu_has_it_and_predicts_in_float32(
+    separable_problem: tuple[PatchSource, PixelSet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, pixels = separable_problem
+    cpu = torch.device("cpu")
+    assert training_precision(cpu) == "float32" and training_precision(torch.device("cuda")) == "bfloat16"
+    monkeypatch.setattr(trainer, "native_cpu_bf16", lambda: False)
+    assert training_precision(cpu, cpu_bf16=True) == "float32"  # emulated bfloat16 is slower than float32
+    monkeypatch.setattr(trainer, "native_cpu_bf16", lambda: True)
+    assert training_precision(cpu, cpu_bf16=True) == "bfloat16"
+
+    torch.manual_seed(0)
+    model = TinyNet(3, 3)
+    dtypes: list[torch.dtype] = []
+    model.net[-1].register_forward_hook(lambda module, inputs, output: dtypes.append(output.dtype))
+    state = fit(model, source, pixels, pixels, epochs=2, batch_size=16, lr=0.05, seed=1, progress=False,
+                recipe=Recipe(cpu_bf16=True))
+    # The float32 passes come first: the batch-size probes, made outside training.
+    n_steps = 2 * -(-len(pixels) // 16)
+    assert dtypes[-1] == torch.bfloat16 and dtypes.count(torch.bfloat16) >= n_steps + 2  # steps and validation
+    assert set(dtypes[dtypes.index(torch.bfloat16):]) == {torch.bfloat16}
+    assert state.history[-1]["train_accuracy"] > 0.5
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # the weights stay float32
+    dtypes.clear()
+    with torch.no_grad(), autocast_for(cpu):  # as inference and batch-norm statistics call it
+        model(source.gather(pixels.rows[:4], pixels.cols[:4]))
+    assert dtypes == [torch.float32]
 
 
 def test_flush_denormals_zeroes_subnormal_floats() -> None:
