@@ -10,7 +10,8 @@ text. Results are plain data (dicts and arrays) with their figures:
     >>> run.save("my-run")          # the folder `hsi-classify train` writes
     >>> hsi.load_model("my-run").predict(scene)
 
-``train``, ``repeat`` and ``compare`` run the same code as the commands. Without ``out=`` they
+``train``, ``repeat`` and ``compare`` run the same code as the commands: each command parses its
+flags, makes one call into this module and prints what it returns. Without ``out=`` they
 work in a private temporary folder that goes away with the returned object, so nothing lands
 in your folders until ``save``; with ``out=`` the folder is written there, as the CLI does.
 """
@@ -23,7 +24,7 @@ import html
 import json
 import shutil
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,11 @@ from hsi.data.scene import LazyScene, Scene
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from hsi.experiments.compare import CompareResult
+    from hsi.experiments.engine import Engine
+    from hsi.experiments.repeat import RepeatResult
+    from hsi.experiments.train import RunResult
 
 __all__ = ["Compare", "HSIError", "Model", "Repeat", "Run", "compare", "load_model", "load_scene", "repeat", "train"]
 
@@ -224,12 +230,10 @@ def train(scene: AnyScene, *, out: str | Path | None = None, quiet: bool = False
         HSIError: a bad option or data the settings cannot take, with the CLI's one-line text;
             raised before anything is written.
     """
-    from hsi.experiments.train import train_run
-
     config = _config(scene, options, Path(out or "runs"))  # options checked before any folder exists
     # The run reads its scene as `hsi-classify train` does (the same lazy decision, the same record), so
     # the two write the same folder; the scene in hand serves the figures.
-    folder, temporary, result = _run_in(out, lambda folder: train_run(
+    folder, temporary, result = _run_in(out, lambda folder: _train_config(
         dataclasses.replace(config, out=str(folder)), progress=not quiet))
     run = Run(result.run_dir, scene)
     _tie_to(run, folder, temporary)
@@ -338,11 +342,9 @@ def repeat(scene: AnyScene, *, runs: int | None = None, seeds: Sequence[int] | N
            out: str | Path | None = None, quiet: bool = False, **options: Any) -> Repeat:
     """Trains the same setup several times, as ``hsi-classify repeat`` does: ``runs`` seeds from
     ``seed`` on, or exactly ``seeds``; ``vary`` ``split``, ``init``, ``both`` or ``all``."""
-    from hsi.experiments.repeat import repeat_runs
-
     config = _config(scene, options, Path(out or "runs"))
     chosen = _seeds(config.seed, runs, seeds, least=2)
-    folder, temporary, result = _run_in(out, lambda folder: repeat_runs(
+    folder, temporary, result = _run_in(out, lambda folder: _repeat_config(
         dataclasses.replace(config, out=str(folder)), chosen, vary=vary, progress=not quiet))
     repeated = Repeat(result.repeat_dir, result.report)
     _tie_to(repeated, folder, temporary)
@@ -377,11 +379,9 @@ class Compare:
 def compare(scene: AnyScene, *, models: Sequence[str], runs: int | None = None, seeds: Sequence[int] | None = None,
             out: str | Path | None = None, quiet: bool = False, **options: Any) -> Compare:
     """Trains every model on the same split(s), as ``hsi-classify compare`` does."""
-    from hsi.experiments.compare import compare_models
-
     config = _config(scene, options, Path(out or "runs"))
     chosen = _seeds(config.seed, runs, seeds, least=1)
-    folder, temporary, result = _run_in(out, lambda folder: compare_models(
+    folder, temporary, result = _run_in(out, lambda folder: _compare_config(
         dataclasses.replace(config, out=str(folder)), list(models), seeds=chosen, progress=not quiet))
     compared = Compare(result.compare_dir, result.results)
     _tie_to(compared, folder, temporary)
@@ -400,3 +400,87 @@ def _seeds(first: int, runs: int | None, seeds: Sequence[int] | None, *, least: 
     if not isinstance(runs, int) or isinstance(runs, bool) or runs < least:
         raise ConfigError(f"runs must be an integer of at least {least}; got {runs!r}.")
     return list(range(first, first + runs))
+
+
+# ---------------------------------------------------------------- what the commands call
+# A command holds resolved settings (flags over a --config file), not a scene, names its engine and
+# prints where its folder went: these take that and return the experiments' own results, and the
+# public functions above call the same ones. ``engine``: make_engine's keywords (``name``, ``jobs``,
+# ``ray_address`` ...), built here with the run's device; None: the experiment's default.
+
+
+def _check_run_inputs(config: RunConfig) -> None:
+    """``train``, ``repeat``, ``compare``: the settings, scene name and input files, checked without torch."""
+    from hsi.experiments.validate import check_run_inputs
+
+    check_run_inputs(config)
+
+
+def _check_predict_inputs(out: str | Path, config: RunConfig) -> None:
+    """``predict``: ``out`` writable, and the scene's name and files (``config``), checked without torch."""
+    from hsi.experiments.run_dir import check_writable
+    from hsi.experiments.validate import check_input_files
+
+    check_writable(out)
+    check_input_files(config)
+
+
+def _engine(settings: Mapping[str, Any] | None, device: str, notify: Callable[[str], None] | None) -> Engine | None:
+    """The engine ``settings`` name (checked before anything runs: Ray missing, a flag of the other engine)."""
+    from hsi.experiments.engine import make_engine
+
+    return None if settings is None else make_engine(**settings, device=device, notify=notify)
+
+
+def _train_config(config: RunConfig, *, progress: bool = True) -> RunResult:
+    """``hsi-classify train``: trains ``config`` into a new run folder under ``config.out``."""
+    from hsi.experiments.train import train_run
+
+    return train_run(config, progress=progress)
+
+
+def _resume(run_dir: str | Path, overrides: Mapping[str, Any], *, progress: bool = True) -> RunResult:
+    """``hsi-classify train --resume``: continues ``run_dir`` with its saved settings; ``overrides`` may change
+    only where the data is and what runs it (a ``config`` key is refused)."""
+    from hsi.experiments.train import resume_run
+
+    return resume_run(run_dir, progress=progress, overrides=dict(overrides))
+
+
+def _repeat_config(config: RunConfig, seeds: Sequence[int], *, vary: str = "both", name: str | None = None,
+                   engine: Mapping[str, Any] | None = None, progress: bool = True,
+                   notify: Callable[[str], None] | None = None) -> RepeatResult:
+    """``hsi-classify repeat``: one run per seed into a repeat folder under ``config.out``, then its report."""
+    from hsi.experiments.repeat import repeat_runs
+
+    built = _engine(engine, config.device, notify)
+    return repeat_runs(config, seeds, vary=vary, name=name, engine=built, progress=progress, notify=notify)
+
+
+def _compare_config(config: RunConfig, models: str | Sequence[str], *, seeds: Sequence[int] | None = None,
+                    engine: Mapping[str, Any] | None = None, progress: bool = True,
+                    notify: Callable[[str], None] | None = None) -> CompareResult:
+    """``hsi-classify compare``: every model of ``models`` on the same split(s), into a compare folder."""
+    from hsi.experiments.compare import compare_models
+
+    built = _engine(engine, config.device, notify)
+    return compare_models(config, models, seeds=seeds, progress=progress, engine=built)
+
+
+def _predict_folder(checkpoint: str | Path, *, device: str = "auto", engine: Mapping[str, Any] | None = None,
+                    notify: Callable[[str], None] | None = None,
+                    **options: Any) -> tuple[Path, dict[str, Any] | None]:
+    """``hsi-classify predict``: classifies a scene with a saved model into a new output folder.
+
+    Args:
+        checkpoint: a run folder, its ``model.json`` or a legacy ``model.pt``.
+        **options: :func:`~hsi.experiments.predict.predict_run`'s (``dataset``, ``cube``, ``out`` ...).
+
+    Returns:
+        The output folder, and its metrics (fractions) where the scene had ground truth, else None.
+    """
+    from hsi.experiments.predict import predict_run, predict_summary
+
+    built = _engine(engine, device, notify)
+    folder = predict_run(checkpoint, device=device, engine=built, **options)
+    return folder, predict_summary(folder)["metrics"]

@@ -47,6 +47,9 @@ Denoise = Literal["none", "dncnn"]
 #: file is one the lazy readers handle and its float32 size exceeds a share of the free memory
 #: (hsi.data.scene.lazy_decision), ``on`` always (such files only), ``off`` never.
 Lazy = Literal["auto", "on", "off"]
+#: Which pixels self-training may read (never their labels): every pixel that is neither a training nor a
+#: validation pixel (the test pixels' spectra included), or only the pixels outside the labelled ground truth.
+Unlabelled = Literal["transductive", "inductive"]
 
 # A spatially disjoint estimate needs its epoch chosen on spatially disjoint pixels too,
 # not fixed in advance or, worse, by looking at the test score.
@@ -186,6 +189,22 @@ class RunConfig:
                                    help="train in bfloat16 mixed precision on a CPU that has it natively (AMX or "
                                    "AVX512-BF16; elsewhere float32). CUDA trains in bfloat16 whatever this says; "
                                    "prediction on a CPU stays float32")
+    self_training: int | None = option(stage="ensemble", off=0, check=Range(0, 10, note="0 = off"),
+                                       whole_cube="--self-training (labels the scene's unlabelled pixels)",
+                                       help="rounds of self-training on the scene's unlabelled pixels (--unlabelled): "
+                                       "each round the model labels them, keeps per class a sample of its confident "
+                                       "answers as pseudo-labels and trains again from new seeds (each round costs "
+                                       "a training)")
+    pseudo_threshold: float | None = option(stage="ensemble", off=0.9, check=Range(0.5, 1),
+                                            help="with --self-training, the least probability a pseudo-label needs")
+    pseudo_ratio: float | None = option(stage="ensemble", off=1.0, check=Range(0.1, 100),
+                                        help="with --self-training, pseudo-labels per class added each round, in mean "
+                                        "training pixels per class (round r holds up to r times as many)")
+    unlabelled: Unlabelled = option(
+        "transductive", stage="training",
+        help="the pixels --self-training may read, never their labels: transductive (every pixel that is neither "
+        "a training nor a validation pixel, test pixels included) or inductive (only pixels outside the labelled "
+        "ground truth)")
     min_steps: int | None = option(stage="training", off=0, check=Range(0, 10_000, note="0 = off"),
                                    help="at least this many optimiser steps per epoch: few training pixels shrink "
                                    "the batch (same patches per epoch; 0 = off)")

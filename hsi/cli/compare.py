@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
+from hsi import api
 from hsi._core.errors import ConfigError
 from hsi.cli.output import finish
-from hsi.cli.repeat import add_engine_arguments, add_seed_arguments, engine_from_args, seeds_from_args
+from hsi.cli.repeat import add_engine_arguments, add_seed_arguments, engine_settings, notify, seeds_from_args
 from hsi.cli.train import SCENE_USAGE, add_data_arguments, add_run_arguments, check_run_inputs, config_from_args
 
 
@@ -34,15 +34,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hsi.experiments.compare import compare_models
     from hsi.reporting.terminal import compare_summary
 
     if args.model is not None:
         raise ConfigError(f"compare takes --models NAME,NAME,...; got --model {args.model}. Use --models.")
     config = config_from_args(args)
     seeds = seeds_from_args(args, config.seed, minimum=1, default_runs=1, purpose="compare")
-    engine = engine_from_args(args, config.device, lambda line: print(line, file=sys.stderr))
-    result = compare_models(config, args.models, seeds=seeds, progress=not args.quiet, engine=engine)
+    result = api._compare_config(config, args.models, seeds=seeds, engine=engine_settings(args),
+                                 progress=not args.quiet, notify=notify)
     record = {
         "compare_dir": str(result.compare_dir),
         "overall_accuracy": {r["model"]: round(r["overall_accuracy"]["mean"], 4) for r in result.results},

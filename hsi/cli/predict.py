@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
+from hsi import api
 from hsi.cli.options import WINDOWED_FORMATS, file_formats
 from hsi.cli.output import add_output_arguments, finish
-from hsi.cli.repeat import add_engine_arguments, engine_from_args
+from hsi.cli.repeat import add_engine_arguments, engine_settings, notify
 from hsi.cli.train import add_inference_argument, add_nan_policy_argument
+from hsi.config import RunConfig
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -51,26 +52,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def check_inputs(args: argparse.Namespace) -> None:
     """--out, the scene's name and its files, checked before torch is imported (the checkpoint needs it)."""
-    from hsi.config import RunConfig
-    from hsi.experiments.run_dir import check_writable
-    from hsi.experiments.validate import check_input_files
-
-    check_writable(args.out)
-    check_input_files(RunConfig(dataset=args.dataset, cube=args.cube, gt=args.gt, data_dir=args.data_dir,
-                                download=args.download is not False))
+    api._check_predict_inputs(args.out, RunConfig(dataset=args.dataset, cube=args.cube, gt=args.gt,
+                                                  data_dir=args.data_dir, download=args.download is not False))
 
 
 def run(args: argparse.Namespace) -> int:
-    from hsi.experiments.predict import predict_run, predict_summary
     from hsi.reporting.terminal import headline_line, report_line
 
-    engine = engine_from_args(args, args.device, lambda line: print(line, file=sys.stderr))
-    out = predict_run(args.checkpoint, dataset=args.dataset, cube=args.cube, cube_key=args.cube_key,
-                      data_dir=args.data_dir, download=args.download, out=args.out, device=args.device,
-                      batch_size=args.batch_size, nan_policy=args.nan_policy,
-                      inference=args.inference, gt=args.gt, gt_key=args.gt_key, tile_size=args.tile_size,
-                      probabilities=args.probabilities, engine=engine)
-    metrics = predict_summary(out)["metrics"]
+    out, metrics = api._predict_folder(
+        args.checkpoint, dataset=args.dataset, cube=args.cube, cube_key=args.cube_key, data_dir=args.data_dir,
+        download=args.download, out=args.out, device=args.device, batch_size=args.batch_size,
+        nan_policy=args.nan_policy, inference=args.inference, gt=args.gt, gt_key=args.gt_key,
+        tile_size=args.tile_size, probabilities=args.probabilities, engine=engine_settings(args), notify=notify)
     record: dict[str, Any] = {"run_dir": str(out)}
     lines = []
     if metrics is not None:

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from hsi import api
 from hsi._core.errors import ConfigError
 from hsi.cli.output import finish
 from hsi.cli.train import SCENE_USAGE, add_data_arguments, add_run_arguments, check_run_inputs, config_from_args
 from hsi.experiments.engine import ENGINES
 from hsi.reporting.vary import ALL, VARY_CHOICES
-
-if TYPE_CHECKING:
-    from hsi.experiments.engine import Engine
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -100,15 +97,17 @@ def add_engine_arguments(parser: argparse.ArgumentParser, *, jobs: bool, unit: s
                        help=f"ray: times a {unit} is resubmitted after its worker or node died (default 3)")
 
 
-def engine_from_args(args: argparse.Namespace, device: str, notify: Callable[[str], None]) -> Engine:
-    """The engine the flags name for ``--device`` ``device``, checked before anything runs (Ray missing, a flag
-    of the other engine)."""
-    from hsi.experiments.engine import make_engine
-
+def engine_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The engine the flags name, as :func:`~hsi.experiments.engine.make_engine`'s keywords (the API builds and
+    checks it with the run's device)."""
     jobs = getattr(args, "jobs", 1 if args.engine == "local" else None)  # compare, predict: one at a time locally
-    return make_engine(args.engine, device=device, jobs=jobs,
-                       ray_address=args.ray_address, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run,
-                       max_retries=args.max_retries, notify=notify)
+    return {"name": args.engine, "jobs": jobs, "ray_address": args.ray_address, "gpus_per_run": args.gpus_per_run,
+            "cpus_per_run": args.cpus_per_run, "max_retries": args.max_retries}
+
+
+def notify(line: str) -> None:
+    """An engine's or a repeat's event line (run finished, runs reused), on stderr."""
+    print(line, file=sys.stderr)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -132,18 +131,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hsi.experiments.repeat import repeat_runs
     from hsi.reporting.terminal import repeat_all_summary, repeat_summary
 
     config = config_from_args(args)
     seeds = seeds_from_args(args, config.seed, minimum=2, default_runs=None,
                             purpose="repeat (a stability report over runs)")
-    def notify(line: str) -> None:
-        print(line, file=sys.stderr)
-
-    engine = engine_from_args(args, config.device, notify)
-    result = repeat_runs(config, seeds, vary=args.vary, name=args.name, engine=engine, progress=not args.quiet,
-                         notify=notify)
+    result = api._repeat_config(config, seeds, vary=args.vary, name=args.name, engine=engine_settings(args),
+                                progress=not args.quiet, notify=notify)
     r = result.report
 
     def mean_std(s: dict[str, Any]) -> dict[str, dict[str, float | None]]:

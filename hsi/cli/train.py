@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from hsi import api
 from hsi.cli.options import GROUPS, add_option, group_of
 from hsi.cli.output import add_json_argument, finish
 from hsi.config import RunConfig, config_from_options, run_options
@@ -74,22 +75,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def check_run_inputs(args: argparse.Namespace) -> None:
     """The settings, dataset name and input files, checked before torch is imported (also for `repeat` and
     `compare`); a resumed run checks its saved settings itself."""
-    from hsi.experiments.validate import check_run_inputs as check
-
     if getattr(args, "resume", None) is None:
-        check(config_from_args(args))
+        api._check_run_inputs(config_from_args(args))
 
 
 def run(args: argparse.Namespace) -> int:
-    from hsi.experiments.train import resume_run, train_run
-
     if args.resume is not None:
         given = {name: getattr(args, name) for name in run_options() if getattr(args, name, None) is not None}
         if args.config:
-            given["config"] = args.config  # refused by resume_run: a resumed run keeps its settings
-        result = resume_run(args.resume, progress=not args.quiet, overrides=given)
+            given["config"] = args.config  # refused by the resume: a resumed run keeps its settings
+        result = api._resume(args.resume, given, progress=not args.quiet)
     else:
-        result = train_run(config_from_args(args), progress=not args.quiet)
+        result = api._train_config(config_from_args(args), progress=not args.quiet)
     from hsi.reporting.terminal import run_summary
 
     m = result.metrics

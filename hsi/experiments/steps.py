@@ -53,7 +53,7 @@ from hsi.experiments.validate import check_settings, split_settings
 from hsi.features.pca import SpectralPCA, fit_sample
 from hsi.models import MODELS
 from hsi.training.checkpoint import load_run_model
-from hsi.training.classifier import Classifier, FitSettings, NetworkCallback, Resume
+from hsi.training.classifier import Classifier, FitReport, FitSettings, NetworkCallback, Resume
 from hsi.training.crops import use_crops
 from hsi.training.denoise_fit import Denoiser, fit_denoiser
 from hsi.training.device import resolve_device
@@ -61,6 +61,7 @@ from hsi.training.factory import build_classifier
 from hsi.training.frontend import denoise_settings, fit_reducer
 from hsi.training.recipe import PostProcessing, recipe_of, resolve_recipe
 from hsi.training.seed import seeded_run
+from hsi.training.self_training import self_train
 from hsi.training.trainer import PixelSet, training_precision
 
 __all__ = [
@@ -123,7 +124,7 @@ class Fitted:
     read_seconds: float | None = None
     #: what the training steps ran on: ``patches`` or ``crops`` (``--train-input`` resolved); None: no network.
     train_input: str | None = None
-    #: what the training steps computed in, ``float32`` or ``bfloat16`` (:func:`~hsi.training.trainer.training_precision`).
+    #: what the training steps computed in, ``float32`` or ``bfloat16``.
     train_precision: str | None = None
     #: patches per optimiser step (``--batch-size`` shrunk by the recipe's ``min_steps``); None: no network.
     train_batch_size: int | None = None
@@ -132,6 +133,8 @@ class Fitted:
     ensemble: dict[str, Any] | None = None
     #: the recipe's post-processing stage: test-time flips (the classifier applies them) and map smoothing.
     post_processing: PostProcessing = field(default_factory=PostProcessing)
+    #: the rounds of self-training and the pixels they read (:func:`~hsi.training.self_training.self_train`).
+    self_training: dict[str, Any] | None = None
 
     @property
     def smooth(self) -> int:
@@ -348,6 +351,29 @@ def _lazy_training_pixels(config: RunConfig, scene: LazyScene, split: Split, pca
     return source, pixel_set(split.train), pixel_set(split.val) if split.val.any() else None
 
 
+#: Self-training labels at most this many candidate pixels each round (a seeded sample of a bigger set).
+MAX_UNLABELLED = 200_000
+
+
+def unlabelled_pixels(config: RunConfig, scene: Scene | LazyScene, split: Split) -> np.ndarray:
+    """(H, W) bool: the pixels self-training may read (``--unlabelled``); of the ground truth it reads only
+    whether a pixel is labelled (inductive), never which class.
+
+    ``transductive``: every pixel that is neither a training nor a validation pixel (test pixels included);
+    ``inductive``: only those outside the labelled ground truth. Above :data:`MAX_UNLABELLED`, a sample
+    seeded by the run's seed.
+    """
+    mask = ~(split.train | split.val)
+    if config.unlabelled == "inductive":
+        mask &= scene.labels < 0
+    rows, cols = np.nonzero(mask)
+    if len(rows) > MAX_UNLABELLED:
+        keep = np.random.default_rng(config.seed).choice(len(rows), MAX_UNLABELLED, replace=False)
+        mask = np.zeros_like(mask)
+        mask[rows[keep], cols[keep]] = True
+    return mask
+
+
 def _pixel_set(source: PatchSource, labels: np.ndarray, mask: np.ndarray) -> PixelSet:
     rows, cols = source.pixel_coordinates(mask)
     targets = torch.from_numpy(labels[mask].astype(np.int64)).to(source.device)
@@ -390,11 +416,38 @@ def fit(
                                recipe=recipe, train_input=config.train_input)
         report = classifier.fit(source, train_set, val_set, settings=settings, progress=progress, resume=resume,
                                 on_epoch_end=on_epoch_end)
+        self_training = None
+        if recipe.composition.self_training:
+            classifier, report, self_training = _self_train(config, scene, split, classifier, report, source,
+                                                            train_set, val_set, settings, progress=progress)
     return Fitted(classifier, source, report.history, report.selected_epoch, time.perf_counter() - started,
                   inference=config.inference, read_seconds=read_seconds, train_input=report.train_input,
                   train_precision=training_precision(source.device, recipe.cpu_bf16) if report.train_input else None,
                   train_batch_size=report.batch_size, ensemble=report.ensemble,
-                  post_processing=recipe.post_processing)
+                  post_processing=recipe.post_processing, self_training=self_training)
+
+
+def _self_train(
+    config: RunConfig, scene: Scene | LazyScene, split: Split, first: Classifier, report: FitReport,
+    source: PatchSource, train_set: PixelSet, val_set: PixelSet | None, settings: FitSettings, *, progress: bool,
+) -> tuple[Classifier, FitReport, dict[str, Any]]:
+    """The recipe's rounds of self-training after ``first`` (:func:`~hsi.training.self_training.self_train`) on
+    the pixels ``--unlabelled`` names: the last round's model and fit report, and the record of the rounds."""
+    if isinstance(scene, LazyScene):
+        raise ConfigError("--self-training labels the scene's unlabelled pixels, but this cube is read window by "
+                          "window; pass --lazy off on a machine with the memory for it, or --self-training 0.")
+    recipe = settings.recipe or recipe_of(config)
+
+    def build(seed: int) -> Classifier:
+        return build_classifier(config.model, in_chans=config.pca_components, num_classes=scene.n_classes,
+                                patch_size=config.patch_size, device=source.device, seed=seed, recipe=recipe)
+
+    rows, cols = source.pixel_coordinates(unlabelled_pixels(config, scene, split))
+    candidates = PixelSet(rows, cols, torch.full_like(rows, -1))  # positions only: no label is read
+    model, last, record = self_train(first, build, source, train_set, val_set, candidates,
+                                     parts=recipe.composition, settings=settings, num_classes=scene.n_classes,
+                                     progress=progress)
+    return model, last or report, {"pixels": config.unlabelled, **record}
 
 
 def predict(fitted: Fitted, *, batch_size: int | None = None) -> Prediction:

@@ -172,6 +172,7 @@ def _execute(prepared: Prepared, run_dir: Path, *, progress: bool, resume: Resum
         **({"train_precision": fitted.train_precision} if fitted.train_precision else {}),
         **({"train_batch_size": fitted.train_batch_size} if fitted.train_batch_size else {}),
         **({"ensemble": fitted.ensemble} if fitted.ensemble else {}),
+        **({"self_training": fitted.self_training} if fitted.self_training else {}),
         "inference_seconds": prediction.inference_seconds,
         "seed": config.seed,
         **({"selected_epoch": fitted.selected_epoch} if fitted.selected_epoch is not None else {}),

@@ -124,6 +124,22 @@ def ensemble_line(ensemble: dict[str, Any]) -> str:
     return f"{text} ({'; '.join(state(n) for n in networks)})"
 
 
+#: What each ``--unlabelled`` value let self-training read, in plain words.
+UNLABELLED_WORDS = {
+    "transductive": "every pixel that is neither a training nor a validation pixel; the test pixels' spectra "
+                    "were used, never their labels",
+    "inductive": "only pixels outside the labelled ground truth; no test pixel was read",
+}
+
+
+def self_training_line(record: dict[str, Any]) -> str:
+    """One line for report.md: the pixels self-training read and the pseudo-labels of each round."""
+    rounds = ", ".join(f"round {r['round']}: {r['pseudo_labels']:,}" for r in record["rounds"])
+    return (f"{len(record['rounds'])} rounds on {record['candidates']:,} {record['pixels']} pixels "
+            f"({UNLABELLED_WORDS[record['pixels']]}); pseudo-labels at probability >= {record['threshold']:g}: "
+            f"{rounds}")
+
+
 def _training_detail(metrics: dict[str, Any]) -> str:
     """`` (on patches, bfloat16), batches of 117`` for report.md's training line; empty for a one-shot estimator."""
     inside = ", ".join(str(metrics[key]) for key in ("train_input", "train_precision") if metrics.get(key))
@@ -170,6 +186,7 @@ def write_run_outputs(
         "inference seconds (full scene)": f"{metrics['inference_seconds']:.2f}"
                                           + (f" ({metrics['inference']})" if metrics.get("inference") else ""),
         **({"ensemble": ensemble_line(metrics["ensemble"])} if metrics.get("ensemble") else {}),
+        **({"self-training": self_training_line(metrics["self_training"])} if metrics.get("self_training") else {}),
         "device": resolved["device_name"],
     }
     notes = leakage_notes(metrics["leakage"]) if "leakage" in metrics else []

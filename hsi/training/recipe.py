@@ -145,12 +145,16 @@ class SelectionParts:
 
 @dataclass(frozen=True)
 class CompositionParts:
-    """The composition stage's parts: how many networks train, screen and are kept (an ensemble)."""
+    """The composition stage's parts: how many networks train, screen and are kept (an ensemble), and the
+    rounds of self-training that train the model again on pseudo-labelled pixels."""
 
     ensemble: int = _OFF["ensemble"]
     screen: float = _OFF["screen"]
     survivors: int = _OFF["survivors"]
     member_margin: float = _OFF["member_margin"]
+    self_training: int = _OFF["self_training"]
+    pseudo_threshold: float = _OFF["pseudo_threshold"]
+    pseudo_ratio: float = _OFF["pseudo_ratio"]
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,13 @@ class Recipe(PostProcessing, CompositionParts, SelectionParts, TrainingParts):
             validation accuracy is at most this far below the best network's (a fraction; 1 = keep
             every network). On a hard disjoint split one seed's network can miss most of a class
             that another's gets; averaging their probabilities then costs the good network points.
+        self_training: rounds of self-training (:mod:`hsi.training.self_training`; 0 = off): the fitted
+            model labels the scene's unlabelled pixels (which ones: the run's ``--unlabelled``), keeps per
+            class a seeded sample of its confident answers as pseudo-labels and the model is trained again, from new
+            seeds, on the training and pseudo-labelled pixels. Each round costs a training.
+        pseudo_threshold: the least probability a pseudo-label needs.
+        pseudo_ratio: pseudo-labels added per class each round, in mean training pixels per class (all
+            classes alike, so a class the model under-predicts is not left further behind).
         min_steps: at least this many optimiser steps per epoch: with few training pixels the
             batch shrinks to ``ceil(n_train / min_steps)`` patches (never below
             :data:`MIN_BATCH`), so a small training set still takes enough steps for the
@@ -350,8 +361,9 @@ def recipe_of(config: RunConfig) -> Recipe:
     return recipe
 
 
-#: The parts that act on a scikit-learn estimator (no epochs, batches or networks): post-processing.
-ESTIMATOR_PARTS = ("smooth",)
+#: The parts that act on a scikit-learn estimator (no epochs, batches or networks): self-training and
+#: post-processing.
+ESTIMATOR_PARTS = ("self_training", "pseudo_threshold", "pseudo_ratio", "smooth")
 
 
 def applied_parts(config: RunConfig) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from hsi._core.windows import window_majority
 from hsi.config import RunConfig, run_options
 from hsi.experiments.predict import run_post_processing
 from hsi.training.recipe import (
+    ESTIMATOR_PARTS,
     PART_NAMES,
     RECIPE_STAGES,
     RECIPES,
@@ -63,6 +64,7 @@ def test_a_checkpoints_post_processing_is_read_in_one_place(config: dict, expect
 def test_an_svm_records_no_part_that_never_acts_on_it() -> None:
     svm = resolve_recipe(RunConfig(model="svm", recipe="robust"))
     assert svm.tta is None and svm.ensemble is None and svm.select is None
-    assert set(recipe_record(svm)) == {"name", "smooth", "val_ratio"}  # no tta, no network part
+    assert set(recipe_record(svm)) == {"name", *ESTIMATOR_PARTS, "val_ratio"}  # no tta, no network part
+    assert set(ESTIMATOR_PARTS) == {"self_training", "pseudo_threshold", "pseudo_ratio", "smooth"}
     network = recipe_record(resolve_recipe(RunConfig(model="hybridsn", recipe="robust")))
     assert network["tta"] is True and set(network) == {"name", *PART_NAMES}

@@ -9,9 +9,9 @@ from torch import nn
 
 from hsi._core.errors import CheckpointError, ConfigError, DeviceError
 from hsi.data.patches import PatchSource
+from hsi.training import trainer
 from hsi.training.checkpoint import load_checkpoint, save_checkpoint
 from hsi.training.device import resolve_device
-from hsi.training import trainer
 from hsi.training.recipe import Recipe
 from hsi.training.trainer import PixelSet, autocast_for, evaluate, fit, training_precision
 

@@ -1,0 +1,107 @@
+"""Self-training: the scene's unlabelled pixels, labelled by the model itself, train it again.
+
+Where labels are few, a split's training pixels can miss part of a class's spectra; the scene's other
+pixels show that spread, labelled or not. Each round (a recipe's ``self_training``) the fitted model
+labels the *candidate* pixels, keeps per class a seeded sample of its confident answers (probability at
+least ``pseudo_threshold``, at most ``round x pseudo_ratio x`` the mean training pixels per class: every class
+alike, so one the model under-predicts is not left further behind) as pseudo-labels, and a new model of
+the same kind, from new seeds, is trained on the training and pseudo-labelled pixels (validation pixels
+unchanged). Which pixels are candidates is the caller's choice (a run's ``--unlabelled``); only their
+positions in the patch source are read here, never a label.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from hsi.training.classifier import Classifier, FitReport, FitSettings
+from hsi.training.recipe import CompositionParts
+from hsi.training.trainer import PixelSet
+
+__all__ = ["round_seed", "pseudo_labels", "self_train"]
+
+#: Seeds of round r's model are ``seed + r x ROUND_SEED_STEP`` (an ensemble's networks step by 1,000,003).
+ROUND_SEED_STEP = 7_919
+
+
+def round_seed(seed: int, round_index: int) -> int:
+    """The seed of the model trained in self-training round ``round_index`` (0 = the run's own model)."""
+    return seed + ROUND_SEED_STEP * round_index
+
+
+def pseudo_labels(proba: torch.Tensor, *, quota: int, threshold: float, seed: int
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per class, at most ``quota`` candidates predicted as that class with probability >= ``threshold``: a
+    sample seeded by ``seed``, not the most confident (those saturate at 1.0, sit in the class's core and
+    teach least; a sample spreads over the class's spectra and over the scene).
+
+    Args:
+        proba: (N, K) class probabilities of the candidates.
+
+    Returns:
+        ``(index, classes)``: (M,) indices into the candidates, in ascending order, and their predicted classes.
+    """
+    confidence, classes = proba.max(1)
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(proba), generator=generator).to(proba.device)
+    chosen = []
+    for k in range(proba.shape[1]):
+        eligible = order[(classes[order] == k) & (confidence[order] >= threshold)]
+        chosen.append(eligible[:quota])
+    index = torch.sort(torch.cat(chosen)).values if chosen else torch.zeros(0, dtype=torch.long)
+    return index, classes[index]
+
+
+def _candidate_proba(classifier: Classifier, source: Any, candidates: PixelSet) -> torch.Tensor:
+    """(N, K) probabilities of the candidate pixels, in inference-sized batches."""
+    step = max(classifier.inference_batch_size(source), 1)
+    parts = [classifier.predict_proba(source, candidates.rows[i:i + step], candidates.cols[i:i + step])
+             for i in range(0, len(candidates), step)]
+    return torch.cat(parts) if parts else torch.zeros(0, 0)
+
+
+def self_train(
+    first: Classifier, build: Callable[[int], Classifier], source: Any, train: PixelSet, val: PixelSet | None,
+    candidates: PixelSet, *, parts: CompositionParts, settings: FitSettings, num_classes: int,
+    progress: bool = False,
+) -> tuple[Classifier, FitReport | None, dict[str, Any]]:
+    """The rounds of self-training that follow the fitted ``first`` model.
+
+    Args:
+        first: the model fitted on ``train`` alone.
+        build: ``build(seed)`` -> a new, unfitted model of the same kind.
+        candidates: the pixels that may be pseudo-labelled (their ``targets`` are never read).
+        settings: how ``first`` was fitted; each round fits with its own seed (:func:`round_seed`).
+
+    Returns:
+        The last round's model, its fit report (None without rounds) and a record: per round the
+        pseudo-labels kept per class, their least probability and the round's seconds.
+    """
+    model, report = first, None
+    mean_per_class = len(train) / max(num_classes, 1)
+    rounds = []
+    for r in range(1, parts.self_training + 1):
+        started = time.perf_counter()
+        quota = math.ceil(r * parts.pseudo_ratio * mean_per_class)
+        proba = _candidate_proba(model, source, candidates)
+        index, classes = pseudo_labels(proba, quota=quota, threshold=parts.pseudo_threshold,
+                                       seed=round_seed(settings.seed, r))
+        grown = PixelSet(torch.cat([train.rows, candidates.rows[index]]),
+                         torch.cat([train.cols, candidates.cols[index]]),
+                         torch.cat([train.targets, classes.to(train.targets.device)]))
+        model = build(round_seed(settings.seed, r))
+        report = model.fit(source, grown, val, settings=replace(settings, seed=round_seed(settings.seed, r)),
+                           progress=progress)
+        counts = torch.bincount(classes, minlength=num_classes).tolist()
+        least = float(proba.max(1).values[index].min()) if len(index) else None
+        rounds.append({"round": r, "pseudo_labels": len(index), "per_class": counts, "least_probability": least,
+                       "quota_per_class": quota, "seconds": time.perf_counter() - started})
+    record = {"rounds": rounds, "candidates": len(candidates), "threshold": parts.pseudo_threshold,
+              "ratio": parts.pseudo_ratio}
+    return model, report, record

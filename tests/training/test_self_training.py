@@ -1,0 +1,85 @@
+"""Self-training (issue 34): pseudo-labels drawn per class, and proof that no test label is read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file
+
+from hsi.cli.main import main
+from hsi.training.self_training import pseudo_labels
+
+pytestmark = pytest.mark.usefixtures("figures_not_drawn")
+
+
+def test_pseudo_labels_take_a_seeded_sample_per_class_above_the_threshold() -> None:
+    proba = torch.tensor([[0.95, 0.05], [0.99, 0.01], [0.6, 0.4], [0.02, 0.98], [1.0, 0.0], [0.3, 0.7]])
+    index, classes = pseudo_labels(proba, quota=2, threshold=0.9, seed=0)
+    assert index.tolist() == sorted(index.tolist())
+    assert classes.tolist() == proba[index].argmax(1).tolist()
+    # class 0: three candidates above 0.9 (rows 0, 1, 4), two kept; class 1: only row 3 (0.7 is below)
+    assert (classes == 0).sum() == 2 and set(index[classes == 0].tolist()) <= {0, 1, 4}
+    assert index[classes == 1].tolist() == [3]
+    again = pseudo_labels(proba, quota=2, threshold=0.9, seed=0)[0]
+    assert torch.equal(index, again)  # seeded
+    drawn = {tuple(pseudo_labels(proba, quota=2, threshold=0.9, seed=s)[0].tolist()) for s in range(20)}
+    assert len(drawn) > 1  # a sample, not the top of the confidence order
+    assert len(pseudo_labels(proba, quota=5, threshold=0.999, seed=0)[0]) == 1  # only 1.0 passes
+
+
+def _permuted_outside(gt: np.ndarray, train: np.ndarray, seed: int) -> np.ndarray:
+    """``gt`` whose every labelled pixel outside ``train`` has its class id sent through a cyclic shift of
+    the ids (a permutation that moves every id)."""
+    ids = np.unique(gt[gt > 0])
+    shift = {int(a): int(b) for a, b in zip(ids, np.roll(ids, 1 + seed % (len(ids) - 1)), strict=True)}
+    out = gt.copy()
+    outside = (gt > 0) & ~train
+    out[outside] = [shift[int(v)] for v in gt[outside]]
+    return out
+
+
+@pytest.mark.parametrize("pixels", ["transductive", "inductive"])
+def test_no_label_outside_the_training_pixels_is_read(synthetic_scene: Any, tmp_path: Path, pixels: str) -> None:
+    gt = np.load(synthetic_scene.gt_npy)
+    rng = np.random.default_rng(0)
+    train = np.zeros(gt.shape, dtype=bool)
+    for class_id in np.unique(gt[gt > 0]):
+        rows, cols = np.nonzero(gt == class_id)
+        pick = rng.choice(len(rows), 6, replace=False)
+        train[rows[pick], cols[pick]] = True
+    outputs = []
+    for name, labels in (("true", gt), ("permuted", _permuted_outside(gt, train, seed=1))):
+        assert name == "true" or (labels[~train] != gt[~train]).sum() == ((gt > 0) & ~train).sum()
+        folder = tmp_path / name
+        folder.mkdir()
+        np.save(folder / "gt.npy", labels)
+        np.save(folder / "train.npy", np.where(train, labels, 0))
+        np.save(folder / "test.npy", np.where(train, 0, labels))
+        out = folder / "runs"
+        code = main(["train", "--cube", str(synthetic_scene.cube_npy), "--gt", str(folder / "gt.npy"),
+                     "--split", "masks", "--train-gt", str(folder / "train.npy"), "--test-gt", str(folder / "test.npy"),
+                     "--patch-size", "7", "--pca-components", "13", "--epochs", "8", "--lr", "0.005", "--batch-size", "16",
+                     "--recipe", "paper", "--self-training", "2", "--pseudo-ratio", "2", "--pseudo-threshold", "0.5", "--unlabelled", pixels,
+                     "--deterministic", "--out", str(out), "--quiet"])
+        assert code == 0
+        (run_dir,) = out.iterdir()
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        outputs.append((np.load(run_dir / "prediction.npy"), load_file(str(run_dir / "model.safetensors")), metrics))
+    (map_true, weights_true, metrics_true), (map_permuted, weights_permuted, metrics_permuted) = outputs
+    record = metrics_true["self_training"]
+    assert record["pixels"] == pixels and len(record["rounds"]) == 2
+    assert all(r["pseudo_labels"] > 0 for r in record["rounds"])  # the rounds did add pixels
+    expected = (~train).sum() if pixels == "transductive" else (gt == 0).sum()
+    assert record["candidates"] == expected
+    assert np.array_equal(map_true, map_permuted)  # the same map ...
+    assert weights_true.keys() == weights_permuted.keys()
+    assert [k for k in weights_true if weights_true[k].tobytes() != weights_permuted[k].tobytes()] == []  # same model
+    assert metrics_true["overall_accuracy"] != metrics_permuted["overall_accuracy"]  # the test labels did differ
+    assert record == {**metrics_permuted["self_training"],
+                      "rounds": [{**r, "seconds": t["seconds"]} for r, t in
+                                 zip(metrics_permuted["self_training"]["rounds"], record["rounds"], strict=True)]}
