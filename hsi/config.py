@@ -189,15 +189,15 @@ class RunConfig:
                                    help="train in bfloat16 mixed precision on a CPU that has it natively (AMX or "
                                    "AVX512-BF16; elsewhere float32). CUDA trains in bfloat16 whatever this says; "
                                    "prediction on a CPU stays float32")
-    self_training: int | None = option(stage="ensemble", off=0, check=Range(0, 10, note="0 = off"),
+    self_training: int | None = option(stage="ensemble", off=0, estimator=True, check=Range(0, 10, note="0 = off"),
                                        whole_cube="--self-training (labels the scene's unlabelled pixels)",
                                        help="rounds of self-training on the scene's unlabelled pixels (--unlabelled): "
                                        "each round the model labels them, keeps per class a sample of its confident "
                                        "answers as pseudo-labels and trains again from new seeds (each round costs "
                                        "a training)")
-    pseudo_threshold: float | None = option(stage="ensemble", off=0.9, check=Range(0.5, 1),
+    pseudo_threshold: float | None = option(stage="ensemble", off=0.9, estimator=True, check=Range(0.5, 1),
                                             help="with --self-training, the least probability a pseudo-label needs")
-    pseudo_ratio: float | None = option(stage="ensemble", off=1.0, check=Range(0.1, 100),
+    pseudo_ratio: float | None = option(stage="ensemble", off=1.0, estimator=True, check=Range(0.1, 100),
                                         help="with --self-training, pseudo-labels per class added each round, in mean "
                                         "training pixels per class (round r holds up to r times as many)")
     unlabelled: Unlabelled = option(
@@ -208,7 +208,7 @@ class RunConfig:
     min_steps: int | None = option(stage="training", off=0, check=Range(0, 10_000, note="0 = off"),
                                    help="at least this many optimiser steps per epoch: few training pixels shrink "
                                    "the batch (same patches per epoch; 0 = off)")
-    smooth: int | None = option(stage="post-processing", off=0,
+    smooth: int | None = option(stage="post-processing", off=0, estimator=True,
                                 check=Rule(is_smoothing_window, "0 (off) or an odd window side from 3 to 31"),
                                 help="after classification, each pixel takes the majority class of this odd window "
                                 "(0 = off; the disjoint guard band and the leakage audit widen by it)")

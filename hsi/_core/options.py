@@ -84,11 +84,13 @@ class _Declared:
     whole_cube: str
     registry: str
     before: Any
+    estimator: bool
 
 
 def option(default: Any = None, *, stage: str, help: str, check: Range | Rule | None = None,
            factory: Callable[[], Any] | None = None, off: Any = None, default_text: str = "", flag: str = "",
-           metavar: str | None = None, whole_cube: str = "", registry: str = "", before: Any = None) -> Any:
+           metavar: str | None = None, whole_cube: str = "", registry: str = "", before: Any = None,
+           estimator: bool = False) -> Any:
     """A dataclass field declaring an option (the field's name, annotation and default are its own).
 
     Args:
@@ -105,10 +107,12 @@ def option(default: Any = None, *, stage: str, help: str, check: Range | Rule | 
         registry: where its choices are registered, when a layer above the config holds them.
         before: what a run did before the option existed, where that is not ``off`` (a recipe part) or the
             default (e.g. ``recipe``: such runs trained the ``paper`` way); :func:`hsi.config.migrate` fills it in.
+        estimator: a recipe part that also acts on a scikit-learn estimator (no epochs, batches or networks).
     """
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {', '.join(STAGES)}; got {stage!r}")
-    meta = {"option": _Declared(stage, help, check, off, default_text, flag, metavar, whole_cube, registry, before)}
+    meta = {"option": _Declared(stage, help, check, off, default_text, flag, metavar, whole_cube, registry, before,
+                                estimator)}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -142,6 +146,7 @@ class Option:
     registry: str = ""
     flag: str = ""
     before: Any = None
+    estimator: bool = False  # a recipe part that also acts on a scikit-learn estimator
 
     @property
     def recipe_part(self) -> bool:
@@ -210,7 +215,7 @@ def declarations(cls: type) -> dict[str, Option]:
         found[field.name] = Option(
             field.name, kind, nullable, default, declared.stage, declared.help, declared.check, choices,
             declared.off, declared.default_text, declared.metavar, declared.whole_cube, declared.registry,
-            declared.flag or flag_of(field.name), declared.before)
+            declared.flag or flag_of(field.name), declared.before, declared.estimator)
     return found
 
 

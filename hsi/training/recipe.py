@@ -361,9 +361,9 @@ def recipe_of(config: RunConfig) -> Recipe:
     return recipe
 
 
-#: The parts that act on a scikit-learn estimator (no epochs, batches or networks): self-training and
-#: post-processing.
-ESTIMATOR_PARTS = ("self_training", "pseudo_threshold", "pseudo_ratio", "smooth")
+#: The parts that act on a scikit-learn estimator (no epochs, batches or networks), as declared
+#: (``option(..., estimator=True)``): self-training and the map's smoothing.
+ESTIMATOR_PARTS = tuple(name for name, declared in run_options().items() if declared.recipe_part and declared.estimator)
 
 
 def applied_parts(config: RunConfig) -> tuple[str, ...]:

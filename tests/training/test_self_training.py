@@ -83,3 +83,18 @@ def test_no_label_outside_the_training_pixels_is_read(synthetic_scene: Any, tmp_
     assert record == {**metrics_permuted["self_training"],
                       "rounds": [{**r, "seconds": t["seconds"]} for r, t in
                                  zip(metrics_permuted["self_training"]["rounds"], record["rounds"], strict=True)]}
+
+
+@pytest.mark.parametrize("model", ["svm", "random_forest"])
+def test_an_estimator_self_trains_through_the_same_interface(synthetic_scene: Any, tmp_path: Path, model: str) -> None:
+    out = tmp_path / "runs"
+    code = main(["train", *synthetic_scene.args(), "--model", model, "--split", "per-class", "--train-per-class", "5",
+                 "--pca-components", "6", "--self-training", "1", "--pseudo-ratio", "2", "--pseudo-threshold", "0.5",
+                 "--unlabelled", "inductive",
+                 "--out", str(out), "--quiet"])
+    assert code == 0
+    (run_dir,) = out.iterdir()
+    record = json.loads((run_dir / "metrics.json").read_text())["self_training"]
+    (only,) = record["rounds"]
+    assert record["pixels"] == "inductive" and only["quota_per_class"] == 10 and 0 < only["pseudo_labels"] <= 40
+    assert "pixels outside the labelled ground truth; no test pixel was read" in (run_dir / "report.md").read_text()
