@@ -197,7 +197,7 @@ class RunConfig:
                                        "a training)")
     pseudo_threshold: float | None = option(stage="ensemble", off=0.9, estimator=True, check=Range(0.5, 1),
                                             help="with --self-training, the least probability a pseudo-label needs")
-    pseudo_ratio: float | None = option(stage="ensemble", off=1.0, estimator=True, check=Range(0.1, 100),
+    pseudo_ratio: float | None = option(stage="ensemble", off=3.0, estimator=True, check=Range(0.1, 100),
                                         help="with --self-training, pseudo-labels per class added each round, in mean "
                                         "training pixels per class (round r holds up to r times as many)")
     unlabelled: Unlabelled = option(

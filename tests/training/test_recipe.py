@@ -273,7 +273,7 @@ def test_an_estimator_records_only_the_parts_that_act_on_it() -> None:
     # A scikit-learn model has no epochs, batches or networks: only self-training and post-processing act on it.
     forest = resolve_recipe(RunConfig(model="random_forest", smooth=3))
     assert forest.ensemble is None and forest.min_steps is None and forest.select is None and forest.smooth == 3
-    assert recipe_record(forest) == {"name": "steady", "self_training": 0, "pseudo_threshold": 0.9, "pseudo_ratio": 1.0,
+    assert recipe_record(forest) == {"name": "steady", "self_training": 0, "pseudo_threshold": 0.9, "pseudo_ratio": 3.0,
                                      "smooth": 3, "val_ratio": 0.0}
     network = resolve_recipe(RunConfig(model="hybridsn"))
     assert network.ensemble == RECIPES.get("steady").ensemble and network.min_steps == 6
