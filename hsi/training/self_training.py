@@ -80,27 +80,28 @@ def self_train(
         settings: how ``first`` was fitted; each round fits with its own seed (:func:`round_seed`).
 
     Returns:
-        The last round's model, its fit report (None without rounds) and a record: per round the
-        pseudo-labels kept per class, their least probability and the round's seconds.
+        The last model trained, its fit report (None when no round added a pixel: ``first`` stays) and a
+        record: per round the pseudo-labels kept per class, their least probability and the round's seconds.
     """
     model, report = first, None
     mean_per_class = len(train) / max(num_classes, 1)
     rounds = []
-    for r in range(1, parts.self_training + 1):
+    for r in range(1, parts.self_training + 1 if len(candidates) else 1):  # no candidate: nothing to learn
         started = time.perf_counter()
         quota = math.ceil(r * parts.pseudo_ratio * mean_per_class)
         proba = _candidate_proba(model, source, candidates)
         index, classes = pseudo_labels(proba, quota=quota, threshold=parts.pseudo_threshold,
                                        seed=round_seed(settings.seed, r))
-        grown = PixelSet(torch.cat([train.rows, candidates.rows[index]]),
-                         torch.cat([train.cols, candidates.cols[index]]),
-                         torch.cat([train.targets, classes.to(train.targets.device)]))
-        model = build(round_seed(settings.seed, r))
-        report = model.fit(source, grown, val, settings=replace(settings, seed=round_seed(settings.seed, r)),
-                           progress=progress)
-        counts = torch.bincount(classes, minlength=num_classes).tolist()
-        least = float(proba.max(1).values[index].min()) if len(index) else None
-        rounds.append({"round": r, "pseudo_labels": len(index), "per_class": counts, "least_probability": least,
+        if len(index):  # else nothing is confident enough: a new model would learn what this one did
+            grown = PixelSet(torch.cat([train.rows, candidates.rows[index]]),
+                             torch.cat([train.cols, candidates.cols[index]]),
+                             torch.cat([train.targets, classes.to(train.targets.device)]))
+            model = build(round_seed(settings.seed, r))
+            report = model.fit(source, grown, val, settings=replace(settings, seed=round_seed(settings.seed, r)),
+                               progress=progress)
+        rounds.append({"round": r, "pseudo_labels": len(index),
+                       "per_class": torch.bincount(classes, minlength=num_classes).tolist(),
+                       "least_probability": float(proba.max(1).values[index].min()) if len(index) else None,
                        "quota_per_class": quota, "seconds": time.perf_counter() - started})
     record = {"rounds": rounds, "candidates": len(candidates), "threshold": parts.pseudo_threshold,
               "ratio": parts.pseudo_ratio}

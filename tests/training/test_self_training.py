@@ -13,6 +13,7 @@ from safetensors.numpy import load_file
 
 from hsi.cli.main import main
 from hsi.training.self_training import pseudo_labels
+from hsi.training.trainer import PixelSet
 
 pytestmark = pytest.mark.usefixtures("figures_not_drawn")
 
@@ -98,3 +99,31 @@ def test_an_estimator_self_trains_through_the_same_interface(synthetic_scene: An
     (only,) = record["rounds"]
     assert record["pixels"] == "inductive" and only["quota_per_class"] == 10 and 0 < only["pseudo_labels"] <= 40
     assert "pixels outside the labelled ground truth; no test pixel was read" in (run_dir / "report.md").read_text()
+
+
+def test_no_confident_candidate_keeps_the_first_model() -> None:
+    from hsi.training.recipe import CompositionParts
+    from hsi.training.self_training import self_train
+
+    class Unsure:  # a model that answers 1/K everywhere: nothing passes the threshold
+        def inference_batch_size(self, source: Any) -> int:
+            return 4
+
+        def predict_proba(self, source: Any, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+            return torch.full((len(rows), 3), 1 / 3)
+
+    def build(seed: int) -> Any:
+        raise AssertionError("no round should train a new model")
+
+    first: Any = Unsure()
+    pixels = PixelSet(torch.arange(6), torch.arange(6), torch.tensor([0, 1, 2, 0, 1, 2]))
+    candidates = PixelSet(torch.arange(10), torch.arange(10), torch.full((10,), -1))
+    settings: Any = type("Settings", (), {"seed": 0})()
+    model, report, record = self_train(first, build, None, pixels, None, candidates, num_classes=3,
+                                       parts=CompositionParts(self_training=2), settings=settings)
+    assert model is first and report is None
+    assert [r["pseudo_labels"] for r in record["rounds"]] == [0, 0] and record["candidates"] == 10
+    empty = PixelSet(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long))
+    model, report, record = self_train(first, build, None, pixels, None, empty, num_classes=3,
+                                       parts=CompositionParts(self_training=2), settings=settings)
+    assert model is first and record["rounds"] == [] and record["candidates"] == 0
