@@ -146,7 +146,7 @@ def test_train_and_predict_record_the_inference_used(synthetic_scene, tmp_path: 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["inference"] == "dense"
     assert metrics["train_input"] == "crops"  # auto, 30 x 26 scene, batch 256: one block, cheaper
-    assert "(on crops)" in (run_dir / "report.md").read_text()
+    assert "(on crops, float32)" in (run_dir / "report.md").read_text()
     dense_map = np.load(run_dir / "prediction.npy")
     assert main(["predict", "--checkpoint", str(run_dir), "--cube", str(synthetic_scene.cube_npy),
                  "--out", str(tmp_path / "pred"), "--inference", "patches"]) == 0
