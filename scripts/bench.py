@@ -257,7 +257,10 @@ def run_case(args: argparse.Namespace) -> list[dict[str, Any]]:
         import hsi.training.classifier
         import hsi.training.trainer
 
-        hsi.training.trainer.autocast_for = hsi.training.classifier.autocast_for = lambda device: nullcontext()
+        def full_precision(device: torch.device, cpu_bf16: bool = False) -> nullcontext[None]:
+            return nullcontext()
+
+        hsi.training.trainer.autocast_for = hsi.training.classifier.autocast_for = full_precision
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
