@@ -146,6 +146,15 @@ class Fitted:
         """The side of the window a pixel's class is read from (the leakage audit's patch size)."""
         return self.post_processing.window(self.classifier.receptive_field)
 
+    def record(self) -> dict[str, Any]:
+        """What metrics.json says of the fit, each entry only where it applies: what the steps ran on and
+        in, the batch, the ensemble's networks, the self-training rounds and the kept epoch."""
+        values = {"train_input": self.train_input, "train_precision": self.train_precision,
+                  "train_batch_size": self.train_batch_size, "ensemble": self.ensemble,
+                  "self_training": self.self_training}
+        kept = {"selected_epoch": self.selected_epoch} if self.selected_epoch is not None else {}
+        return {**{k: v for k, v in values.items() if v}, **kept}
+
 
 @dataclass
 class Prediction:

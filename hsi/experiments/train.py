@@ -167,18 +167,8 @@ def _execute(prepared: Prepared, run_dir: Path, *, progress: bool, resume: Resum
     metrics: dict[str, Any] = {
         # The audit reads what a class reads: a CNN's patch or an SVM's centre pixel, widened by --smooth's window.
         **evaluate(scene, split, prediction, patch_size=fitted.decision_window, smooth=fitted.smooth),
-        "train_seconds": train_seconds,
-        **({"train_input": fitted.train_input} if fitted.train_input else {}),
-        **({"train_precision": fitted.train_precision} if fitted.train_precision else {}),
-        **({"train_batch_size": fitted.train_batch_size} if fitted.train_batch_size else {}),
-        **({"ensemble": fitted.ensemble} if fitted.ensemble else {}),
-        **({"self_training": fitted.self_training} if fitted.self_training else {}),
-        "inference_seconds": prediction.inference_seconds,
-        "seed": config.seed,
-        **({"selected_epoch": fitted.selected_epoch} if fitted.selected_epoch is not None else {}),
-        "lazy": False,
-        "pca_sample_pixels": config.pca_sample_pixels,
-        "pca_fit_pixels": features.fit_pixels,
+        **_run_record(config, features, fitted.record(), train_seconds=train_seconds,
+                      inference_seconds=prediction.inference_seconds, lazy=False),
     }
     if config.control != NO_CONTROL:
         metrics["control"] = run_control(prepared, run_dir, progress=progress)
@@ -203,9 +193,8 @@ def _execute_lazy(prepared: PreparedLazy, run_dir: Path, *, progress: bool) -> R
     fitted = fit(config, scene, split, features, device, progress=progress)
     save_run_model(run_dir, run_checkpoint(fitted, features, scene, config))  # what the streamed map reads
     decision_window, smooth, n_parameters = fitted.decision_window, fitted.smooth, fitted.classifier.n_parameters
-    history, selected_epoch = fitted.history, fitted.selected_epoch
-    train_seconds, read_seconds, ensemble = fitted.train_seconds, fitted.read_seconds, fitted.ensemble
-    train_input, train_batch, precision = fitted.train_input, fitted.train_batch_size, fitted.train_precision
+    history = fitted.history
+    train_seconds, read_seconds, fit_record = fitted.train_seconds, fitted.read_seconds, fitted.record()
     mosaic_shape = list(fitted.source.padded.shape)
     del fitted  # the training mosaic and the network: the map is made from the saved model
     progress_log.info("classifying every pixel (%d x %d) tile by tile", *scene.shape[:2])
@@ -215,18 +204,8 @@ def _execute_lazy(prepared: PreparedLazy, run_dir: Path, *, progress: bool) -> R
     metrics: dict[str, Any] = {
         **evaluate_streamed(scene, split, ids, patch_size=decision_window, smooth=smooth),
         "inference": record.get("inference"),
-        "train_seconds": train_seconds,
-        **({"train_input": train_input} if train_input else {}),
-        **({"train_precision": precision} if precision else {}),
-        **({"train_batch_size": train_batch} if train_batch else {}),
-        "read_seconds": read_seconds,
-        **({"ensemble": ensemble} if ensemble else {}),
-        "inference_seconds": inference_seconds,
-        "seed": config.seed,
-        **({"selected_epoch": selected_epoch} if selected_epoch is not None else {}),
-        "lazy": True,
-        "pca_sample_pixels": config.pca_sample_pixels,
-        "pca_fit_pixels": features.fit_pixels,
+        **_run_record(config, features, fit_record, train_seconds=train_seconds, read_seconds=read_seconds,
+                      inference_seconds=inference_seconds, lazy=True),
     }
     resolved = _resolved(prepared, features, n_parameters, {
         "on": True, "reason": prepared.lazy_reason, "training_mosaic_shape": mosaic_shape,
@@ -234,6 +213,22 @@ def _execute_lazy(prepared: PreparedLazy, run_dir: Path, *, progress: bool) -> R
     write_run_outputs(run_dir, config, resolved, metrics, history, scene, split, ids, streamed=streamed)
     shutil.rmtree(streamed.parent, ignore_errors=True)
     return RunResult(run_dir, metrics)
+
+
+def _run_record(config: RunConfig, features: Features, fit_record: dict[str, Any], *, train_seconds: float,
+                inference_seconds: float, lazy: bool, read_seconds: float | None = None) -> dict[str, Any]:
+    """metrics.json's entries beside the scores, the same for a run in memory and one read window by window
+    (``read_seconds``: the training windows' reading, part of ``train_seconds``)."""
+    return {
+        "train_seconds": train_seconds,
+        **({"read_seconds": read_seconds} if lazy else {}),
+        **fit_record,
+        "inference_seconds": inference_seconds,
+        "seed": config.seed,
+        "lazy": lazy,
+        "pca_sample_pixels": config.pca_sample_pixels,
+        "pca_fit_pixels": features.fit_pixels,
+    }
 
 
 def _resolved(prepared: Prepared | PreparedLazy, features: Features, n_parameters: int | None,
