@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from hsi.data.patches import PatchSource
 from hsi.training.classifier import Classifier, FitReport, FitSettings
 from hsi.training.recipe import CompositionParts
 from hsi.training.trainer import PixelSet
@@ -58,7 +59,7 @@ def pseudo_labels(proba: torch.Tensor, *, quota: int, threshold: float, seed: in
     return index, classes[index]
 
 
-def _candidate_proba(classifier: Classifier, source: Any, candidates: PixelSet) -> torch.Tensor:
+def _candidate_proba(classifier: Classifier, source: PatchSource, candidates: PixelSet) -> torch.Tensor:
     """(N, K) probabilities of the candidate pixels, in inference-sized batches."""
     step = max(classifier.inference_batch_size(source), 1)
     parts = [classifier.predict_proba(source, candidates.rows[i:i + step], candidates.cols[i:i + step])
@@ -67,9 +68,9 @@ def _candidate_proba(classifier: Classifier, source: Any, candidates: PixelSet) 
 
 
 def self_train(
-    first: Classifier, build: Callable[[int], Classifier], source: Any, train: PixelSet, val: PixelSet | None,
-    candidates: PixelSet, *, parts: CompositionParts, settings: FitSettings, num_classes: int,
-    progress: bool = False,
+    first: Classifier, build: Callable[[int], Classifier], source: PatchSource, train: PixelSet,
+    val: PixelSet | None, candidates: PixelSet, *, parts: CompositionParts, settings: FitSettings,
+    num_classes: int, progress: bool = False,
 ) -> tuple[Classifier, FitReport | None, dict[str, Any]]:
     """The rounds of self-training that follow the fitted ``first`` model.
 
