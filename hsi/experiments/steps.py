@@ -21,6 +21,7 @@ import dataclasses
 import platform
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +31,7 @@ import torch
 
 import hsi
 from hsi._core.errors import ConfigError, DataFormatError
+from hsi._core.options import Option
 from hsi._core.validation import check_patch_size
 from hsi.config import Inference, RunConfig, run_options
 from hsi.data.corrupt import corrupt_cube
@@ -256,6 +258,11 @@ def lazy_mode(config: RunConfig) -> tuple[bool, str]:
 _NOT_LAZY = {name: declared.whole_cube for name, declared in run_options().items() if declared.whole_cube}
 
 
+def _neutral(declared: Option) -> Any:
+    """An option's value that asks for nothing: a recipe part's ``off``, any other option's default."""
+    return declared.off if declared.recipe_part else declared.default
+
+
 def prepare_lazy(config: RunConfig, reason: str) -> PreparedLazy:
     """As :func:`prepare`, for a cube read window by window: reads its header and the ground truth only.
 
@@ -266,14 +273,16 @@ def prepare_lazy(config: RunConfig, reason: str) -> PreparedLazy:
     cube_path, gt_path = config.cube, config.gt
     if cube_path is None or gt_path is None:
         raise ConfigError("a cube read window by window needs --cube FILE --gt FILE.")
-    defaults = RunConfig()
-    refused = [text for name, text in _NOT_LAZY.items() if getattr(config, name) != getattr(defaults, name)]
+    config = dataclasses.replace(resolve_recipe(config), lazy="on")
+    # Resolved: a recipe's own value of a part counts as much as a flag's.
+    declared = run_options()
+    refused = [text for name, text in _NOT_LAZY.items()
+               if getattr(config, name) not in (None, _neutral(declared[name]))]
     if refused:
         raise ConfigError(
             f"{refused[0]} needs the whole cube in memory, but this cube is read window by window ({reason}); "
             "leave it out, or pass --lazy off on a machine with the memory for it."
         )
-    config = dataclasses.replace(resolve_recipe(config), lazy="on")
     device = resolve_device(config.device)
     scene = load_lazy_scene(cube_path, gt_path, cube_key=config.cube_key, gt_key=config.gt_key,
                             nan_policy=config.nan_policy)
@@ -405,9 +414,13 @@ def fit(
     """
     started = time.perf_counter()
     recipe = recipe_of(config)
+
+    def build(seed: int) -> Classifier:  # the run's model, and each self-training round's
+        return build_classifier(config.model, in_chans=config.pca_components, num_classes=scene.n_classes,
+                                patch_size=config.patch_size, device=device, seed=seed, recipe=recipe)
+
     with seeded_run(config.seed, deterministic=config.deterministic):
-        classifier = build_classifier(config.model, in_chans=config.pca_components, num_classes=scene.n_classes,
-                                      patch_size=config.patch_size, device=device, seed=config.seed, recipe=recipe)
+        classifier = build(config.seed)
         read_seconds = None
         if isinstance(scene, LazyScene):  # only the windows of the training and validation pixels, from disk
             read_started = time.perf_counter()
@@ -427,7 +440,7 @@ def fit(
                                 on_epoch_end=on_epoch_end)
         self_training = None
         if recipe.composition.self_training:
-            classifier, report, self_training = _self_train(config, scene, split, classifier, report, source,
+            classifier, report, self_training = _self_train(config, scene, split, classifier, build, report, source,
                                                             train_set, val_set, settings, progress=progress)
     return Fitted(classifier, source, report.history, report.selected_epoch, time.perf_counter() - started,
                   inference=config.inference, read_seconds=read_seconds, train_input=report.train_input,
@@ -437,25 +450,18 @@ def fit(
 
 
 def _self_train(
-    config: RunConfig, scene: Scene | LazyScene, split: Split, first: Classifier, report: FitReport,
-    source: PatchSource, train_set: PixelSet, val_set: PixelSet | None, settings: FitSettings, *, progress: bool,
+    config: RunConfig, scene: Scene | LazyScene, split: Split, first: Classifier, build: Callable[[int], Classifier],
+    report: FitReport, source: PatchSource, train_set: PixelSet, val_set: PixelSet | None, settings: FitSettings, *,
+    progress: bool,
 ) -> tuple[Classifier, FitReport, dict[str, Any]]:
     """The recipe's rounds of self-training after ``first`` (:func:`~hsi.training.self_training.self_train`) on
-    the pixels ``--unlabelled`` names: the last round's model and fit report, and the record of the rounds."""
-    if isinstance(scene, LazyScene):
-        raise ConfigError("--self-training labels the scene's unlabelled pixels, but this cube is read window by "
-                          "window; pass --lazy off on a machine with the memory for it, or --self-training 0.")
-    recipe = settings.recipe or recipe_of(config)
-
-    def build(seed: int) -> Classifier:
-        return build_classifier(config.model, in_chans=config.pca_components, num_classes=scene.n_classes,
-                                patch_size=config.patch_size, device=source.device, seed=seed, recipe=recipe)
-
+    the pixels ``--unlabelled`` names (an in-memory scene: :func:`prepare_lazy` refuses the part): the last
+    round's model and fit report, and the record of the rounds."""
     rows, cols = source.pixel_coordinates(unlabelled_pixels(config, scene, split))
     candidates = PixelSet(rows, cols, torch.full_like(rows, -1))  # positions only: no label is read
     model, last, record = self_train(first, build, source, train_set, val_set, candidates,
-                                     parts=recipe.composition, settings=settings, num_classes=scene.n_classes,
-                                     progress=progress)
+                                     parts=recipe_of(config).composition, settings=settings,
+                                     num_classes=scene.n_classes, progress=progress)
     return model, last or report, {"pixels": config.unlabelled, **record}
 
 

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from hsi._core.errors import ConfigError
+from hsi._core.registry import Entry
 from hsi.config import RunConfig
 from hsi.data import lazy
 from hsi.data.lazy import gather_mosaic, open_lazy_cube
@@ -22,6 +23,7 @@ from hsi.data.scene import lazy_decision, load_custom_scene, load_lazy_scene
 from hsi.experiments.steps import lazy_mode, prepare, prepare_lazy, reduce
 from hsi.experiments.train import train_run
 from hsi.features.pca import SpectralPCA, fit_sample
+from hsi.training.recipe import RECIPES, Recipe
 
 H, W, B, K = 30, 26, 12, 4
 
@@ -172,13 +174,19 @@ def test_synthetic_small_hdf5_cube_is_read_window_by_window_under_auto(synthetic
     assert on and "window by window only" in reason
 
 
-def test_synthetic_lazy_refusals_write_nothing(synthetic_files, tmp_path) -> None:
+def test_synthetic_lazy_refusals_write_nothing(synthetic_files, tmp_path, monkeypatch) -> None:
     cube_path, gt_path, cube = synthetic_files
     out = tmp_path / "runs"
     with pytest.raises(ConfigError, match=r"--denoise dncnn .* needs the whole cube"):
         train_run(_config(cube_path, gt_path, out, lazy="on", denoise="dncnn"), progress=False)
     with pytest.raises(ConfigError, match="--reduce mnf"):
         train_run(_config(cube_path, gt_path, out, lazy="on", reduce="mnf"), progress=False)
+    with pytest.raises(ConfigError, match=r"--self-training .* needs the whole cube"):
+        train_run(_config(cube_path, gt_path, out, lazy="on", self_training=1), progress=False)
+    # A recipe's own value of a whole-cube part is refused as a flag's is (the check reads the resolved recipe).
+    monkeypatch.setitem(RECIPES._entries, "self-taught", Entry("self-taught", Recipe(self_training=1), "test"))
+    with pytest.raises(ConfigError, match=r"--self-training .* needs the whole cube"):
+        train_run(_config(cube_path, gt_path, out, lazy="on", recipe="self-taught"), progress=False)
     with pytest.raises(ConfigError, match="--dataset"):
         lazy_mode(RunConfig(dataset="salinas_a", lazy="on", out=str(out)))
     from scipy.io import savemat
