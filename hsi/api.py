@@ -256,10 +256,9 @@ class Model:
         self.checkpoint = load_run_model(path)
         self.device = resolve_device(device)
         # Built once (a forest's estimator is read and checked, networks are made): every predict reuses it.
-        self.classifier = classifier_from_state(self.checkpoint, self.device)
-        classes = self.checkpoint["classes"]
-        self.class_ids: tuple[int, ...] = tuple(int(i) for i in classes["ids"])
-        self.class_names: tuple[str, ...] = tuple(classes["names"])
+        self.classifier = classifier_from_state(self.checkpoint.classifier_state, self.device)
+        self.class_ids: tuple[int, ...] = self.checkpoint.class_ids
+        self.class_names: tuple[str, ...] = self.checkpoint.class_names
 
     def _classify(self, scene_or_cube: AnyScene | np.ndarray, probabilities: bool) -> tuple[np.ndarray, Any]:
         from hsi._core.validation import check_cube
@@ -288,8 +287,7 @@ class Model:
         return self._classify(scene_or_cube, probabilities=True)[1]
 
     def __repr__(self) -> str:
-        model = self.checkpoint.get("config", {}).get("model", "?")
-        return f"Model({model}, {len(self.class_ids)} classes; {self.path})"
+        return f"Model({self.checkpoint.model_name}, {len(self.class_ids)} classes; {self.path})"
 
 
 def load_model(path: str | Path, *, device: str = "auto") -> Model:
@@ -474,13 +472,19 @@ def _predict_folder(checkpoint: str | Path, *, device: str = "auto", engine: Map
 
     Args:
         checkpoint: a run folder, its ``model.json`` or a legacy ``model.pt``.
-        **options: :func:`~hsi.experiments.predict.predict_run`'s (``dataset``, ``cube``, ``out`` ...).
+        **options: ``out``, and the fields of :class:`~hsi.experiments.predict.SceneToClassify` (``dataset``,
+            ``cube`` ...) and :class:`~hsi.experiments.predict.PredictSettings` (``batch_size``, ``tile_size`` ...),
+            as the command's flags name them.
 
     Returns:
         The output folder, and its metrics (fractions) where the scene had ground truth, else None.
     """
-    from hsi.experiments.predict import predict_run, predict_summary
+    from hsi.experiments.predict import PredictSettings, SceneToClassify, predict_run, predict_summary
 
+    out = options.pop("out", "runs")
+    settings_names = {f.name for f in dataclasses.fields(PredictSettings)}
+    settings = PredictSettings(device=device, **{k: options.pop(k) for k in list(options) if k in settings_names})
+    scene = SceneToClassify(**options)  # the rest: an option of neither fails here, as a wrong keyword did
     built = _engine(engine, device, notify)
-    folder = predict_run(checkpoint, device=device, engine=built, **options)
+    folder = predict_run(checkpoint, scene, out=out, settings=settings, engine=built)
     return folder, predict_summary(folder)["metrics"]

@@ -45,7 +45,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hsi.training.checkpoint import RunModel
 
 CASES = ("indian_pines_shape", "salinas_a", "pavia_u_shape")
 NOTE = "stand-in cube of random values over the real ground truth: the shape, not the values, sets the time"
@@ -426,13 +429,13 @@ def _write_field_cube(header: Path, prototypes: Any, lines: int, samples: int, r
             f.write(block.astype("<i2").tobytes())
 
 
-def write_big_scene(header: Path, lines: int, samples: int, bands: int, checkpoint: dict[str, Any], seed: int,
+def write_big_scene(header: Path, lines: int, samples: int, bands: int, checkpoint: RunModel, seed: int,
                     strip: int = 64) -> None:
     """Writes a BIL int16 ENVI cube: fields of 48 x 48 pixels, each one of 8 spectra drawn in the checkpoint's
     PCA space (so its model sees plausible inputs), plus noise; BIG_SCENE_EDGE zero samples at each side."""
     import numpy as np
 
-    pca = checkpoint["pca"]
+    pca = checkpoint.pca
     mean, components = np.asarray(pca["mean"], np.float32), np.asarray(pca["components"], np.float32)
     if mean.shape[0] != bands:
         raise SystemExit(f"--big-scene BANDS is {bands} but the checkpoint reads {mean.shape[0]} bands")
@@ -470,7 +473,7 @@ def big_scene_case(args: argparse.Namespace) -> dict[str, Any]:
     record: dict[str, Any] = {
         "case": "big_scene", "lines": lines, "samples": samples, "bands": bands,
         "cube_bytes": header.with_suffix(".img").stat().st_size, "write_seconds": round(write_seconds, 1),
-        "model": checkpoint.get("config", {}).get("model"), "device": args.device, "tile_size": args.tile_size,
+        "model": checkpoint.model_name, "device": args.device, "tile_size": args.tile_size,
         "exit_status": done.returncode, "predict_seconds": round(seconds, 1),
         "pixels_per_second": round(lines * samples / seconds, 1), "peak_predict_rss_mb": peak_rss_mb,
         "threads": os.environ.get("OMP_NUM_THREADS", "default"),

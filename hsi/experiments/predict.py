@@ -33,26 +33,59 @@ from hsi.experiments.engine import (
 from hsi.experiments.run_dir import check_writable, create_run_dir, write_status
 from hsi.reporting.files import atomic_save_json, atomic_save_npy
 from hsi.reporting.run_report import class_id_map, progress, write_predict_outputs
-from hsi.training.checkpoint import load_run_model
+from hsi.training.checkpoint import RunModel, load_run_model
 from hsi.training.device import resolve_device
 from hsi.training.factory import classifier_from_state
 from hsi.training.frontend import apply_features, frontend_radius
-from hsi.training.recipe import PostProcessing
 
 if TYPE_CHECKING:
     from hsi.evaluation.predict import Tile
     from hsi.training.classifier import Classifier
 
 
-def check_scene_fits(checkpoint: dict, scene: Scene, *, has_labels: bool) -> None:
+@dataclass(frozen=True)
+class SceneToClassify:
+    """The scene ``predict`` classifies: a built-in ``dataset``, or a ``cube`` file (with its ``gt`` to score it).
+
+    Attributes:
+        dataset: a built-in scene's name (read from ``data_dir``, downloaded unless ``download`` is False).
+        cube, cube_key: a cube file, and its variable inside a .mat file.
+        gt, gt_key: the cube's ground truth file, and its variable inside a .mat file.
+        nan_policy: what non-finite values inside the data do (``--nan-policy``).
+    """
+
+    dataset: str | None = None
+    cube: str | Path | None = None
+    cube_key: str | None = None
+    gt: str | None = None
+    gt_key: str | None = None
+    data_dir: str | None = None
+    download: bool = True
+    nan_policy: str = "error"
+
+
+@dataclass(frozen=True)
+class PredictSettings:
+    """How ``predict`` classifies: ``device`` (``auto``, ``cpu``, ``cuda[:i]`` or a torch device), patches per
+    forward pass (``batch_size``, None = sized to the device), ``inference``; for a cube classified tile by tile
+    the tile side (``tile_size``, None = :data:`DEFAULT_TILE_SIZE`) and whether to write ``probabilities``."""
+
+    device: str | torch.device = "auto"
+    batch_size: int | None = None
+    inference: Inference = "auto"
+    tile_size: int | None = None
+    probabilities: bool = False
+
+
+def check_scene_fits(checkpoint: RunModel, scene: Scene, *, has_labels: bool) -> None:
     """Refuses a scene whose band count (or, with labels, class count) differs from the checkpoint's."""
-    n_bands = int(checkpoint["scene"]["n_bands"])
+    n_bands = checkpoint.n_bands
     if scene.n_bands != n_bands:
         raise CheckpointError(
-            f"checkpoint was trained on {n_bands}-band cubes ({checkpoint['scene']['name']}); got a cube with "
+            f"checkpoint was trained on {n_bands}-band cubes ({checkpoint.scene_name}); got a cube with "
             f"{scene.n_bands} bands. Use a scene from the same sensor, or train a model for this one."
         )
-    n_classes = len(checkpoint["classes"]["ids"])
+    n_classes = checkpoint.n_classes
     if has_labels and scene.n_classes != n_classes:
         raise CheckpointError(
             f"checkpoint predicts {n_classes} classes; the ground truth given has {scene.n_classes}. "
@@ -60,7 +93,8 @@ def check_scene_fits(checkpoint: dict, scene: Scene, *, has_labels: bool) -> Non
         )
 
 
-def run_split_of(checkpoint_path: str | Path, checkpoint: dict, scene: Scene) -> tuple[np.ndarray, np.ndarray] | None:
+def run_split_of(checkpoint_path: str | Path, checkpoint: RunModel, scene: Scene
+                 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The ``(train, test)`` masks (H, W) of the checkpoint's run when ``scene`` is the scene it was trained on.
 
     Same scene = the checkpoint's scene name and the shape of the run's ``split_test.npy``; None
@@ -69,7 +103,7 @@ def run_split_of(checkpoint_path: str | Path, checkpoint: dict, scene: Scene) ->
     path = Path(checkpoint_path)
     folder = path if path.is_dir() else path.parent
     test_file, train_file = folder / "split_test.npy", folder / "split_train.npy"
-    if scene.name != checkpoint["scene"]["name"] or not test_file.is_file():
+    if scene.name != checkpoint.scene_name or not test_file.is_file():
         return None
     try:
         test = np.load(test_file, allow_pickle=False)
@@ -81,16 +115,9 @@ def run_split_of(checkpoint_path: str | Path, checkpoint: dict, scene: Scene) ->
     return train.astype(bool), test
 
 
-def run_post_processing(checkpoint: dict) -> PostProcessing:
-    """The run's post-processing stage, the one place a checkpoint's is read: its recipe's ``smooth`` (0 = none,
-    as for runs made before it existed) and ``tta`` (None for a model it does not act on)."""
-    config = checkpoint["config"]
-    return PostProcessing(tta=config.get("tta") is True, smooth=int(config.get("smooth") or 0))
-
-
 def classify_scene(
-    checkpoint: dict, cube: np.ndarray, *, device: Any, batch_size: int | None = None, inference: Inference = "auto",
-    probabilities: bool = False, classifier: Classifier | None = None,
+    checkpoint: RunModel, cube: np.ndarray, *, device: Any, batch_size: int | None = None,
+    inference: Inference = "auto", probabilities: bool = False, classifier: Classifier | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, str]:
     """Every pixel of a cube held in memory, classified as the checkpoint's run classified its scene.
 
@@ -111,45 +138,34 @@ def classify_scene(
         or ``patches``, the inference used.
     """
     if classifier is None:
-        classifier = classifier_from_state(checkpoint, device)
+        classifier = classifier_from_state(checkpoint.classifier_state, device)
     used = resolve_inference(classifier, inference)  # --inference dense on a model without it fails here
     source = PatchSource(apply_features(checkpoint, cube, device=device), patch_size=classifier.receptive_field,
-                         pad_mode=str(checkpoint["pad_mode"]), device=device)
+                         pad_mode=checkpoint.pad_mode, device=device)
     proba: np.ndarray | None = None
     if probabilities:
         proba = predict_scene_proba(classifier, source, batch_size=batch_size, inference=used)
         labels = torch.from_numpy(proba).argmax(0).numpy()  # the argmax predict_scene takes
     else:
         labels = predict_scene(classifier, source, batch_size=batch_size, inference=used)
-    classes = run_post_processing(checkpoint).apply(labels, n_classes=len(checkpoint["classes"]["ids"]))
+    classes = checkpoint.post_processing.apply(labels, n_classes=checkpoint.n_classes)
     return classes, None if proba is None else proba.transpose(1, 2, 0), used
 
 
 def predict_run(
     checkpoint_path: str | Path,
+    scene: SceneToClassify,
     *,
-    dataset: str | None = None,
-    cube: str | None = None,
-    cube_key: str | None = None,
-    data_dir: str | None = None,
-    download: bool = True,
     out: str | Path = "runs",
-    device: str = "auto",
-    batch_size: int | None = None,
-    nan_policy: str = "error",
-    inference: Inference = "auto",
-    gt: str | None = None,
-    gt_key: str | None = None,
-    tile_size: int | None = None,
-    probabilities: bool = False,
+    settings: PredictSettings | None = None,
     engine: Engine | None = None,
 ) -> Path:
     """Classifies every pixel of a scene with a saved model; writes map.png and prediction.npy.
 
-    ``inference``: ``auto`` (dense where the model has an exact dense pass), ``dense`` or ``patches``;
-    prediction.json records which was used. With ground truth (``dataset``, or ``cube`` with
-    ``gt``) the prediction is scored on every labelled pixel: metrics.json, report.md, the
-    errors map (as ``train`` writes them); report.html in every case.
+    ``settings.inference``: ``auto`` (dense where the model has an exact dense pass), ``dense`` or
+    ``patches``; prediction.json records which was used. With ground truth (``scene.dataset``, or
+    ``scene.cube`` with ``scene.gt``) the prediction is scored on every labelled pixel: metrics.json,
+    report.md, the errors map (as ``train`` writes them); report.html in every case.
 
     A cube without ground truth in a format read window by window (ENVI, ``.npy``, HDF5,
     GeoTIFF: :func:`hsi.data.lazy.is_lazy_readable`) is classified tile by tile
@@ -163,45 +179,40 @@ def predict_run(
     Raises:
         ConfigError: tile settings, or an engine other than this machine's, for a scene read whole.
     """
+    settings = settings or PredictSettings()
     checkpoint = load_run_model(checkpoint_path)  # a run folder, model.json or a legacy model.pt
     check_writable(out)
-    torch_device = resolve_device(device)
-    if cube is not None and gt is None and dataset is None and is_lazy_readable(cube):
-        return stream_predict_run(checkpoint_path, checkpoint, cube, cube_key=cube_key, out=out, device=torch_device,
-                                  batch_size=batch_size, nan_policy=nan_policy, inference=inference,
-                                  tile_size=tile_size, probabilities=probabilities, engine=engine)
-    _refuse_tile_options(engine, tile_size=tile_size, probabilities=probabilities)
-    scene = _scene_to_classify(checkpoint, dataset=dataset, cube=cube, cube_key=cube_key, gt=gt, gt_key=gt_key,
-                               data_dir=data_dir, download=download, nan_policy=nan_policy)
-    progress.info("classifying every pixel of %s (%d x %d)", scene.name, *scene.shape[:2])
-    prediction, _, used = classify_scene(checkpoint, scene.cube, device=torch_device, batch_size=batch_size,
-                                         inference=inference)
-    return _write_prediction(out, checkpoint_path, checkpoint, scene, prediction, inference=used,
-                             labelled=dataset is not None or gt is not None)
+    torch_device = resolve_device(str(settings.device))
+    if scene.cube is not None and scene.gt is None and scene.dataset is None and is_lazy_readable(scene.cube):
+        return stream_predict_run(checkpoint_path, checkpoint, scene, out=out, settings=settings, engine=engine)
+    _refuse_tile_options(engine, settings)
+    whole = _scene_to_classify(checkpoint, scene)
+    progress.info("classifying every pixel of %s (%d x %d)", whole.name, *whole.shape[:2])
+    prediction, _, used = classify_scene(checkpoint, whole.cube, device=torch_device, batch_size=settings.batch_size,
+                                         inference=settings.inference)
+    return _write_prediction(out, checkpoint_path, checkpoint, whole, prediction, inference=used,
+                             labelled=scene.dataset is not None or scene.gt is not None)
 
 
-def _refuse_tile_options(engine: Engine | None, *, tile_size: int | None, probabilities: bool) -> None:
+def _refuse_tile_options(engine: Engine | None, settings: PredictSettings) -> None:
     """Refuses the options of a tiled prediction for a scene read whole.
 
     Raises:
-        ConfigError: an engine other than this machine's, ``tile_size`` or ``probabilities``.
+        ConfigError: an engine other than this machine's, ``settings.tile_size`` or ``settings.probabilities``.
     """
     if engine is not None and not engine.shares_files:
         raise ConfigError(
             f"--engine {engine.name} classifies a cube tile by tile: --cube FILE (ENVI, .npy, HDF5 or GeoTIFF) without "
             "--gt; built-in scenes, .mat files and scored scenes are read whole and classified here: drop --engine."
         )
-    if tile_size is not None or probabilities:
+    if settings.tile_size is not None or settings.probabilities:
         raise ConfigError(
             "--tile-size and --probabilities apply to a cube classified tile by tile: --cube FILE (ENVI, .npy, HDF5 or "
             "GeoTIFF) without --gt; leave them out for built-in scenes, .mat files and scored scenes."
         )
 
 
-def _scene_to_classify(
-    checkpoint: dict, *, dataset: str | None, cube: str | None, cube_key: str | None, gt: str | None,
-    gt_key: str | None, data_dir: str | None, download: bool, nan_policy: str,
-) -> Scene:
+def _scene_to_classify(checkpoint: RunModel, request: SceneToClassify) -> Scene:
     """The scene :func:`predict_run` reads whole, checked against the checkpoint and given its classes.
 
     Raises:
@@ -209,29 +220,30 @@ def _scene_to_classify(
         CheckpointError: the scene's bands (or, with labels, classes) differ from the checkpoint's.
         InputTooLargeError: the cube does not fit in memory (with a hint where it could be tiled).
     """
-    if dataset is not None:
-        scene = load_scene(dataset, data_dir=data_dir, download=download, nan_policy=nan_policy)
+    if request.dataset is not None:
+        scene = load_scene(request.dataset, data_dir=request.data_dir, download=request.download,
+                           nan_policy=request.nan_policy)
         check_scene_fits(checkpoint, scene, has_labels=True)
-    elif cube is not None:
+    elif request.cube is not None:
         try:
-            scene = load_custom_scene(cube, gt, cube_key=cube_key, gt_key=gt_key, nan_policy=nan_policy)
+            scene = load_custom_scene(request.cube, request.gt, cube_key=request.cube_key, gt_key=request.gt_key,
+                                      nan_policy=request.nan_policy)
         except InputTooLargeError as error:
-            if gt is None or not is_lazy_readable(cube):
+            if request.gt is None or not is_lazy_readable(request.cube):
                 raise
             # A scored scene is read whole; without --gt the same cube is classified tile by tile.
             raise InputTooLargeError(f"{error} A scored prediction reads the cube whole: leave out --gt to classify "
                                      "it tile by tile in bounded memory.") from None
-        check_scene_fits(checkpoint, scene, has_labels=gt is not None)
+        check_scene_fits(checkpoint, scene, has_labels=request.gt is not None)
     else:
         raise ConfigError("predict needs --dataset NAME or --cube FILE: the scene to classify; got neither.")
-    classes = checkpoint["classes"]
-    scene.class_ids = tuple(int(i) for i in classes["ids"])
-    scene.class_names = tuple(classes["names"])
-    scene.palette = tuple(classes["palette"])
+    scene.class_ids = checkpoint.class_ids
+    scene.class_names = checkpoint.class_names
+    scene.palette = checkpoint.palette
     return scene
 
 
-def _write_prediction(out: str | Path, checkpoint_path: str | Path, checkpoint: dict, scene: Scene,
+def _write_prediction(out: str | Path, checkpoint_path: str | Path, checkpoint: RunModel, scene: Scene,
                       prediction: np.ndarray, *, inference: str, labelled: bool) -> Path:
     """Writes a whole scene's prediction into a new output folder (removed again if a write fails); returns it."""
     run_dir = create_run_dir(out, f"predict_{scene.name}")
@@ -240,10 +252,10 @@ def _write_prediction(out: str | Path, checkpoint_path: str | Path, checkpoint: 
         atomic_save_json(run_dir / "prediction.json", {"checkpoint": str(Path(checkpoint_path).resolve()),
                                                         "scene": scene.name, "sources": scene.sources,
                                                         "inference": inference,
-                                                        "smooth": run_post_processing(checkpoint).smooth})
+                                                        "smooth": checkpoint.post_processing.smooth})
         atomic_save_npy(run_dir / "prediction.npy", class_id_map(scene, prediction))
         progress.info("writing figures and reports into %s", run_dir)
-        write_predict_outputs(run_dir, scene, prediction, model=str(checkpoint.get("config", {}).get("model", "model")),
+        write_predict_outputs(run_dir, scene, prediction, model=checkpoint.model_name,
                               checkpoint=str(checkpoint_path), labelled=labelled,
                               run_split=run_split_of(checkpoint_path, checkpoint, scene))
     except BaseException:  # Ctrl-C or a failed write: a half-written output folder is worth nothing
@@ -260,8 +272,8 @@ def predict_summary(run_dir: Path) -> dict[str, Any]:
     return {"run_dir": Path(run_dir), "metrics": metrics}
 
 
-__all__ = ["TileResult", "TileWindow", "check_cube_fits", "classify_scene", "classify_tile", "predict_run",
-           "predict_summary", "read_tile_window", "run_post_processing", "run_split_of", "stream_predict_run",
+__all__ = ["PredictSettings", "SceneToClassify", "TileResult", "TileWindow", "check_cube_fits", "classify_scene",
+           "classify_tile", "predict_run", "predict_summary", "read_tile_window", "run_split_of", "stream_predict_run",
            "tile_features"]
 
 
@@ -277,7 +289,7 @@ PROBABILITY_NODATA = 255
 _WORK_FILES = {"labels": "labels.npy", "probabilities": "probabilities.npy"}
 
 
-def tile_features(checkpoint: dict, raw: np.ndarray, *, nan_policy: str, ignore_value: float | None = None,
+def tile_features(checkpoint: RunModel, raw: np.ndarray, *, nan_policy: str, ignore_value: float | None = None,
                   where: str = "cube", origin: tuple[int, int] = (0, 0), device: torch.device | None = None,
                   ) -> tuple[np.ndarray, np.ndarray]:
     """The checkpoint's feature transform of one window, and its pixels outside the data.
@@ -304,21 +316,17 @@ def tile_features(checkpoint: dict, raw: np.ndarray, *, nan_policy: str, ignore_
     return apply_features(checkpoint, cube, device=device), outside
 
 
-def check_cube_fits(checkpoint: dict, n_bands: int, wavelengths: tuple[float, ...] | None, where: str) -> None:
+def check_cube_fits(checkpoint: RunModel, n_bands: int, wavelengths: tuple[float, ...] | None, where: str) -> None:
     """Refuses a cube whose band count, or band wavelengths where both are known, differ from the checkpoint's."""
-    scene = checkpoint["scene"]
-    if n_bands != int(scene["n_bands"]):
+    if n_bands != checkpoint.n_bands:
         raise CheckpointError(
-            f"checkpoint was trained on {scene['n_bands']}-band cubes ({scene['name']}); got a cube with {n_bands} "
-            f"bands ({where}). Use a scene from the same sensor, or train a model for this one."
+            f"checkpoint was trained on {checkpoint.n_bands}-band cubes ({checkpoint.scene_name}); got a cube with "
+            f"{n_bands} bands ({where}). Use a scene from the same sensor, or train a model for this one."
         )
-    trained = scene.get("wavelengths")
-    if wavelengths is None or not isinstance(trained, list) or len(trained) != n_bands:
+    trained = checkpoint.wavelengths
+    if wavelengths is None or trained is None or len(trained) != n_bands:
         return
-    try:
-        trained_nm = np.asarray(trained, dtype=np.float64)
-    except (TypeError, ValueError):  # not numbers: nothing to compare against
-        return
+    trained_nm = np.asarray(trained, dtype=np.float64)
     spacing = float(np.median(np.abs(np.diff(trained_nm)))) if len(trained_nm) > 1 else 1.0
     shift = np.abs(np.asarray(wavelengths) - trained_nm)
     if shift.max() > spacing / 2:
@@ -343,10 +351,8 @@ def _resume_key(checkpoint_path: Path, cube_path: Path, settings: dict[str, Any]
 
 
 def stream_predict_run(
-    checkpoint_path: str | Path, checkpoint: dict, cube_path: str | Path, *, cube_key: str | None = None,
-    out: str | Path = "runs", device: torch.device | str = "cpu", batch_size: int | None = None,
-    nan_policy: str = "error", inference: Inference = "auto", tile_size: int | None = None,
-    probabilities: bool = False, engine: Engine | None = None,
+    checkpoint_path: str | Path, checkpoint: RunModel, scene: SceneToClassify, *, out: str | Path = "runs",
+    settings: PredictSettings | None = None, engine: Engine | None = None,
 ) -> Path:
     """Classifies a cube read window by window, tile after tile; memory is bounded by the tile.
 
@@ -364,23 +370,33 @@ def stream_predict_run(
     (a quick look, downsampled for big scenes), ``report.html``, and with georeferencing
     ``prediction.tif`` (+ ``probabilities.tif`` and ``confidence.tif`` with ``probabilities``).
 
+    Args:
+        checkpoint_path, checkpoint: where the model was read from, and the model.
+        scene: ``cube`` (a file read window by window), ``cube_key`` and ``nan_policy``; no ground truth.
+
     Returns:
         The new output folder.
     """
     from hsi.data.lazy import open_lazy_cube
     from hsi.evaluation.predict import tile_grid
 
+    if scene.cube is None:
+        raise ValueError("stream_predict_run classifies a cube file; the scene names none")
+    settings = settings or PredictSettings()
     engine = engine or LocalEngine()
-    cube_path = Path(cube_path)
-    cube = open_lazy_cube(cube_path, cube_key)
-    classifier, used, halo = _tiled_classifier(checkpoint, cube, str(cube_path), device=device, inference=inference)
-    tiles = tile_grid(*cube.shape[:2], tile_size or DEFAULT_TILE_SIZE)
+    device = resolve_device(str(settings.device))
+    cube_path = Path(scene.cube)
+    cube = open_lazy_cube(cube_path, scene.cube_key)
+    classifier, used, halo = _tiled_classifier(checkpoint, cube, str(cube_path), device=device,
+                                               inference=settings.inference)
+    tile_size, probabilities = settings.tile_size or DEFAULT_TILE_SIZE, settings.probabilities
+    tiles = tile_grid(*cube.shape[:2], tile_size)
     name = cube_path.stem
-    settings = {"tile_size": tile_size or DEFAULT_TILE_SIZE, "inference": used, "probabilities": probabilities,
-                "nan_policy": nan_policy, "cube_key": cube_key}
+    keyed = {"tile_size": tile_size, "inference": used, "probabilities": probabilities,
+             "nan_policy": scene.nan_policy, "cube_key": scene.cube_key}
     # The engine is not part of the key: both give the same classes, so either may finish the other's work.
-    work = Path(out) / f".predict_{name}_{_resume_key(Path(checkpoint_path), cube_path, settings)}.partial"
-    done = _open_work(work, cube.shape[:2], len(checkpoint["classes"]["ids"]), probabilities, len(tiles))
+    work = Path(out) / f".predict_{name}_{_resume_key(Path(checkpoint_path), cube_path, keyed)}.partial"
+    done = _open_work(work, cube.shape[:2], checkpoint.n_classes, probabilities, len(tiles))
     if done:
         progress.info("resuming %s: %d of %d tiles done already (%s)", name, len(done), len(tiles), work)
     where = f"cube ({cube_path})"
@@ -388,11 +404,11 @@ def stream_predict_run(
                for tile in tiles if tile.index not in done)
     n_pixels, retries, seconds = _classify_into(
         work, done, len(tiles), engine, windows, checkpoint=checkpoint, classifier=classifier,
-        device=torch.device(device), settings={"nan_policy": nan_policy, "batch_size": batch_size,
-                                               "inference": used, "probabilities": probabilities})
+        device=device, settings={"nan_policy": scene.nan_policy, "batch_size": settings.batch_size,
+                                 "inference": used, "probabilities": probabilities})
     record = {"checkpoint": str(Path(checkpoint_path).resolve()), "scene": name,
-              "sources": {"cube": str(cube_path)}, "inference": used, "tiled": True, **settings,
-              "smooth": run_post_processing(checkpoint).smooth,
+              "sources": {"cube": str(cube_path)}, "inference": used, "tiled": True, **keyed,
+              "smooth": checkpoint.post_processing.smooth,
               "n_tiles": len(tiles), "shape": list(cube.shape),
               "engine": {**engine.describe(), "retries": retries},
               "pixels_per_second_this_session": round(n_pixels / seconds, 1) if n_pixels else None,
@@ -402,7 +418,7 @@ def stream_predict_run(
                           probabilities=probabilities, record=record)
 
 
-def _tiled_classifier(checkpoint: dict, cube: Any, where: str, *, device: torch.device | str,
+def _tiled_classifier(checkpoint: RunModel, cube: Any, where: str, *, device: torch.device | str,
                       inference: Inference) -> tuple[Any, str, int]:
     """The classifier of a tiled prediction, the inference it uses, and the halo each tile is read with.
 
@@ -414,16 +430,16 @@ def _tiled_classifier(checkpoint: dict, cube: Any, where: str, *, device: torch.
 
     height, width, n_bands = cube.shape
     check_cube_fits(checkpoint, n_bands, cube.wavelengths, where)
-    classifier = classifier_from_state(checkpoint, device)
+    classifier = classifier_from_state(checkpoint.classifier_state, device)
     used = resolve_inference(classifier, inference)
     p = classifier.receptive_field
     check_patch_size(p, height=height, width=width)
-    halo = p // 2 + run_post_processing(checkpoint).margin  # the vote reads the classes of a margin around a tile
+    halo = p // 2 + checkpoint.post_processing.margin  # the vote reads the classes of a margin around a tile
     return classifier, used, halo
 
 
 def _classify_into(work: Path, done: set[int], n_tiles: int, engine: Engine, windows: Iterable[TileWindow], *,
-                   checkpoint: dict, classifier: Any, device: torch.device,
+                   checkpoint: RunModel, classifier: Any, device: torch.device,
                    settings: dict[str, Any]) -> tuple[int, int, float]:
     """Classifies ``windows`` on ``engine`` into the working files, recording each finished tile in ``done``.
 
@@ -452,7 +468,7 @@ def _classify_into(work: Path, done: set[int], n_tiles: int, engine: Engine, win
     return n_pixels, retries, time.perf_counter() - started
 
 
-def _publish_tiles(out: str | Path, name: str, work: Path, cube: Any, checkpoint: dict, *, checkpoint_path: str,
+def _publish_tiles(out: str | Path, name: str, work: Path, cube: Any, checkpoint: RunModel, *, checkpoint_path: str,
                    probabilities: bool, record: dict[str, Any]) -> Path:
     """Creates the output folder from the finished working files (removed again if a write fails), then removes
     the working files; returns the folder."""
@@ -503,7 +519,7 @@ class TileResult:
     proba: np.ndarray | None
 
 
-def read_tile_window(tile: Tile, cube: Any, checkpoint: dict, *, halo: int, where: str = "cube") -> TileWindow:
+def read_tile_window(tile: Tile, cube: Any, checkpoint: RunModel, *, halo: int, where: str = "cube") -> TileWindow:
     """Reads a tile with a halo of ``halo`` pixels, widened by the reach of the checkpoint's front end.
 
     A front end that reads neighbouring pixels (a denoiser: :func:`~hsi.training.frontend.frontend_radius`)
@@ -517,7 +533,7 @@ def read_tile_window(tile: Tile, cube: Any, checkpoint: dict, *, halo: int, wher
                       cube.ignore_value, where)
 
 
-def window_features(window: TileWindow, checkpoint: dict, *, nan_policy: str, device: torch.device | None = None,
+def window_features(window: TileWindow, checkpoint: RunModel, *, nan_policy: str, device: torch.device | None = None,
                     ) -> tuple[np.ndarray, np.ndarray]:
     """The features (h, w, C) and outside-the-data mask (h, w) of the window's ``rows`` x ``cols``."""
     top, left = window.origin
@@ -528,7 +544,7 @@ def window_features(window: TileWindow, checkpoint: dict, *, nan_policy: str, de
     return features[keep], outside[keep]
 
 
-def classify_tile(window: TileWindow, checkpoint: dict, classifier: Any, *, nan_policy: str, batch_size: int | None,
+def classify_tile(window: TileWindow, checkpoint: RunModel, classifier: Any, *, nan_policy: str, batch_size: int | None,
                   inference: Inference, probabilities: bool, device: torch.device) -> TileResult:
     """Classifies one tile from its window: the one inference path of a tile, in the driver or in a Ray task.
 
@@ -539,12 +555,12 @@ def classify_tile(window: TileWindow, checkpoint: dict, classifier: Any, *, nan_
     from hsi.evaluation import predict as evaluation
 
     features, outside = window_features(window, checkpoint, nan_policy=nan_policy, device=device)
-    result = evaluation.predict_window(classifier, features, window.pads, pad_mode=str(checkpoint["pad_mode"]),
+    result = evaluation.predict_window(classifier, features, window.pads, pad_mode=checkpoint.pad_mode,
                                        device=device, batch_size=batch_size, inference=inference,
                                        probabilities=probabilities)
     labels = torch.from_numpy(result).argmax(0).numpy() if probabilities else result  # (h, w) class indices
     tile = window.tile
-    post = run_post_processing(checkpoint)
+    post = checkpoint.post_processing
     margin = post.margin
     if margin:  # classified: the tile and a margin the majority vote reads (beyond the scene: padding, no vote)
         rows = np.arange(labels.shape[0]) + tile.rows.start - margin
@@ -556,11 +572,11 @@ def classify_tile(window: TileWindow, checkpoint: dict, classifier: Any, *, nan_
                                                             cols[in_cols] - window.cols.start)]
         keep = (slice(margin, margin + tile.rows.stop - tile.rows.start),
                 slice(margin, margin + tile.cols.stop - tile.cols.start))
-        labels = post.apply(labels, n_classes=len(checkpoint["classes"]["ids"]), voters=voters)[keep]
+        labels = post.apply(labels, n_classes=checkpoint.n_classes, voters=voters)[keep]
         result = result[:, keep[0], keep[1]] if probabilities else result
     inner = (slice(tile.rows.start - window.rows.start, tile.rows.stop - window.rows.start),
              slice(tile.cols.start - window.cols.start, tile.cols.stop - window.cols.start))
-    ids = np.asarray(checkpoint["classes"]["ids"], dtype=np.uint16)
+    ids = np.asarray(checkpoint.class_ids, dtype=np.uint16)
     tile_ids = np.where(outside[inner], 0, ids[labels]).astype(np.uint16)
     # Quantised here, so a task sends back a quarter of the float32 bytes.
     proba = None
@@ -652,7 +668,7 @@ def _write_tile(work: Path, result: TileResult) -> None:
 QUICK_LOOK_SIDE = 1500
 
 
-def _finish(run_dir: Path, work: Path, cube: Any, checkpoint: dict, *, checkpoint_path: str, probabilities: bool,
+def _finish(run_dir: Path, work: Path, cube: Any, checkpoint: RunModel, *, checkpoint_path: str, probabilities: bool,
             record: dict[str, Any]) -> None:
     """Copies the finished working files into the output folder, with the GeoTIFFs and the quick look.
 
@@ -669,15 +685,14 @@ def _finish(run_dir: Path, work: Path, cube: Any, checkpoint: dict, *, checkpoin
         raise _tiles_kept(error, work, "every tile is classified and kept") from error
 
 
-def _write_outputs(run_dir: Path, work: Path, cube: Any, checkpoint: dict, *, checkpoint_path: str,
+def _write_outputs(run_dir: Path, work: Path, cube: Any, checkpoint: RunModel, *, checkpoint_path: str,
                    probabilities: bool, record: dict[str, Any]) -> None:
     """:func:`_finish`'s writing: prediction.npy/.json, the GeoTIFFs, the quick look and report.html."""
     from hsi.reporting import figures
     from hsi.reporting.files import atomic_save_figure
     from hsi.reporting.run_report import write_html_run_report
 
-    classes = checkpoint["classes"]
-    ids, names, palette = list(classes["ids"]), list(classes["names"]), list(classes["palette"])
+    ids, names, palette = list(checkpoint.class_ids), list(checkpoint.class_names), list(checkpoint.palette)
     labels = np.load(work / _WORK_FILES["labels"], mmap_mode="r")
     height, width = labels.shape
     georef = cube.georef
@@ -686,7 +701,7 @@ def _write_outputs(run_dir: Path, work: Path, cube: Any, checkpoint: dict, *, ch
         record["crs"], record["transform"] = georef.crs, list(georef.transform)
     atomic_save_json(run_dir / "prediction.json", record)
     atomic_save_npy(run_dir / "prediction.npy", labels)
-    model = str(checkpoint.get("config", {}).get("model", "model"))
+    model = checkpoint.model_name
     if georef is not None:
         from hsi.reporting.geotiff import write_bands_geotiff, write_class_geotiff
 
@@ -750,7 +765,7 @@ class TileModel:
     """
 
     key: str
-    checkpoint: dict[str, Any]
+    checkpoint: RunModel
     settings: dict[str, Any]
     classifier: Any = None
     device: Any = None
@@ -764,7 +779,8 @@ def _tile_classifier(model: TileModel) -> tuple[Any, Any]:
     cached = cache.get("tile_model")
     if cached is None or cached[0] != model.key:
         device = torch.device(worker_device() or "cpu")  # the device the engine gave this worker
-        cache["tile_model"] = cached = (model.key, classifier_from_state(model.checkpoint, device), device)
+        classifier = classifier_from_state(model.checkpoint.classifier_state, device)
+        cache["tile_model"] = cached = (model.key, classifier, device)
     return cached[1], cached[2]
 
 
@@ -774,7 +790,7 @@ def _classify_tile(model: TileModel, window: Any) -> Any:
     return classify_tile(window, model.checkpoint, classifier, device=device, **model.settings)
 
 
-def classify_tiles(engine: Engine, windows: Iterable[Any], *, checkpoint: dict[str, Any], classifier: Any,
+def classify_tiles(engine: Engine, windows: Iterable[Any], *, checkpoint: RunModel, classifier: Any,
                    device: Any, settings: dict[str, Any]) -> Iterator[Finished]:
     """Classifies tile windows on ``engine``; yields ``Finished(window, TileResult, retries)`` as each completes.
 

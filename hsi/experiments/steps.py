@@ -3,8 +3,9 @@
 ``prepare(config) -> Prepared`` (validated settings, scene, split, device; writes nothing; a cube
 larger than memory: :func:`prepare_lazy`, whose scene stays on disk),
 ``reduce(config, scene, split) -> Features`` (PCA), ``fit(...) -> Fitted`` (a
-:class:`~hsi.training.classifier.Classifier` of any kind), ``predict(fitted) -> Prediction``
-(every pixel), ``evaluate(...) -> metrics`` (test pixels only); the report is
+:class:`~hsi.training.classifier.Classifier` of any kind), ``run_checkpoint(...) -> RunModel`` (what is
+saved), ``classify(prepared, fitted, run_dir) -> Prediction`` (every pixel; :func:`predict` in memory),
+``evaluate(...) -> metrics`` (test pixels only); the report is
 :func:`hsi.reporting.run_report.write_run_outputs`. ``train``, ``repeat``, ``compare`` and
 the studies call these in order; a later feature replaces one step, not the run.
 
@@ -12,7 +13,8 @@ A cube read window by window (``--lazy``, :func:`lazy_mode`) takes the same step
 :func:`reduce` fits PCA on a seeded sample of the fitting pixels read from disk
 (:meth:`~hsi.data.lazy.LazyCube.gather`), :func:`fit` reads only the windows around the
 training and validation pixels (:func:`~hsi.data.lazy.gather_mosaic`), and
-:func:`predict_streamed` classifies the scene tile by tile through ``predict``'s own path.
+:func:`classify` streams the map tile by tile from the saved model through ``predict``'s own path
+(:func:`predict_streamed`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -50,11 +52,11 @@ from hsi.data.splits import Split, draw_split
 from hsi.evaluation.leakage import leakage_audit
 from hsi.evaluation.metrics import classification_summary
 from hsi.evaluation.predict import predict_scene, resolve_inference
-from hsi.experiments.predict import stream_predict_run
+from hsi.experiments.predict import PredictSettings, SceneToClassify, stream_predict_run
 from hsi.experiments.validate import check_settings, split_settings
 from hsi.features.pca import SpectralPCA, fit_sample
 from hsi.models import MODELS
-from hsi.training.checkpoint import load_run_model
+from hsi.training.checkpoint import RunModel, load_run_model
 from hsi.training.classifier import Classifier, FitReport, FitSettings, NetworkCallback, Resume
 from hsi.training.crops import use_crops
 from hsi.training.denoise_fit import Denoiser, fit_denoiser
@@ -67,7 +69,7 @@ from hsi.training.self_training import self_train
 from hsi.training.trainer import PixelSet, training_precision
 
 __all__ = [
-    "Features", "Fitted", "Prediction", "Prepared", "PreparedLazy", "environment", "evaluate", "evaluate_streamed",
+    "Features", "Fitted", "Prediction", "Prepared", "classify", "environment", "evaluate",
     "fit", "lazy_mode", "load_config_scene", "predict", "predict_streamed", "prepare", "prepare_lazy", "reduce",
     "run_checkpoint", "split_settings", "validate_config",
 ]
@@ -77,25 +79,23 @@ SceneT = TypeVar("SceneT", Scene, LazyScene)
 
 
 @dataclass
-class Prepared:
-    """Everything decided before a run folder exists: validated config, scene, split, device."""
+class Prepared(Generic[SceneT]):
+    """Everything decided before a run folder exists: validated config, scene, split, device.
+
+    ``scene``: a :class:`Scene` in memory (:func:`prepare`) or a :class:`LazyScene` read window by window
+    (:func:`prepare_lazy`); the steps after it take either. ``lazy_reason`` says why (config.json).
+    """
 
     config: RunConfig
-    scene: Scene
+    scene: SceneT
     split: Split
     device: torch.device
-    lazy_reason: str = "in memory"  # why the cube was loaded, not read window by window (config.json)
+    lazy_reason: str = "in memory"
 
-
-@dataclass
-class PreparedLazy:
-    """As :class:`Prepared`, for a cube read window by window; ``lazy_reason`` says why (config.json)."""
-
-    config: RunConfig
-    scene: LazyScene
-    split: Split
-    device: torch.device
-    lazy_reason: str
+    @property
+    def lazy(self) -> bool:
+        """Whether the cube is read window by window."""
+        return isinstance(self.scene, LazyScene)
 
 
 @dataclass
@@ -117,7 +117,7 @@ class Fitted:
     """
 
     classifier: Classifier
-    source: PatchSource
+    source: PatchSource | None  # None once released (:meth:`release_training_data`)
     history: list[dict[str, float]]
     selected_epoch: int | None
     train_seconds: float
@@ -148,6 +148,14 @@ class Fitted:
         """The side of the window a pixel's class is read from (the leakage audit's patch size)."""
         return self.post_processing.window(self.classifier.receptive_field)
 
+    def release_training_data(self) -> list[int]:
+        """Drops the patch source (a cube on disk: the training windows' mosaic) before the map is streamed
+        from the saved model; returns its padded shape, which config.json records."""
+        if self.source is None:
+            return []
+        shape, self.source = list(self.source.padded.shape), None
+        return shape
+
     def record(self) -> dict[str, Any]:
         """What metrics.json says of the fit, each entry only where it applies: what the steps ran on and
         in, the batch, the ensemble's networks, the self-training rounds and the kept epoch."""
@@ -160,11 +168,18 @@ class Fitted:
 
 @dataclass
 class Prediction:
-    """Class indices 0..K-1 of every pixel, shape (H, W) int64, the seconds it took and how (dense or patches)."""
+    """Class indices 0..K-1 of every pixel, shape (H, W) int64 (a streamed cube: int32, -1 outside the data), the
+    seconds it took and how (dense or patches).
+
+    A cube read window by window is classified tile by tile from the saved model (:func:`predict_streamed`):
+    ``streamed`` is the folder of that prediction (its quick-look map and GeoTIFF) and ``tiles`` its tiling.
+    """
 
     labels: np.ndarray
     inference_seconds: float
     inference: str
+    streamed: Path | None = None
+    tiles: dict[str, Any] = field(default_factory=dict)
 
 
 def validate_config(config: RunConfig) -> None:
@@ -185,7 +200,7 @@ def load_config_scene(config: RunConfig) -> Scene:
     )
 
 
-def prepare(config: RunConfig, *, scene: Scene | None = None) -> Prepared:
+def prepare(config: RunConfig, *, scene: Scene | None = None) -> Prepared[Scene]:
     """Validates the config against the data and draws the split; writes nothing.
 
     ``scene``: the config's scene as :func:`load_config_scene` returns it, already loaded (an
@@ -263,7 +278,7 @@ def _neutral(declared: Option) -> Any:
     return declared.off if declared.recipe_part else declared.default
 
 
-def prepare_lazy(config: RunConfig, reason: str) -> PreparedLazy:
+def prepare_lazy(config: RunConfig, reason: str) -> Prepared[LazyScene]:
     """As :func:`prepare`, for a cube read window by window: reads its header and the ground truth only.
 
     Raises:
@@ -288,7 +303,7 @@ def prepare_lazy(config: RunConfig, reason: str) -> PreparedLazy:
                             nan_policy=config.nan_policy)
     _check_against_scene(config, scene.shape, scene.n_classes)
     lazy_scene, split = _draw_split(config, scene)
-    return PreparedLazy(config, lazy_scene, split, device, reason)
+    return Prepared(config, lazy_scene, split, device, reason)
 
 
 def reduce(config: RunConfig, scene: Scene | LazyScene, split: Split, *, denoiser: Denoiser | None = None
@@ -468,6 +483,8 @@ def _self_train(
 def predict(fitted: Fitted, *, batch_size: int | None = None) -> Prediction:
     """Classifies every pixel of the source the classifier was fitted on, as ``fitted.inference`` says,
     then post-processes the map as the recipe says (:meth:`~hsi.training.recipe.PostProcessing.apply`)."""
+    if fitted.source is None:
+        raise ValueError("predict needs the fitted patch source; it was released (Fitted.release_training_data).")
     started = time.perf_counter()
     inference = resolve_inference(fitted.classifier, fitted.inference)
     labels = predict_scene(fitted.classifier, fitted.source, batch_size=batch_size, inference=inference)
@@ -475,16 +492,20 @@ def predict(fitted: Fitted, *, batch_size: int | None = None) -> Prediction:
     return Prediction(labels, time.perf_counter() - started, inference)
 
 
-def evaluate(scene: Scene, split: Split, prediction: Prediction, *, patch_size: int, smooth: int = 0
+def evaluate(scene: Scene | LazyScene, split: Split, prediction: Prediction, *, patch_size: int, smooth: int = 0
              ) -> dict[str, Any]:
     """Metrics on the test pixels (fractions), the split's counts, its leakage audit and the inference used.
 
     ``patch_size`` is the window a pixel's class is read from (:attr:`Fitted.decision_window`), of
-    which ``smooth`` is the map smoothing's share (the audit records it).
+    which ``smooth`` is the map smoothing's share (the audit records it). A streamed map's test pixels
+    outside the data (no spectrum: nothing to classify) are left out of the scores and counted in
+    ``n_test_outside_data``.
     """
-    test = split.test
-    summary = classification_summary(scene.labels[test], prediction.labels[test], class_names=list(scene.class_names))
-    return {**summary, **split.counts(), "leakage": _leakage(split, patch_size, smooth),
+    scored = split.test & (prediction.labels >= 0)
+    summary = classification_summary(scene.labels[scored], prediction.labels[scored],
+                                     class_names=list(scene.class_names))
+    outside = {"n_test_outside_data": int((split.test & ~scored).sum())} if prediction.streamed is not None else {}
+    return {**summary, **split.counts(), **outside, "leakage": _leakage(split, patch_size, smooth),
             "inference": prediction.inference}
 
 
@@ -508,9 +529,9 @@ def predict_streamed(run_dir: Path, scene: LazyScene, config: RunConfig, device:
     """
     import json
 
-    folder = stream_predict_run(run_dir, load_run_model(run_dir), scene.cube.path, cube_key=config.cube_key,
-                                out=run_dir / _STREAM_DIR, device=device, nan_policy=config.nan_policy,
-                                inference=config.inference)
+    cube = SceneToClassify(cube=scene.cube.path, cube_key=config.cube_key, nan_policy=config.nan_policy)
+    folder = stream_predict_run(run_dir, load_run_model(run_dir), cube, out=run_dir / _STREAM_DIR,
+                                settings=PredictSettings(device=device, inference=config.inference))
     ids = np.load(folder / "prediction.npy", allow_pickle=False)
     return ids, folder, json.loads((folder / "prediction.json").read_text())
 
@@ -519,35 +540,40 @@ def predict_streamed(run_dir: Path, scene: LazyScene, config: RunConfig, device:
 _STREAM_DIR = ".stream"
 
 
-def evaluate_streamed(scene: LazyScene, split: Split, ids: np.ndarray, *, patch_size: int, smooth: int = 0
-                      ) -> dict[str, Any]:
-    """As :func:`evaluate`, from a streamed map of label ids (H, W) (0 = outside the data).
+def classify(prepared: Prepared[Any], fitted: Fitted, run_dir: Path) -> Prediction:
+    """Every pixel of the prepared scene: in memory, :func:`predict`; a cube on disk, tile by tile from the run's
+    saved model (:func:`predict_streamed`), the training windows released first."""
+    if not prepared.lazy:
+        return predict(fitted)
+    fitted.release_training_data()
+    started = time.perf_counter()
+    ids, streamed, record = predict_streamed(run_dir, prepared.scene, prepared.config, prepared.device)
+    # uint16 label ids -> class indices; id 0 (outside the data) is never a class id, so it maps to -1. int32, not
+    # int64: a flight line's map is the biggest array of the run.
+    lookup = np.full(np.iinfo(np.uint16).max + 1, -1, dtype=np.int32)
+    lookup[np.asarray(prepared.scene.class_ids)] = np.arange(prepared.scene.n_classes)
+    labels = lookup[ids]
+    return Prediction(labels, time.perf_counter() - started, str(record.get("inference")), streamed,
+                      {k: record[k] for k in ("tile_size", "n_tiles", "georeferenced") if k in record})
 
-    Test pixels outside the data (no spectrum: nothing to classify) are left out of the scores and
-    counted in ``n_test_outside_data``.
-    """
-    lookup = np.full(int(max(scene.class_ids)) + 1, -1, dtype=np.int64)
-    lookup[np.asarray(scene.class_ids)] = np.arange(scene.n_classes)
-    inside = split.test & (ids != 0)
-    predicted = lookup[np.minimum(ids[inside], len(lookup) - 1)]  # test pixels only: never a scene of int64
-    summary = classification_summary(scene.labels[inside], predicted, class_names=list(scene.class_names))
-    return {**summary, **split.counts(), "n_test_outside_data": int((split.test & (ids == 0)).sum()),
-            "leakage": _leakage(split, patch_size, smooth)}
 
-
-def run_checkpoint(fitted: Fitted, features: Features, scene: Scene | LazyScene, config: RunConfig
-                   ) -> dict[str, Any]:
+def run_checkpoint(fitted: Fitted, features: Features, scene: Scene | LazyScene, config: RunConfig) -> RunModel:
     """A run's model (model.safetensors + model.json): classifier state, PCA, classes, scene facts, settings."""
-    return {
-        **fitted.classifier.state(),
-        "pca": features.pca.state_dict(),  # PCA or MNF: the same linear map (hsi.features.mnf)
-        **({"denoiser": features.denoiser.state()} if features.denoiser is not None else {}),
-        "classes": {"ids": list(scene.class_ids), "names": list(scene.class_names), "palette": list(scene.palette)},
-        "scene": {"name": scene.name, "n_bands": scene.n_bands, "rgb_bands": list(scene.rgb_bands),
-                  **scene_wavelengths(scene, config)},
-        "pad_mode": config.pad_mode,
-        "config": config.to_dict(),
-    }
+    wavelengths = scene_wavelengths(scene, config).get("wavelengths")
+    return RunModel(
+        classifier_state=fitted.classifier.state(),
+        pca=features.pca.state_dict(),  # PCA or MNF: the same linear map (hsi.features.mnf)
+        denoiser=features.denoiser.state() if features.denoiser is not None else None,
+        class_ids=tuple(int(i) for i in scene.class_ids),
+        class_names=tuple(str(name) for name in scene.class_names),
+        palette=tuple(str(colour) for colour in scene.palette),
+        scene_name=scene.name,
+        n_bands=int(scene.n_bands),
+        rgb_bands=tuple(int(band) for band in scene.rgb_bands),
+        wavelengths=None if wavelengths is None else tuple(wavelengths),
+        pad_mode=config.pad_mode,
+        config=config.to_dict(),
+    )
 
 
 def scene_wavelengths(scene: Scene | LazyScene, config: RunConfig) -> dict[str, list[float]]:

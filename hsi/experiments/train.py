@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -24,14 +24,12 @@ from hsi.experiments.run_dir import STATUS_FILE, create_run_dir, guard_run
 from hsi.experiments.steps import (
     Features,
     Prepared,
-    PreparedLazy,
+    classify,
     environment,
     evaluate,
-    evaluate_streamed,
     fit,
     lazy_mode,
     predict,
-    predict_streamed,
     prepare,
     prepare_lazy,
     reduce,
@@ -88,18 +86,18 @@ def train_run(config: RunConfig, *, progress: bool = True, run_name: str | None 
     """
     lazy, reason = (False, "scene given in memory") if scene is not None else lazy_mode(config)
     stem = f"{config.dataset or Path(str(config.cube)).stem}_{config.model}"
+    prepared: Prepared[Any]
     if lazy:
         progress_log.info("opening %s window by window (%s) and drawing the %s split", config.cube, reason,
                           config.split)
-        lazy_prepared = prepare_lazy(config, reason)
-        run_dir = create_run_dir(config.out, stem, name=run_name)
-        with guard_run(run_dir, config=lazy_prepared.config.to_dict()):
-            return _execute_lazy(lazy_prepared, run_dir, progress=progress)
-    progress_log.info("loading %s and drawing the %s split", config.dataset or config.cube, config.split)
-    prepared = prepare(config, scene=scene)
-    prepared.lazy_reason = reason
+        prepared = prepare_lazy(config, reason)
+    else:
+        progress_log.info("loading %s and drawing the %s split", config.dataset or config.cube, config.split)
+        prepared = prepare(config, scene=scene)
+        prepared.lazy_reason = reason
     run_dir = create_run_dir(config.out, stem, name=run_name)
-    with guard_run(run_dir, config=config.to_dict()):  # config.json first: even epoch 1 can be resumed
+    # config.json first (as given; a lazy run's as resolved): even epoch 1 can be resumed
+    with guard_run(run_dir, config=(prepared.config if lazy else config).to_dict()):
         return _execute(prepared, run_dir, progress=progress)
 
 
@@ -122,7 +120,7 @@ def resume_run(run_dir: str | Path, *, progress: bool = True, overrides: dict[st
         return _execute(prepared, run_dir, progress=progress, resume=point)
 
 
-def run_control(prepared: Prepared, run_dir: Path, *, progress: bool) -> dict[str, Any]:
+def run_control(prepared: Prepared[Scene], run_dir: Path, *, progress: bool) -> dict[str, Any]:
     """Runs the identical protocol on the control cube ``config.control`` and scores it.
 
     Writes ``control/metrics.json`` and ``control/map.png``; returns the
@@ -145,74 +143,56 @@ def run_control(prepared: Prepared, run_dir: Path, *, progress: bool) -> dict[st
     return control
 
 
-def _execute(prepared: Prepared, run_dir: Path, *, progress: bool, resume: ResumePoint | None = None) -> RunResult:
+def _execute(prepared: Prepared[Any], run_dir: Path, *, progress: bool, resume: ResumePoint | None = None
+             ) -> RunResult:
+    """The run's steps on a scene in memory or one read window by window (PCA on a sample, the training
+    windows only, the map streamed from the saved model; no resume point, its fingerprint would read the cube)."""
     config, scene, split, device = prepared.config, prepared.scene, prepared.split, prepared.device
-    progress_log.info("PCA: %d bands -> %d components", scene.n_bands, config.pca_components)
-    if resume is None:
-        features = reduce(config, scene, split)
-    else:  # the front end and PCA the run started with
-        cube = scene.cube if resume.denoiser is None else resume.denoiser.apply(scene.cube)
-        features = Features(resume.pca.transform(cube), resume.pca, resume.denoiser)
-    saver = epoch_saver(run_dir, config=config, scene=scene, split=split, pca=features.pca,
-                        denoiser=features.denoiser, resume=resume)
+    features = _features(prepared, resume)
+    saver = None if prepared.lazy else epoch_saver(run_dir, config=config, scene=scene, split=split,
+                                                   pca=features.pca, denoiser=features.denoiser, resume=resume)
+    if prepared.lazy:
+        progress_log.info("reading the windows of %d training and validation pixels",
+                          int((split.train | split.val).sum()))
     fitted = fit(config, scene, split, features, device, progress=progress,
                  resume=resume.fit_resume() if resume else None, on_epoch_end=saver)
-    if features.fit_pixels is None:  # resumed: the PCA the run started with, fitted on as many pixels
-        features.fit_pixels = min(int((split.train | split.val).sum() if config.pca_fit == "train"
-                                      else split.train.size), config.pca_sample_pixels)
-    train_seconds = fitted.train_seconds + (resume.train_seconds if resume else 0.0)
-    progress_log.info("classifying every pixel (%d x %d)", *scene.shape[:2])
-    prediction = predict(fitted)
     save_run_model(run_dir, run_checkpoint(fitted, features, scene, config))  # model.safetensors + model.json
+    train_seconds = fitted.train_seconds + (resume.train_seconds if resume else 0.0)
+    mosaic_shape = list(fitted.source.padded.shape) if fitted.source is not None else []
+    progress_log.info("classifying every pixel (%d x %d)%s", *scene.shape[:2], " tile by tile" * prepared.lazy)
+    prediction = classify(prepared, fitted, run_dir)
     metrics: dict[str, Any] = {
         # The audit reads what a class reads: a CNN's patch or an SVM's centre pixel, widened by --smooth's window.
         **evaluate(scene, split, prediction, patch_size=fitted.decision_window, smooth=fitted.smooth),
         **_run_record(config, features, fitted.record(), train_seconds=train_seconds,
-                      inference_seconds=prediction.inference_seconds, lazy=False),
+                      inference_seconds=prediction.inference_seconds, lazy=prepared.lazy,
+                      read_seconds=fitted.read_seconds),
     }
-    if config.control != NO_CONTROL:
+    if config.control != NO_CONTROL:  # a whole-cube option: never a cube read window by window
         metrics["control"] = run_control(prepared, run_dir, progress=progress)
-    resolved = _resolved(prepared, features, fitted.classifier.n_parameters,
-                         {"on": False, "reason": prepared.lazy_reason})
-    write_run_outputs(run_dir, config, resolved, metrics, fitted.history, scene, split, prediction.labels)
+    lazy = ({"on": True, "reason": prepared.lazy_reason, "training_mosaic_shape": mosaic_shape,
+             "map": prediction.tiles} if prepared.lazy else {"on": False, "reason": prepared.lazy_reason})
+    resolved = _resolved(prepared, features, fitted.classifier.n_parameters, lazy)
+    write_run_outputs(run_dir, config, resolved, metrics, fitted.history, scene, split, prediction.labels,
+                      streamed=prediction.streamed)
+    if prediction.streamed is not None:
+        shutil.rmtree(prediction.streamed.parent, ignore_errors=True)
     return RunResult(run_dir, metrics)
 
 
-def _execute_lazy(prepared: PreparedLazy, run_dir: Path, *, progress: bool) -> RunResult:
-    """A run on a cube read window by window: PCA on a sample, training windows only, the map streamed.
-
-    No resume point is kept (its fingerprint would read the whole cube).
-    """
-    import shutil
-
-    config, scene, split, device = prepared.config, prepared.scene, prepared.split, prepared.device
-    progress_log.info("PCA: %d bands -> %d components, fitted on a sample of at most %d pixels read from disk",
-                      scene.n_bands, config.pca_components, config.pca_sample_pixels)
-    features = reduce(config, scene, split)
-    progress_log.info("reading the windows of %d training and validation pixels", int((split.train | split.val).sum()))
-    fitted = fit(config, scene, split, features, device, progress=progress)
-    save_run_model(run_dir, run_checkpoint(fitted, features, scene, config))  # what the streamed map reads
-    decision_window, smooth, n_parameters = fitted.decision_window, fitted.smooth, fitted.classifier.n_parameters
-    history = fitted.history
-    train_seconds, read_seconds, fit_record = fitted.train_seconds, fitted.read_seconds, fitted.record()
-    mosaic_shape = list(fitted.source.padded.shape)
-    del fitted  # the training mosaic and the network: the map is made from the saved model
-    progress_log.info("classifying every pixel (%d x %d) tile by tile", *scene.shape[:2])
-    started = time.perf_counter()
-    ids, streamed, record = predict_streamed(run_dir, scene, config, device)
-    inference_seconds = time.perf_counter() - started
-    metrics: dict[str, Any] = {
-        **evaluate_streamed(scene, split, ids, patch_size=decision_window, smooth=smooth),
-        "inference": record.get("inference"),
-        **_run_record(config, features, fit_record, train_seconds=train_seconds, read_seconds=read_seconds,
-                      inference_seconds=inference_seconds, lazy=True),
-    }
-    resolved = _resolved(prepared, features, n_parameters, {
-        "on": True, "reason": prepared.lazy_reason, "training_mosaic_shape": mosaic_shape,
-        "map": {k: record[k] for k in ("tile_size", "n_tiles", "georeferenced") if k in record}})
-    write_run_outputs(run_dir, config, resolved, metrics, history, scene, split, ids, streamed=streamed)
-    shutil.rmtree(streamed.parent, ignore_errors=True)
-    return RunResult(run_dir, metrics)
+def _features(prepared: Prepared[Any], resume: ResumePoint | None) -> Features:
+    """The run's reduced scene: fitted here, or the front end and PCA a resumed run started with."""
+    config, scene, split = prepared.config, prepared.scene, prepared.split
+    progress_log.info("PCA: %d bands -> %d components%s", scene.n_bands, config.pca_components,
+                      f", fitted on a sample of at most {config.pca_sample_pixels} pixels read from disk"
+                      if prepared.lazy else "")
+    if resume is None:
+        return reduce(config, scene, split)
+    cube = scene.cube if resume.denoiser is None else resume.denoiser.apply(scene.cube)
+    # fitted on as many pixels as the run's own PCA
+    fit_pixels = min(int((split.train | split.val).sum() if config.pca_fit == "train" else split.train.size),
+                     config.pca_sample_pixels)
+    return Features(resume.pca.transform(cube), resume.pca, resume.denoiser, fit_pixels)
 
 
 def _run_record(config: RunConfig, features: Features, fit_record: dict[str, Any], *, train_seconds: float,
@@ -231,7 +211,7 @@ def _run_record(config: RunConfig, features: Features, fit_record: dict[str, Any
     }
 
 
-def _resolved(prepared: Prepared | PreparedLazy, features: Features, n_parameters: int | None,
+def _resolved(prepared: Prepared[Any], features: Features, n_parameters: int | None,
               lazy: dict[str, Any]) -> dict[str, Any]:
     """What config.json records beside the settings: the device, the scene, the split and the environment."""
     scene, device = prepared.scene, prepared.device

@@ -166,10 +166,10 @@ def write_run_outputs(
 ) -> None:
     """Writes config, metrics, report, history, split, prediction and every figure of a run.
 
-    ``prediction``: class indices 0..K-1 (H, W) of a scene in memory; for a cube on disk
-    (:class:`LazyScene`) the label ids (H, W) of its streamed map (0 = outside the data), and
-    ``streamed`` the folder ``predict`` wrote them in: its quick-look ``map.png`` (downsampled)
-    and ``prediction.tif`` are copied, and no full-resolution figure of the scene is drawn.
+    ``prediction``: class indices 0..K-1 (H, W). For a cube on disk (:class:`LazyScene`) ``streamed`` is the
+    folder its map was streamed into (-1 in ``prediction``: outside the data): its ``prediction.npy`` (label
+    ids, 0 outside the data), quick-look ``map.png`` (downsampled) and ``prediction.tif`` are copied, and no
+    full-resolution figure of the scene is drawn.
     """
     atomic_save_json(run_dir / "config.json", config_record(config.to_dict(), resolved=resolved))
     metrics = {**metrics, "recipe": recipe_record(config)}  # the training recipe and each part's setting
@@ -211,8 +211,7 @@ def write_run_outputs(
         atomic_save_npy(run_dir / "prediction.npy", class_id_map(scene, prediction))
         write_scene_figures(run_dir, scene, prediction, split=split, metrics=metrics, caption=caption)
     else:
-        atomic_save_npy(run_dir / "prediction.npy", prediction)
-        for name in ("map.png", "prediction.tif"):
+        for name in ("prediction.npy", "map.png", "prediction.tif"):
             if streamed is not None and (streamed / name).is_file():
                 atomic_write_bytes(run_dir / name, (streamed / name).read_bytes())
         atomic_save_figure(figures.confusion_figure(np.asarray(metrics["confusion_matrix"]),

@@ -24,6 +24,7 @@ import pickletools
 import re
 import warnings
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,10 @@ from hsi._core.errors import CheckpointError
 from hsi._core.files import atomic_save_json, atomic_write, atomic_write_bytes, to_jsonable
 from hsi._core.memory import check_fits_in_memory
 from hsi.data.scene import MAX_LABEL_ID
-from hsi.training.recipe import is_smoothing_window
+from hsi.training.recipe import PostProcessing, is_smoothing_window
 
 __all__ = [
-    "FORMAT", "MODEL_FORMAT", "MODEL_FORMAT_VERSION", "MODEL_JSON", "MODEL_TENSORS", "content_digest",
+    "FORMAT", "MODEL_FORMAT", "MODEL_FORMAT_VERSION", "MODEL_JSON", "MODEL_TENSORS", "RunModel", "content_digest",
     "check_run_model", "load_checkpoint", "load_run_model", "pickle_callables", "save_checkpoint", "save_run_model",
 ]
 
@@ -110,13 +111,115 @@ def _json_digest(content: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def save_run_model(folder: str | Path, payload: dict[str, Any]) -> tuple[Path, Path]:
+#: A run model's own entries; every other entry of its payload is the classifier's state.
+_RUN_ENTRIES = ("pca", "denoiser", "classes", "scene", "pad_mode", "config")
+#: What a file adds around the payload: format facts, its tensors file and checksum.
+_FILE_ENTRIES = ("format", "format_version", "package_version", "tensors", _DIGEST_KEY)
+
+
+# eq=False: fields hold tensors, whose == is elementwise (a model is compared by identity).
+@dataclass(frozen=True, eq=False)
+class RunModel:
+    """A run's saved model: what ``train`` writes (:func:`save_run_model`) and ``predict`` reads.
+
+    Attributes:
+        classifier_state: the classifier's ``state()`` entries (``model`` {name, in_chans, num_classes,
+            patch_size}; ``state_dict``, ``members``, ``tta`` for networks; ``estimator_skops`` for an
+            estimator): what :func:`hsi.training.factory.classifier_from_state` rebuilds it from.
+        pca: the band reduction (PCA or MNF): ``SpectralPCA.state_dict()``, mean (B,), components (C, B).
+        denoiser: the denoising front end's state (``Denoiser.state()``), or None without one.
+        class_ids: the training scene's label ids, one per class (K,).
+        class_names: one name per class (K,).
+        palette: one hex colour per class (K,).
+        scene_name: the training scene's name.
+        n_bands: B, the band count of the cubes the model reads.
+        rgb_bands: 0-based (red, green, blue) bands for false-colour display.
+        wavelengths: each band's centre in nm (B,), where the training cube gave them, else None.
+        pad_mode: how the scene's edges are padded for patches.
+        config: the run's settings (``RunConfig.to_dict()``; older runs lack later keys).
+        format, format_version, package_version: the file's facts, when loaded (None when built).
+    """
+
+    classifier_state: dict[str, Any]
+    pca: dict[str, Any]
+    denoiser: dict[str, Any] | None
+    class_ids: tuple[int, ...]
+    class_names: tuple[str, ...]
+    palette: tuple[str, ...]
+    scene_name: str
+    n_bands: int
+    rgb_bands: tuple[int, ...]
+    wavelengths: tuple[float, ...] | None
+    pad_mode: str
+    config: dict[str, Any]
+    format: str | None = None
+    format_version: int | None = None
+    package_version: str | None = None
+
+    @property
+    def n_classes(self) -> int:
+        """K, the classes the model predicts."""
+        return len(self.class_ids)
+
+    @property
+    def model_name(self) -> str:
+        """The model's registered name: the run's ``config.model``, else the classifier state's."""
+        return str(self.config.get("model") or self.classifier_state["model"]["name"])
+
+    @property
+    def post_processing(self) -> PostProcessing:
+        """The run's post-processing stage, the one place a model's is read: its recipe's ``smooth`` (0 = none,
+        as for runs made before it existed) and ``tta`` (None for a model it does not act on)."""
+        return PostProcessing(tta=self.config.get("tta") is True, smooth=int(self.config.get("smooth") or 0))
+
+    def to_payload(self) -> dict[str, Any]:
+        """The dict :func:`save_run_model` writes, in the entries' saved order (model.json keeps it)."""
+        scene: dict[str, Any] = {"name": self.scene_name, "n_bands": self.n_bands, "rgb_bands": list(self.rgb_bands)}
+        if self.wavelengths is not None:
+            scene["wavelengths"] = list(self.wavelengths)
+        return {
+            **self.classifier_state,
+            "pca": self.pca,
+            **({"denoiser": self.denoiser} if self.denoiser is not None else {}),
+            "classes": {"ids": list(self.class_ids), "names": list(self.class_names), "palette": list(self.palette)},
+            "scene": scene,
+            "pad_mode": self.pad_mode,
+            "config": self.config,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> RunModel:
+        """The model a payload describes (one :func:`check_run_model` accepts, or :meth:`to_payload`'s).
+
+        Entries older runs lack are None or empty: ``denoiser``, ``scene.wavelengths``, ``scene.rgb_bands``.
+        """
+        classes, scene = payload["classes"], payload["scene"]
+        wavelengths = scene.get("wavelengths")
+        return cls(
+            classifier_state={k: v for k, v in payload.items() if k not in _RUN_ENTRIES + _FILE_ENTRIES},
+            pca=payload["pca"],
+            denoiser=payload.get("denoiser"),
+            class_ids=tuple(int(i) for i in classes["ids"]),
+            class_names=tuple(str(name) for name in classes["names"]),
+            palette=tuple(str(colour) for colour in classes["palette"]),
+            scene_name=str(scene["name"]),
+            n_bands=int(scene["n_bands"]),
+            rgb_bands=tuple(int(band) for band in scene.get("rgb_bands", ())),
+            wavelengths=None if wavelengths is None else tuple(float(w) for w in wavelengths),
+            pad_mode=str(payload["pad_mode"]),
+            config=dict(payload["config"]),
+            format=payload.get("format"),
+            format_version=payload.get("format_version"),
+            package_version=payload.get("package_version"),
+        )
+
+
+def save_run_model(folder: str | Path, model: RunModel) -> tuple[Path, Path]:
     """Writes a run's model as ``model.safetensors`` (tensors) and ``model.json`` (plain data).
 
     Args:
         folder: the run folder.
-        payload: tensors, numpy arrays, numbers, strings, lists and dicts (what
-            :func:`hsi.experiments.steps.run_checkpoint` returns).
+        model: what :func:`hsi.experiments.steps.run_checkpoint` returns.
 
     Returns:
         The paths of model.json and model.safetensors. The JSON is written last, so a
@@ -126,7 +229,7 @@ def save_run_model(folder: str | Path, payload: dict[str, Any]) -> tuple[Path, P
 
     folder = Path(folder)
     tensors: dict[str, torch.Tensor] = {}
-    content = _split_tensors(payload, "", tensors)
+    content = _split_tensors(model.to_payload(), "", tensors)
     blob = serialize(tensors)
     tensors_path = atomic_write_bytes(folder / MODEL_TENSORS, blob)
     data = {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "package_version": hsi.__version__,
@@ -137,13 +240,12 @@ def save_run_model(folder: str | Path, payload: dict[str, Any]) -> tuple[Path, P
     return json_path, tensors_path
 
 
-def load_run_model(path: str | Path) -> dict[str, Any]:
+def load_run_model(path: str | Path) -> RunModel:
     """Reads a run's model from a run folder, model.json, model.safetensors or a legacy model.pt.
 
     Returns:
-        The payload given to :func:`save_run_model` (arrays as CPU tensors, tuples as lists),
-        with ``format``, ``format_version`` and ``package_version``: the dict
-        :func:`load_checkpoint` returns for a model.pt.
+        The model :func:`save_run_model` wrote (arrays as CPU tensors), with the file's format
+        facts; a model.pt's the same way.
 
     Raises:
         CheckpointError: missing, empty, plain text, executable code, truncated, damaged,
@@ -152,7 +254,7 @@ def load_run_model(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     data = _load_run_model(path)
     check_run_model(data, path)
-    return data
+    return RunModel.from_payload(data)
 
 
 def _load_run_model(path: Path) -> dict[str, Any]:

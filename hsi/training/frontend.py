@@ -8,8 +8,6 @@ the run's checkpoint stores it (the reducer's ``pca`` entry and, with a denoiser
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
@@ -17,6 +15,7 @@ from hsi._core.errors import CheckpointError, ConfigError
 from hsi.config import RunConfig, choices
 from hsi.features.mnf import SpectralMNF, shift_differences
 from hsi.features.pca import SpectralPCA
+from hsi.training.checkpoint import RunModel
 from hsi.training.denoise_fit import Denoiser, DenoiseSettings
 
 __all__ = ["apply_features", "denoise_settings", "fit_reducer", "frontend_radius"]
@@ -55,11 +54,11 @@ def denoise_settings(config: RunConfig) -> DenoiseSettings | None:
                            seed=config.resolved_split_seed)
 
 
-def apply_features(checkpoint: dict[str, Any], cube: np.ndarray, *, device: torch.device | None = None) -> np.ndarray:
-    """Applies a checkpoint's front-end (its denoiser, if any, then its PCA or MNF) to a cube.
+def apply_features(model: RunModel, cube: np.ndarray, *, device: torch.device | None = None) -> np.ndarray:
+    """Applies a run model's front-end (its denoiser, if any, then its PCA or MNF) to a cube.
 
     Args:
-        checkpoint: what :func:`hsi.training.checkpoint.load_run_model` returns.
+        model: what :func:`hsi.training.checkpoint.load_run_model` returns.
         cube: shape (H, W, B), B the band count the run was trained on.
         device: where the denoiser runs (default CPU).
 
@@ -69,10 +68,9 @@ def apply_features(checkpoint: dict[str, Any], cube: np.ndarray, *, device: torc
     Raises:
         CheckpointError: the cube's band count differs from the checkpoint's.
     """
-    state = checkpoint.get("denoiser")
-    if state is not None:
+    if model.denoiser is not None:
         try:
-            denoiser = Denoiser.from_state(state, device)
+            denoiser = Denoiser.from_state(model.denoiser, device)
         except (KeyError, TypeError, ValueError, RuntimeError):  # torch's load_state_dict raises RuntimeError
             raise CheckpointError(
                 "checkpoint's denoiser entry is incomplete or does not fit its network (damaged or edited after "
@@ -85,7 +83,7 @@ def apply_features(checkpoint: dict[str, Any], cube: np.ndarray, *, device: torc
             )
         cube = denoiser.apply(cube)
     with np.errstate(over="ignore", invalid="ignore"):  # said below, in one line
-        features = SpectralPCA.from_state_dict(checkpoint["pca"]).transform(cube)
+        features = SpectralPCA.from_state_dict(model.pca).transform(cube)
     if not np.isfinite(features).all():  # a NaN feature turns every answer into the first class, silently
         raise CheckpointError(
             "checkpoint's front end (its denoiser and PCA) turns this cube into values that are not finite: the "
@@ -95,11 +93,10 @@ def apply_features(checkpoint: dict[str, Any], cube: np.ndarray, *, device: torc
     return features
 
 
-def frontend_radius(checkpoint: dict[str, Any]) -> int:
+def frontend_radius(model: RunModel) -> int:
     """How many pixels around a pixel its front-end features read: 0 for PCA/MNF alone (per pixel),
     the DnCNN's depth with a denoiser (each 3x3 convolution reaches one pixel further).
 
     Tiled prediction needs this much halo on top of the classifier's, so tiles equal the whole scene.
     """
-    state = checkpoint.get("denoiser")
-    return int(state["depth"]) if state is not None else 0
+    return int(model.denoiser["depth"]) if model.denoiser is not None else 0

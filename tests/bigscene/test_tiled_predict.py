@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,6 @@ import hsi.evaluation.predict as evaluation_predict
 from hsi.cli.main import main
 from hsi.data.patches import PatchSource
 from hsi.evaluation.predict import predict_scene
-from hsi.experiments.predict import run_post_processing
 from hsi.training.checkpoint import load_run_model
 from hsi.training.factory import classifier_from_state
 from hsi.training.frontend import apply_features
@@ -27,12 +27,12 @@ def _whole_scene_ids(run_dir: Path, cube: np.ndarray, voters: np.ndarray | None 
     """The class ids of the whole scene classified at once, in memory (today's path), smoothed as the run says
     with ``voters`` voting."""
     checkpoint = load_run_model(run_dir)
-    classifier = classifier_from_state(checkpoint, torch.device("cpu"))
+    classifier = classifier_from_state(checkpoint.classifier_state, torch.device("cpu"))
     source = PatchSource(apply_features(checkpoint, cube.astype(np.float32)), patch_size=classifier.receptive_field,
-                         pad_mode=str(checkpoint["pad_mode"]))
-    labels = run_post_processing(checkpoint).apply(predict_scene(classifier, source),
-                                                   n_classes=len(checkpoint["classes"]["ids"]), voters=voters)
-    return np.asarray(checkpoint["classes"]["ids"])[labels]
+                         pad_mode=checkpoint.pad_mode)
+    labels = checkpoint.post_processing.apply(predict_scene(classifier, source), n_classes=checkpoint.n_classes,
+                                              voters=voters)
+    return np.asarray(checkpoint.class_ids)[labels]
 
 
 def _predict(run_dir: Path, cube: Path, out: Path, *extra: str) -> Path:
@@ -139,7 +139,7 @@ def test_band_count_and_wavelength_mismatches_are_refused_in_one_line(
                  str(tmp_path / "out"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "24-band cubes" in err and "got a cube with 20 bands" in err
-    assert load_run_model(trained["svm"])["scene"]["wavelengths"][:2] == [400.0, 420.0]  # its ENVI header's
+    assert load_run_model(trained["svm"]).wavelengths[:2] == (400.0, 420.0)  # its ENVI header's
     shifted = write_envi(tmp_path, np.load(synthetic_scene.cube_npy), "shifted",
                          wavelengths=tuple(415.0 + 20.0 * k for k in range(24)))
     assert main(["predict", "--checkpoint", str(trained["svm"]), "--cube", str(shifted), "--out",
@@ -150,7 +150,8 @@ def test_band_count_and_wavelength_mismatches_are_refused_in_one_line(
                  "--out", str(tmp_path / "out"), "--quiet"]) == 2  # a scored scene is read whole
     assert "--tile-size and --probabilities apply to a cube classified tile by tile" in capsys.readouterr().err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
-    checkpoint = {"scene": {"name": "s", "n_bands": 3, "wavelengths": [400.0, 410.0, 420.0]}}
+    checkpoint = dataclasses.replace(load_run_model(trained["svm"]), scene_name="s", n_bands=3,
+                                     wavelengths=(400.0, 410.0, 420.0))
     check_cube_fits(checkpoint, 3, (401.0, 411.0, 419.0), "c")  # within half a band: the same sensor
     check_cube_fits(checkpoint, 3, None, "c")  # the cube does not say: nothing to compare
     with pytest.raises(CheckpointError, match=r"band 1 is at 410.0 nm; cube c's is at 430.0 nm"):

@@ -98,7 +98,7 @@ def test_a_cluster_that_cannot_run_a_tile_stops_predict_and_keeps_its_finished_t
     """The cluster's failure is not the input's: the partial folder (here: 2 tiles done locally) survives it."""
     import hsi.evaluation.predict as evaluation_predict
     from hsi.experiments.engine import ClusterUnavailableError, RayEngine
-    from hsi.experiments.predict import predict_run
+    from hsi.experiments.predict import PredictSettings, SceneToClassify, predict_run
 
     real, calls = evaluation_predict.predict_window, []
 
@@ -109,8 +109,9 @@ def test_a_cluster_that_cannot_run_a_tile_stops_predict_and_keeps_its_finished_t
         return real(*args, **kwargs)
 
     monkeypatch.setattr(evaluation_predict, "predict_window", interrupted_after_two)
+    scene, settings = SceneToClassify(cube=str(tiled_cube)), PredictSettings(device="cpu", tile_size=int(TILE))
     with pytest.raises(KeyboardInterrupt):
-        predict_run(checkpoints["svm_dncnn"], cube=str(tiled_cube), out=tmp_path, device="cpu", tile_size=int(TILE))
+        predict_run(checkpoints["svm_dncnn"], scene, out=tmp_path, settings=settings)
     ray = types.ModuleType("ray")  # a cluster of one alive node without GPUs
     ray.is_initialized = lambda: False  # type: ignore[attr-defined]
     ray.init = lambda **kwargs: None  # type: ignore[attr-defined]
@@ -119,7 +120,7 @@ def test_a_cluster_that_cannot_run_a_tile_stops_predict_and_keeps_its_finished_t
     ray.exceptions = types.SimpleNamespace()  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "ray", ray)
     with pytest.raises(ClusterUnavailableError, match="each task asks for 1 GPU"):
-        predict_run(checkpoints["svm_dncnn"], cube=str(tiled_cube), out=tmp_path, device="cpu", tile_size=int(TILE),
+        predict_run(checkpoints["svm_dncnn"], scene, out=tmp_path, settings=settings,
                     engine=RayEngine(address="127.0.0.2:1", gpus_per_run=1.0))
     (work,) = tmp_path.iterdir()
     assert work.name.endswith(".partial") and json.loads((work / "progress.json").read_text())["done"] == [0, 1]
@@ -139,7 +140,7 @@ def test_a_worker_builds_the_model_once_and_classifies_each_tile_as_the_driver_d
 
     checkpoint = load_run_model(checkpoints["svm_dncnn"])
     cpu = torch.device("cpu")
-    classifier = classifier_module.classifier_from_state(checkpoint, cpu)
+    classifier = classifier_module.classifier_from_state(checkpoint.classifier_state, cpu)
     cube = open_lazy_cube(tiled_cube)
     windows = [read_tile_window(t, cube, checkpoint, halo=0) for t in tile_grid(30, 26, int(TILE))]
     settings = {"nan_policy": "error", "batch_size": None, "inference": "patches", "probabilities": True}

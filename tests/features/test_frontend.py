@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from hsi._core.errors import CheckpointError
 from hsi.cli.main import main
 from hsi.data.corrupt import corrupt_cube
 from hsi.features.pca import SpectralPCA
-from hsi.training.checkpoint import load_run_model
+from hsi.training.checkpoint import RunModel, load_run_model
 from hsi.training.denoise_fit import Denoiser, DenoiseSettings, fit_denoiser
 from hsi.training.frontend import apply_features, frontend_radius
 
@@ -22,6 +23,13 @@ from hsi.training.frontend import apply_features, frontend_radius
 pytestmark = pytest.mark.usefixtures("figures_not_drawn")
 
 TINY = DenoiseSettings(depth=3, width=8, steps=30, batch_size=8, crop=16, lr=5e-3, seed=0)
+
+
+def _front_end(pca: SpectralPCA, denoiser: dict[str, Any] | None) -> RunModel:
+    """A run model of 4 bands that holds a front end only (what apply_features reads); the rest is filler."""
+    return RunModel(classifier_state={}, pca=pca.state_dict(), denoiser=denoiser, class_ids=(1,), class_names=("a",),
+                    palette=("#000000",), scene_name="s", n_bands=4, rgb_bands=(0, 1, 2), wavelengths=None,
+                    pad_mode="reflect", config={})
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +61,7 @@ def test_denoiser_is_seeded_and_survives_its_state(smooth_and_noisy: Any) -> Non
 def test_a_checkpoint_with_a_front_end_refuses_other_band_counts(smooth_and_noisy: Any) -> None:
     _, noisy = smooth_and_noisy
     denoiser = fit_denoiser(noisy, DenoiseSettings(depth=2, width=4, steps=1, batch_size=1, crop=8))
-    pca = SpectralPCA(2).fit(noisy.reshape(-1, 4))
-    checkpoint = {"denoiser": denoiser.state(), "pca": pca.state_dict()}
+    checkpoint = _front_end(SpectralPCA(2).fit(noisy.reshape(-1, 4)), denoiser.state())
     assert apply_features(checkpoint, noisy).shape == (24, 24, 2)
     with pytest.raises(CheckpointError, match="fitted on 4-band cubes; got a cube of shape \\(24, 24, 3\\)") as info:
         apply_features(checkpoint, noisy[:, :, :3])
@@ -85,7 +92,7 @@ def test_train_with_dncnn_then_predict_reproduces_the_map(synthetic_scene: Any, 
     # The front-end matters: without its denoiser the features differ, so predict had to apply it.
     checkpoint = load_run_model(run_dir)
     with_denoiser = apply_features(checkpoint, noisy)
-    without = apply_features({k: v for k, v in checkpoint.items() if k != "denoiser"}, noisy)
+    without = apply_features(dataclasses.replace(checkpoint, denoiser=None), noisy)
     assert np.abs(with_denoiser - without).mean() > 0.05 * np.abs(without).mean()
 
 
@@ -93,7 +100,7 @@ def test_a_damaged_denoiser_entry_is_a_checkpoint_error(smooth_and_noisy: Any) -
     _, noisy = smooth_and_noisy
     state = fit_denoiser(noisy, DenoiseSettings(depth=2, width=4, steps=1, batch_size=1, crop=8)).state()
     state["weights"].pop(next(iter(state["weights"])))
-    checkpoint = {"denoiser": state, "pca": SpectralPCA(2).fit(noisy.reshape(-1, 4)).state_dict()}
+    checkpoint = _front_end(SpectralPCA(2).fit(noisy.reshape(-1, 4)), state)
     with pytest.raises(CheckpointError, match="denoiser entry is incomplete"):
         apply_features(checkpoint, noisy)
 
@@ -111,8 +118,8 @@ def test_the_front_end_radius_is_the_denoisers_reach(smooth_and_noisy: Any) -> N
     _, noisy = smooth_and_noisy
     denoiser = fit_denoiser(noisy, DenoiseSettings(depth=3, width=4, steps=1, batch_size=1, crop=8))
     pca = SpectralPCA(2).fit(noisy.reshape(-1, 4))
-    checkpoint = {"denoiser": denoiser.state(), "pca": pca.state_dict()}
-    assert frontend_radius({"pca": pca.state_dict()}) == 0 and frontend_radius(checkpoint) == 3
+    checkpoint = _front_end(pca, denoiser.state())
+    assert frontend_radius(_front_end(pca, None)) == 0 and frontend_radius(checkpoint) == 3
     # A pixel 3 steps away changes the centre's features; one 4 steps away does not.
     base = apply_features(checkpoint, noisy)
     for distance, changes in ((3, True), (4, False)):

@@ -74,9 +74,9 @@ def model_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             classifier.estimator.fit(rng.random((40, n_components)), np.arange(40) % n_classes)
         denoiser = fit_denoiser(cube, DenoiseSettings(depth=3, width=4, steps=1, batch_size=1, crop=8)) \
             if seed == "denoiser" else None
-        payload = run_checkpoint(SimpleNamespace(classifier=classifier),
+        run_model = run_checkpoint(SimpleNamespace(classifier=classifier),
                                  Features(np.empty((0, 0, n_components)), pca, denoiser), scene,
                                  RunConfig(model=model, patch_size=5, pca_components=n_components))
-        save_run_model(out / seed, payload)
+        save_run_model(out / seed, run_model)
         folders[seed] = out / seed
     return folders

@@ -274,11 +274,11 @@ def model_seeds(workdir: Path) -> dict[str, Any]:
         classifier = build_classifier(model, in_chans=n_components, num_classes=n_classes, patch_size=5, seed=0)
         if model == "svm":
             classifier.estimator.fit(rng.random((40, n_components)), np.arange(40) % n_classes)
-        payload = run_checkpoint(SimpleNamespace(classifier=classifier), Features(np.empty((0, 0, n_components)), pca), scene,
-                                 RunConfig(model=model, patch_size=5, pca_components=n_components))
+        model_file = run_checkpoint(SimpleNamespace(classifier=classifier), Features(np.empty((0, 0, n_components)), pca),
+                                    scene, RunConfig(model=model, patch_size=5, pca_components=n_components))
         folder = workdir / f"seed_{model}"
-        save_run_model(folder, payload)
-        save_checkpoint(folder / "model.pt", payload)
+        save_run_model(folder, model_file)
+        save_checkpoint(folder / "model.pt", model_file.to_payload())
         seeds[model] = {"json": (folder / MODEL_JSON).read_bytes(), "tensors": (folder / MODEL_TENSORS).read_bytes(),
                         "legacy": (folder / "model.pt").read_bytes()}
     return seeds
@@ -289,10 +289,10 @@ def _load_for_predict(checkpoint: Path, n_bands: int) -> Callable[[], int]:
 
     def run() -> int:
         try:
-            data = load_run_model(checkpoint)
-            classifier = classifier_from_state(data, "cpu")
+            model = load_run_model(checkpoint)
+            classifier = classifier_from_state(model.classifier_state, "cpu")
             pca = SpectralPCA.from_state_dict({k: (v.numpy() if torch.is_tensor(v) else v)
-                                               for k, v in data["pca"].items()})
+                                               for k, v in model.pca.items()})
             pca.transform(np.zeros((2, 2, n_bands), np.float32))
             assert classifier.receptive_field >= 1
         except HSIError as err:  # as hsi.cli.main.main prints it
@@ -503,7 +503,7 @@ def _predict_tiny(folder: Path, n_bands: int = 24) -> Callable[[], int]:
             cube = np.random.default_rng(0).random((7, 6, n_bands), dtype=np.float32)
             classes, _, _ = classify_scene(checkpoint, cube, device=torch.device("cpu"))
             assert classes.shape == (7, 6) and classes.min() >= 0
-            assert classes.max() < len(checkpoint["classes"]["ids"])
+            assert classes.max() < checkpoint.n_classes
         except HSIError as err:  # as hsi.cli.main.main prints it
             print(f"hsi-classify: error: {err}", file=__import__("sys").stderr)
             return 2

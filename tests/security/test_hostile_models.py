@@ -277,13 +277,12 @@ def test_a_legacy_model_pt_nested_deep_is_refused_before_its_checksum(model_runs
                                                                      tmp_path: Path) -> None:
     from hsi._core.errors import CheckpointError
 
-    content = load_run_model(model_runs["hybridsn"])
+    content = load_run_model(model_runs["hybridsn"]).to_payload()
     value: Any = 1
     for _ in range(100):
         value = [value]
     content["config"]["deep"] = value
-    save_checkpoint(tmp_path / "model.pt", {k: v for k, v in content.items()
-                                            if k not in ("format", "format_version", "package_version")})
+    save_checkpoint(tmp_path / "model.pt", content)
     with pytest.raises(CheckpointError, match="nests lists and objects more than 64 deep"):
         load_checkpoint(tmp_path / "model.pt")
 
@@ -291,7 +290,7 @@ def test_a_legacy_model_pt_nested_deep_is_refused_before_its_checksum(model_runs
 def test_the_schema_checks_a_legacy_model_pt_too(model_runs: dict[str, Path]) -> None:
     from hsi._core.errors import CheckpointError
 
-    data = load_run_model(model_runs["denoiser"])
+    data = load_run_model(model_runs["denoiser"]).to_payload()
     check_run_model(data, "model.pt")
     data["pca"]["mean"] = data["pca"]["mean"].to(torch.bfloat16)
     with pytest.raises(CheckpointError, match="'pca.mean' has shape"):

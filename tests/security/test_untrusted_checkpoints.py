@@ -92,8 +92,7 @@ def test_a_legacy_model_pt_still_predicts_the_same_map(runs: dict[str, Path], mo
     content = load_run_model(runs[model])  # the run_checkpoint(...) content, as before this version
     legacy = tmp_path / "old_run"
     legacy.mkdir()
-    save_checkpoint(legacy / "model.pt", {k: v for k, v in content.items()
-                                          if k not in ("format", "format_version", "package_version")})
+    save_checkpoint(legacy / "model.pt", content.to_payload())
     for checkpoint, out in ((legacy / "model.pt", tmp_path / "a"), (legacy, tmp_path / "b")):
         code, err = _predict(checkpoint, synthetic_scene, out, capsys)
         assert code == 0, err
@@ -213,7 +212,7 @@ def test_a_smoothing_window_predict_cannot_use_is_refused(runs: dict[str, Path],
     from hsi._core.errors import CheckpointError
     from hsi.training.checkpoint import check_run_model, load_run_model
 
-    data = load_run_model(runs["hybridsn"])
+    data = load_run_model(runs["hybridsn"]).to_payload()
     check_run_model(data, "model.json")  # smooth 0: the map as classified
     data["config"]["smooth"] = smooth
     with pytest.raises(CheckpointError, match=r"'config\.smooth' is .*not 0 or an odd window side"):
@@ -258,15 +257,15 @@ def test_weights_of_another_dtype_or_not_finite_are_refused(runs: dict[str, Path
     from hsi.training.checkpoint import load_run_model
     from hsi.training.factory import classifier_from_state
 
-    data = load_run_model(runs["hybridsn"])
-    name = next(k for k, v in data["state_dict"].items() if v.is_floating_point())
-    data["state_dict"][name] = edit(data["state_dict"][name])
+    state = load_run_model(runs["hybridsn"]).classifier_state
+    name = next(k for k, v in state["state_dict"].items() if v.is_floating_point())
+    state["state_dict"][name] = edit(state["state_dict"][name])
     with pytest.raises(CheckpointError, match=words):
-        classifier_from_state(data)
-    data = load_run_model(runs["hybridsn"])  # the same in an ensemble's other network
-    data["members"] = [{k: edit(v) if k == name else v for k, v in data["state_dict"].items()}]
+        classifier_from_state(state)
+    state = load_run_model(runs["hybridsn"]).classifier_state  # the same in an ensemble's other network
+    state["members"] = [{k: edit(v) if k == name else v for k, v in state["state_dict"].items()}]
     with pytest.raises(CheckpointError, match=words):
-        classifier_from_state(data)
+        classifier_from_state(state)
 
 
 @pytest.mark.parametrize(("key", "value", "words"), [
@@ -281,7 +280,7 @@ def test_class_ids_and_names_a_map_cannot_hold_are_refused(runs: dict[str, Path]
     from hsi._core.errors import CheckpointError
     from hsi.training.checkpoint import check_run_model, load_run_model
 
-    data = load_run_model(runs["hybridsn"])
+    data = load_run_model(runs["hybridsn"]).to_payload()
     old = data["classes"][key]
     data["classes"][key] = [old[1], *old[1:]] if value == "duplicate" else [*value, *old[1:]]  # type: ignore[misc]
     with pytest.raises(CheckpointError, match=words):

@@ -10,7 +10,7 @@ import pytest
 
 from hsi._core.windows import window_majority
 from hsi.config import RunConfig, run_options
-from hsi.experiments.predict import run_post_processing
+from hsi.training.checkpoint import RunModel
 from hsi.training.recipe import (
     ESTIMATOR_PARTS,
     PART_NAMES,
@@ -58,7 +58,9 @@ def test_post_processing_is_the_majority_vote_of_its_window_and_nothing_without_
     ({}, PostProcessing()),  # a run made before map smoothing or recipes existed
 ])
 def test_a_checkpoints_post_processing_is_read_in_one_place(config: dict, expected: PostProcessing) -> None:
-    assert run_post_processing({"config": config}) == expected
+    model = RunModel(classifier_state={}, pca={}, denoiser=None, class_ids=(1,), class_names=("a",), palette=("#000",),
+                     scene_name="s", n_bands=1, rgb_bands=(), wavelengths=None, pad_mode="reflect", config=config)
+    assert model.post_processing == expected
 
 
 def test_an_svm_records_no_part_that_never_acts_on_it() -> None:
