@@ -152,7 +152,7 @@ def _spatial_pad(patch_size: int) -> int:
     return max(0, (RECEPTIVE_FIELD - patch_size) // 2)
 
 
-def _check_dense_input(model: HybridSN | HybridSN2D3D, x: torch.Tensor) -> None:
+def _check_dense_input(model: _HybridBase, x: torch.Tensor) -> None:
     """Raises :class:`ConfigError` unless ``x`` is a (N, in_chans, >= p, >= p) tile and dense is exact."""
     if not model.supports_dense:
         raise ConfigError(
@@ -166,51 +166,24 @@ def _check_dense_input(model: HybridSN | HybridSN2D3D, x: torch.Tensor) -> None:
         )
 
 
-class HybridSN(PatchClassifier):
-    """HybridSN (Roy et al. 2020): three 3-D convolutions, one 2-D convolution, dense head.
-
-    Args:
-        in_chans: number of bands C after PCA (the paper: 30 for Indian Pines, 15 for
-            the others), at least 13.
-        num_classes: number of classes K.
-        patch_size: odd patch side p, default=25 (the paper's); >= 5.
-        drop_rate: dropout after each hidden dense layer, default=0.4 (the paper's).
-
-    Raises:
-        ConfigError: ``in_chans`` < 13 or ``patch_size`` < 5.
-    """
+class _HybridBase(PatchClassifier):
+    """What HybridSN and its ordering ablation share: their convolutions (:meth:`_features`, unpadded), patches
+    of 5 or 7 zero-padded to 9, and a fully convolutional pass over a scene tile."""
 
     fixed_input_size = True
+    pad: int  # zero padding on each side: patches smaller than the receptive field of 9
+    feature_side: int  # s = p + 2 * pad - 8, the side of the maps the dense head reads
 
-    def __init__(self, in_chans: int, num_classes: int, patch_size: int = 25, drop_rate: float = 0.4) -> None:
-        super().__init__(in_chans=in_chans, num_classes=num_classes, patch_size=patch_size, drop_rate=drop_rate)
-        depth = in_chans - _SPECTRAL_LOSS
-        if depth < 1:
-            raise ConfigError(
-                f"HybridSN needs in_chans >= {_SPECTRAL_LOSS + 1} (its 3-D kernels span 7 + 5 + 3 bands); "
-                f"got {in_chans}. Keep more PCA components (the paper uses 30 or 15)."
-            )
-        self.pad = _spatial_pad(patch_size)
-        side = self.feature_side = patch_size + 2 * self.pad - 8
-        self.conv3d = _conv3d_stack()
-        self.conv2d = nn.Sequential(nn.Conv2d(32 * depth, 64, kernel_size=3), nn.ReLU())
-        self.num_features = 64
-        self.head = _dense_head(64 * side * side, drop_rate)
-        self.head_hidden_size = 128
-        self.classifier = self._new_classifier()
-        _keras_init(self)
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, h, w), any h, w >= 9 -> (N, F, h - 8, w - 8): the convolutions."""
+        raise NotImplementedError
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, p, p) -> the 2-D convolution's maps (N, 64, p' - 8, p' - 8), p' = max(p, 9)."""
+        """(N, C, p, p) -> the convolutions' maps (N, F, p' - 8, p' - 8), p' = max(p, 9)."""
         self._check_input(x)
         if self.pad:
             x = F.pad(x, (self.pad,) * 4)
         return self._features(x)
-
-    def _features(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, h, w), any h, w >= 9 -> (N, 64, h - 8, w - 8)."""
-        x = self.conv3d(x.unsqueeze(1))  # (N, 32, C - 12, h - 6, w - 6)
-        return self.conv2d(x.flatten(1, 2))
 
     @property
     def supports_dense(self) -> bool:
@@ -230,16 +203,54 @@ class HybridSN(PatchClassifier):
         return _dense_logits(self.dense_features(x), self.head, self.classifier, self.feature_side)
 
     def dense_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The convolutions over a padded tile: (N, C, h + p - 1, w + p - 1) -> (N, 64, h + s - 1, w + s - 1).
+        """The convolutions over a padded tile: (N, C, h + p - 1, w + p - 1) -> (N, F, h + s - 1, w + s - 1).
 
-        s = p - 8 (:attr:`feature_side`); the s x s window at (i, j) is what the dense head sees
-        for tile pixel (i, j), so training on scene crops gathers windows here.
+        s = :attr:`feature_side`; the s x s window at (i, j) is what the dense head sees for tile
+        pixel (i, j), so training on scene crops gathers windows here.
         """
         _check_dense_input(self, x)
         return _in_row_strips(self._features, x)
 
 
-class HybridSN2D3D(PatchClassifier):
+class HybridSN(_HybridBase):
+    """HybridSN (Roy et al. 2020): three 3-D convolutions, one 2-D convolution, dense head.
+
+    Args:
+        in_chans: number of bands C after PCA (the paper: 30 for Indian Pines, 15 for
+            the others), at least 13.
+        num_classes: number of classes K.
+        patch_size: odd patch side p, default=25 (the paper's); >= 5.
+        drop_rate: dropout after each hidden dense layer, default=0.4 (the paper's).
+
+    Raises:
+        ConfigError: ``in_chans`` < 13 or ``patch_size`` < 5.
+    """
+
+    def __init__(self, in_chans: int, num_classes: int, patch_size: int = 25, drop_rate: float = 0.4) -> None:
+        super().__init__(in_chans=in_chans, num_classes=num_classes, patch_size=patch_size, drop_rate=drop_rate)
+        depth = in_chans - _SPECTRAL_LOSS
+        if depth < 1:
+            raise ConfigError(
+                f"HybridSN needs in_chans >= {_SPECTRAL_LOSS + 1} (its 3-D kernels span 7 + 5 + 3 bands); "
+                f"got {in_chans}. Keep more PCA components (the paper uses 30 or 15)."
+            )
+        self.pad = _spatial_pad(patch_size)
+        side = self.feature_side = patch_size + 2 * self.pad - 8
+        self.conv3d = _conv3d_stack()
+        self.conv2d = nn.Sequential(nn.Conv2d(32 * depth, 64, kernel_size=3), nn.ReLU())
+        self.num_features = 64
+        self.head = _dense_head(64 * side * side, drop_rate)
+        self.head_hidden_size = 128
+        self.classifier = self._new_classifier()
+        _keras_init(self)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, h, w), any h, w >= 9 -> (N, 64, h - 8, w - 8)."""
+        x = self.conv3d(x.unsqueeze(1))  # (N, 32, C - 12, h - 6, w - 6)
+        return self.conv2d(x.flatten(1, 2))
+
+
+class HybridSN2D3D(_HybridBase):
     """Ordering ablation of HybridSN: the 2-D convolution first, then the three 3-D ones.
 
     Args:
@@ -254,8 +265,6 @@ class HybridSN2D3D(PatchClassifier):
     Raises:
         ConfigError: ``patch_size`` < 5 or ``depth_pool`` outside 0..52.
     """
-
-    fixed_input_size = True
 
     def __init__(
         self,
@@ -281,13 +290,6 @@ class HybridSN2D3D(PatchClassifier):
         self.classifier = self._new_classifier()
         _keras_init(self)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, p, p) -> (N, 32 * depth, p' - 8, p' - 8), p' = max(p, 9)."""
-        self._check_input(x)
-        if self.pad:
-            x = F.pad(x, (self.pad,) * 4)
-        return self._features(x)
-
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, h, w), any h, w >= 9 -> (N, 32 * depth, h - 8, w - 8)."""
         x = self.conv2d(x)  # (N, 64, h - 2, w - 2)
@@ -295,23 +297,6 @@ class HybridSN2D3D(PatchClassifier):
         if self.depth_pool is not None:
             x = self.depth_pool(x)  # pools the depth axis only: per pixel
         return x.flatten(1, 2)
-
-    @property
-    def supports_dense(self) -> bool:
-        """Whether :meth:`forward_dense` equals patch-wise :meth:`forward` (not for zero-padded 5/7 patches)."""
-        return self.pad == 0
-
-    def forward_dense(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of every pixel of a padded tile, (N, C, h + p - 1, w + p - 1) -> (N, K, h, w).
-
-        See :meth:`HybridSN.forward_dense`.
-        """
-        return _dense_logits(self.dense_features(x), self.head, self.classifier, self.feature_side)
-
-    def dense_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, h + p - 1, w + p - 1) -> (N, 32 * depth, h + s - 1, w + s - 1), as :meth:`HybridSN.dense_features`."""
-        _check_dense_input(self, x)
-        return _in_row_strips(self._features, x)
 
 
 @register_model(paper=_PAPER, min_patch_size=MIN_PATCH_SIZE)

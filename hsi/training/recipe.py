@@ -53,7 +53,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
@@ -65,6 +65,7 @@ from hsi.config import run_options
 
 if TYPE_CHECKING:
     import torch
+    from _typeshed import DataclassInstance
 
     from hsi.config import RunConfig
 
@@ -184,6 +185,19 @@ class PostProcessing:
 
 
 #: The recipe's stages by the :data:`hsi._core.options.STAGES` name its options are declared with.
+StageT = TypeVar("StageT", bound="DataclassInstance")  # one of the stages' dataclasses
+
+
+class _Stage(Generic[StageT]):
+    """A recipe's attribute that reads one stage's parts (``recipe.training`` -> :class:`TrainingParts`)."""
+
+    def __init__(self, stage: type[StageT]) -> None:
+        self.stage = stage
+
+    def __get__(self, recipe: Recipe, owner: type | None = None) -> StageT:
+        return recipe.stage(self.stage)
+
+
 RECIPE_STAGES: dict[str, type] = {"training": TrainingParts, "selection": SelectionParts,
                                   "ensemble": CompositionParts, "post-processing": PostProcessing}
 
@@ -255,29 +269,16 @@ class Recipe(PostProcessing, CompositionParts, SelectionParts, TrainingParts):
             leakage audit widen to it (:meth:`window`).
     """
 
-    def _values(self, stage: type) -> dict[str, Any]:
+    def stage(self, stage: type[StageT]) -> StageT:
         """This recipe's values of the parts of ``stage`` (one of :data:`RECIPE_STAGES`)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(stage)}
+        return stage(**{f.name: getattr(self, f.name) for f in dataclasses.fields(stage)})
 
-    @property
-    def training(self) -> TrainingParts:
-        """The training stage's parts (read by the training loop)."""
-        return TrainingParts(**self._values(TrainingParts))
-
-    @property
-    def selection(self) -> SelectionParts:
-        """The model-selection stage's parts (read where the kept epoch is picked)."""
-        return SelectionParts(**self._values(SelectionParts))
-
-    @property
-    def composition(self) -> CompositionParts:
-        """The composition stage's parts (read by the ensemble)."""
-        return CompositionParts(**self._values(CompositionParts))
-
-    @property
-    def post_processing(self) -> PostProcessing:
-        """The post-processing stage's parts (test-time flips, map smoothing)."""
-        return PostProcessing(**self._values(PostProcessing))
+    # Each stage is read by the one place that acts on it: the training loop, where the kept epoch is picked,
+    # the ensemble (and self-training), the map's post-processing.
+    training = _Stage(TrainingParts)
+    selection = _Stage(SelectionParts)
+    composition = _Stage(CompositionParts)
+    post_processing = _Stage(PostProcessing)
 
     def parts(self) -> dict[str, Any]:
         """The recipe's settings, by field name (what config.json, metrics.json and report.md show)."""
