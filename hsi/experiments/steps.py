@@ -148,13 +148,10 @@ class Fitted:
         """The side of the window a pixel's class is read from (the leakage audit's patch size)."""
         return self.post_processing.window(self.classifier.receptive_field)
 
-    def release_training_data(self) -> list[int]:
-        """Drops the patch source (a cube on disk: the training windows' mosaic) before the map is streamed
-        from the saved model; returns its padded shape, which config.json records."""
-        if self.source is None:
-            return []
-        shape, self.source = list(self.source.padded.shape), None
-        return shape
+    def release_training_data(self) -> None:
+        """Drops the patch source (a cube on disk: the training windows' mosaic), so that its memory is free
+        while the map is streamed from the saved model."""
+        self.source = None
 
     def record(self) -> dict[str, Any]:
         """What metrics.json says of the fit, each entry only where it applies: what the steps ran on and
