@@ -170,6 +170,10 @@ class RunConfig:
     select: str | None = option(stage="selection", off="val_loss", registry="hsi.training.recipe.SELECTIONS",
                                 help="the epoch kept where there are validation pixels: lowest val_loss, or "
                                 "highest val_accuracy (ties to the lower loss)")
+    patience: int | None = option(stage="selection", off=0, check=Range(0, 10_000, note="0 = off"),
+                                  help="with validation pixels, a network stops once this many epochs pass "
+                                  "without a better validation score (by --select); it keeps its best epoch "
+                                  "(0 = train every epoch)")
     tta: bool | None = option(stage="post-processing", off=False,
                               help="test-time augmentation: mean softmax over the 8 flips/rotations (8x inference)")
     ensemble: int | None = option(stage="ensemble", off=1,

@@ -107,19 +107,23 @@ def class_id_map(scene: Scene, prediction: np.ndarray) -> np.ndarray:
 def ensemble_line(ensemble: dict[str, Any]) -> str:
     """An ensemble's networks in words: how many trained, screened and kept, each with its validation accuracy."""
     networks = ensemble["networks"]
-    last = max(n["epochs"] for n in networks)
+    finished = [n for n in networks if n["selected_epoch"] is not None]  # not stopped at the screening
+    last = max(n["epochs"] for n in finished or networks)
     text = f"{len(networks)} networks from different seeds, {len(ensemble['kept'])} kept"
     if "screen_epoch" in ensemble:
-        survivors = sum(n["epochs"] == last for n in networks)
-        text += (f"; after epoch {ensemble['screen_epoch']} only the {survivors} best on the validation pixels "
-                 f"trained on to epoch {last}")
+        text += (f"; after epoch {ensemble['screen_epoch']} only the {len(finished)} best on the validation pixels "
+                 f"trained on to epoch {last}{' at most' if ensemble.get('patience') else ''}")
+    if ensemble.get("patience"):
+        text += f", each until {ensemble['patience']} epochs passed without a better validation score"
     if "member_margin" in ensemble:
         text += f"; kept: within {format_percent(ensemble['member_margin'], digits=1)} points of the best there"
 
     def state(n: dict[str, Any]) -> str:
         accuracy = f"{format_percent(n['val_accuracy'], digits=1)}% " if "val_accuracy" in n else ""
-        status = "kept" if n["kept"] else (f"stopped after epoch {n['epochs']}" if n["epochs"] < last else "dropped")
-        return f"network {n['network']} {accuracy}{status}"
+        status = "kept" if n["kept"] else ("dropped" if n["selected_epoch"] is not None
+                                           else f"stopped after epoch {n['epochs']}")
+        trained = f" (trained {n['epochs']} epochs)" if ensemble.get("patience") and n["selected_epoch"] else ""
+        return f"network {n['network']} {accuracy}{status}{trained}"
 
     return f"{text} ({'; '.join(state(n) for n in networks)})"
 

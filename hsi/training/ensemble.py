@@ -130,6 +130,8 @@ class EnsembleClassifier(Classifier):
             record["screen_epoch"] = screen
         if has_val:
             record["member_margin"] = composition.member_margin
+            if recipe.selection.patience:
+                record["patience"] = recipe.selection.patience
         return FitReport(history, selected[self.kept[0]], settings.train_input, settings.batch_size, record)
 
     def _network_record(self, index: int, selected: int | None, score: tuple[float, float] | None, select: str

@@ -18,8 +18,10 @@ them by ``--recipe`` name:
   halving: on a hard split one seed's network misses a class that another's gets, and mostly
   shows it early); each keeps its epoch of highest validation accuracy rather than lowest
   validation loss (``select``: the loss picked networks of epoch 2-4 that miss whole classes),
-  and only those within 2 points of the best there are kept (``member_margin``). It costs
-  2 networks' training, 2.6 with validation pixels (5 networks trained to the end before).
+  and only those within 2 points of the best there are kept (``member_margin``); a network that
+  goes on stops once 5 epochs pass without a better validation score (``patience``: the same
+  accuracy on the selection seeds, a third fewer network-epochs on disjoint-10). It costs 2
+  networks' training, about 1.7-2.1 with validation pixels (5 networks trained to the end before).
   Flips of the training patches and at inference (``augment``,
   ``tta``) were measured on top and left out: no gain beyond the seed spread, 8x the inference
   (docs/accuracy.md).
@@ -142,6 +144,7 @@ class SelectionParts:
 
     val_ratio: float = _OFF["val_ratio"]
     select: str = _OFF["select"]
+    patience: int = _OFF["patience"]
 
 
 @dataclass(frozen=True)
@@ -236,6 +239,10 @@ class Recipe(PostProcessing, CompositionParts, SelectionParts, TrainingParts):
             loss. On spatially disjoint validation ground the loss can rise from a few confident
             errors after epoch 3 or 4 while the accuracy still climbs; the loss then keeps an
             undertrained network.
+        patience: a network whose validation score (by ``select``) has not improved for this many
+            epochs stops there and keeps its best epoch (:func:`hsi.training.trainer.patience_spent`);
+            counted only in the training that runs to the last epoch (an ensemble's screening always
+            runs its epochs); 0 = every epoch trains.
         tta: at inference, the mean softmax over the 8 flips/rotations of each patch.
         ensemble: networks trained from different seeds; their probabilities are averaged
             (:class:`~hsi.training.ensemble.EnsembleClassifier`).
@@ -301,11 +308,12 @@ register_recipe("paper", Recipe(),
                 "the HybridSN paper's: Adam, fixed epochs, no augmentation, last epoch's weights")
 register_recipe(
     "steady",
-    Recipe(min_steps=6, ensemble=5, screen=0.2, survivors=2, select="val_accuracy", member_margin=0.02),
+    Recipe(min_steps=6, ensemble=5, screen=0.2, survivors=2, select="val_accuracy", patience=5, member_margin=0.02),
     "paper's optimiser and epochs, at least 6 optimiser steps per epoch (smaller batches when labels are "
     "few), the mean of 2 networks from different seeds; where the split draws validation pixels, 5 networks "
-    "train a fifth of the epochs and the 2 best there train on, each keeps its epoch of highest validation "
-    "accuracy, and only the networks within 2 points of the best there are kept",
+    "train a fifth of the epochs and the 2 best there train on until 5 epochs pass without a better validation "
+    "score, each keeps its epoch of highest validation accuracy, and only the networks within 2 points of the "
+    "best there are kept",
 )
 register_recipe(
     "robust",

@@ -156,7 +156,12 @@ def fit(
     stop = epochs if stop_epoch is None else min(stop_epoch, epochs)
     bar = tqdm(range(state.epoch, stop), desc=desc, unit="epoch", disable=not progress, leave=False,
                initial=state.epoch, total=epochs)
+    # Early stopping only in training that runs to the last epoch: a stage that stops sooner (an ensemble's
+    # screening) trains every one of its epochs.
+    patience = recipe.selection.patience if stop == epochs else 0
     for epoch in bar:
+        if patience_spent(state, patience):
+            break
         started = time.perf_counter()
         row = _train_epoch(loop, epoch, step)
         if val is not None and len(val):
@@ -171,6 +176,12 @@ def fit(
     bar.close()
     state.optimizer_state = optimizer.state_dict()
     return state
+
+
+def patience_spent(state: TrainState, patience: int) -> bool:
+    """Whether a network's training stops early: ``patience`` epochs (> 0) have passed since its best
+    validation epoch. Read from the state alone, so a resumed run stops where the uninterrupted one did."""
+    return patience > 0 and state.best_epoch > 0 and state.epoch - state.best_epoch >= patience
 
 
 @dataclass(frozen=True)

@@ -269,3 +269,20 @@ def test_clock_free_leaves_out_every_timing_and_keeps_the_rest() -> None:
     assert clock_free(metrics) == {"overall_accuracy": 0.9, "seed": 3,
                                    "ensemble": {"kept": [1], "networks": [{"seed": 1000003, "selected_epoch": 3}]}}
     assert metrics["ensemble"]["networks"][0]["seconds"] == 4.0  # the run's own record is left as it was
+
+
+@pytest.mark.parametrize(("network", "epoch"), [(0, 1), (0, 4)])  # in the screening; after the early stop
+def test_a_run_that_stops_early_resumes_to_the_uninterrupted_run(
+        synthetic_files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, network: int,
+        epoch: int) -> None:
+    # Validation scores flat from epoch 1 (best: epoch 1): the surviving network stops after epoch 4 of 6.
+    monkeypatch.setattr("hsi.training.trainer.evaluate", lambda *a, **k: (1.0, 0.5))
+    early = ("--recipe", "steady", "--ensemble", "2", "--screen", "0.5", "--survivors", "1", "--patience", "3",
+             "--epochs", "6")
+    assert main(_train_args(synthetic_files, tmp_path / "whole", *early)) == 0
+    whole = _metrics(_only_run(tmp_path / "whole"))
+    assert [n["epochs"] for n in whole["ensemble"]["networks"]] == [4, 3]
+    run_dir = _interrupted_after_epoch_1(synthetic_files, tmp_path / "interrupted", *early, network=network,
+                                         epoch=epoch)
+    assert main(["train", "--resume", str(run_dir), "--quiet"]) == 0
+    assert _metrics(run_dir) == whole

@@ -109,16 +109,25 @@ def test_comparison_caption_names_the_hold_out_the_recipe_draws() -> None:
 def test_the_report_says_which_ensemble_networks_validation_kept() -> None:
     from hsi.reporting.run_report import ensemble_line
 
-    def network(number: int, epochs: int, accuracy: float, kept: bool) -> dict:
-        return {"network": number, "seed": number, "epochs": epochs, "selected_epoch": epochs, "kept": kept,
-                "seconds": 1.0, "val_accuracy": accuracy, "val_loss": 0.1}
+    def network(number: int, epochs: int, accuracy: float, kept: bool, selected: int | None = None) -> dict:
+        return {"network": number, "seed": number, "epochs": epochs, "selected_epoch": selected or epochs,
+                "kept": kept, "seconds": 1.0, "val_accuracy": accuracy, "val_loss": 0.1}
 
     screened = {"networks": [network(1, 30, 0.957, True), network(2, 6, 0.794, False), network(3, 30, 0.94, False)],
                 "kept": [1], "screen_epoch": 6, "member_margin": 0.02}
+    screened["networks"][1]["selected_epoch"] = None  # stopped at the screening: it selects no epoch
     assert ensemble_line(screened) == (
         "3 networks from different seeds, 1 kept; after epoch 6 only the 2 best on the validation pixels trained on "
         "to epoch 30; kept: within 2.0 points of the best there (network 1 95.7% kept; network 2 79.4% stopped "
         "after epoch 6; network 3 94.0% dropped)")
+    # With patience the networks that went on may stop at different epochs, each after its own best.
+    early = {**screened, "patience": 5,
+             "networks": [network(1, 17, 0.957, True, 12), screened["networks"][1], network(3, 25, 0.94, False, 20)]}
+    assert ensemble_line(early) == (
+        "3 networks from different seeds, 1 kept; after epoch 6 only the 2 best on the validation pixels trained on "
+        "to epoch 25 at most, each until 5 epochs passed without a better validation score; kept: within 2.0 points "
+        "of the best there (network 1 95.7% kept (trained 17 epochs); network 2 79.4% stopped after epoch 6; "
+        "network 3 94.0% dropped (trained 25 epochs))")
     plain = {"networks": [{k: v for k, v in network(n, 20, 0.0, True).items() if not k.startswith("val")}
                           for n in (1, 2)], "kept": [1, 2]}
     assert ensemble_line(plain) == "2 networks from different seeds, 2 kept (network 1 kept; network 2 kept)"

@@ -194,3 +194,25 @@ def test_screening_continues_only_the_survivors_best_on_validation(
 ])
 def test_the_screening_epoch(recipe: Recipe, epochs: int, validation: bool, expected: int | None) -> None:
     assert screening_epoch(recipe, epochs, has_validation=validation) == expected
+
+
+def test_patience_stops_a_network_after_its_best_epoch_but_never_in_the_screening(
+        monkeypatch: pytest.MonkeyPatch, three_class_scene: Scene) -> None:
+    source, pixels = three_class_scene
+    monkeypatch.setattr("hsi.training.trainer.evaluate", lambda *a, **k: (1.0, 0.5))  # best at epoch 1, then flat
+    single = build_classifier("hybridsn_2d3d", in_chans=4, num_classes=3, patch_size=9, seed=0)
+    report = single.fit(source, pixels, pixels, settings=FitSettings(epochs=6, batch_size=32, lr=1e-3, seed=0,
+                                                                     recipe=Recipe(patience=2)))
+    assert [row["epoch"] for row in report.history] == [1, 2, 3] and report.selected_epoch == 1
+    # An ensemble's screening (epochs 1-3 of 6) trains every epoch; the survivor then stops 3 epochs after its best.
+    recipe = Recipe(ensemble=2, screen=0.5, survivors=1, patience=3)
+    ensemble = build_classifier("hybridsn_2d3d", in_chans=4, num_classes=3, patch_size=9, seed=0, recipe=recipe)
+    report = ensemble.fit(source, pixels, pixels, settings=FitSettings(epochs=6, batch_size=32, lr=1e-3, seed=0,
+                                                                       recipe=recipe))
+    assert report.ensemble is not None and report.ensemble["patience"] == 3
+    assert [(n["epochs"], n["selected_epoch"]) for n in report.ensemble["networks"]] == [(4, 1), (3, None)]
+    # Without validation pixels nothing ranks the epochs: every epoch trains.
+    plain = build_classifier("hybridsn_2d3d", in_chans=4, num_classes=3, patch_size=9, seed=0)
+    report = plain.fit(source, pixels, None, settings=FitSettings(epochs=3, batch_size=32, lr=1e-3, seed=0,
+                                                                  recipe=Recipe(patience=1)))
+    assert len(report.history) == 3
