@@ -29,9 +29,17 @@ def set_deterministic(enabled: bool) -> None:
     if enabled:
         # cuBLAS needs this workspace setting for deterministic matrix products.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(enabled, warn_only=False)
+    _use_deterministic_algorithms(enabled)
     torch.backends.cudnn.deterministic = enabled
     torch.backends.cudnn.benchmark = not enabled
+
+
+def _use_deterministic_algorithms(enabled: bool) -> None:
+    """``torch.use_deterministic_algorithms(enabled)`` where it changes something: its first call imports
+    ``torch._inductor`` (about a second on a 2-core machine). A network's optimiser imports it anyway
+    (torch's ``add_param_group``); an estimator's run (SVM, forest) then never does."""
+    if torch.are_deterministic_algorithms_enabled() != enabled or torch.is_deterministic_algorithms_warn_only_enabled():
+        torch.use_deterministic_algorithms(enabled, warn_only=False)
 
 
 @contextlib.contextmanager
@@ -55,7 +63,7 @@ def seeded_run(seed: int, *, deterministic: bool) -> Iterator[None]:
         try:
             yield
         finally:
-            torch.use_deterministic_algorithms(before[0])
+            _use_deterministic_algorithms(before[0])
             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[1], before[2]
 
 

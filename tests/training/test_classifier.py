@@ -98,3 +98,15 @@ def test_seeded_run_restores_the_callers_generator_and_switches() -> None:
     assert not torch.are_deterministic_algorithms_enabled()
     with seeded_run(7, deterministic=False):
         assert torch.equal(torch.rand(2), inside)
+
+
+def test_a_run_that_keeps_torch_s_default_determinism_does_not_import_inductor() -> None:
+    # torch.use_deterministic_algorithms imports torch._inductor on its first call: a second of an SVM's run.
+    import subprocess
+    import sys
+
+    code = ("import sys; from hsi.training.seed import seeded_run\n"
+            "with seeded_run(0, deterministic=False): pass\n"
+            "print('torch._inductor' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
