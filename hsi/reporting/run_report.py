@@ -111,10 +111,11 @@ def ensemble_line(ensemble: dict[str, Any]) -> str:
     last = max(n["epochs"] for n in finished or networks)
     text = f"{len(networks)} networks from different seeds, {len(ensemble['kept'])} kept"
     if "screen_epoch" in ensemble:
-        text += (f"; after epoch {ensemble['screen_epoch']} only the {len(finished)} best on the validation pixels "
-                 f"trained on to epoch {last}{' at most' if ensemble.get('patience') else ''}")
+        text += f"; after epoch {ensemble['screen_epoch']} only the {len(finished)} best on the validation pixels "
+        text += "trained on" + ("" if ensemble.get("patience") else f" to epoch {last}")
     if ensemble.get("patience"):
-        text += f", each until {ensemble['patience']} epochs passed without a better validation score"
+        text += (f"{',' if 'screen_epoch' in ensemble else ';'} each until {ensemble['patience']} epochs passed "
+                 f"without a better validation score (the longest: {last} epochs)")
     if "member_margin" in ensemble:
         text += f"; kept: within {format_percent(ensemble['member_margin'], digits=1)} points of the best there"
 

@@ -124,9 +124,9 @@ def test_the_report_says_which_ensemble_networks_validation_kept() -> None:
     early = {**screened, "patience": 5,
              "networks": [network(1, 17, 0.957, True, 12), screened["networks"][1], network(3, 25, 0.94, False, 20)]}
     assert ensemble_line(early) == (
-        "3 networks from different seeds, 1 kept; after epoch 6 only the 2 best on the validation pixels trained on "
-        "to epoch 25 at most, each until 5 epochs passed without a better validation score; kept: within 2.0 points "
-        "of the best there (network 1 95.7% kept (trained 17 epochs); network 2 79.4% stopped after epoch 6; "
+        "3 networks from different seeds, 1 kept; after epoch 6 only the 2 best on the validation pixels trained on, "
+        "each until 5 epochs passed without a better validation score (the longest: 25 epochs); kept: within 2.0 "
+        "points of the best there (network 1 95.7% kept (trained 17 epochs); network 2 79.4% stopped after epoch 6; "
         "network 3 94.0% dropped (trained 25 epochs))")
     plain = {"networks": [{k: v for k, v in network(n, 20, 0.0, True).items() if not k.startswith("val")}
                           for n in (1, 2)], "kept": [1, 2]}
