@@ -31,7 +31,7 @@ from hsi.training.batchnorm import recalibrate_batchnorm
 from hsi.training.crops import use_crops
 from hsi.training.estimator_checks import SKOPS_TRUSTED_TYPES
 from hsi.training.recipe import Recipe, train_batch_size
-from hsi.training.trainer import EpochCallback, PixelSet, TrainState, autocast_for, fit, patience_spent
+from hsi.training.trainer import EpochCallback, PixelSet, TrainState, autocast_for, fit
 
 __all__ = [
     "Classifier",
@@ -257,11 +257,11 @@ class TorchClassifier(Classifier):
             resume.state.optimizer_state = resume.optimizer_state
             self.training = resume.state
         stop = min(epoch, settings.epochs)
-        patience = recipe.selection.patience if stop == settings.epochs else 0  # as trainer.fit counts it
         callback: EpochCallback | None = None
         if on_epoch_end is not None:
-            def callback(done: int, model: nn.Module, optimizer: torch.optim.Optimizer, state: TrainState) -> None:
-                on_epoch_end(index, done, model, optimizer, state, done == stop or patience_spent(state, patience))
+            def callback(done: int, model: nn.Module, optimizer: torch.optim.Optimizer, state: TrainState,
+                         last: bool) -> None:
+                on_epoch_end(index, done, model, optimizer, state, last)
         if self.training is None or self.training.epoch < stop:
             self.training = fit(self.network, source, train, val, epochs=settings.epochs,
                                 batch_size=settings.batch_size, lr=settings.lr, seed=self.seed, progress=progress,

@@ -52,7 +52,9 @@ class TrainState:
     optimizer_state: dict[str, Any] | None = field(default=None, repr=False)
 
 
-EpochCallback = Callable[[int, nn.Module, torch.optim.Optimizer, TrainState], None]
+#: Called after every epoch: ``(epoch, model, optimiser, state, last)``; ``last`` is true after the last epoch this
+#: :func:`fit` call trains (its ``stop_epoch``, or the epoch its patience ran out).
+EpochCallback = Callable[[int, nn.Module, torch.optim.Optimizer, TrainState, bool], None]
 
 
 @functools.cache
@@ -122,7 +124,7 @@ def fit(
         lr: base learning rate (the recipe scales it: ``lr_scale``, schedule).
         seed: the run's seed.
         state: a state to resume from; optimizer_state: the optimiser's saved state.
-        on_epoch_end: called after every epoch (used to save resumable checkpoints).
+        on_epoch_end: called after every epoch (:data:`EpochCallback`; used to save resumable checkpoints).
         progress: show a progress bar.
         micro_batch: patches per forward/backward pass; gradients of the passes of one
             batch are summed, so each optimiser step still uses the batch's mean gradient.
@@ -172,7 +174,7 @@ def fit(
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_accuracy']:.3f}")
         log.info("epoch %d: %s", epoch + 1, row)
         if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, model, optimizer, state)
+            on_epoch_end(epoch + 1, model, optimizer, state, state.epoch == stop or patience_spent(state, patience))
     bar.close()
     state.optimizer_state = optimizer.state_dict()
     return state

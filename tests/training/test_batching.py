@@ -66,7 +66,7 @@ def test_synthetic_micro_batches_accumulate_the_full_batch_gradient() -> None:
         torch.manual_seed(0)
         model = create_model("hybridsn", in_chans=14, num_classes=3, patch_size=9, drop_rate=0.0)
 
-        def keep_grads(_epoch, net, _opt, _state, micro=micro):
+        def keep_grads(_epoch, net, _opt, _state, _last, micro=micro):
             grads[micro] = [p.grad.clone() for p in net.parameters()]  # still set after the last step
 
         state = fit(model, source, pixels, epochs=1, batch_size=len(pixels), lr=1e-3, seed=0, progress=False,

@@ -94,7 +94,7 @@ def test_robust_recipe_learns_and_resumes_exactly(separable_problem: tuple[Patch
     class Interrupted(Exception):
         pass
 
-    def interrupt(epoch: int, net: nn.Module, optimizer: torch.optim.Optimizer, state: object) -> None:
+    def interrupt(epoch: int, net: nn.Module, optimizer: torch.optim.Optimizer, state: object, last: bool) -> None:
         if epoch == 3:  # an 8-epoch run stopped after epoch 3: the schedule spans 8 epochs
             saved.update(copy.deepcopy({"model": net.state_dict(), "opt": optimizer.state_dict(), "state": state}))
             raise Interrupted

@@ -82,8 +82,10 @@ def test_fit_learns_and_is_reproducible_and_resumable(separable_problem: tuple[P
     assert [r["train_loss"] for r in state_a.history] == [r["train_loss"] for r in state_b.history]
 
     saved = {}
+    lasts = []
 
-    def keep(epoch, model, optimizer, state):
+    def keep(epoch, model, optimizer, state, last):
+        lasts.append(last)
         if epoch == 3:
             saved.update(model=model.state_dict(), opt=optimizer.state_dict())
 
@@ -91,6 +93,7 @@ def test_fit_learns_and_is_reproducible_and_resumable(separable_problem: tuple[P
     model_c = TinyNet(3, 3)
     state_c = fit(model_c, source, pixels, None, epochs=3, batch_size=16, lr=0.05, seed=1, on_epoch_end=keep,
                   progress=False)
+    assert lasts == [False, False, True]  # the callback is told which epoch is the call's last
     model_d = TinyNet(3, 3)
     model_d.load_state_dict(saved["model"])
     state_d = fit(model_d, source, pixels, None, epochs=6, batch_size=16, lr=0.05, seed=1, state=state_c,
