@@ -182,9 +182,9 @@ def predict_run(
     settings = settings or PredictSettings()
     checkpoint = load_run_model(checkpoint_path)  # a run folder, model.json or a legacy model.pt
     check_writable(out)
-    torch_device = resolve_device(str(settings.device))
     if scene.cube is not None and scene.gt is None and scene.dataset is None and is_lazy_readable(scene.cube):
         return stream_predict_run(checkpoint_path, checkpoint, scene, out=out, settings=settings, engine=engine)
+    torch_device = resolve_device(str(settings.device))  # a tiled prediction resolves its own
     _refuse_tile_options(engine, settings)
     whole = _scene_to_classify(checkpoint, scene)
     progress.info("classifying every pixel of %s (%d x %d)", whole.name, *whole.shape[:2])

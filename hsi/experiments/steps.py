@@ -165,7 +165,7 @@ class Fitted:
 
 @dataclass
 class Prediction:
-    """Class indices 0..K-1 of every pixel, shape (H, W) int64 (a streamed cube: int32, -1 outside the data), the
+    """Class indices 0..K-1 of every pixel, shape (H, W) int64 (a streamed cube: int16, -1 outside the data), the
     seconds it took and how (dense or patches).
 
     A cube read window by window is classified tile by tile from the saved model (:func:`predict_streamed`):
@@ -545,9 +545,10 @@ def classify(prepared: Prepared[Any], fitted: Fitted, run_dir: Path) -> Predicti
     fitted.release_training_data()
     started = time.perf_counter()
     ids, streamed, record = predict_streamed(run_dir, prepared.scene, prepared.config, prepared.device)
-    # uint16 label ids -> class indices; id 0 (outside the data) is never a class id, so it maps to -1. int32, not
-    # int64: a flight line's map is the biggest array of the run.
-    lookup = np.full(np.iinfo(np.uint16).max + 1, -1, dtype=np.int32)
+    # uint16 label ids -> class indices; id 0 (outside the data) is never a class id, so it maps to -1. The
+    # smallest signed type that holds them (int16 for any real scene), not int64: a flight line's map is the
+    # biggest array of the run.
+    lookup = np.full(np.iinfo(np.uint16).max + 1, -1, dtype=np.int16 if prepared.scene.n_classes < 2**15 else np.int32)
     lookup[np.asarray(prepared.scene.class_ids)] = np.arange(prepared.scene.n_classes)
     labels = lookup[ids]
     return Prediction(labels, time.perf_counter() - started, str(record.get("inference")), streamed,
