@@ -159,13 +159,12 @@ class Run:
         """A figure of the run, drawn from its data: ``map``, ``map_labelled``, ``ground_truth``,
         ``errors``, ``split``, ``confusion``, ``false_colour`` or ``training_curve``."""
         from hsi.data.splits import Split
-        from hsi.reporting import figures
-        from hsi.reporting.run_report import run_caption, scene_figure
+        from hsi.reporting.run_report import run_caption, run_training_curve, scene_figure
 
         if name == "training_curve":
             if not self.history:
                 raise ConfigError("this run trained no network epochs: it has no training curve.")
-            return figures.training_curve(self.history, kept=self.metrics.get("ensemble", {}).get("kept"))
+            return run_training_curve(self.history, self.metrics)
         if isinstance(self.scene, LazyScene):
             return _png_figure(self.folder / f"{name}.png")
         classes = np.searchsorted(np.asarray(self.scene.class_ids), self.prediction)

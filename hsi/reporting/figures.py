@@ -657,7 +657,7 @@ def _check_history(history: Sequence[Mapping[str, Any]]) -> None:
 
 
 def training_curve(history: Sequence[Mapping[str, Any]], *, kept: Sequence[int] | None = None,
-                   title: str | None = None) -> Figure:
+                   stopped: Sequence[int] | None = None, title: str | None = None) -> Figure:
     """Loss and accuracy per epoch, training and (when present) validation, for each network.
 
     Args:
@@ -665,6 +665,9 @@ def training_curve(history: Sequence[Mapping[str, Any]], *, kept: Sequence[int] 
             and optionally ``val_loss`` / ``val_accuracy`` (None or absent on epochs
             without validation), and ``network`` (1-based) for an ensemble's rows. Accuracies are fractions.
         kept: an ensemble's kept networks (1-based); the others are drawn faint. None = all kept.
+        stopped: of the others, those stopped at the ensemble's screening (1-based); the rest were dropped
+            after training on. None: those that trained fewer epochs than the longest (a run without
+            ``patience``, where every network that went on reached the last epoch).
         title: figure title; default=None for none.
 
     Returns:
@@ -693,7 +696,8 @@ def training_curve(history: Sequence[Mapping[str, Any]], *, kept: Sequence[int] 
     for number, rows in sorted(by_network.items()):
         is_kept = kept is None or number in kept
         epochs = max(float(r["epoch"]) for r in rows)
-        status = "kept" if is_kept else (f"stopped after epoch {epochs:g}" if epochs < last_epoch else "dropped")
+        was_stopped = epochs < last_epoch if stopped is None else number in stopped
+        status = "kept" if is_kept else (f"stopped after epoch {epochs:g}" if was_stopped else "dropped")
         colour = f"C{(number - 1) % 10}" if several else None
         for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
             for split, style in (("train", "-"), ("val", "--")):

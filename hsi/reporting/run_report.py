@@ -208,8 +208,7 @@ def write_run_outputs(
         headers = list(history[0].keys())
         rows = [[row.get(h) for h in headers] for row in history]
         atomic_write_text(run_dir / "history.csv", tables.csv_text(headers, rows))
-        kept = metrics.get("ensemble", {}).get("kept")
-        atomic_save_figure(figures.training_curve(history, kept=kept), run_dir / "training_curve.png")
+        atomic_save_figure(run_training_curve(history, metrics), run_dir / "training_curve.png")
     for part in ("train", "val", "test"):
         atomic_save_npy(run_dir / f"split_{part}.npy", getattr(split, part))
     if isinstance(scene, Scene):
@@ -226,6 +225,16 @@ def write_run_outputs(
     # Last: a folder with metrics.json and report.md is a finished run (run_dir.FINAL_FILES).
     atomic_save_json(run_dir / "metrics.json", metrics)
     atomic_write_text(run_dir / "report.md", report)
+
+
+def run_training_curve(history: list[dict[str, Any]], metrics: dict[str, Any]) -> Figure:
+    """A run's training curve: an ensemble's networks named as its record says (kept, stopped at the screening,
+    dropped), whatever epoch each stopped at."""
+    ensemble = metrics.get("ensemble")
+    if not ensemble:
+        return figures.training_curve(history)
+    stopped = [n["network"] for n in ensemble["networks"] if n["selected_epoch"] is None]
+    return figures.training_curve(history, kept=ensemble["kept"], stopped=stopped)
 
 
 #: The figures of a run's scene, by name (``<name>.png`` in the run folder): those after the first two

@@ -157,3 +157,7 @@ def test_training_curve_draws_every_network_and_says_which_were_kept() -> None:
     alphas = {line.get_label(): line.get_alpha() for line in accuracy.get_lines() if line.get_label()[0] != "_"}
     assert alphas == {"network 1 (stopped after epoch 2)": 0.35, "network 2 (kept)": 1.0, "network 3 (dropped)": 0.35}
     assert accuracy.get_title() == "Accuracy of 3 networks" and len(accuracy.get_lines()) == 6  # training and validation
+    # With patience a network that went on can stop early and still be dropped: the record, not its length, says so.
+    early = rows(1, 2) + rows(2, 6) + rows(3, 4)
+    labels = [t.get_text() for t in G.training_curve(early, kept=[2], stopped=[1]).axes[1].get_legend().get_texts()]
+    assert labels == ["network 1 (stopped after epoch 2)", "network 2 (kept)", "network 3 (dropped)"]
