@@ -208,7 +208,7 @@ class RunConfig:
         "transductive", stage="training",
         help="the pixels --self-training may read, never their labels: transductive (every pixel that is neither "
         "a training nor a validation pixel, test pixels included) or inductive (only pixels outside the labelled "
-        "ground truth)")
+        "ground truth); either way none whose patch holds a validation pixel")
     min_steps: int | None = option(stage="training", off=0, check=Range(0, 10_000, note="0 = off"),
                                    help="at least this many optimiser steps per epoch: few training pixels shrink "
                                    "the batch (same patches per epoch; 0 = off)")

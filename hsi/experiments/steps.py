@@ -35,6 +35,7 @@ import hsi
 from hsi._core.errors import ConfigError, DataFormatError
 from hsi._core.options import Option
 from hsi._core.validation import check_patch_size
+from hsi._core.windows import window_any
 from hsi.config import Inference, RunConfig, run_options
 from hsi.data.corrupt import corrupt_cube
 from hsi.data.lazy import gather_mosaic
@@ -390,10 +391,15 @@ def unlabelled_pixels(config: RunConfig, scene: Scene | LazyScene, split: Split)
     whether a pixel is labelled (inductive), never which class.
 
     ``transductive``: every pixel that is neither a training nor a validation pixel (test pixels included);
-    ``inductive``: only those outside the labelled ground truth. Above :data:`MAX_UNLABELLED`, a sample
-    seeded by the run's seed.
+    ``inductive``: only those outside the labelled ground truth. Either way never a pixel whose patch holds a
+    validation pixel: a pseudo-label there would teach the validation pixels' own patches, and the
+    validation score that picks each round's epochs and networks would no longer be spatially
+    independent (the disjoint split's guard band keeps that for the training pixels). Above
+    :data:`MAX_UNLABELLED`, a sample seeded by the run's seed.
     """
     mask = ~(split.train | split.val)
+    if split.val.any():
+        mask &= ~window_any(split.val, config.patch_size)
     if config.unlabelled == "inductive":
         mask &= scene.labels < 0
     rows, cols = np.nonzero(mask)

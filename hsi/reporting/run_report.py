@@ -131,9 +131,10 @@ def ensemble_line(ensemble: dict[str, Any]) -> str:
 
 #: What each ``--unlabelled`` value let self-training read, in plain words.
 UNLABELLED_WORDS = {
-    "transductive": "every pixel that is neither a training nor a validation pixel; the test pixels' spectra "
-                    "were used, never their labels",
-    "inductive": "only pixels outside the labelled ground truth; no test pixel was read",
+    "transductive": "every pixel that is neither a training nor a validation pixel, none in a validation pixel's "
+                    "patch; the test pixels' spectra were used, never their labels",
+    "inductive": "only pixels outside the labelled ground truth, none in a validation pixel's patch; no test pixel "
+                 "was read",
 }
 
 

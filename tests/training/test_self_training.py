@@ -98,7 +98,7 @@ def test_an_estimator_self_trains_through_the_same_interface(synthetic_scene: An
     record = json.loads((run_dir / "metrics.json").read_text())["self_training"]
     (only,) = record["rounds"]
     assert record["pixels"] == "inductive" and only["quota_per_class"] == 10 and 0 < only["pseudo_labels"] <= 40
-    assert "pixels outside the labelled ground truth; no test pixel was read" in (run_dir / "report.md").read_text()
+    assert "pixels outside the labelled ground truth, none in a validation pixel's patch; no test pixel was read" in (run_dir / "report.md").read_text()
 
 
 def test_no_confident_candidate_keeps_the_first_model() -> None:
@@ -127,3 +127,32 @@ def test_no_confident_candidate_keeps_the_first_model() -> None:
     model, report, record = self_train(first, build, None, pixels, None, empty, num_classes=3,
                                        parts=CompositionParts(self_training=2), settings=settings)
     assert model is first and record["rounds"] == [] and record["candidates"] == 0
+
+
+@pytest.mark.parametrize("pixels", ["transductive", "inductive"])
+def test_no_pixel_whose_patch_holds_a_validation_pixel_is_a_candidate(pixels: str) -> None:
+    """A pseudo-label inside a validation pixel's patch would teach that patch: the validation score that picks
+    epochs and networks would stop being spatially independent."""
+    from types import SimpleNamespace
+
+    from hsi.config import RunConfig
+    from hsi.data.splits import Split
+    from hsi.experiments.steps import unlabelled_pixels
+
+    labels = np.full((12, 14), -1)
+    labels[:, :9] = 0  # a labelled field and an unlabelled strip at the right
+    train, val = np.zeros(labels.shape, dtype=bool), np.zeros(labels.shape, dtype=bool)
+    train[1, 1] = True
+    val[6, 8] = True
+    split = Split(train, val, (labels >= 0) & ~train & ~val, np.zeros_like(train))
+    scene: Any = SimpleNamespace(labels=labels)
+    config = RunConfig(patch_size=5, unlabelled=pixels)
+
+    mask = unlabelled_pixels(config, scene, split)
+
+    rows, cols = np.indices(labels.shape)
+    near_val = (abs(rows - 6) <= 2) & (abs(cols - 8) <= 2)  # their 5 x 5 patch holds the validation pixel
+    expected = ~train & ~near_val & (labels < 0 if pixels == "inductive" else True)
+    assert np.array_equal(mask, expected)
+    no_val = Split(train, np.zeros_like(val), split.test, split.excluded)
+    assert unlabelled_pixels(config, scene, no_val)[6, 8 if pixels == "transductive" else 10]  # nothing to keep away from
