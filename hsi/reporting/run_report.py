@@ -141,7 +141,8 @@ UNLABELLED_WORDS = {
 def self_training_line(record: dict[str, Any]) -> str:
     """One line for report.md: the pixels self-training read and the pseudo-labels of each round."""
     rounds = ", ".join(f"round {r['round']}: {r['pseudo_labels']:,}" for r in record["rounds"])
-    return (f"{len(record['rounds'])} rounds on {record['candidates']:,} {record['pixels']} pixels "
+    count = len(record["rounds"])
+    return (f"{count} round{'s' if count != 1 else ''} on {record['candidates']:,} {record['pixels']} pixels "
             f"({UNLABELLED_WORDS[record['pixels']]}); pseudo-labels at probability >= {record['threshold']:g}: "
             f"{rounds}")
 

@@ -98,7 +98,9 @@ def test_an_estimator_self_trains_through_the_same_interface(synthetic_scene: An
     record = json.loads((run_dir / "metrics.json").read_text())["self_training"]
     (only,) = record["rounds"]
     assert record["pixels"] == "inductive" and only["quota_per_class"] == 10 and 0 < only["pseudo_labels"] <= 40
-    assert "pixels outside the labelled ground truth, none in a validation pixel's patch; no test pixel was read" in (run_dir / "report.md").read_text()
+    report = (run_dir / "report.md").read_text()
+    assert "| self-training | 1 round on " in report
+    assert "pixels outside the labelled ground truth, none in a validation pixel's patch; no test pixel was read" in report
 
 
 def test_no_confident_candidate_keeps_the_first_model() -> None:
