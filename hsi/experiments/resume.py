@@ -1,6 +1,7 @@
 """Resuming an interrupted ``train`` run in its own folder, from its last finished epoch.
 
-A run keeps one resume point per network (an ensemble trains several, one after another):
+A run keeps one resume point per network (an ensemble trains several, one after another, and each
+self-training round trains its own: :func:`hsi.training.self_training.round_network` numbers them):
 ``resume-network-K.pt`` holds network K's weights, optimiser state and training state (epoch,
 history, best epoch and its weights), and ``resume.pt`` what they share: the split masks, the
 fitted PCA, the run's settings, a fingerprint of the scene and the training seconds so far.

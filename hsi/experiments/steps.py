@@ -459,7 +459,8 @@ def fit(
         self_training = None
         if recipe.composition.self_training:
             classifier, report, self_training = _self_train(config, scene, split, classifier, build, report, source,
-                                                            train_set, val_set, settings, progress=progress)
+                                                            train_set, val_set, settings, progress=progress,
+                                                            resume=resume, on_epoch_end=on_epoch_end)
     return Fitted(classifier, source, report.history, report.selected_epoch, time.perf_counter() - started,
                   inference=config.inference, read_seconds=read_seconds, train_input=report.train_input,
                   train_precision=training_precision(source.device, recipe.cpu_bf16) if report.train_input else None,
@@ -470,7 +471,7 @@ def fit(
 def _self_train(
     config: RunConfig, scene: Scene | LazyScene, split: Split, first: Classifier, build: Callable[[int], Classifier],
     report: FitReport, source: PatchSource, train_set: PixelSet, val_set: PixelSet | None, settings: FitSettings, *,
-    progress: bool,
+    progress: bool, resume: Resume | None, on_epoch_end: NetworkCallback | None,
 ) -> tuple[Classifier, FitReport, dict[str, Any]]:
     """The recipe's rounds of self-training after ``first`` (:func:`~hsi.training.self_training.self_train`) on
     the pixels ``--unlabelled`` names (an in-memory scene: :func:`prepare_lazy` refuses the part): the last
@@ -479,7 +480,8 @@ def _self_train(
     candidates = PixelSet(rows, cols, torch.full_like(rows, -1))  # positions only: no label is read
     model, last, record = self_train(first, build, source, train_set, val_set, candidates,
                                      parts=recipe_of(config).composition, settings=settings,
-                                     num_classes=scene.n_classes, progress=progress)
+                                     num_classes=scene.n_classes, progress=progress, resume=resume,
+                                     on_epoch_end=on_epoch_end)
     return model, last or report, {"pixels": config.unlabelled, **record}
 
 

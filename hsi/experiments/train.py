@@ -57,12 +57,14 @@ __all__ = [
 
 
 def clock_free(metrics: dict[str, Any]) -> dict[str, Any]:
-    """A run's metrics without what the clock decides (every ``*_seconds``, and each ensemble
-    network's ``seconds``): what two runs of one config and seed on one machine share exactly."""
+    """A run's metrics without what the clock decides (every ``*_seconds``, and the ``seconds`` of each
+    ensemble network and self-training round): what two runs of one config and seed on one machine share
+    exactly."""
     kept = {k: v for k, v in metrics.items() if not k.endswith("_seconds")}
-    if "ensemble" in kept:
-        kept["ensemble"] = {**kept["ensemble"], "networks": [{k: v for k, v in m.items() if k != "seconds"}
-                                                             for m in kept["ensemble"]["networks"]]}
+    for record, rows in (("ensemble", "networks"), ("self_training", "rounds")):
+        if kept.get(record):
+            kept[record] = {**kept[record], rows: [{k: v for k, v in row.items() if k != "seconds"}
+                                                   for row in kept[record][rows]]}
     return kept
 
 

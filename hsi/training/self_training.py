@@ -7,7 +7,9 @@ least ``pseudo_threshold``, at most ``round x pseudo_ratio x`` the mean training
 alike, so one the model under-predicts is not left further behind) as pseudo-labels, and a new model of
 the same kind, from new seeds, is trained on the training and pseudo-labelled pixels (validation pixels
 unchanged). Which pixels are candidates is the caller's choice (a run's ``--unlabelled``); only their
-positions in the patch source are read here, never a label.
+positions in the patch source are read here, never a label. Each round's networks keep resume points as
+the first model's do, under indices of their own (:func:`round_network`), so an interrupted run continues
+in the round and network where it stopped; the rounds before are rebuilt from their finished points.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from typing import Any
 import torch
 
 from hsi.data.patches import PatchSource
-from hsi.training.classifier import Classifier, FitReport, FitSettings
+from hsi.training.classifier import Classifier, FitReport, FitSettings, NetworkCallback, Resume
 from hsi.training.recipe import CompositionParts
 from hsi.training.trainer import PixelSet
 
-__all__ = ["round_seed", "pseudo_labels", "self_train"]
+__all__ = ["pseudo_labels", "round_network", "round_seed", "self_train"]
 
 #: Seeds of round r's model are ``seed + r x ROUND_SEED_STEP`` (an ensemble's networks step by 1,000,003).
 ROUND_SEED_STEP = 7_919
@@ -34,6 +36,31 @@ ROUND_SEED_STEP = 7_919
 def round_seed(seed: int, round_index: int) -> int:
     """The seed of the model trained in self-training round ``round_index`` (0 = the run's own model)."""
     return seed + ROUND_SEED_STEP * round_index
+
+
+def round_network(round_index: int, network: int, size: int) -> int:
+    """The index under which network ``network`` of round ``round_index``'s model keeps its resume point: round
+    r's ``size`` networks follow round r - 1's (0 .. size - 1 are the run's own model's)."""
+    return round_index * size + network
+
+
+def _round_resume(resume: Resume | None, round_index: int, size: int) -> Resume | None:
+    """The saved points of round ``round_index``'s networks, by their index within the round."""
+    if resume is None:
+        return None
+    first = round_network(round_index, 0, size)
+    return Resume({i - first: point for i, point in resume.networks.items() if first <= i < first + size})
+
+
+def _round_callback(callback: NetworkCallback | None, round_index: int, size: int) -> NetworkCallback | None:
+    """``callback`` with each network's index within the round turned into its index in the run."""
+    if callback is None:
+        return None
+
+    def shifted(network: int, epoch: int, model: Any, optimizer: Any, state: Any, stage_end: bool) -> None:
+        callback(round_network(round_index, network, size), epoch, model, optimizer, state, stage_end)
+
+    return shifted
 
 
 def pseudo_labels(proba: torch.Tensor, *, quota: int, threshold: float, seed: int
@@ -70,7 +97,8 @@ def _candidate_proba(classifier: Classifier, source: PatchSource, candidates: Pi
 def self_train(
     first: Classifier, build: Callable[[int], Classifier], source: PatchSource, train: PixelSet,
     val: PixelSet | None, candidates: PixelSet, *, parts: CompositionParts, settings: FitSettings,
-    num_classes: int, progress: bool = False,
+    num_classes: int, progress: bool = False, resume: Resume | None = None,
+    on_epoch_end: NetworkCallback | None = None,
 ) -> tuple[Classifier, FitReport | None, dict[str, Any]]:
     """The rounds of self-training that follow the fitted ``first`` model.
 
@@ -79,6 +107,8 @@ def self_train(
         build: ``build(seed)`` -> a new, unfitted model of the same kind.
         candidates: the pixels that may be pseudo-labelled (their ``targets`` are never read).
         settings: how ``first`` was fitted; each round fits with its own seed (:func:`round_seed`).
+        resume: the run's saved points: a round's networks continue from theirs (:func:`round_network`).
+        on_epoch_end: the run's resume saver, called with each network's index in the run.
 
     Returns:
         The last model trained, its fit report (None when no round added a pixel: ``first`` stays) and a
@@ -86,6 +116,7 @@ def self_train(
     """
     model, report = first, None
     mean_per_class = len(train) / max(num_classes, 1)
+    size = max(parts.ensemble, 1)  # networks per model: each round's take the next block of indices
     rounds = []
     for r in range(1, parts.self_training + 1 if len(candidates) else 1):  # no candidate: nothing to learn
         started = time.perf_counter()
@@ -99,7 +130,8 @@ def self_train(
                              torch.cat([train.targets, classes.to(train.targets.device)]))
             model = build(round_seed(settings.seed, r))
             report = model.fit(source, grown, val, settings=replace(settings, seed=round_seed(settings.seed, r)),
-                               progress=progress)
+                               progress=progress, resume=_round_resume(resume, r, size),
+                               on_epoch_end=_round_callback(on_epoch_end, r, size))
         rounds.append({"round": r, "pseudo_labels": len(index),
                        "per_class": torch.bincount(classes, minlength=num_classes).tolist(),
                        "least_probability": float(proba.max(1).values[index].min()) if len(index) else None,

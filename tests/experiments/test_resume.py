@@ -265,9 +265,11 @@ def test_an_ensemble_killed_in_its_fourth_network_resumes_in_its_fourth_network(
 
 def test_clock_free_leaves_out_every_timing_and_keeps_the_rest() -> None:
     metrics = {"overall_accuracy": 0.9, "train_seconds": 1.0, "read_seconds": 2.0, "seed": 3,
-               "ensemble": {"kept": [1], "networks": [{"seed": 1000003, "selected_epoch": 3, "seconds": 4.0}]}}
+               "ensemble": {"kept": [1], "networks": [{"seed": 1000003, "selected_epoch": 3, "seconds": 4.0}]},
+               "self_training": {"pixels": "inductive", "rounds": [{"round": 1, "pseudo_labels": 7, "seconds": 5.0}]}}
     assert clock_free(metrics) == {"overall_accuracy": 0.9, "seed": 3,
-                                   "ensemble": {"kept": [1], "networks": [{"seed": 1000003, "selected_epoch": 3}]}}
+                                   "ensemble": {"kept": [1], "networks": [{"seed": 1000003, "selected_epoch": 3}]},
+                                   "self_training": {"pixels": "inductive", "rounds": [{"round": 1, "pseudo_labels": 7}]}}
     assert metrics["ensemble"]["networks"][0]["seconds"] == 4.0  # the run's own record is left as it was
 
 
@@ -286,3 +288,35 @@ def test_a_run_that_stops_early_resumes_to_the_uninterrupted_run(
                                          epoch=epoch)
     assert main(["train", "--resume", str(run_dir), "--quiet"]) == 0
     assert _metrics(run_dir) == whole
+
+
+def test_a_self_training_run_killed_in_its_second_round_resumes_there(
+        synthetic_files: dict[str, Path], tmp_path: Path) -> None:
+    # 2 networks a model, 2 rounds: the run's own model keeps points 0-1, round 1's 2-3, round 2's 4-5.
+    rounds = ("--ensemble", "2", "--split", "per-class", "--train-per-class", "4", "--val-ratio", "0",
+              "--self-training", "2", "--pseudo-threshold", "0.5", "--epochs", "8", "--batch-size", "4", "--lr", "0.005")
+    assert main(_train_args(synthetic_files, tmp_path / "whole", *rounds)) == 0
+    whole = _only_run(tmp_path / "whole")
+    assert all(r["pseudo_labels"] for r in json.loads((whole / "metrics.json").read_text())["self_training"]["rounds"])
+    run_dir = _interrupted_after_epoch_1(synthetic_files, tmp_path / "interrupted", *rounds, network=5, epoch=1)
+    assert sorted(p.name for p in run_dir.glob("resume-network-*.pt")) == [
+        f"resume-network-{k}.pt" for k in range(6)]
+    trained: list[tuple[int, int]] = []
+    real_saver = train_module.epoch_saver
+
+    def recording_saver(*args, **kwargs):
+        save = real_saver(*args, **kwargs)
+
+        def callback(index, epoch, *rest):
+            trained.append((index, epoch))
+            save(index, epoch, *rest)
+
+        return callback
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(train_module, "epoch_saver", recording_saver)
+        assert main(["train", "--resume", str(run_dir), "--quiet"]) == 0
+    assert trained == [(5, epoch) for epoch in range(2, 9)]  # round 2's second network, from its second epoch
+    assert _metrics(run_dir) == _metrics(whole)
+    assert np.array_equal(np.load(run_dir / "prediction.npy"), np.load(whole / "prediction.npy"))
+    assert not list(run_dir.glob("resume*"))
