@@ -80,6 +80,26 @@ def _interrupted_after_epoch_1(files: dict[str, Path], out: Path, *extra: str, n
     return _only_run(out)
 
 
+def _resume_recording(run_dir: Path) -> list[tuple[int, int]]:
+    """Resumes ``run_dir`` to the end; the (network, epoch) of every epoch this session trained."""
+    trained: list[tuple[int, int]] = []
+    real_saver = train_module.epoch_saver
+
+    def recording_saver(*args, **kwargs):
+        save = real_saver(*args, **kwargs)
+
+        def callback(index, epoch, *rest):
+            trained.append((index, epoch))
+            save(index, epoch, *rest)
+
+        return callback
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(train_module, "epoch_saver", recording_saver)
+        assert main(["train", "--resume", str(run_dir), "--quiet"]) == 0
+    return trained
+
+
 @pytest.fixture(scope="module")
 def runs(synthetic_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Two uninterrupted runs with the same seed, and one interrupted after epoch 1 (kept, plus a copy)."""
@@ -234,21 +254,7 @@ def test_an_ensemble_killed_in_its_fourth_network_resumes_in_its_fourth_network(
     run_dir = _interrupted_after_epoch_1(synthetic_files, tmp_path / "interrupted", *ensemble, network=3)
     assert sorted(p.name for p in run_dir.glob("resume-network-*.pt")) == [
         f"resume-network-{k}.pt" for k in range(4)]
-    trained: list[tuple[int, int]] = []
-    real_saver = train_module.epoch_saver
-
-    def recording_saver(*args, **kwargs):
-        save = real_saver(*args, **kwargs)
-
-        def callback(index, epoch, *rest):
-            trained.append((index, epoch))
-            save(index, epoch, *rest)
-
-        return callback
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(train_module, "epoch_saver", recording_saver)
-        assert main(["train", "--resume", str(run_dir), "--quiet"]) == 0
+    trained = _resume_recording(run_dir)
     assert trained[0] == (3, 2)  # the fourth network's second epoch: nothing before it is trained again
     assert _metrics(run_dir) == _metrics(_only_run(tmp_path / "whole"))
     assert np.array_equal(np.load(run_dir / "prediction.npy"),
@@ -301,21 +307,7 @@ def test_a_self_training_run_killed_in_its_second_round_resumes_there(
     run_dir = _interrupted_after_epoch_1(synthetic_files, tmp_path / "interrupted", *rounds, network=5, epoch=1)
     assert sorted(p.name for p in run_dir.glob("resume-network-*.pt")) == [
         f"resume-network-{k}.pt" for k in range(6)]
-    trained: list[tuple[int, int]] = []
-    real_saver = train_module.epoch_saver
-
-    def recording_saver(*args, **kwargs):
-        save = real_saver(*args, **kwargs)
-
-        def callback(index, epoch, *rest):
-            trained.append((index, epoch))
-            save(index, epoch, *rest)
-
-        return callback
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(train_module, "epoch_saver", recording_saver)
-        assert main(["train", "--resume", str(run_dir), "--quiet"]) == 0
+    trained = _resume_recording(run_dir)
     assert trained == [(5, epoch) for epoch in range(2, 9)]  # round 2's second network, from its second epoch
     assert _metrics(run_dir) == _metrics(whole)
     assert np.array_equal(np.load(run_dir / "prediction.npy"), np.load(whole / "prediction.npy"))
