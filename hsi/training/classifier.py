@@ -58,6 +58,7 @@ class FitSettings:
     seed: int
     recipe: Recipe | None = None
     train_input: str = "auto"  # auto | patches | crops (hsi.config.TrainInput)
+    stage: str = ""  # what the progress bars name before the network, e.g. "round 1/2, " (self-training)
 
 
 @dataclass
@@ -223,7 +224,8 @@ class TorchClassifier(Classifier):
         self.seed = settings.seed
         settings = self.fit_settings(source, train, settings)
         self.train_until(settings.epochs, source, train, val, settings=settings, progress=progress,
-                         resume=resume.networks.get(0) if resume else None, on_epoch_end=on_epoch_end)
+                         resume=resume.networks.get(0) if resume else None, on_epoch_end=on_epoch_end,
+                         desc=f"{settings.stage}train")
         selected = self.finish(source, train, settings=settings)
         return FitReport(self.history, selected, settings.train_input, settings.batch_size)
 

@@ -129,7 +129,9 @@ def self_train(
                              torch.cat([train.cols, candidates.cols[index]]),
                              torch.cat([train.targets, classes.to(train.targets.device)]))
             model = build(round_seed(settings.seed, r))
-            report = model.fit(source, grown, val, settings=replace(settings, seed=round_seed(settings.seed, r)),
+            round_settings = replace(settings, seed=round_seed(settings.seed, r),
+                                     stage=f"round {r}/{parts.self_training}, ")
+            report = model.fit(source, grown, val, settings=round_settings,
                                progress=progress, resume=_round_resume(resume, r, size),
                                on_epoch_end=_round_callback(on_epoch_end, r, size))
         rounds.append({"round": r, "pseudo_labels": len(index),

@@ -148,7 +148,7 @@ def test_no_pixel_whose_patch_holds_a_validation_pixel_is_a_candidate(pixels: st
     val[6, 8] = True
     split = Split(train, val, (labels >= 0) & ~train & ~val, np.zeros_like(train))
     scene: Any = SimpleNamespace(labels=labels)
-    config = RunConfig(patch_size=5, unlabelled=pixels)
+    config = RunConfig(patch_size=5, unlabelled="inductive" if pixels == "inductive" else "transductive")
 
     mask = unlabelled_pixels(config, scene, split)
 
@@ -158,3 +158,43 @@ def test_no_pixel_whose_patch_holds_a_validation_pixel_is_a_candidate(pixels: st
     assert np.array_equal(mask, expected)
     no_val = Split(train, np.zeros_like(val), split.test, split.excluded)
     assert unlabelled_pixels(config, scene, no_val)[6, 8 if pixels == "transductive" else 10]  # nothing to keep away from
+
+
+def test_each_round_names_its_bars_and_keeps_resume_points_of_its_own() -> None:
+    """Round r's networks save under r x (networks per model) + k and continue from those points; their
+    progress bars say which round they belong to."""
+    from hsi.training.classifier import FitReport, FitSettings, NetworkResume, Resume
+    from hsi.training.recipe import CompositionParts
+    from hsi.training.self_training import round_network, self_train
+    from hsi.training.trainer import TrainState
+
+    class Sure:  # answers class (row % 3) with certainty: every candidate is a pseudo-label
+        def inference_batch_size(self, source: Any) -> int:
+            return 4
+
+        def predict_proba(self, source: Any, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.one_hot(rows % 3, 3).float()
+
+    fits: list[tuple[str, list[int]]] = []
+    saved: list[int] = []
+
+    class Round(Sure):
+        def fit(self, source: Any, train: PixelSet, val: Any, *, settings: FitSettings, progress: bool = False,
+                resume: Resume | None = None, on_epoch_end: Any = None) -> FitReport:
+            fits.append((settings.stage, sorted(resume.networks) if resume else []))
+            for k in range(2):
+                on_epoch_end(k, 1, None, None, None, True)
+            return FitReport()
+
+    point = NetworkResume({}, None, TrainState())
+    resume = Resume({0: point, 1: point, round_network(1, 0, 2): point, round_network(2, 1, 2): point})
+    pixels = PixelSet(torch.arange(6), torch.arange(6), torch.tensor([0, 1, 2, 0, 1, 2]))
+    candidates = PixelSet(torch.arange(6, 12), torch.arange(6, 12), torch.full((6,), -1))
+    first: Any = Sure()
+    source: Any = None  # the fakes read no patch
+    build: Any = lambda seed: Round()  # noqa: E731
+    self_train(first, build, source, pixels, None, candidates, num_classes=3,
+               parts=CompositionParts(ensemble=2, self_training=2), settings=FitSettings(1, 4, 0.1, seed=0),
+               resume=resume, on_epoch_end=lambda network, *rest: saved.append(network))
+    assert fits == [("round 1/2, ", [0]), ("round 2/2, ", [1])]  # round 1 network 0 = 2; round 2 network 1 = 5
+    assert saved == [2, 3, 4, 5]
