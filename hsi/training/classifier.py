@@ -224,8 +224,7 @@ class TorchClassifier(Classifier):
         self.seed = settings.seed
         settings = self.fit_settings(source, train, settings)
         self.train_until(settings.epochs, source, train, val, settings=settings, progress=progress,
-                         resume=resume.networks.get(0) if resume else None, on_epoch_end=on_epoch_end,
-                         desc=f"{settings.stage}train")
+                         resume=resume.networks.get(0) if resume else None, on_epoch_end=on_epoch_end)
         selected = self.finish(source, train, settings=settings)
         return FitReport(self.history, selected, settings.train_input, settings.batch_size)
 
@@ -250,6 +249,7 @@ class TorchClassifier(Classifier):
         Args:
             resume: the saved point to continue from (used when this network has not trained yet).
             on_epoch_end: called after each epoch with ``index`` as the network's index.
+            desc: what the progress bar names, after ``settings.stage``.
         """
         started = time.perf_counter()
         recipe = settings.recipe or Recipe()
@@ -268,7 +268,8 @@ class TorchClassifier(Classifier):
             self.training = fit(self.network, source, train, val, epochs=settings.epochs,
                                 batch_size=settings.batch_size, lr=settings.lr, seed=self.seed, progress=progress,
                                 state=self.training, on_epoch_end=callback, recipe=recipe,
-                                crops=settings.train_input == "crops", stop_epoch=stop, desc=desc)
+                                crops=settings.train_input == "crops", stop_epoch=stop,
+                                desc=f"{settings.stage}{desc}")
         self._seconds += time.perf_counter() - started
 
     @property

@@ -100,7 +100,7 @@ class EnsembleClassifier(Classifier):
         def train_to(index: int, epoch: int) -> None:
             self.members[index].train_until(
                 epoch, source, train, val, settings=settings, progress=progress, resume=saved.get(index),
-                on_epoch_end=on_epoch_end, index=index, desc=f"{settings.stage}network {index + 1}/{n}")
+                on_epoch_end=on_epoch_end, index=index, desc=f"network {index + 1}/{n}")
 
         continuing = list(range(n))
         if screen is not None:
