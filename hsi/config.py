@@ -198,7 +198,8 @@ class RunConfig:
                                        help="rounds of self-training on the scene's unlabelled pixels (--unlabelled): "
                                        "each round the model labels them, keeps per class a sample of its confident "
                                        "answers as pseudo-labels and trains again from new seeds (each round costs "
-                                       "a training)")
+                                       "a training); a round whose model gets a class's training pixels mostly "
+                                       "wrong is discarded")
     pseudo_threshold: float | None = option(stage="ensemble", off=0.9, estimator=True, check=Range(0.5, 1),
                                             help="with --self-training, the least probability a pseudo-label needs")
     pseudo_ratio: float | None = option(stage="ensemble", off=3.0, estimator=True, check=Range(0.1, 100),

@@ -480,8 +480,12 @@ def _self_train(
     candidates = PixelSet(rows, cols, torch.full_like(rows, -1))  # positions only: no label is read
     model, last, record = self_train(first, build, source, train_set, val_set, candidates,
                                      parts=recipe_of(config).composition, settings=settings,
-                                     num_classes=scene.n_classes, progress=progress, resume=resume,
+                                     num_classes=scene.n_classes, class_names=scene.class_names,
+                                     progress=progress, resume=resume,
                                      on_epoch_end=on_epoch_end)
+    if record["stopped"]:
+        warnings.warn(f"self-training: {record['stopped']}. Pseudo-labels from a model this unsure teach little "
+                      "or mislead; train longer (--epochs) or leave --self-training off.", stacklevel=2)
     return model, last or report, {"pixels": config.unlabelled, **record}
 
 

@@ -144,7 +144,7 @@ def self_training_line(record: dict[str, Any]) -> str:
     count = len(record["rounds"])
     return (f"{count} round{'s' if count != 1 else ''} on {record['candidates']:,} {record['pixels']} pixels "
             f"({UNLABELLED_WORDS[record['pixels']]}); pseudo-labels at probability >= {record['threshold']:g}: "
-            f"{rounds}")
+            f"{rounds}" + (f"; {record['stopped']}" if record.get("stopped") else ""))
 
 
 def _training_detail(metrics: dict[str, Any]) -> str:

@@ -6,17 +6,21 @@ labels the *candidate* pixels, keeps per class a seeded sample of its confident 
 least ``pseudo_threshold``, at most ``round x pseudo_ratio x`` the mean training pixels per class: every class
 alike, so one the model under-predicts is not left further behind) as pseudo-labels, and a new model of
 the same kind, from new seeds, is trained on the training and pseudo-labelled pixels (validation pixels
-unchanged). Which pixels are candidates is the caller's choice (a run's ``--unlabelled``); only their
-positions in the patch source are read here, never a label. Each round's networks keep resume points as
-the first model's do, under indices of their own (:func:`round_network`), so an interrupted run continues
-in the round and network where it stopped; the rounds before are rebuilt from their finished points.
+unchanged). A round whose model gets a class of the training pixels mostly wrong, where the model before got
+it mostly right, is discarded and the rounds stop (:func:`lost_classes`): its pseudo-labels taught it to
+forget what the labels say (seen with undertrained first models, sure of one class or a few: the round's
+model called nearly every pixel those classes; docs/accuracy.md). Which pixels are candidates is
+the caller's choice (a run's ``--unlabelled``); only their positions in the patch source are read here,
+never a label. Each round's networks keep resume points as the first model's do, under indices of their
+own (:func:`round_network`), so an interrupted run continues in the round and network where it stopped;
+the rounds before are rebuilt from their finished points.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -27,7 +31,7 @@ from hsi.training.classifier import Classifier, FitReport, FitSettings, NetworkC
 from hsi.training.recipe import CompositionParts
 from hsi.training.trainer import PixelSet
 
-__all__ = ["pseudo_labels", "round_network", "round_seed", "self_train"]
+__all__ = ["lost_classes", "pseudo_labels", "round_network", "round_seed", "self_train"]
 
 #: Seeds of round r's model are ``seed + r x ROUND_SEED_STEP`` (an ensemble's networks step by 1,000,003).
 ROUND_SEED_STEP = 7_919
@@ -86,18 +90,35 @@ def pseudo_labels(proba: torch.Tensor, *, quota: int, threshold: float, seed: in
     return index, classes[index]
 
 
-def _candidate_proba(classifier: Classifier, source: PatchSource, candidates: PixelSet) -> torch.Tensor:
-    """(N, K) probabilities of the candidate pixels, in inference-sized batches."""
+def lost_classes(before: torch.Tensor, after: torch.Tensor, targets: torch.Tensor) -> list[int]:
+    """The classes of the training pixels that a round's model lost: the model before got more than half of the
+    class's training pixels right (``before``: (N,) its predicted classes), the round's model (``after``) at most
+    half. ``targets``: (N,) the training pixels' classes."""
+    lost = []
+    for k in torch.unique(targets).tolist():
+        mine = targets == k
+        if 2 * int((before[mine] == k).sum()) > int(mine.sum()) >= 2 * int((after[mine] == k).sum()):
+            lost.append(k)
+    return lost
+
+
+def _predicted_proba(classifier: Classifier, source: PatchSource, pixels: PixelSet) -> torch.Tensor:
+    """(N, K) probabilities of ``pixels``, in inference-sized batches."""
     step = max(classifier.inference_batch_size(source), 1)
-    parts = [classifier.predict_proba(source, candidates.rows[i:i + step], candidates.cols[i:i + step])
-             for i in range(0, len(candidates), step)]
+    parts = [classifier.predict_proba(source, pixels.rows[i:i + step], pixels.cols[i:i + step])
+             for i in range(0, len(pixels), step)]
     return torch.cat(parts) if parts else torch.zeros(0, 0)
+
+
+def _predicted(classifier: Classifier, source: PatchSource, pixels: PixelSet) -> torch.Tensor:
+    """(N,) the classes ``classifier`` predicts for ``pixels``, on the device of their targets."""
+    return _predicted_proba(classifier, source, pixels).argmax(1).to(pixels.targets.device)
 
 
 def self_train(
     first: Classifier, build: Callable[[int], Classifier], source: PatchSource, train: PixelSet,
     val: PixelSet | None, candidates: PixelSet, *, parts: CompositionParts, settings: FitSettings,
-    num_classes: int, progress: bool = False, resume: Resume | None = None,
+    num_classes: int, class_names: Sequence[str] | None = None, progress: bool = False, resume: Resume | None = None,
     on_epoch_end: NetworkCallback | None = None,
 ) -> tuple[Classifier, FitReport | None, dict[str, Any]]:
     """The rounds of self-training that follow the fitted ``first`` model.
@@ -106,38 +127,57 @@ def self_train(
         first: the model fitted on ``train`` alone.
         build: ``build(seed)`` -> a new, unfitted model of the same kind.
         candidates: the pixels that may be pseudo-labelled (their ``targets`` are never read).
+        class_names: the classes' names, for the record's words (None: their indices).
         settings: how ``first`` was fitted; each round fits with its own seed (:func:`round_seed`).
         resume: the run's saved points: a round's networks continue from theirs (:func:`round_network`).
         on_epoch_end: the run's resume saver, called with each network's index in the run.
 
     Returns:
-        The last model trained, its fit report (None when no round added a pixel: ``first`` stays) and a
-        record: per round the pseudo-labels kept per class, their least probability and the round's seconds.
+        The last model kept, its fit report (None when no round was kept: ``first`` stays) and a record: per
+        round the pseudo-labels per class, their least probability, whether its model was kept and its seconds,
+        and why the rounds stopped early (``stopped``; None when every round was kept).
     """
     model, report = first, None
     mean_per_class = len(train) / max(num_classes, 1)
     size = max(parts.ensemble, 1)  # networks per model: each round's take the next block of indices
-    rounds = []
+    rounds, stopped = [], None
+    answers = _predicted(first, source, train)  # what the current model says of the training pixels
     for r in range(1, parts.self_training + 1 if len(candidates) else 1):  # no candidate: nothing to learn
         started = time.perf_counter()
         quota = math.ceil(r * parts.pseudo_ratio * mean_per_class)
-        proba = _candidate_proba(model, source, candidates)
+        proba = _predicted_proba(model, source, candidates)
         index, classes = pseudo_labels(proba, quota=quota, threshold=parts.pseudo_threshold,
                                        seed=round_seed(settings.seed, r))
+        lost: list[int] = []
         if len(index):  # else nothing is confident enough: a new model would learn what this one did
             grown = PixelSet(torch.cat([train.rows, candidates.rows[index]]),
                              torch.cat([train.cols, candidates.cols[index]]),
                              torch.cat([train.targets, classes.to(train.targets.device)]))
-            model = build(round_seed(settings.seed, r))
+            candidate = build(round_seed(settings.seed, r))
             round_settings = replace(settings, seed=round_seed(settings.seed, r),
                                      stage=f"round {r}/{parts.self_training}, ")
-            report = model.fit(source, grown, val, settings=round_settings,
-                               progress=progress, resume=_round_resume(resume, r, size),
-                               on_epoch_end=_round_callback(on_epoch_end, r, size))
+            fitted = candidate.fit(source, grown, val, settings=round_settings,
+                                   progress=progress, resume=_round_resume(resume, r, size),
+                                   on_epoch_end=_round_callback(on_epoch_end, r, size))
+            new_answers = _predicted(candidate, source, train)
+            lost = lost_classes(answers, new_answers, train.targets)
+            if not lost:
+                model, report, answers = candidate, fitted, new_answers
+        kept = bool(len(index)) and not lost
         rounds.append({"round": r, "pseudo_labels": len(index),
                        "per_class": torch.bincount(classes, minlength=num_classes).tolist(),
                        "least_probability": float(proba.max(1).values[index].min()) if len(index) else None,
-                       "quota_per_class": quota, "seconds": time.perf_counter() - started})
+                       "quota_per_class": quota, "kept": kept, "seconds": time.perf_counter() - started})
+        if not kept:  # the model is unchanged, so a further round would draw from the same answers
+            before = "the first model" if r == 1 else f"round {r - 1}'s model"
+            if lost:
+                names = ", ".join(class_names[k] if class_names else str(k) for k in lost)
+                why = (f"its model got at most half of the training pixels of {names} right, where {before} got "
+                       "more than half")
+            else:
+                why = f"no candidate pixel is predicted with probability >= {parts.pseudo_threshold:g}"
+            stopped = f"round {r} was not kept ({why}); the rounds stopped and {before} is kept"
+            break
     record = {"rounds": rounds, "candidates": len(candidates), "threshold": parts.pseudo_threshold,
-              "ratio": parts.pseudo_ratio}
+              "ratio": parts.pseudo_ratio, "stopped": stopped}
     return model, report, record

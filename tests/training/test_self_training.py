@@ -12,7 +12,9 @@ import torch
 from safetensors.numpy import load_file
 
 from hsi.cli.main import main
-from hsi.training.self_training import pseudo_labels
+from hsi.training.classifier import FitSettings
+from hsi.training.recipe import CompositionParts
+from hsi.training.self_training import lost_classes, pseudo_labels, self_train
 from hsi.training.trainer import PixelSet
 
 pytestmark = pytest.mark.usefixtures("figures_not_drawn")
@@ -64,7 +66,7 @@ def test_no_label_outside_the_training_pixels_is_read(synthetic_scene: Any, tmp_
         out = folder / "runs"
         code = main(["train", "--cube", str(synthetic_scene.cube_npy), "--gt", str(folder / "gt.npy"),
                      "--split", "masks", "--train-gt", str(folder / "train.npy"), "--test-gt", str(folder / "test.npy"),
-                     "--patch-size", "7", "--pca-components", "13", "--epochs", "8", "--lr", "0.005", "--batch-size", "16",
+                     "--patch-size", "7", "--pca-components", "13", "--epochs", "12", "--lr", "0.005", "--batch-size", "16",
                      "--recipe", "paper", "--self-training", "2", "--pseudo-ratio", "2", "--pseudo-threshold", "0.5", "--unlabelled", pixels,
                      "--deterministic", "--out", str(out), "--quiet"])
         assert code == 0
@@ -74,7 +76,7 @@ def test_no_label_outside_the_training_pixels_is_read(synthetic_scene: Any, tmp_
     (map_true, weights_true, metrics_true), (map_permuted, weights_permuted, metrics_permuted) = outputs
     record = metrics_true["self_training"]
     assert record["pixels"] == pixels and len(record["rounds"]) == 2
-    assert all(r["pseudo_labels"] > 0 for r in record["rounds"])  # the rounds did add pixels
+    assert all(r["pseudo_labels"] > 0 and r["kept"] for r in record["rounds"])  # the rounds did add pixels
     expected = (~train).sum() if pixels == "transductive" else (gt == 0).sum()
     assert record["candidates"] == expected
     assert np.array_equal(map_true, map_permuted)  # the same map ...
@@ -103,32 +105,108 @@ def test_an_estimator_self_trains_through_the_same_interface(synthetic_scene: An
     assert "pixels outside the labelled ground truth, none in a validation pixel's patch; no test pixel was read" in report
 
 
-def test_no_confident_candidate_keeps_the_first_model() -> None:
-    from hsi.training.recipe import CompositionParts
-    from hsi.training.self_training import self_train
+class _Sure:
+    """A model that answers class ``sure[row % len(sure)]`` at 0.95 for pixel ``row`` (1/K everywhere when
+    ``sure`` is empty); ``fit`` records the pixel set it was given and makes the model answer ``then``."""
 
-    class Unsure:  # a model that answers 1/K everywhere: nothing passes the threshold
-        def inference_batch_size(self, source: Any) -> int:
-            return 4
+    def __init__(self, sure: list[int], then: list[int] | None = None, num_classes: int = 3) -> None:
+        self.sure, self.then, self.num_classes, self.fitted_on = sure, then, num_classes, None
 
-        def predict_proba(self, source: Any, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-            return torch.full((len(rows), 3), 1 / 3)
+    def inference_batch_size(self, source: Any) -> int:
+        return 4
 
+    def predict_proba(self, source: Any, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        proba = torch.full((len(rows), self.num_classes), 1 / self.num_classes)
+        for i, row in enumerate(rows.tolist()):
+            if self.sure:
+                proba[i] = 0.05 / (self.num_classes - 1)
+                proba[i, self.sure[row % len(self.sure)]] = 0.95
+        return proba
+
+    def fit(self, source: Any, pixels: PixelSet, val: Any, **kwargs: Any) -> str:
+        self.fitted_on = pixels
+        self.sure = self.then if self.then is not None else self.sure
+        return "report"
+
+
+def _self_train(first: Any, rounds: int, built: list[Any], *, then: list[list[int]] | None = None,
+                candidates: int = 12) -> tuple[Any, Any, dict[str, Any]]:
+    """``self_train`` from ``first`` on 6 training pixels of 3 classes; round r's model answers ``then[r - 1]``."""
     def build(seed: int) -> Any:
-        raise AssertionError("no round should train a new model")
+        built.append(_Sure(first.sure, then[len(built)] if then else None))
+        return built[-1]
 
-    first: Any = Unsure()
     pixels = PixelSet(torch.arange(6), torch.arange(6), torch.tensor([0, 1, 2, 0, 1, 2]))
-    candidates = PixelSet(torch.arange(10), torch.arange(10), torch.full((10,), -1))
-    settings: Any = type("Settings", (), {"seed": 0})()
-    model, report, record = self_train(first, build, None, pixels, None, candidates, num_classes=3,
-                                       parts=CompositionParts(self_training=2), settings=settings)
-    assert model is first and report is None
-    assert [r["pseudo_labels"] for r in record["rounds"]] == [0, 0] and record["candidates"] == 10
-    empty = PixelSet(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long))
-    model, report, record = self_train(first, build, None, pixels, None, empty, num_classes=3,
-                                       parts=CompositionParts(self_training=2), settings=settings)
-    assert model is first and record["rounds"] == [] and record["candidates"] == 0
+    pool = PixelSet(torch.arange(candidates), torch.arange(candidates), torch.full((candidates,), -1))
+    settings = FitSettings(epochs=1, batch_size=4, lr=1e-3, seed=0)
+    return self_train(first, build, None, pixels, None, pool, num_classes=3, class_names=["a", "b", "c"],
+                      parts=CompositionParts(self_training=rounds), settings=settings)
+
+
+def test_no_confident_candidate_keeps_the_first_model() -> None:
+    first, built = _Sure([]), []
+    model, report, record = _self_train(first, 2, built)
+    assert model is first and report is None and built == []
+    (only,) = record["rounds"]  # the model is unchanged, so a second round would find nothing either
+    assert only["pseudo_labels"] == 0 and not only["kept"] and record["candidates"] == 12
+    assert record["stopped"] == ("round 1 was not kept (no candidate pixel is predicted with probability >= 0.9); "
+                                 "the rounds stopped and the first model is kept")
+    model, report, record = _self_train(first, 2, built, candidates=0)
+    assert model is first and record["rounds"] == [] and record["candidates"] == 0 and record["stopped"] is None
+
+
+def test_lost_classes_are_those_a_round_gets_mostly_wrong_where_the_model_before_got_them_mostly_right() -> None:
+    targets = torch.tensor([0, 0, 1, 1, 1, 2, 2])
+    before = torch.tensor([0, 0, 1, 1, 0, 0, 0])  # classes 0 and 1 mostly right, 2 all wrong
+    assert lost_classes(before, before, targets) == []
+    assert lost_classes(before, torch.tensor([0, 1, 1, 1, 1, 2, 2]), targets) == [0]  # 1 of 2 is not more than half
+    assert lost_classes(before, torch.tensor([0, 0, 1, 0, 0, 1, 1]), targets) == [1]  # 2 is not lost: never had it
+    assert lost_classes(before, torch.zeros(7, dtype=torch.long), targets) == [1]
+
+
+def test_a_round_whose_model_loses_a_class_of_the_training_pixels_is_discarded() -> None:
+    # seen on real Salinas-A: an undertrained first model, sure of 1 class of 6, pseudo-labelled only that class
+    # and the round's model called nearly every pixel that class (OA 67 % -> 24 % over 10 seeds)
+    first, built = _Sure([0, 1, 2]), []
+    model, report, record = _self_train(first, 2, built, then=[[0]])
+    assert len(built) == 1 and model is first and report is None
+    assert [(r["per_class"], r["kept"]) for r in record["rounds"]] == [([4, 4, 4], False)]
+    assert record["stopped"] == ("round 1 was not kept (its model got at most half of the training pixels of b, c "
+                                 "right, where the first model got more than half); the rounds stopped and the "
+                                 "first model is kept")
+    first, built = _Sure([0, 1, 2]), []  # rounds that keep every class: both are kept
+    model, report, record = _self_train(first, 2, built, then=[[0, 1, 2], [0, 1, 2]])
+    assert len(built) == 2 and model is built[-1] and report == "report" and record["stopped"] is None
+    assert [r["kept"] for r in record["rounds"]] == [True, True]
+    assert sorted(set(model.fitted_on.targets.tolist())) == [0, 1, 2] and len(model.fitted_on) == 6 + 12
+    first, built = _Sure([0, 1, 2]), []  # round 2's model calls class 1's training pixels class 0: round 1's stays
+    model, report, record = _self_train(first, 2, built, then=[[0, 1, 2], [0, 0, 2]])
+    assert len(built) == 2 and model is built[0] and [r["kept"] for r in record["rounds"]] == [True, False]
+    assert record["stopped"] == ("round 2 was not kept (its model got at most half of the training pixels of b right, "
+                                 "where round 1's model got more than half); the rounds stopped and round 1's model "
+                                 "is kept")
+
+
+def test_a_round_that_does_not_train_keeps_the_first_models_map_and_says_so(
+        synthetic_scene: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["train", *synthetic_scene.args(), "--model", "svm", "--split", "per-class", "--train-per-class", "5",
+            "--pca-components", "6", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "plain")]) == 0
+    monkeypatch.setattr("hsi.training.self_training.lost_classes", lambda before, after, targets: [0])
+    capsys.readouterr()
+    assert main([*args, "--self-training", "2", "--pseudo-threshold", "0.5", "--out", str(tmp_path / "st")]) == 0
+    warning = capsys.readouterr().err.strip().splitlines()
+    assert [line for line in warning if "self-training" in line] == [
+        "hsi-classify: warning: self-training: round 1 was not kept (its model got at most half of the training "
+        "pixels of class 2 right, where the first model got more than half); the rounds stopped and the first model "
+        "is kept. Pseudo-labels from a model this unsure teach little or mislead; train longer (--epochs) or leave "
+        "--self-training off."]
+    (plain,), (trained,) = (tmp_path / "plain").iterdir(), (tmp_path / "st").iterdir()
+    assert np.array_equal(np.load(plain / "prediction.npy"), np.load(trained / "prediction.npy"))
+    record = json.loads((trained / "metrics.json").read_text())["self_training"]
+    assert [r["kept"] for r in record["rounds"]] == [False] and record["stopped"].startswith("round 1 was not kept")
+    assert "; round 1 was not kept (its model got at most half of the training pixels of class 2" in (
+        trained / "report.md").read_text()
 
 
 @pytest.mark.parametrize("pixels", ["transductive", "inductive"])
@@ -163,9 +241,8 @@ def test_no_pixel_whose_patch_holds_a_validation_pixel_is_a_candidate(pixels: st
 def test_each_round_names_its_bars_and_keeps_resume_points_of_its_own() -> None:
     """Round r's networks save under r x (networks per model) + k and continue from those points; their
     progress bars say which round they belong to."""
-    from hsi.training.classifier import FitReport, FitSettings, NetworkResume, Resume
-    from hsi.training.recipe import CompositionParts
-    from hsi.training.self_training import round_network, self_train
+    from hsi.training.classifier import FitReport, NetworkResume, Resume
+    from hsi.training.self_training import round_network
     from hsi.training.trainer import TrainState
 
     class Sure:  # answers class (row % 3) with certainty: every candidate is a pseudo-label
