@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -131,7 +132,11 @@ def run_control(prepared: Prepared[Scene], run_dir: Path, *, progress: bool) -> 
     config, scene, split = prepared.config, prepared.scene, prepared.split
     control_scene = dataclasses.replace(scene, cube=control_cube(config.control, scene.cube, seed=config.seed))
     features = reduce(config, control_scene, split)
-    fitted = fit(config, control_scene, split, features, prepared.device, progress=progress)
+    with warnings.catch_warnings():
+        # a control's model is meant to learn nothing, so its self-training rounds stopping is expected and not
+        # the user's to act on (a warning would read as one about the real model); control/metrics.json has it
+        warnings.filterwarnings("ignore", message="self-training: ")
+        fitted = fit(config, control_scene, split, features, prepared.device, progress=progress)
     prediction = predict(fitted)
     del control_scene, features
     test = split.test
@@ -141,6 +146,7 @@ def run_control(prepared: Prepared[Scene], run_dir: Path, *, progress: bool) -> 
         **summary, "control": control, "train_seconds": fitted.train_seconds,
         "inference_seconds": prediction.inference_seconds, "seed": config.seed,
         **({"selected_epoch": fitted.selected_epoch} if fitted.selected_epoch is not None else {}),
+        **({"self_training": fitted.self_training} if fitted.self_training else {}),
     }, prediction.labels, scene=scene, control=config.control)
     return control
 

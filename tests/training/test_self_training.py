@@ -209,6 +209,19 @@ def test_a_round_that_does_not_train_keeps_the_first_models_map_and_says_so(
         trained / "report.md").read_text()
 
 
+def test_the_controls_dropped_rounds_are_recorded_not_warned(
+        synthetic_scene: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("hsi.training.self_training.lost_classes", lambda before, after, targets: [0])
+    assert main(["train", *synthetic_scene.args(), "--model", "svm", "--split", "per-class", "--train-per-class", "5",
+                 "--pca-components", "6", "--self-training", "1", "--pseudo-threshold", "0.5", "--control", "noise",
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "self-training" in line]
+    assert len(warnings) == 1  # the real model's; the control's model is meant to learn nothing
+    (run_dir,) = tmp_path.iterdir()
+    record = json.loads((run_dir / "control" / "metrics.json").read_text())["self_training"]
+    assert [r["kept"] for r in record["rounds"]] == [False] and record["stopped"].startswith("round 1 was not kept")
+
+
 @pytest.mark.parametrize("pixels", ["transductive", "inductive"])
 def test_no_pixel_whose_patch_holds_a_validation_pixel_is_a_candidate(pixels: str) -> None:
     """A pseudo-label inside a validation pixel's patch would teach that patch: the validation score that picks
