@@ -483,9 +483,6 @@ def _self_train(
                                      num_classes=scene.n_classes, class_names=scene.class_names,
                                      progress=progress, resume=resume,
                                      on_epoch_end=on_epoch_end)
-    if record["stopped"]:
-        warnings.warn(f"self-training: {record['stopped']}. Pseudo-labels from a model this unsure teach little "
-                      "or mislead; train longer (--epochs) or leave --self-training off.", stacklevel=2)
     return model, last or report, {"pixels": config.unlabelled, **record}
 
 

@@ -132,11 +132,8 @@ def run_control(prepared: Prepared[Scene], run_dir: Path, *, progress: bool) -> 
     config, scene, split = prepared.config, prepared.scene, prepared.split
     control_scene = dataclasses.replace(scene, cube=control_cube(config.control, scene.cube, seed=config.seed))
     features = reduce(config, control_scene, split)
-    with warnings.catch_warnings():
-        # a control's model is meant to learn nothing, so its self-training rounds stopping is expected and not
-        # the user's to act on (a warning would read as one about the real model); control/metrics.json has it
-        warnings.filterwarnings("ignore", message="self-training: ")
-        fitted = fit(config, control_scene, split, features, prepared.device, progress=progress)
+    # a control's model is meant to learn nothing: its self-training rounds stopping is recorded, not warned
+    fitted = fit(config, control_scene, split, features, prepared.device, progress=progress)
     prediction = predict(fitted)
     del control_scene, features
     test = split.test
@@ -164,6 +161,9 @@ def _execute(prepared: Prepared[Any], run_dir: Path, *, progress: bool, resume: 
                           int((split.train | split.val).sum()))
     fitted = fit(config, scene, split, features, device, progress=progress,
                  resume=resume.fit_resume() if resume else None, on_epoch_end=saver)
+    if fitted.self_training and fitted.self_training["stopped"]:
+        warnings.warn(f"self-training: {fitted.self_training['stopped']}. Pseudo-labels from a model this unsure "
+                      "teach little or mislead; train longer (--epochs) or leave --self-training off.", stacklevel=2)
     save_run_model(run_dir, run_checkpoint(fitted, features, scene, config))  # model.safetensors + model.json
     train_seconds = fitted.train_seconds + (resume.train_seconds if resume else 0.0)
     mosaic_shape = list(fitted.source.padded.shape) if fitted.source is not None else []

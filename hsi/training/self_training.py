@@ -141,7 +141,6 @@ def self_train(
     mean_per_class = len(train) / max(num_classes, 1)
     size = max(parts.ensemble, 1)  # networks per model: each round's take the next block of indices
     rounds, stopped = [], None
-    answers = _predicted(first, source, train)  # what the current model says of the training pixels
     for r in range(1, parts.self_training + 1 if len(candidates) else 1):  # no candidate: nothing to learn
         started = time.perf_counter()
         quota = math.ceil(r * parts.pseudo_ratio * mean_per_class)
@@ -153,16 +152,16 @@ def self_train(
             grown = PixelSet(torch.cat([train.rows, candidates.rows[index]]),
                              torch.cat([train.cols, candidates.cols[index]]),
                              torch.cat([train.targets, classes.to(train.targets.device)]))
-            candidate = build(round_seed(settings.seed, r))
+            round_model = build(round_seed(settings.seed, r))
             round_settings = replace(settings, seed=round_seed(settings.seed, r),
                                      stage=f"round {r}/{parts.self_training}, ")
-            fitted = candidate.fit(source, grown, val, settings=round_settings,
-                                   progress=progress, resume=_round_resume(resume, r, size),
-                                   on_epoch_end=_round_callback(on_epoch_end, r, size))
-            new_answers = _predicted(candidate, source, train)
-            lost = lost_classes(answers, new_answers, train.targets)
+            round_report = round_model.fit(source, grown, val, settings=round_settings,
+                                           progress=progress, resume=_round_resume(resume, r, size),
+                                           on_epoch_end=_round_callback(on_epoch_end, r, size))
+            lost = lost_classes(_predicted(model, source, train), _predicted(round_model, source, train),
+                                train.targets)
             if not lost:
-                model, report, answers = candidate, fitted, new_answers
+                model, report = round_model, round_report
         kept = bool(len(index)) and not lost
         rounds.append({"round": r, "pseudo_labels": len(index),
                        "per_class": torch.bincount(classes, minlength=num_classes).tolist(),
