@@ -41,6 +41,7 @@ from hsi.features.controls import NO_CONTROL, control_cube
 from hsi.reporting.run_report import (
     class_id_map,
     excluded_label,
+    self_training_warning,
     write_control_outputs,
     write_run_outputs,
     write_scene_figures,
@@ -161,9 +162,9 @@ def _execute(prepared: Prepared[Any], run_dir: Path, *, progress: bool, resume: 
                           int((split.train | split.val).sum()))
     fitted = fit(config, scene, split, features, device, progress=progress,
                  resume=resume.fit_resume() if resume else None, on_epoch_end=saver)
-    if fitted.self_training and fitted.self_training["stopped"]:
-        warnings.warn(f"self-training: {fitted.self_training['stopped']}. Pseudo-labels from a model this unsure "
-                      "teach little or mislead; train longer (--epochs) or leave --self-training off.", stacklevel=2)
+    stopped = self_training_warning(fitted.self_training) if fitted.self_training else None
+    if stopped:
+        warnings.warn(stopped, stacklevel=2)
     save_run_model(run_dir, run_checkpoint(fitted, features, scene, config))  # model.safetensors + model.json
     train_seconds = fitted.train_seconds + (resume.train_seconds if resume else 0.0)
     mosaic_shape = list(fitted.source.padded.shape) if fitted.source is not None else []

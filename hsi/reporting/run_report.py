@@ -139,12 +139,22 @@ UNLABELLED_WORDS = {
 
 
 def self_training_line(record: dict[str, Any]) -> str:
-    """One line for report.md: the pixels self-training read and the pseudo-labels of each round."""
-    rounds = ", ".join(f"round {r['round']}: {r['pseudo_labels']:,}" for r in record["rounds"])
+    """One line for report.md: the pixels self-training read and the pseudo-labels of each round (why the rounds
+    stopped early is the report's warning: :func:`self_training_warning`)."""
+    rounds = ", ".join(f"round {r['round']}: {r['pseudo_labels']:,}" + ("" if r.get("kept", True) else " (not kept)")
+                       for r in record["rounds"])
     count = len(record["rounds"])
     return (f"{count} round{'s' if count != 1 else ''} on {record['candidates']:,} {record['pixels']} pixels "
             f"({UNLABELLED_WORDS[record['pixels']]}); pseudo-labels at probability >= {record['threshold']:g}: "
-            f"{rounds}" + (f"; {record['stopped']}" if record.get("stopped") else ""))
+            f"{rounds}")
+
+
+def self_training_warning(record: dict[str, Any]) -> str | None:
+    """Why self-training stopped early and what to do, in one sentence (None when every round was kept)."""
+    if not record.get("stopped"):
+        return None
+    return (f"self-training: {record['stopped']}. Pseudo-labels from a model this unsure teach little or mislead; "
+            "train longer (--epochs) or leave --self-training off.")
 
 
 def _training_detail(metrics: dict[str, Any]) -> str:
@@ -197,6 +207,9 @@ def write_run_outputs(
         "device": resolved["device_name"],
     }
     notes = leakage_notes(metrics["leakage"]) if "leakage" in metrics else []
+    stopped = self_training_warning(metrics["self_training"]) if metrics.get("self_training") else None
+    if stopped:  # the terminal's warning, on the page's warning panel too
+        notes.append(f"**Warning: {stopped}**")
     if "control" in metrics:
         notes += control_notes(metrics["control"], overall_accuracy=metrics["overall_accuracy"],
                                split_method=str(split.info.get("method", config.split)))

@@ -205,8 +205,12 @@ def test_a_round_that_does_not_train_keeps_the_first_models_map_and_says_so(
     assert np.array_equal(np.load(plain / "prediction.npy"), np.load(trained / "prediction.npy"))
     record = json.loads((trained / "metrics.json").read_text())["self_training"]
     assert [r["kept"] for r in record["rounds"]] == [False] and record["stopped"].startswith("round 1 was not kept")
-    assert "; round 1 was not kept (its model got at most half of the training pixels of class 2" in (
-        trained / "report.md").read_text()
+    report = (trained / "report.md").read_text()
+    assert f"**Warning: {warning[-1].removeprefix('hsi-classify: warning: ')}**" in report  # said once, as a warning
+    assert "round 1: " in report and " (not kept)" in report and report.count("round 1 was not kept") == 1
+    page = (trained / "report.html").read_text()
+    panel = '<div class="warning"><strong>Warning: self-training: round 1 was not kept'
+    assert page.count("round 1 was not kept") == 1 and page.index(panel) < page.index("Per-class")  # atop the page
 
 
 def test_the_controls_dropped_rounds_are_recorded_not_warned(
