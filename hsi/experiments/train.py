@@ -143,8 +143,7 @@ def run_control(prepared: Prepared[Scene], run_dir: Path, *, progress: bool) -> 
     write_control_outputs(run_dir, {
         **summary, "control": control, "train_seconds": fitted.train_seconds,
         "inference_seconds": prediction.inference_seconds, "seed": config.seed,
-        **({"selected_epoch": fitted.selected_epoch} if fitted.selected_epoch is not None else {}),
-        **({"self_training": fitted.self_training} if fitted.self_training else {}),
+        **fitted.record(),  # as the main run's: the ensemble's networks, the self-training rounds, the kept epoch
     }, prediction.labels, scene=scene, control=config.control)
     return control
 

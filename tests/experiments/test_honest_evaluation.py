@@ -61,6 +61,9 @@ def test_noise_control_is_near_chance_and_reported(disjoint_noise_run: Path) -> 
     assert (disjoint_noise_run / "control" / "map.png").is_file()
     saved = json.loads((disjoint_noise_run / "control" / "metrics.json").read_text())
     assert saved["overall_accuracy"] == control["overall_accuracy"]
+    # the control's fit is recorded as the main run's is: which of its networks the validation pixels kept
+    assert len(saved["ensemble"]["networks"]) == len(metrics["ensemble"]["networks"]) == 5
+    assert saved["ensemble"]["kept"] and saved["train_input"] == metrics["train_input"]
     report = (disjoint_noise_run / "report.md").read_text().split("## Per-class")[0]
     assert "Leakage audit (5x5 patches): 0.0% of the test pixels" in report
     assert "Noise control" in report and "Warning" not in report
