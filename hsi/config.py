@@ -197,14 +197,17 @@ class RunConfig:
                                        whole_cube="--self-training (labels the scene's unlabelled pixels)",
                                        help="rounds of self-training on the scene's unlabelled pixels (--unlabelled): "
                                        "each round the model labels them, keeps per class a sample of its confident "
-                                       "answers as pseudo-labels and trains again from new seeds (each round costs "
-                                       "a training); a round whose model gets a class's training pixels mostly "
-                                       "wrong is discarded")
+                                       "answers as pseudo-labels and trains on with them (--pseudo-epochs); a round "
+                                       "whose model gets a class's training pixels mostly wrong is discarded")
     pseudo_threshold: float | None = option(stage="ensemble", off=0.9, estimator=True, check=Range(0.5, 1),
                                             help="with --self-training, the least probability a pseudo-label needs")
     pseudo_ratio: float | None = option(stage="ensemble", off=3.0, estimator=True, check=Range(0.1, 100),
                                         help="with --self-training, pseudo-labels per class added each round, in mean "
                                         "training pixels per class (round r holds up to r times as many)")
+    pseudo_epochs: float | None = option(
+        stage="ensemble", off=0.3, before=0.0, check=Range(0, 1, note="0 = new networks"),
+        help="with --self-training, each round trains the model's networks on from their weights for this share of "
+        "--epochs (0: new networks from new seeds, every epoch; a scikit-learn model is fitted anew either way)")
     unlabelled: Unlabelled = option(
         "transductive", stage="training",
         help="the pixels --self-training may read, never their labels: transductive (every pixel that is neither "

@@ -144,9 +144,12 @@ def self_training_line(record: dict[str, Any]) -> str:
     rounds = ", ".join(f"round {r['round']}: {r['pseudo_labels']:,}" + ("" if r.get("kept", True) else " (not kept)")
                        for r in record["rounds"])
     count = len(record["rounds"])
+    epochs = sorted({r["epochs"] for r in record["rounds"] if r.get("continued")})
+    trained = (f"; each round trained the model's networks on for {', '.join(map(str, epochs))} epochs" if epochs
+               else "")
     return (f"{count} round{'s' if count != 1 else ''} on {record['candidates']:,} {record['pixels']} pixels "
             f"({UNLABELLED_WORDS[record['pixels']]}); pseudo-labels at probability >= {record['threshold']:g}: "
-            f"{rounds}")
+            f"{rounds}{trained}")
 
 
 def self_training_warning(record: dict[str, Any]) -> str | None:

@@ -163,6 +163,11 @@ class Classifier(abc.ABC):
     def profile(self) -> dict[str, int | None]:
         """Parameters, MACs and activation bytes per patch (see :func:`hsi.models.profile_model`)."""
 
+    def continued(self) -> Classifier | None:
+        """A new, unfitted model whose networks start from this fitted model's weights, to train on
+        (self-training's rounds); None where nothing carries over (a scikit-learn estimator is fitted anew)."""
+        return None
+
     def spec(self) -> dict[str, Any]:
         """The ``model`` entry of a checkpoint: what :func:`classifier_from_state` rebuilds from."""
         return {"name": self.name, "in_chans": self.in_chans, "num_classes": self.num_classes,
@@ -352,6 +357,10 @@ class TorchClassifier(Classifier):
     def profile(self) -> dict[str, int | None]:
         return profile_model(self.network, patch_size=self.patch_size, in_chans=self.in_chans,
                              num_classes=self.num_classes)
+
+    def continued(self) -> TorchClassifier:
+        return TorchClassifier(self.name, copy.deepcopy(self.network), in_chans=self.in_chans,
+                               num_classes=self.num_classes, patch_size=self.patch_size, seed=self.seed)
 
     def state(self) -> dict[str, Any]:
         """``model``, ``state_dict``; with TTA ``tta: true``."""

@@ -174,6 +174,10 @@ class EnsembleClassifier(Classifier):
         """One network's MACs and activations (they run one after another), every kept network's parameters."""
         return {**self.members[0].profile(), "parameters": self.n_parameters}
 
+    def continued(self) -> EnsembleClassifier:
+        """The kept networks, each to train on from its weights (the ones not kept do not carry over)."""
+        return EnsembleClassifier([network.continued() for network in self.networks])
+
     def state(self) -> dict[str, Any]:
         """The kept networks: the first as ``state_dict``, the others as ``members`` (as single networks are read)."""
         first, *others = self.networks

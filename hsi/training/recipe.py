@@ -159,6 +159,7 @@ class CompositionParts:
     self_training: int = _OFF["self_training"]
     pseudo_threshold: float = _OFF["pseudo_threshold"]
     pseudo_ratio: float = _OFF["pseudo_ratio"]
+    pseudo_epochs: float = _OFF["pseudo_epochs"]
 
 
 @dataclass(frozen=True)
@@ -257,11 +258,15 @@ class Recipe(PostProcessing, CompositionParts, SelectionParts, TrainingParts):
             that another's gets; averaging their probabilities then costs the good network points.
         self_training: rounds of self-training (:mod:`hsi.training.self_training`; 0 = off): the fitted
             model labels the scene's unlabelled pixels (which ones: the run's ``--unlabelled``), keeps per
-            class a seeded sample of its confident answers as pseudo-labels and the model is trained again, from new
-            seeds, on the training and pseudo-labelled pixels. Each round costs a training.
+            class a seeded sample of its confident answers as pseudo-labels and the model's networks train on
+            (``pseudo_epochs``) on the training and pseudo-labelled pixels.
         pseudo_threshold: the least probability a pseudo-label needs.
         pseudo_ratio: pseudo-labels added per class each round, in mean training pixels per class (all
             classes alike, so a class the model under-predicts is not left further behind).
+        pseudo_epochs: each round trains the model's networks on, from their weights, for this share of the
+            epochs (a new optimiser, new seeds for batch order); 0 = new networks from new seeds, every epoch
+            (what rounds did before 2026-12-06 night: as accurate on the selection seeds, twice the training).
+            A scikit-learn estimator is fitted anew either way.
         min_steps: at least this many optimiser steps per epoch: with few training pixels the
             batch shrinks to ``ceil(n_train / min_steps)`` patches (never below
             :data:`MIN_BATCH`), so a small training set still takes enough steps for the

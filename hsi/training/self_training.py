@@ -4,11 +4,13 @@ Where labels are few, a split's training pixels can miss part of a class's spect
 pixels show that spread, labelled or not. Each round (a recipe's ``self_training``) the fitted model
 labels the *candidate* pixels, keeps per class a seeded sample of its confident answers (probability at
 least ``pseudo_threshold``, at most ``round x pseudo_ratio x`` the mean training pixels per class: every class
-alike, so one the model under-predicts is not left further behind) as pseudo-labels, and a new model of
-the same kind, from new seeds, is trained on the training and pseudo-labelled pixels (validation pixels
-unchanged). A round whose model gets a class of the training pixels mostly wrong, where the model before got
-it mostly right, is discarded and the rounds stop (:func:`lost_classes`): its pseudo-labels taught it to
-forget what the labels say (seen with undertrained first models, sure of one class or a few: the round's
+alike, so one the model under-predicts is not left further behind) as pseudo-labels, and the model's networks
+train on from their weights (a new optimiser, new seeds for the batch order) for ``pseudo_epochs`` of the epochs,
+on the training and pseudo-labelled pixels (validation pixels unchanged); a scikit-learn estimator, or
+``pseudo_epochs`` 0, is fitted anew from new seeds (as accurate on the selection seeds, for twice the
+training: docs/accuracy.md). A round whose model gets a class of the training pixels mostly wrong, where the
+model before got it mostly right, is discarded and the rounds stop (:func:`lost_classes`): its pseudo-labels
+taught it to forget what the labels say (seen with undertrained first models, sure of one class or a few: the round's
 model called nearly every pixel those classes; docs/accuracy.md). Which pixels are candidates is
 the caller's choice (a run's ``--unlabelled``); only their positions in the patch source are read here,
 never a label. Each round's networks keep resume points as the first model's do, under indices of their
@@ -115,6 +117,17 @@ def _predicted(classifier: Classifier, source: PatchSource, pixels: PixelSet) ->
     return _predicted_proba(classifier, source, pixels).argmax(1).to(pixels.targets.device)
 
 
+def _round_model(model: Classifier, build: Callable[[int], Classifier], seed: int, epochs: int, share: float
+                 ) -> tuple[Classifier, int, bool]:
+    """A round's model and its epochs: ``model``'s networks, to train on for ``share`` of ``epochs``; where
+    ``share`` is 0 or nothing carries over (a scikit-learn estimator), ``build(seed)``'s new model for every epoch.
+    The third value says which (True: continued)."""
+    carried = model.continued() if share > 0 else None
+    if carried is None:
+        return build(seed), epochs, False
+    return carried, max(1, round(share * epochs)), True
+
+
 def self_train(
     first: Classifier, build: Callable[[int], Classifier], source: PatchSource, train: PixelSet,
     val: PixelSet | None, candidates: PixelSet, *, parts: CompositionParts, settings: FitSettings,
@@ -125,7 +138,7 @@ def self_train(
 
     Args:
         first: the model fitted on ``train`` alone.
-        build: ``build(seed)`` -> a new, unfitted model of the same kind.
+        build: ``build(seed)`` -> a new, unfitted model of the same kind (a round where nothing carries over).
         candidates: the pixels that may be pseudo-labelled (their ``targets`` are never read).
         class_names: the classes' names, for the record's words (None: their indices).
         settings: how ``first`` was fitted; each round fits with its own seed (:func:`round_seed`).
@@ -134,7 +147,8 @@ def self_train(
 
     Returns:
         The last model kept, its fit report (None when no round was kept: ``first`` stays) and a record: per
-        round the pseudo-labels per class, their least probability, whether its model was kept and its seconds,
+        round the pseudo-labels per class, their least probability, whether its model continued the one before
+        (and for how many epochs), whether it was kept and its seconds,
         and why the rounds stopped early (``stopped``; None when every round was kept).
     """
     model, report = first, None
@@ -148,12 +162,14 @@ def self_train(
         index, classes = pseudo_labels(proba, quota=quota, threshold=parts.pseudo_threshold,
                                        seed=round_seed(settings.seed, r))
         lost: list[int] = []
+        continued, epochs = False, 0
         if len(index):  # else nothing is confident enough: a new model would learn what this one did
             grown = PixelSet(torch.cat([train.rows, candidates.rows[index]]),
                              torch.cat([train.cols, candidates.cols[index]]),
                              torch.cat([train.targets, classes.to(train.targets.device)]))
-            round_model = build(round_seed(settings.seed, r))
-            round_settings = replace(settings, seed=round_seed(settings.seed, r),
+            round_model, epochs, continued = _round_model(model, build, round_seed(settings.seed, r),
+                                                          settings.epochs, parts.pseudo_epochs)
+            round_settings = replace(settings, seed=round_seed(settings.seed, r), epochs=epochs,
                                      stage=f"round {r}/{parts.self_training}, ")
             round_report = round_model.fit(source, grown, val, settings=round_settings,
                                            progress=progress, resume=_round_resume(resume, r, size),
@@ -163,7 +179,8 @@ def self_train(
             if not lost:
                 model, report = round_model, round_report
         kept = bool(len(index)) and not lost
-        rounds.append({"round": r, "pseudo_labels": len(index),
+        rounds.append({"round": r, "pseudo_labels": len(index), "continued": continued,
+                       "epochs": epochs if continued else None,
                        "per_class": torch.bincount(classes, minlength=num_classes).tolist(),
                        "least_probability": float(proba.max(1).values[index].min()) if len(index) else None,
                        "quota_per_class": quota, "kept": kept, "seconds": time.perf_counter() - started})

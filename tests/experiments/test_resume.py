@@ -298,17 +298,20 @@ def test_a_run_that_stops_early_resumes_to_the_uninterrupted_run(
 
 def test_a_self_training_run_killed_in_its_second_round_resumes_there(
         synthetic_files: dict[str, Path], tmp_path: Path) -> None:
-    # 2 networks a model, 2 rounds: the run's own model keeps points 0-1, round 1's 2-3, round 2's 4-5.
+    # 2 networks a model, 2 rounds: the run's own model keeps points 0-1, round 1's 2-3, round 2's 4-5. Each
+    # round trains the networks before it on for 4 epochs (half of 8).
     rounds = ("--ensemble", "2", "--split", "per-class", "--train-per-class", "4", "--val-ratio", "0",
-              "--self-training", "2", "--pseudo-threshold", "0.5", "--epochs", "8", "--batch-size", "4", "--lr", "0.005")
+              "--self-training", "2", "--pseudo-threshold", "0.5", "--pseudo-epochs", "0.5", "--epochs", "8",
+              "--batch-size", "4", "--lr", "0.005")
     assert main(_train_args(synthetic_files, tmp_path / "whole", *rounds)) == 0
     whole = _only_run(tmp_path / "whole")
-    assert all(r["pseudo_labels"] for r in json.loads((whole / "metrics.json").read_text())["self_training"]["rounds"])
+    record = json.loads((whole / "metrics.json").read_text())["self_training"]
+    assert [(r["continued"], r["epochs"], bool(r["pseudo_labels"])) for r in record["rounds"]] == [(True, 4, True)] * 2
     run_dir = _interrupted_after_epoch_1(synthetic_files, tmp_path / "interrupted", *rounds, network=5, epoch=1)
     assert sorted(p.name for p in run_dir.glob("resume-network-*.pt")) == [
         f"resume-network-{k}.pt" for k in range(6)]
     trained = _resume_recording(run_dir)
-    assert trained == [(5, epoch) for epoch in range(2, 9)]  # round 2's second network, from its second epoch
+    assert trained == [(5, epoch) for epoch in range(2, 5)]  # round 2's second network, from its second epoch
     assert _metrics(run_dir) == _metrics(whole)
     assert np.array_equal(np.load(run_dir / "prediction.npy"), np.load(whole / "prediction.npy"))
     assert not list(run_dir.glob("resume*"))

@@ -77,6 +77,7 @@ def test_no_label_outside_the_training_pixels_is_read(synthetic_scene: Any, tmp_
     record = metrics_true["self_training"]
     assert record["pixels"] == pixels and len(record["rounds"]) == 2
     assert all(r["pseudo_labels"] > 0 and r["kept"] for r in record["rounds"])  # the rounds did add pixels
+    assert [(r["continued"], r["epochs"]) for r in record["rounds"]] == [(True, 4)] * 2  # 0.3 x 12 epochs, trained on
     expected = (~train).sum() if pixels == "transductive" else (gt == 0).sum()
     assert record["candidates"] == expected
     assert np.array_equal(map_true, map_permuted)  # the same map ...
@@ -101,7 +102,8 @@ def test_an_estimator_self_trains_through_the_same_interface(synthetic_scene: An
     (only,) = record["rounds"]
     assert record["pixels"] == "inductive" and only["quota_per_class"] == 10 and 0 < only["pseudo_labels"] <= 40
     report = (run_dir / "report.md").read_text()
-    assert "| self-training | 1 round on " in report
+    assert (only["continued"], only["epochs"]) == (False, None)  # an estimator is fitted anew
+    assert "| self-training | 1 round on " in report and "trained the model's networks on" not in report
     assert "pixels outside the labelled ground truth, none in a validation pixel's patch; no test pixel was read" in report
 
 
@@ -114,6 +116,9 @@ class _Sure:
 
     def inference_batch_size(self, source: Any) -> int:
         return 4
+
+    def continued(self) -> None:  # as an estimator: each round's model is built anew
+        return None
 
     def predict_proba(self, source: Any, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         proba = torch.full((len(rows), self.num_classes), 1 / self.num_classes)
@@ -266,6 +271,9 @@ def test_each_round_names_its_bars_and_keeps_resume_points_of_its_own() -> None:
         def inference_batch_size(self, source: Any) -> int:
             return 4
 
+        def continued(self) -> None:
+            return None
+
         def predict_proba(self, source: Any, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
             return torch.nn.functional.one_hot(rows % 3, 3).float()
 
@@ -292,3 +300,33 @@ def test_each_round_names_its_bars_and_keeps_resume_points_of_its_own() -> None:
                resume=resume, on_epoch_end=lambda network, *rest: saved.append(network))
     assert fits == [("round 1/2, ", [0]), ("round 2/2, ", [1])]  # round 1 network 0 = 2; round 2 network 1 = 5
     assert saved == [2, 3, 4, 5]
+
+
+def test_a_rounds_model_starts_from_the_kept_networks_of_the_model_before() -> None:
+    from hsi.training.classifier import SklearnClassifier, TorchClassifier
+    from hsi.training.ensemble import EnsembleClassifier
+    from hsi.training.self_training import _round_model
+
+    shape = {"in_chans": 13, "num_classes": 3, "patch_size": 7, "device": torch.device("cpu")}
+    ensemble = EnsembleClassifier.create("hybridsn", seed=0, size=3, **shape)
+    ensemble.kept = [0, 2]  # the validation pixels dropped network 2
+    built: list[int] = []
+
+    def build(seed: int) -> Any:
+        built.append(seed)
+        return EnsembleClassifier.create("hybridsn", seed=seed, size=3, **shape)
+
+    model, epochs, continued = _round_model(ensemble, build, 7, epochs=100, share=0.3)
+    assert (epochs, continued, built) == (30, True, []) and isinstance(model, EnsembleClassifier)
+    assert len(model.members) == 2 and model.kept == [0, 1]
+    for copy, network in zip(model.members, ensemble.networks, strict=True):
+        assert copy.network is not network.network and copy.training is None  # a new optimiser, its own weights
+        assert all(torch.equal(a, b) for a, b in zip(copy.network.state_dict().values(),
+                                                     network.network.state_dict().values(), strict=True))
+    assert _round_model(ensemble, build, 7, epochs=2, share=0.1)[1] == 1  # at least one epoch
+    model, epochs, continued = _round_model(ensemble, build, 7, epochs=100, share=0)  # 0: a new model, every epoch
+    assert (epochs, continued, built, len(model.members)) == (100, False, [7], 3)
+    single = TorchClassifier.create("hybridsn", seed=3, **shape)
+    assert isinstance(single.continued(), TorchClassifier) and single.continued().seed == 3
+    forest = SklearnClassifier.create("random_forest", seed=0, **shape)
+    assert forest.continued() is None and _round_model(forest, build, 7, epochs=100, share=0.3)[1:] == (100, False)
