@@ -10,8 +10,8 @@ on the training and pseudo-labelled pixels (validation pixels unchanged); a scik
 ``pseudo_epochs`` 0, is fitted anew from new seeds (as accurate on the selection seeds, for twice the
 training: docs/accuracy.md). A round whose model gets a class of the training pixels mostly wrong, where the
 model before got it mostly right, is discarded and the rounds stop (:func:`lost_classes`): its pseudo-labels
-taught it to forget what the labels say (seen with undertrained first models, sure of one class or a few: the round's
-model called nearly every pixel those classes; docs/accuracy.md). Which pixels are candidates is
+taught it to forget what the labels say (seen with undertrained first models, sure of one class or a few:
+the round's new model called nearly every pixel those classes; docs/accuracy.md). Which pixels are candidates is
 the caller's choice (a run's ``--unlabelled``); only their positions in the patch source are read here,
 never a label. Each round's networks keep resume points as the first model's do, under indices of their
 own (:func:`round_network`), so an interrupted run continues in the round and network where it stopped;

@@ -17,7 +17,7 @@ from hsi._core.options import STAGES
 from hsi.cli.main import build_parser, main
 from hsi.cli.options import options_markdown, registered
 from hsi.config import SCHEMA_VERSION, RunConfig, config_from_options, migrate, run_options
-from hsi.training.recipe import PART_NAMES, RECIPES, Recipe, check_recipe
+from hsi.training.recipe import PART_NAMES, RECIPES, Recipe, check_recipe, resolve_recipe
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -132,6 +132,9 @@ def test_migrate_reads_a_run_folder_of_every_schema_version() -> None:
     # A run from before recipes and crops existed trained the paper's way, on patches: not today's defaults.
     older = {"run": {k: v for k, v in old["run"].items() if k not in ("recipe", "train_input")}}
     assert migrate(older)["run"]["recipe"] == "paper" and migrate(older)["run"]["train_input"] == "patches"
+    # ... and its self-training rounds trained new networks for every epoch (--pseudo-epochs 0), not today's 0.3.
+    earlier = {"run": {k: v for k, v in old["run"].items() if k != "pseudo_epochs"}}
+    assert migrate(earlier)["run"]["pseudo_epochs"] == 0.0 and resolve_recipe(RunConfig()).pseudo_epochs == 0.3
     # Settings written by hand (no run section) name only what they set: a recipe part left out is the recipe's.
     assert migrate({"min_steps": 6})["run"] == {**RunConfig().to_dict(), "min_steps": 6}
     with pytest.raises(ConfigError, match="schema_version 99"):
