@@ -9,12 +9,14 @@ the same N splits). Each finished cell is summarised in ``<out>/cells/<cell>.jso
 atomically); a cell whose JSON exists with the same settings is skipped, and a repeat folder
 keeps its finished runs, so an interrupted study resumes where it stopped.
 
-Protocols (real Salinas-A): ``per-class-5``, ``per-class-10``, ``per-class-20`` (``--split
-per-class``), ``disjoint-10`` (``--split disjoint --train-ratio 0.1``) and ``random-10``.
+Protocols (real Salinas-A): ``per-class-3``, ``-5``, ``-10``, ``-20`` (``--split per-class``),
+``disjoint-2`` and ``disjoint-10`` (``--split disjoint --train-ratio 0.02 / 0.1``) and ``random-10``.
 Setups: ``paper``, the new default recipe, the other recipes, the ``svm`` and ``random_forest``
-baselines (centre-pixel spectra after the same PCA, same splits), the ablation (the default minus
-each part, and plus each candidate part, per-class-10 and disjoint-10) and the noise control
-(``--control noise``) on disjoint-10. ``--models-check`` also trains every registered model
+baselines (centre-pixel spectra after the same PCA, same splits), the default with self-training on
+the scene's unlabelled pixels (issue 34: transductive everywhere, inductive on the per-class-5, -10 and
+-20 protocols), the ablation (the default minus each part, and plus each candidate part, per-class-10
+and disjoint-10) and the noise control (``--control noise``) on disjoint-10, and with self-training on
+per-class-5 and disjoint-10. ``--models-check`` also trains every registered model
 once with ``paper`` and the new default at the issue's settings.
 
 Usage::
@@ -50,9 +52,11 @@ ROOT = Path(__file__).resolve().parents[1]  # the checkout: docs/ and ../shared/
 
 #: protocol name -> the RunConfig settings it fixes.
 PROTOCOLS: dict[str, dict[str, Any]] = {
+    "per-class-3": {"split": "per-class", "train_per_class": 3},
     "per-class-5": {"split": "per-class", "train_per_class": 5},
     "per-class-10": {"split": "per-class", "train_per_class": 10},
     "per-class-20": {"split": "per-class", "train_per_class": 20},
+    "disjoint-2": {"split": "disjoint", "train_ratio": 0.02},
     "disjoint-10": {"split": "disjoint", "train_ratio": 0.1},
     "random-10": {"split": "random", "train_ratio": 0.1},
 }
@@ -81,6 +85,24 @@ ABLATION_ONLY_ON: dict[str, tuple[str, ...]] = {"minus-select": ("disjoint-10",)
                                                 "minus-member-margin": ("disjoint-10",)}
 #: The protocols the issue's "error and spread at most half of paper's" applies to.
 CRITERION_PROTOCOLS = ("per-class-5", "per-class-10", "per-class-20", "disjoint-10")
+#: Issue 34: the default learning from the scene's unlabelled pixels (2 rounds of self-training), each pixel set.
+SELF_TRAINING = f"{NEW_DEFAULT}-self-training"
+SELF_TRAINING_SETUPS: dict[str, dict[str, Any]] = {
+    SELF_TRAINING: {"recipe": NEW_DEFAULT, "self_training": 2},
+    f"{SELF_TRAINING}-inductive": {"recipe": NEW_DEFAULT, "self_training": 2, "unlabelled": "inductive"},
+}
+#: Where the inductive pixel set is measured beside the transductive one (the issue's per-class bars).
+INDUCTIVE_PROTOCOLS = ("per-class-5", "per-class-10", "per-class-20")
+#: Issue 34's bars: error and spread at most half of paper's (transductive) on these ...
+SELF_TRAINING_HALF = ("per-class-5", "per-class-10", "per-class-20")
+#: ... and not worse than the default on this one.
+SELF_TRAINING_LEVEL = ("disjoint-10",)
+#: The noise controls: protocol -> (setup name, settings); the control must stay at chance with each part on.
+CONTROLS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("disjoint-10", f"{NEW_DEFAULT}-noise-control", {"recipe": NEW_DEFAULT, "control": "noise"}),
+    ("disjoint-10", f"{SELF_TRAINING}-noise-control", {**SELF_TRAINING_SETUPS[SELF_TRAINING], "control": "noise"}),
+    ("per-class-5", f"{SELF_TRAINING}-noise-control", {**SELF_TRAINING_SETUPS[SELF_TRAINING], "control": "noise"}),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,13 +132,19 @@ def plan_cells(n_seeds: int, n_ablation_seeds: int) -> list[Cell]:
             cells.append(Cell(protocol, recipe, {"recipe": recipe}, n_seeds, "main"))
         for model in ("svm", "random_forest"):
             cells.append(Cell(protocol, model, {"recipe": "paper", "model": model}, n_seeds, "main"))
+        for setup in _self_training_setups(protocol):
+            cells.append(Cell(protocol, setup, SELF_TRAINING_SETUPS[setup], n_seeds, "main"))
     for protocol in ABLATION_PROTOCOLS:
         for setup in _ablation_setups(protocol):
             cells.append(Cell(protocol, setup, {"recipe": NEW_DEFAULT, **ABLATION_SETUPS[setup]}, n_ablation_seeds,
                               "ablation"))
-    cells.append(Cell("disjoint-10", f"{NEW_DEFAULT}-noise-control", {"recipe": NEW_DEFAULT, "control": "noise"},
-                      n_seeds, "control"))
+    cells += [Cell(protocol, setup, settings, n_seeds, "control") for protocol, setup, settings in CONTROLS]
     return cells
+
+
+def _self_training_setups(protocol: str) -> list[str]:
+    """The self-training setups measured on ``protocol``: transductive everywhere, inductive beside it on some."""
+    return [SELF_TRAINING] + ([f"{SELF_TRAINING}-inductive"] if protocol in INDUCTIVE_PROTOCOLS else [])
 
 
 def _ablation_setups(protocol: str) -> list[str]:
@@ -293,18 +321,37 @@ HEADER = ("| setup | seeds | OA % mean +- std | OA % min | AA % mean +- std | AA
           "inference s |\n|---|---|---|---|---|---|---|---|")
 
 
-def _verdict(protocol: str, paper: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
-    if protocol not in CRITERION_PROTOCOLS:
+def _verdict(protocol: str, paper: dict[str, Any] | None, new: dict[str, Any] | None, name: str = NEW_DEFAULT,
+             protocols: tuple[str, ...] = CRITERION_PROTOCOLS) -> str:
+    """Whether ``new`` (setup ``name``) has at most half of paper's error and spread on ``protocol``."""
+    if protocol not in protocols:
         return "(The issue's error and spread criterion covers the per-class and disjoint protocols, not this one.)"
     if paper is None or new is None:
         return "Criterion (error and std at most half of paper's): not measured."
     p_err, n_err = 1 - paper["overall_accuracy"]["mean"], 1 - new["overall_accuracy"]["mean"]
     p_std, n_std = paper["overall_accuracy"]["std"], new["overall_accuracy"]["std"]
     std_ok = n_std <= p_std / 2 or (p_std < 0.006 and n_std <= 0.003)
-    return (f"Error (100 - OA): paper {100 * p_err:.2f}, {NEW_DEFAULT} {100 * n_err:.2f} "
+    return (f"Error (100 - OA): paper {100 * p_err:.2f}, {name} {100 * n_err:.2f} "
             f"(ratio {n_err / max(p_err, 1e-9):.2f}; target <= 0.5: {'met' if n_err <= p_err / 2 else 'NOT met'}). "
-            f"OA std: paper {100 * p_std:.2f}, {NEW_DEFAULT} {100 * n_std:.2f} "
+            f"OA std: paper {100 * p_std:.2f}, {name} {100 * n_std:.2f} "
             f"(target: {'met' if std_ok else 'NOT met'}).")
+
+
+def _self_training_verdict(protocol: str, done: dict[str, dict[str, Any]]) -> str | None:
+    """Issue 34's bar on ``protocol`` for the transductive self-training setup, or None where it has none."""
+    trained = done.get(f"{protocol}/{SELF_TRAINING}")
+    if protocol in SELF_TRAINING_HALF:
+        return "Self-training (transductive) against paper: " + _verdict(
+            protocol, done.get(f"{protocol}/paper"), trained, SELF_TRAINING, SELF_TRAINING_HALF)
+    if protocol not in SELF_TRAINING_LEVEL:
+        return None
+    default = done.get(f"{protocol}/{NEW_DEFAULT}")
+    if default is None or trained is None:
+        return "Self-training not worse than the default: not measured."
+    oa, base = trained["overall_accuracy"], default["overall_accuracy"]
+    level = oa["mean"] >= base["mean"] and oa["min"] >= base["min"]
+    return (f"Self-training not worse than the default (mean and worst seed): {_pct(oa)} (worst {_pct(oa, 'min')}) "
+            f"against {_pct(base)} (worst {_pct(base, 'min')}): {'met' if level else 'NOT met'}.")
 
 
 def render_markdown(cells: list[Cell], done: dict[str, dict[str, Any]], args: argparse.Namespace,
@@ -326,9 +373,11 @@ def render_markdown(cells: list[Cell], done: dict[str, dict[str, Any]], args: ar
              ""]
     for protocol in PROTOCOLS:
         lines += [f"## {protocol}", "", HEADER]
-        for setup in ("paper", NEW_DEFAULT, *OTHER_RECIPES, "svm", "random_forest"):
+        for setup in ("paper", NEW_DEFAULT, *OTHER_RECIPES, "svm", "random_forest", *_self_training_setups(protocol)):
             lines.append(_row(setup, done.get(f"{protocol}/{setup}"), 0))
         lines += ["", _verdict(protocol, done.get(f"{protocol}/paper"), done.get(f"{protocol}/{NEW_DEFAULT}")), ""]
+        unlabelled = _self_training_verdict(protocol, done)
+        lines += [unlabelled, ""] if unlabelled else []
     lines += ["## Ablation: the new default minus one part (and plus one candidate part)", ""]
     for protocol in ABLATION_PROTOCOLS:
         default = done.get(f"{protocol}/{NEW_DEFAULT}")
@@ -355,17 +404,19 @@ def render_markdown(cells: list[Cell], done: dict[str, dict[str, Any]], args: ar
         lines.append(f"- {name}: {cell['load_average_before'][0]:.1f} / {cell['load_average_after'][0]:.1f} "
                      f"({m.get('cpu_count')} CPUs, {m.get('torch_threads')} torch thread(s), {m.get('processor')}, "
                      f"{m.get('cuda') or 'no GPU'})")
-    lines += ["", "## Noise control (disjoint-10, new default)", ""]
-    control = done.get(f"disjoint-10/{NEW_DEFAULT}-noise-control")
-    if control is None or "control" not in control:
-        lines.append("not measured")
-    else:
+    lines += ["", "## Noise control", "",
+              "| cell | seeds | control OA % mean +- std | max | majority chance % mean | max (OA - chance) points "
+              "| control kappa max |", "|---|---|---|---|---|---|---|"]
+    for protocol, setup, _ in CONTROLS:
+        control = done.get(f"{protocol}/{setup}")
+        if control is None or "control" not in control:
+            lines.append(f"| {protocol}/{setup} | not measured | | | | | |")
+            continue
         c = control["control"]
-        lines += ["| seeds | control OA % mean +- std | max | majority chance % mean | max (OA - chance) points "
-                  "| control kappa max |", "|---|---|---|---|---|---|",
-                  f"| {len(control['seeds'])} | {_pct(c['overall_accuracy'])} +- {_pct(c['overall_accuracy'], 'std')} "
-                  f"| {_pct(c['overall_accuracy'], 'max')} | {_pct(c['chance_majority_share'])} | "
-                  f"{100 * c['oa_minus_chance_max']:.2f} | {c['kappa']['max']:.3f} |"]
+        lines.append(f"| {protocol}/{setup} | {len(control['seeds'])} | {_pct(c['overall_accuracy'])} +- "
+                     f"{_pct(c['overall_accuracy'], 'std')} | {_pct(c['overall_accuracy'], 'max')} | "
+                     f"{_pct(c['chance_majority_share'])} | {100 * c['oa_minus_chance_max']:.2f} | "
+                     f"{c['kappa']['max']:.3f} |")
     return "\n".join(lines) + "\n"
 
 

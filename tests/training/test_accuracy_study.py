@@ -42,6 +42,16 @@ def test_every_cell_of_the_issue_is_planned(study: ModuleType) -> None:
     assert "per-class-10/minus-select" not in cells and "per-class-10/minus-member-margin" not in cells
     control = cells["disjoint-10/steady-noise-control"]
     assert control.settings["control"] == "noise" and control.n_seeds == 10  # the issue's "every seed" of 10
+    # Issue 34: self-training on every protocol (the harder per-class-3 and disjoint-2 too), the inductive pixel
+    # set beside it where its bars are, and the noise control with the part on.
+    for protocol in ("per-class-3", "per-class-5", "per-class-10", "per-class-20", "disjoint-2", "disjoint-10",
+                     "random-10"):
+        assert cells[f"{protocol}/steady-self-training"].settings == {"recipe": "steady", "self_training": 2}
+        assert (f"{protocol}/steady-self-training-inductive" in cells) == (protocol in study.INDUCTIVE_PROTOCOLS)
+    assert cells["per-class-5/steady-self-training-inductive"].settings["unlabelled"] == "inductive"
+    for protocol in ("per-class-5", "disjoint-10"):
+        assert cells[f"{protocol}/steady-self-training-noise-control"].settings == {
+            "recipe": "steady", "self_training": 2, "control": "noise"}
 
 
 def test_cell_configs_share_the_protocol_and_differ_in_the_setup(study: ModuleType, tmp_path: Path) -> None:
@@ -95,6 +105,19 @@ def test_tables_mark_unmeasured_cells_and_judge_the_criterion(study: ModuleType)
     assert "Criterion (error and std at most half of paper's): not measured." in text.split("## per-class-5")[1]
     assert "not this one" in text.split("## random-10")[1]  # random-10 is in the tables, not the criterion
     assert "- disjoint-10/paper: 2.0 / 3.0 (2 CPUs, 1 torch thread(s), x86_64, no GPU)" in text
+    assert "| disjoint-10/steady-noise-control | not measured |" in text
+    # Issue 34's bars: half of paper's error and spread on the per-class protocols, the default's level on disjoint-10.
+    done.update({"per-class-5/paper": cell(0.97, 0.03), "per-class-5/steady-self-training": cell(0.99, 0.01),
+                 "disjoint-10/steady-self-training": cell(0.97, 0.02)})
+    text = study.render_markdown(study.plan_cells(10, 5), done, _args(), "")
+    per_class = text.split("## per-class-5")[1].split("##")[0]
+    assert "| steady-self-training | 3 | 99.00 +- 1.00 | 98.00 |" in per_class
+    assert "| steady-self-training-inductive | not measured |" in per_class
+    assert ("Self-training (transductive) against paper: Error (100 - OA): paper 3.00, steady-self-training 1.00 "
+            "(ratio 0.33; target <= 0.5: met). OA std: paper 3.00, steady-self-training 1.00 (target: met).") in per_class
+    assert ("Self-training not worse than the default (mean and worst seed): 97.00 (worst 95.00) against 96.00 "
+            "(worst 95.00): met.") in text.split("## disjoint-10")[1].split("##")[0]
+    assert "Self-training" not in text.split("## random-10")[1].split("##")[0]  # no bar of its own there
     # The ablation's rows ran on fewer seeds: the default is shown on those seeds too.
     done["disjoint-10/steady"]["per_seed_overall_accuracy"] = [0.99, 0.97, 0.92]
     done["disjoint-10/plus-tta"] = {**cell(0.98, 0.01), "seeds": [0, 1]}
