@@ -164,8 +164,8 @@ class Classifier(abc.ABC):
         """Parameters, MACs and activation bytes per patch (see :func:`hsi.models.profile_model`)."""
 
     def continued(self) -> Classifier | None:
-        """A new, unfitted model whose networks start from this fitted model's weights, to train on
-        (self-training's rounds); None where nothing carries over (a scikit-learn estimator is fitted anew)."""
+        """A new, untrained model whose networks start from this model's weights (self-training's rounds train
+        them on); None where nothing carries over (a scikit-learn estimator is fitted anew)."""
         return None
 
     def spec(self) -> dict[str, Any]:
@@ -424,11 +424,7 @@ def networks_from_state(state: dict[str, Any], device: torch.device) -> list[Tor
     first = TorchClassifier.create(str(spec["name"]), in_chans=int(spec["in_chans"]),
                                    num_classes=int(spec["num_classes"]), patch_size=int(spec["patch_size"]),
                                    device=torch.device("cpu"))
-    networks = [first]
-    for _ in members:
-        twin = copy.copy(first)
-        twin.network = copy.deepcopy(first.network)
-        networks.append(twin)
+    networks = [first, *(first.continued() for _ in members)]
     for classifier, weights in zip(networks, all_weights, strict=True):
         _load_weights(classifier.network, weights, expected, str(spec["name"]))
         classifier.tta = state.get("tta", False) is True
